@@ -1,0 +1,3 @@
+"""spacecal: calendar sync for coworking spaces."""
+
+__version__ = "0.1.0"

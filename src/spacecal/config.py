@@ -1,0 +1,100 @@
+"""Every knob of spacecal, in one place.
+
+Each field is read from an environment variable: `SPACECAL_<FIELD>` in upper case,
+except `DATABASE_URL`, which keeps its conventional name. The names are a public
+contract (DESIGN.md, Configuration contract), so scripts and operators can rely on
+them. Time spans are settings too, so tests can shrink them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SPACECAL_", extra="ignore")
+
+    # --- storage -------------------------------------------------------------
+    database_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("DATABASE_URL", "SPACECAL_DATABASE_URL"),
+        description="PostgreSQL to use; unset starts the embedded server in the data directory.",
+    )
+    data_dir: Path = Field(
+        default=Path("./.spacecal"),
+        description="Data directory: embedded database and generated keys.",
+    )
+    db_pool_size: int = Field(default=10, ge=1, description="Connections per process pool.")
+
+    # --- the HTTP service ----------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Address `spacecal serve` binds to.")
+    port: int = Field(default=8000, ge=1, le=65535, description="Port `spacecal serve` binds to.")
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL providers reach webhooks and OAuth callbacks at "
+        "(default http://127.0.0.1:<port>).",
+    )
+
+    # --- secrets ---------------------------------------------------------------
+    secret_keys: str | None = Field(
+        default=None,
+        description="Comma-separated Fernet keys, newest first. Required with DATABASE_URL; "
+        "generated into the data directory for the embedded default.",
+    )
+
+    # --- API authentication --------------------------------------------------
+    access_token_ttl_seconds: int = Field(default=604799, ge=1)
+    refresh_token_ttl_seconds: int = Field(default=15 * 24 * 3600, ge=1)
+    basic_auth_cache_seconds: float = Field(
+        default=60.0, ge=0, description="How long a verified Basic credential skips argon2."
+    )
+    login_max_failures: int = Field(
+        default=5, ge=1, description="Failed logins allowed per account and per address..."
+    )
+    login_failure_window_seconds: float = Field(
+        default=300.0, gt=0, description="...within this many seconds before 429."
+    )
+
+    # --- search paging ---------------------------------------------------------
+    page_size_default: int = Field(default=25, ge=1)
+    page_size_max: int = Field(default=1000, ge=1, description="Larger `size` values are clamped.")
+
+    # --- providers (unset client ids: that provider is not offered) -------------
+    google_client_id: str | None = None
+    google_client_secret: str | None = None
+    google_api_base: str = "https://www.googleapis.com/calendar/v3"
+    google_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
+    google_token_url: str = "https://oauth2.googleapis.com/token"
+    google_revoke_url: str = "https://oauth2.googleapis.com/revoke"
+    microsoft_client_id: str | None = None
+    microsoft_client_secret: str | None = None
+    microsoft_tenant: str = "common"
+    microsoft_graph_base: str = "https://graph.microsoft.com/v1.0"
+    microsoft_login_base: str = "https://login.microsoftonline.com"
+
+    # --- logging ----------------------------------------------------------------
+    log_level: str = Field(default="INFO")
+    log_json: bool = Field(default=False, description="JSON log lines instead of console lines.")
+
+    def effective_public_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    def secret_key_list(self) -> list[str]:
+        if not self.secret_keys:
+            return []
+        return [k.strip() for k in self.secret_keys.split(",") if k.strip()]
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process settings, read once from the environment."""
+    return Settings()
+
+
+def reset_settings_cache() -> None:
+    """Forget the cached settings (tests and CLI flags that change the environment)."""
+    get_settings.cache_clear()
