@@ -1,0 +1,1 @@
+"""Storage: the engine, the embedded PostgreSQL, the models and the migrations."""

@@ -1,0 +1,66 @@
+"""The async engine and the start-up checks every process runs against its database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from spacecal.config import Settings
+from spacecal.crypto import FINGERPRINT_META_KEY, TokenCipher, check_fingerprint, load_keys
+from spacecal.db.models import Meta
+from spacecal.db.url import libpq_url, to_sqlalchemy, uses_embedded
+
+
+def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
+    return create_async_engine(
+        to_sqlalchemy(url),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_recycle=1800,
+    )
+
+
+@dataclass
+class Database:
+    """What a process needs to use the database: its URL, an engine, the token cipher."""
+
+    url: str
+    engine: AsyncEngine
+    cipher: TokenCipher
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+async def open_database(settings: Settings, *, migrate: bool = True) -> Database:
+    """Resolve the server (starting the embedded one if needed), migrate, check keys."""
+    url = libpq_url(settings)
+    if migrate:
+        import asyncio
+
+        from spacecal.db.migrate import upgrade
+
+        await asyncio.to_thread(upgrade, url)
+    cipher = TokenCipher(load_keys(settings, embedded=uses_embedded(settings)))
+    engine = make_engine(url, settings.db_pool_size)
+    try:
+        await verify_key_fingerprint(engine, cipher)
+    except Exception:
+        await engine.dispose()
+        raise
+    return Database(url=url, engine=engine, cipher=cipher)
+
+
+async def verify_key_fingerprint(engine: AsyncEngine, cipher: TokenCipher) -> None:
+    async with engine.begin() as conn:
+        stored = await conn.scalar(select(Meta.value).where(Meta.key == FINGERPRINT_META_KEY))
+        to_store = check_fingerprint(stored, cipher)
+        if to_store is not None:
+            await conn.execute(
+                insert(Meta)
+                .values(key=FINGERPRINT_META_KEY, value=to_store)
+                .on_conflict_do_nothing()
+            )

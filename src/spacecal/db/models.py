@@ -1,0 +1,299 @@
+"""The tables. Timestamps are `timestamptz` (UTC) everywhere; defaults for "now" are
+set by the application from `spacecal.clock`, never by the database's `now()`.
+
+The two connection records (CoworkerGoogleCalendar, CoworkerMsOfficeCalendar) are
+one table, `connections`, with a `provider` column: the sync engine treats both
+alike, and event links, subscription generations and sync runs need one foreign key,
+not two. The records API shows each provider's rows as its own record type.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+TZ = DateTime(timezone=True)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class RecordMixin:
+    """Columns common to every Nexudus-shaped record."""
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    unique_id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), unique=True, nullable=False)
+    created_on: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    updated_on: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    updated_by: Mapped[str | None] = mapped_column(String(320))
+    system_id: Mapped[str | None] = mapped_column(String(200))
+
+
+class Business(RecordMixin, Base):
+    __tablename__ = "businesses"
+
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    time_zone: Mapped[str] = mapped_column(String(64), nullable=False)
+    max_booking_days_ahead: Mapped[int] = mapped_column(Integer, nullable=False, default=90)
+
+
+class Resource(RecordMixin, Base):
+    __tablename__ = "resources"
+    __table_args__ = (
+        CheckConstraint("slot_step_minutes > 0", name="resources_step_positive"),
+        CheckConstraint("resource_type IN ('room', 'desk')", name="resources_type_known"),
+    )
+
+    business_id: Mapped[int] = mapped_column(
+        ForeignKey("businesses.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    resource_type: Mapped[str] = mapped_column(String(16), nullable=False, default="room")
+    visible: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    bookable: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    all_day_bookable: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    slot_step_minutes: Mapped[int] = mapped_column(Integer, nullable=False, default=15)
+    min_booking_minutes: Mapped[int | None] = mapped_column(Integer)
+    max_booking_minutes: Mapped[int | None] = mapped_column(Integer)
+    # {"mon": [["08:00", "20:00"]], ...}; NULL = open around the clock (domain.OpeningHours).
+    opening_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    google_calendar_id: Mapped[str | None] = mapped_column(String(1024))
+    office365_calendar_id: Mapped[str | None] = mapped_column(String(1024))
+
+
+class Coworker(RecordMixin, Base):
+    __tablename__ = "coworkers"
+
+    business_id: Mapped[int] = mapped_column(
+        ForeignKey("businesses.id", ondelete="RESTRICT"), nullable=False, index=True
+    )
+    full_name: Mapped[str] = mapped_column(String(200), nullable=False)
+    email: Mapped[str] = mapped_column(String(320), nullable=False, index=True)
+    # Portal sign-in (members' portal); argon2 hash, never returned.
+    password_hash: Mapped[str | None] = mapped_column(Text)
+
+
+class Booking(RecordMixin, Base):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        CheckConstraint("to_time > from_time", name="bookings_positive_span"),
+        CheckConstraint(
+            "source IN ('api', 'portal', 'google', 'microsoft')", name="bookings_source_known"
+        ),
+        Index("bookings_coworker_resource", "coworker_id", "resource_id"),
+        Index("bookings_resource_time", "resource_id", "from_time"),
+        # The overlap rule itself is an EXCLUDE constraint created in the migration
+        # (int8range equality instead of btree_gist, which the embedded server lacks).
+    )
+
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="RESTRICT"), nullable=False
+    )
+    coworker_id: Mapped[int | None] = mapped_column(ForeignKey("coworkers.id", ondelete="SET NULL"))
+    from_time: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    to_time: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    notes: Mapped[str | None] = mapped_column(Text)
+    tentative: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    google_calendar_id: Mapped[str | None] = mapped_column(String(1024))
+    google_event_id: Mapped[str | None] = mapped_column(String(1024))
+    office365_event_id: Mapped[str | None] = mapped_column(String(1024))
+    repeat_series_unique_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    source: Mapped[str] = mapped_column(String(16), nullable=False, default="api")
+    cancelled_at: Mapped[datetime | None] = mapped_column(TZ)
+    version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+
+class ApiUser(Base):
+    """A user of the records API (an operator or an integration), not a member."""
+
+    __tablename__ = "api_users"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(String(320), nullable=False, unique=True)
+    password_hash: Mapped[str] = mapped_column(Text, nullable=False)
+    roles: Mapped[list[str]] = mapped_column(ARRAY(String(100)), nullable=False, default=list)
+    full_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    created_on: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+class ApiToken(Base):
+    """Bearer and refresh tokens, stored as SHA-256 hashes: a database leak grants nothing."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (CheckConstraint("kind IN ('access', 'refresh')", name="api_tokens_kind"),)
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8), nullable=False)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("api_users.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(TZ, nullable=False, index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class ProviderAccount(Base):
+    """A member's Google or Microsoft account, as consented in the portal."""
+
+    __tablename__ = "provider_accounts"
+    __table_args__ = (
+        CheckConstraint("provider IN ('google', 'microsoft')", name="provider_accounts_provider"),
+        CheckConstraint(
+            "status IN ('active', 'needs_reconnect', 'disconnected')",
+            name="provider_accounts_status",
+        ),
+        UniqueConstraint("coworker_id", "provider", name="provider_accounts_one_per_member"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    coworker_id: Mapped[int] = mapped_column(
+        ForeignKey("coworkers.id", ondelete="CASCADE"), nullable=False
+    )
+    provider: Mapped[str] = mapped_column(String(16), nullable=False)
+    email: Mapped[str | None] = mapped_column(String(320))
+    subject: Mapped[str | None] = mapped_column(String(200))
+    refresh_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    access_token_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    access_token_expires_at: Mapped[datetime | None] = mapped_column(TZ)
+    scopes: Mapped[list[str]] = mapped_column(ARRAY(String(200)), nullable=False, default=list)
+    status: Mapped[str] = mapped_column(String(20), nullable=False, default="active")
+    status_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+class Connection(RecordMixin, Base):
+    """One (member, resource, provider) calendar: both connection records live here."""
+
+    __tablename__ = "connections"
+    __table_args__ = (
+        CheckConstraint("provider IN ('google', 'microsoft')", name="connections_provider"),
+        Index("connections_provider_id", "provider", "id"),
+        Index("connections_provider_expiry", "provider", "subscription_expire_date"),
+        Index("connections_coworker_resource", "coworker_id", "resource_id"),
+    )
+
+    provider: Mapped[str] = mapped_column(String(16), nullable=False)
+    # --- the record's public fields -------------------------------------------
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="RESTRICT"), nullable=False
+    )
+    coworker_id: Mapped[int | None] = mapped_column(ForeignKey("coworkers.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(400), nullable=False)
+    subscription_id: Mapped[str | None] = mapped_column(String(400))
+    calendar_id: Mapped[str | None] = mapped_column(String(1024))
+    subscription_expire_date: Mapped[datetime | None] = mapped_column(TZ)
+    watch_resource_id: Mapped[str | None] = mapped_column(String(400))  # Google only
+    event_sync_token: Mapped[str | None] = mapped_column(Text)  # Google only (public)
+    # --- internal: never in the API -------------------------------------------
+    provider_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("provider_accounts.id", ondelete="SET NULL"), index=True
+    )
+    delta_link: Mapped[str | None] = mapped_column(Text)  # Microsoft
+    sync_window_start: Mapped[datetime | None] = mapped_column(TZ)
+    sync_window_end: Mapped[datetime | None] = mapped_column(TZ)
+    health: Mapped[str] = mapped_column(String(20), nullable=False, default="new")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    last_error_at: Mapped[datetime | None] = mapped_column(TZ)
+    last_notification_at: Mapped[datetime | None] = mapped_column(TZ)
+    last_sync_at: Mapped[datetime | None] = mapped_column(TZ)
+    push_supported: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+
+
+class SubscriptionGeneration(Base):
+    """A Google channel or Graph subscription. Old and new overlap during renewal."""
+
+    __tablename__ = "subscription_generations"
+    __table_args__ = (
+        CheckConstraint("status IN ('live', 'stopping', 'stopped')", name="subgen_status"),
+        UniqueConstraint("provider", "subscription_id", name="subgen_unique_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    connection_id: Mapped[int | None] = mapped_column(
+        ForeignKey("connections.id", ondelete="SET NULL"), index=True
+    )
+    provider: Mapped[str] = mapped_column(String(16), nullable=False)
+    subscription_id: Mapped[str] = mapped_column(String(400), nullable=False)
+    watch_resource_id: Mapped[str | None] = mapped_column(String(400))
+    # Channel token (Google) or clientState (Graph): random per generation.
+    secret: Mapped[str] = mapped_column(String(256), nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    status: Mapped[str] = mapped_column(String(10), nullable=False, default="live")
+    created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+class EventLink(Base):
+    """Provider event (or instance) ↔ booking, with what we last wrote (echo detection)."""
+
+    __tablename__ = "event_links"
+    __table_args__ = (
+        UniqueConstraint("connection_id", "event_key", name="event_links_unique_event"),
+        Index("event_links_booking", "booking_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), nullable=False
+    )
+    event_key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    series_key: Mapped[str | None] = mapped_column(String(1024))
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id", ondelete="SET NULL"))
+    written_etag: Mapped[str | None] = mapped_column(String(400))
+    booking_version: Mapped[int | None] = mapped_column(Integer)
+    refused_reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+class SyncRun(Base):
+    """One reconcile of one connection: history for the console."""
+
+    __tablename__ = "sync_runs"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    started_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    finished_at: Mapped[datetime | None] = mapped_column(TZ)
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    full_sync: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    changes_pulled: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    writes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class Meta(Base):
+    """Small facts about the deployment, e.g. the fingerprint of the encryption keys."""
+
+    __tablename__ = "spacecal_meta"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+# The overlap rule, kept next to the model it protects; the migration creates it.
+BOOKING_NO_OVERLAP_SQL = (
+    "ALTER TABLE bookings ADD CONSTRAINT bookings_no_overlap EXCLUDE USING gist "
+    "(int8range(resource_id, resource_id, '[]') WITH =, "
+    "tstzrange(from_time, to_time) WITH &&) WHERE (cancelled_at IS NULL)"
+)
