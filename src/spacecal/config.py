@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     basic_auth_cache_seconds: float = Field(
         default=60.0, ge=0, description="How long a verified Basic credential skips argon2."
     )
+    bearer_cache_seconds: float = Field(
+        default=5.0, ge=0, description="How long a checked Bearer token skips the database."
+    )
     login_max_failures: int = Field(
         default=5, ge=1, description="Failed logins allowed per account and per address..."
     )

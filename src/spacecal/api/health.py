@@ -1,0 +1,44 @@
+"""`/healthz` (the process answers) and `/readyz` (database reachable, schema current)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from spacecal.api.state import AppState
+from spacecal.db.migrate import head_revision
+
+router = APIRouter(tags=["Health"])
+
+
+@router.get("/healthz", summary="The process is up")
+async def healthz() -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+@router.get("/readyz", summary="The database is reachable and migrations are current")
+async def readyz(request: Request) -> JSONResponse:
+    state: AppState = request.app.state.spacecal
+    try:
+        async with asyncio.timeout(3):
+            async with state.db.engine.connect() as conn:
+                current = await conn.scalar(text("SELECT version_num FROM alembic_version"))
+    except Exception as exc:
+        return JSONResponse(
+            {"status": "unavailable", "database": f"unreachable: {type(exc).__name__}"},
+            status_code=503,
+        )
+    head = head_revision()
+    if current != head:
+        return JSONResponse(
+            {
+                "status": "unavailable",
+                "database": "reachable",
+                "migrations": f"at {current}, expected {head}: run `spacecal db upgrade`",
+            },
+            status_code=503,
+        )
+    return JSONResponse({"status": "ok", "database": "reachable", "migrations": current})

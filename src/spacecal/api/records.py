@@ -1,0 +1,357 @@
+"""The record types of the API: the two connection records of the mission and the
+supporting records (Business, Resource, Coworker, Booking), declared as data."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from spacecal.api.bookings import booking_before_write, booking_on_delete, booking_to_string
+from spacecal.api.envelopes import ApiError
+from spacecal.api.fields import Field, Kind, ParseError
+from spacecal.api.spec import Computed, RecordSpec
+from spacecal.db.models import Booking, Business, Connection, Coworker, ProviderAccount, Resource
+from spacecal.domain import OpeningHours
+
+connections = Connection.__table__
+coworkers = Coworker.__table__
+
+
+def _time_zone(value: Any) -> str:
+    try:
+        ZoneInfo(str(value))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ParseError("must be an IANA time zone name, e.g. Europe/London") from None
+    return str(value)
+
+
+def _positive(value: Any) -> int:
+    if value is not None and value <= 0:
+        raise ParseError("must be a positive number of minutes")
+    return int(value)
+
+
+def _opening_hours(value: Any) -> dict[str, Any] | None:
+    try:
+        return OpeningHours.from_json(value).to_json()
+    except ValueError as exc:
+        raise ParseError(str(exc)) from None
+
+
+def _resource_type(value: Any) -> str:
+    text = str(value).strip().lower()
+    if text not in ("room", "desk"):
+        raise ParseError("must be room or desk")
+    return text
+
+
+async def _resource_before_write(
+    conn: AsyncConnection, values: dict[str, Any], old: Mapping[str, Any] | None
+) -> None:
+    low, high = values.get("min_booking_minutes"), values.get("max_booking_minutes")
+    if low is not None and high is not None and low > high:
+        raise ApiError.field("MinBookingLength", "must not be longer than MaxBookingLength", low)
+
+
+async def _connection_before_write(
+    conn: AsyncConnection, values: dict[str, Any], old: Mapping[str, Any] | None
+) -> None:
+    """Attach the record to the member's provider account, so sync can use it."""
+    provider = old["provider"] if old is not None else values["provider"]
+    coworker_id = values.get("coworker_id")
+    account_id = None
+    if coworker_id is not None:
+        account_id = await conn.scalar(
+            select(ProviderAccount.id).where(
+                ProviderAccount.coworker_id == coworker_id, ProviderAccount.provider == provider
+            )
+        )
+    values["provider_account_id"] = account_id
+
+
+def _connection_fields(google: bool) -> tuple[Field, ...]:
+    provider = "Google" if google else "Microsoft Graph"
+    fields = [
+        Field(
+            "ResourceId",
+            Kind.INT,
+            "resource_id",
+            required=True,
+            nullable=False,
+            reference="Resource",
+            description="The room or desk this calendar books.",
+        ),
+        Field(
+            "CoworkerId",
+            Kind.INT,
+            "coworker_id",
+            reference="Coworker",
+            description="The customer who connected.",
+        ),
+        Field(
+            "Name",
+            Kind.STR,
+            "name",
+            required=True,
+            nullable=False,
+            max_length=400,
+            description="Display name of the calendar in the customer's account.",
+        ),
+        Field(
+            "SubscriptionId",
+            Kind.STR,
+            "subscription_id",
+            required=True,
+            max_length=400,
+            description=f"{provider} push channel/subscription id.",
+        ),
+        Field(
+            "CalendarId",
+            Kind.STR,
+            "calendar_id",
+            required=True,
+            max_length=1024,
+            description="The provider's id of the calendar.",
+        ),
+        Field(
+            "SubscriptionExpireDate",
+            Kind.DATETIME,
+            "subscription_expire_date",
+            required=True,
+            description="When the channel/subscription expires (UTC).",
+        ),
+    ]
+    if google:
+        fields += [
+            Field(
+                "WatchResourceId",
+                Kind.STR,
+                "watch_resource_id",
+                required=True,
+                max_length=400,
+                description="resourceId Google gave the watch channel.",
+            ),
+            Field(
+                "EventSyncToken",
+                Kind.STR,
+                "event_sync_token",
+                max_length=8192,
+                description="nextSyncToken for incremental sync; clear it to force a full sync.",
+            ),
+        ]
+    return tuple(fields)
+
+
+_coworker_join = connections.outerjoin(coworkers, coworkers.c.id == connections.c.coworker_id)
+
+GOOGLE_CALENDARS = RecordSpec(
+    name="CoworkerGoogleCalendar",
+    path="coworkergooglecalendars",
+    table=connections,
+    fields=_connection_fields(google=True),
+    description="A member's Google calendar for one resource, with its push channel.",
+    scope=connections.c.provider == "google",
+    fixed_values={"provider": "google"},
+    computed=(Computed("CoworkerFullName", coworkers.c.full_name, "Coworker_FullName"),),
+    from_clause=_coworker_join,
+    to_string=lambda row: str(row["name"]),
+    before_write=_connection_before_write,
+)
+
+MSOFFICE_CALENDARS = RecordSpec(
+    name="CoworkerMsOfficeCalendar",
+    path="coworkermsofficecalendars",
+    aliases=("coworkermsoffecalendars",),  # the typo printed on older Nexudus pages
+    table=connections,
+    fields=_connection_fields(google=False),
+    description="A member's Microsoft 365 calendar for one resource, with its Graph subscription.",
+    scope=connections.c.provider == "microsoft",
+    fixed_values={"provider": "microsoft"},
+    computed=(Computed("CoworkerFullName", coworkers.c.full_name, "Coworker_FullName"),),
+    from_clause=_coworker_join,
+    to_string=lambda row: str(row["name"]),
+    before_write=_connection_before_write,
+)
+
+BUSINESSES = RecordSpec(
+    name="Business",
+    path="businesses",
+    table=Business.__table__,
+    fields=(
+        Field("Name", Kind.STR, "name", required=True, nullable=False, max_length=200),
+        Field(
+            "TimeZone",
+            Kind.STR,
+            "time_zone",
+            required=True,
+            nullable=False,
+            max_length=64,
+            validate=_time_zone,
+            description="IANA time zone, e.g. Europe/London.",
+        ),
+        Field(
+            "MaxBookingDaysAhead",
+            Kind.INT,
+            "max_booking_days_ahead",
+            nullable=False,
+            validate=_positive,
+            description="How far ahead bookings may be made (default 90).",
+        ),
+    ),
+    description="A location.",
+)
+
+RESOURCES = RecordSpec(
+    name="Resource",
+    path="resources",
+    table=Resource.__table__,
+    fields=(
+        Field(
+            "BusinessId",
+            Kind.INT,
+            "business_id",
+            required=True,
+            nullable=False,
+            reference="Business",
+        ),
+        Field("Name", Kind.STR, "name", required=True, nullable=False, max_length=200),
+        Field(
+            "ResourceType",
+            Kind.STR,
+            "resource_type",
+            nullable=False,
+            validate=_resource_type,
+            description="room or desk",
+        ),
+        Field("Visible", Kind.BOOL, "visible", nullable=False),
+        Field("Bookable", Kind.BOOL, "bookable", nullable=False),
+        Field(
+            "AllDayBookable",
+            Kind.BOOL,
+            "all_day_bookable",
+            nullable=False,
+            description="All-day events book the business's opening hours of that day.",
+        ),
+        Field(
+            "TimeSlotStep",
+            Kind.INT,
+            "slot_step_minutes",
+            nullable=False,
+            validate=_positive,
+            description="Bookings start and end on this step, in minutes (default 15).",
+        ),
+        Field(
+            "MinBookingLength",
+            Kind.INT,
+            "min_booking_minutes",
+            validate=_positive,
+            description="Shortest booking in minutes.",
+        ),
+        Field(
+            "MaxBookingLength",
+            Kind.INT,
+            "max_booking_minutes",
+            validate=_positive,
+            description="Longest booking in minutes.",
+        ),
+        Field(
+            "OpeningHours",
+            Kind.JSON,
+            "opening_hours",
+            validate=_opening_hours,
+            description='Per weekday, e.g. {"mon": [["08:00","20:00"]]}; null = always open.',
+        ),
+        Field("GoogleCalendarId", Kind.STR, "google_calendar_id", max_length=1024),
+        Field("Office365CalendarId", Kind.STR, "office365_calendar_id", max_length=1024),
+    ),
+    description="A bookable room or desk.",
+    before_write=_resource_before_write,
+)
+
+COWORKERS = RecordSpec(
+    name="Coworker",
+    path="coworkers",
+    table=coworkers,
+    fields=(
+        Field("FullName", Kind.STR, "full_name", required=True, nullable=False, max_length=200),
+        Field("Email", Kind.STR, "email", required=True, nullable=False, max_length=320),
+        Field(
+            "BusinessId",
+            Kind.INT,
+            "business_id",
+            required=True,
+            nullable=False,
+            reference="Business",
+        ),
+    ),
+    description="A member of the space.",
+    to_string=lambda row: str(row["full_name"]),
+)
+
+BOOKINGS = RecordSpec(
+    name="Booking",
+    path="bookings",
+    table=Booking.__table__,
+    fields=(
+        Field(
+            "ResourceId",
+            Kind.INT,
+            "resource_id",
+            required=True,
+            nullable=False,
+            reference="Resource",
+        ),
+        Field("CoworkerId", Kind.INT, "coworker_id", reference="Coworker"),
+        Field(
+            "FromTime",
+            Kind.DATETIME,
+            "from_time",
+            required=True,
+            nullable=False,
+            description="Start (UTC).",
+        ),
+        Field(
+            "ToTime",
+            Kind.DATETIME,
+            "to_time",
+            required=True,
+            nullable=False,
+            description="End (UTC).",
+        ),
+        Field("Notes", Kind.STR, "notes", max_length=4000),
+        Field("Tentative", Kind.BOOL, "tentative", nullable=False),
+        Field("GoogleCalendarId", Kind.STR, "google_calendar_id", read_only=True),
+        Field("GoogleEventId", Kind.STR, "google_event_id", read_only=True),
+        Field("Office365EventId", Kind.STR, "office365_event_id", read_only=True),
+        Field("RepeatSeriesUniqueId", Kind.UUID, "repeat_series_unique_id"),
+        Field(
+            "Source",
+            Kind.STR,
+            "source",
+            read_only=True,
+            description="Where the booking was made: api, portal, google or microsoft.",
+        ),
+        Field(
+            "CancelledOn",
+            Kind.DATETIME,
+            "cancelled_at",
+            read_only=True,
+            description="When the booking was cancelled (DELETE cancels); null while live.",
+        ),
+        Field(
+            "Version", Kind.INT, "version", read_only=True, description="Bumped on every change."
+        ),
+    ),
+    description="A booking of a resource. DELETE cancels it (CancelledOn is set).",
+    fixed_values={"source": "api"},
+    to_string=booking_to_string,
+    before_write=booking_before_write,
+    on_delete=booking_on_delete,
+    delete_message="was successfully deleted.",
+)
+
+ALL_RECORDS = (GOOGLE_CALENDARS, MSOFFICE_CALENDARS, BUSINESSES, RESOURCES, COWORKERS, BOOKINGS)

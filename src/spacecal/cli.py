@@ -1,0 +1,259 @@
+"""The `spacecal` command.
+
+Every command that needs the database uses `DATABASE_URL`, or starts the embedded
+PostgreSQL in the data directory (`SPACECAL_DATA_DIR`, default ./.spacecal) when it is
+unset. Errors a user can act on are printed as one line saying what to do; exit 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from spacecal import __version__
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def _settings(args: argparse.Namespace) -> object:
+    from spacecal.config import Settings, reset_settings_cache
+
+    if getattr(args, "data_dir", None):
+        os.environ["SPACECAL_DATA_DIR"] = str(args.data_dir)
+    reset_settings_cache()
+    return Settings()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from spacecal.api.app import create_app
+    from spacecal.config import Settings
+
+    os.environ["SPACECAL_HOST"] = args.host
+    os.environ["SPACECAL_PORT"] = str(args.port)
+    settings = _settings(args)
+    assert isinstance(settings, Settings)
+    where = (
+        "DATABASE_URL" if settings.database_url else f"embedded PostgreSQL in {settings.data_dir}"
+    )
+    print(
+        f"spacecal {__version__}: serving on http://{args.host}:{args.port} ({where})", flush=True
+    )
+    app = create_app(settings)
+    # uvicorn re-raises the SIGTERM it caught once it has shut down; make that a clean
+    # exit so the embedded database is released instead of the process dying on it.
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    try:
+        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    finally:
+        _release_embedded(settings)
+    return 0
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from spacecal.config import Settings
+    from spacecal.db.migrate import current_revision, upgrade
+    from spacecal.db.url import libpq_url
+
+    settings = _settings(args)
+    assert isinstance(settings, Settings)
+    url = libpq_url(settings)
+    before = current_revision(url)
+    upgrade(url)
+    after = current_revision(url)
+    if before == after:
+        print(f"The database schema is current (revision {after}).")
+    else:
+        print(f"Upgraded the database schema from {before or 'empty'} to {after}.")
+    _release_embedded(settings)
+    return 0
+
+
+def cmd_users_create(args: argparse.Namespace) -> int:
+    from spacecal.api.users import UserError, create_user, validate_roles
+    from spacecal.config import Settings
+    from spacecal.db.engine import open_database
+
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    else:
+        password = args.password
+    if not password:
+        raise CliError("the password is empty: give --password PW or pipe it to --password-stdin.")
+    try:
+        validate_roles(args.role or [])
+    except UserError as exc:
+        raise CliError(str(exc)) from None
+    settings = _settings(args)
+    assert isinstance(settings, Settings)
+
+    async def run() -> tuple[int, bool]:
+        db = await open_database(settings)
+        try:
+            return await create_user(
+                db.engine, args.email, password, args.role or [], args.full_admin
+            )
+        finally:
+            await db.dispose()
+
+    try:
+        user_id, created = asyncio.run(run())
+    except UserError as exc:
+        raise CliError(str(exc)) from None
+    what = "Created" if created else "Updated"
+    grants = "full administrator" if args.full_admin else (", ".join(args.role or []) or "no roles")
+    print(f"{what} API user {args.email.strip().lower()} (id {user_id}): {grants}.")
+    _release_embedded(settings)
+    return 0
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    try:
+        from spacecal.emulators.server import serve
+    except ImportError as exc:  # pragma: no cover - present in every build
+        raise CliError(f"the emulators are not available: {exc}") from None
+    serve(args.provider, args.host, args.port, seed=args.seed)
+    return 0
+
+
+def _release_embedded(settings: object) -> None:
+    from spacecal.config import Settings
+    from spacecal.db.embedded import stop_embedded
+
+    assert isinstance(settings, Settings)
+    if not settings.database_url:
+        stop_embedded(settings.data_dir)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="spacecal",
+        description=(
+            "spacecal keeps coworking members' Google and Microsoft 365 calendars in sync "
+            "with the space's room and desk bookings. Without DATABASE_URL, commands use an "
+            "embedded PostgreSQL in the data directory."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"spacecal {__version__}")
+    data_dir = argparse.ArgumentParser(add_help=False)
+    data_dir.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="data directory for the embedded database and keys "
+        "(default: $SPACECAL_DATA_DIR or ./.spacecal)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser(
+        "serve",
+        parents=[data_dir],
+        help="serve the API",
+        description="Serve the records API (and, in later versions, the portal and webhooks). "
+        "Applies migrations first. Ctrl-C stops it and the embedded database cleanly.",
+    )
+    serve.add_argument(
+        "--host",
+        default=os.environ.get("SPACECAL_HOST", "127.0.0.1"),
+        help="address to bind (default 127.0.0.1)",
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("SPACECAL_PORT", "8000")),
+        help="port to bind (default 8000)",
+    )
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    db = sub.add_parser("db", help="database schema", description="Manage the database schema.")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION")
+    upgrade = db_sub.add_parser(
+        "upgrade",
+        parents=[data_dir],
+        help="apply migrations",
+        description="Apply every pending migration (safe to run again; concurrent runs wait).",
+    )
+    upgrade.set_defaults(func=cmd_db_upgrade)
+
+    users = sub.add_parser("users", help="API users", description="Manage API users.")
+    users_sub = users.add_subparsers(dest="users_command", metavar="ACTION")
+    create = users_sub.add_parser(
+        "create",
+        parents=[data_dir],
+        help="create or update an API user",
+        description="Create an API user (or replace the password and roles of an existing "
+        "one). Roles are <Record>-<List|Read|Create|Edit|Delete>, e.g. "
+        "CoworkerGoogleCalendar-Read; --full-admin grants everything.",
+    )
+    create.add_argument("email", help="the user's email (their user name)")
+    secret = create.add_mutually_exclusive_group(required=True)
+    secret.add_argument(
+        "--password", help="the password (visible in shell history: prefer --password-stdin)"
+    )
+    secret.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
+    create.add_argument(
+        "--role", action="append", metavar="ROLE", help="grant a role; repeat for several"
+    )
+    create.add_argument(
+        "--full-admin", action="store_true", help="a full unrestricted administrator"
+    )
+    create.set_defaults(func=cmd_users_create)
+
+    emulate = sub.add_parser(
+        "emulate",
+        help="run a provider emulator",
+        description="Run the Google or Microsoft emulator as a server. Prints one name=url "
+        "line per base URL a client needs, then serves until stopped.",
+    )
+    emulate.add_argument("provider", choices=["google", "microsoft"])
+    emulate.add_argument("--host", default="127.0.0.1")
+    emulate.add_argument("--port", type=int, default=8100)
+    emulate.add_argument("--seed", type=int, default=0, help="random seed (reproducible runs)")
+    emulate.set_defaults(func=cmd_emulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "func"):
+        # A group without its action: show that group's help.
+        parser.parse_args([*(argv or sys.argv[1:]), "--help"])
+        return EXIT_USAGE
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from spacecal.crypto import KeyConfigurationError
+    from spacecal.db.embedded import EmbeddedDatabaseError
+
+    try:
+        return int(args.func(args))
+    except (CliError, KeyConfigurationError, EmbeddedDatabaseError) as exc:
+        print(f"spacecal: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
