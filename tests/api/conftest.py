@@ -1,0 +1,63 @@
+"""API tests: each starts from empty tables and talks to the app in-process over ASGI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import httpx2
+import pytest
+from sqlalchemy import text
+
+from spacecal.api.app import create_app
+from spacecal.api.users import create_user
+from spacecal.config import Settings
+from spacecal.db.engine import Database
+
+TABLES = (
+    "sync_runs, event_links, subscription_generations, connections, provider_accounts, "
+    "bookings, coworkers, resources, businesses, api_tokens, api_users"
+)
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+async def clean(database: Database) -> None:
+    async with database.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+async def client(
+    clean: None, settings: Settings, database: Database
+) -> AsyncIterator[httpx2.AsyncClient]:
+    app = create_app(settings, database)
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://spacecal.test") as c:
+        yield c
+
+
+MakeUser = Callable[..., Awaitable[dict[str, str]]]
+
+
+@pytest.fixture
+def make_user(database: Database, client: httpx2.AsyncClient) -> MakeUser:
+    """Create an API user and return headers carrying a fresh bearer token."""
+
+    async def make(
+        email: str = "admin@example.com", roles: list[str] | None = None, full_admin: bool = False
+    ) -> dict[str, str]:
+        await create_user(database.engine, email, PASSWORD, roles or [], full_admin)
+        answer = await client.post(
+            "/api/token",
+            data={"grant_type": "password", "username": email, "password": PASSWORD},
+        )
+        assert answer.status_code == 200, answer.text
+        return {"Authorization": f"Bearer {answer.json()['access_token']}"}
+
+    return make
+
+
+@pytest.fixture
+async def admin(make_user: MakeUser) -> dict[str, str]:
+    return await make_user("admin@example.com", full_admin=True)
