@@ -28,6 +28,7 @@ from spacecal.emulators.common import (
     set_call_account,
 )
 
+from .budget_transport import BudgetTransport
 from .calendar_routes import calendar_routes
 from .common_faults import graph_fault_responder, sync_token_drawer
 from .control_routes import add_microsoft_control
@@ -77,11 +78,13 @@ class MicrosoftEmulator(MemberActions):
         self.delta = DeltaEngine(self.ids, self.core.rng)
         self.state = GraphState(self.ids, self.clock, self.identity, self.delta, self.base_url)
         self.state.on_new_mailbox = self._attach  # type: ignore[method-assign]
+        self._delivery_client = push_client
+        self._budget = BudgetTransport(self._inner_client, notification_timeout)
         self.notify_queue = PushQueue(
             clock=self.clock,
             faults=self.faults,
             log=self.deliveries,
-            client=push_client,
+            client=httpx2.AsyncClient(transport=self._budget),
             retry_base=retry_base,
             retry_cap=retry_cap,
             max_attempts=max_attempts,
@@ -91,13 +94,21 @@ class MicrosoftEmulator(MemberActions):
         )
         self.notifier = Notifier(self.notify_queue)
         self.subscriptions = SubscriptionRegistry(
-            self.ids, self.clock, self.notifier, self.deliveries, lambda: self.notify_queue.client
+            self.ids, self.clock, self.notifier, self.deliveries, self._inner_client
         )
         self.subscriptions.validation_timeout = validation_timeout
         self.limiter: ConcurrencyLimiter
+        self._own_delivery_client = False
         self.app = self._build_app()
 
     # -- wiring ------------------------------------------------------------------------------
+    def _inner_client(self) -> httpx2.AsyncClient:
+        """The client that reaches spacecal's webhooks (created lazily in server mode)."""
+        if self._delivery_client is None:
+            self._delivery_client = httpx2.AsyncClient()
+            self._own_delivery_client = True
+        return self._delivery_client
+
     def _attach(self, mailbox: Mailbox) -> None:
         def listener(calendar_id: str, resource_id: str, change: str) -> None:
             etag = None
@@ -276,8 +287,16 @@ class MicrosoftEmulator(MemberActions):
         return self.deliveries.list(account=account)
 
     def set_push_client(self, client: httpx2.AsyncClient) -> None:
+        """Swap the client that reaches the webhooks (e.g. a test wiring an app late)."""
         self.core.push.set_client(client)
-        self.notify_queue.set_client(client)
+        self._delivery_client = client
+        self._own_delivery_client = False
+
+    def set_notification_timeout(self, seconds: float) -> None:
+        self._budget.budget = seconds
+
+    def set_validation_timeout(self, seconds: float) -> None:
+        self.subscriptions.validation_timeout = seconds
 
     async def drain(self) -> None:
         """Wait until every pending notification (and retry) is finished."""
@@ -286,7 +305,10 @@ class MicrosoftEmulator(MemberActions):
 
     async def aclose(self) -> None:
         await self.notify_queue.aclose()
+        await self.notify_queue.client.aclose()
         await self.core.aclose()
+        if self._own_delivery_client and self._delivery_client is not None:
+            await self._delivery_client.aclose()
 
     def now(self) -> datetime:
         return self.clock.now()
