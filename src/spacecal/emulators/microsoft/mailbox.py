@@ -271,6 +271,11 @@ class Mailbox:
         if reshaped and event.recurrence is not None:
             event.overrides.clear()
             event.cancelled.clear()
+        now = self._clock.now()
+        for override in event.overrides.values():
+            # A series edit reaches the exceptions too (their unchanged fields follow).
+            override.change_key = self._ids.change_key()
+            override.last_modified = now
         self._touch(event)
         self._emit(event.calendar_id, event.id, "updated")
         return event
