@@ -66,11 +66,11 @@ def add_microsoft_control(router: APIRouter, emu: MicrosoftEmulator) -> None:
     JsonBody = Body(default_factory=dict)
 
     @router.post(prefix + "/accounts/{email}/calendars", status_code=201)
-    def create_calendar(email: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    async def create_calendar(email: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
         return _run(lambda: emu.create_calendar(email, str(body.get("name", ""))))
 
     @router.post(prefix + "/accounts/{email}/events", status_code=201)
-    def create_event(email: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    async def create_event(email: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
         start, end = _dt(body, "start"), _dt(body, "end")
         return _run(
             lambda: emu.create_event(
@@ -85,16 +85,18 @@ def add_microsoft_control(router: APIRouter, emu: MicrosoftEmulator) -> None:
         )
 
     @router.patch(prefix + "/accounts/{email}/events/{event_id}")
-    def edit_event(email: str, event_id: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    async def edit_event(
+        email: str, event_id: str, body: dict[str, Any] = JsonBody
+    ) -> dict[str, Any]:
         return _run(lambda: emu.edit_event(email, event_id, body))
 
     @router.delete(prefix + "/accounts/{email}/events/{event_id}", status_code=204)
-    def delete_event(email: str, event_id: str) -> Response:
+    async def delete_event(email: str, event_id: str) -> Response:
         _run(lambda: emu.delete_event(email, event_id))
         return Response(status_code=204)
 
     @router.post(prefix + "/accounts/{email}/events/{series_id}/occurrences/cancel")
-    def cancel_occurrence(
+    async def cancel_occurrence(
         email: str, series_id: str, body: dict[str, Any] = JsonBody
     ) -> dict[str, Any]:
         original = _dt(body, "original_start")
@@ -102,7 +104,7 @@ def add_microsoft_control(router: APIRouter, emu: MicrosoftEmulator) -> None:
         return {"id": occ}
 
     @router.post(prefix + "/accounts/{email}/events/{series_id}/occurrences/move")
-    def move_occurrence(
+    async def move_occurrence(
         email: str, series_id: str, body: dict[str, Any] = JsonBody
     ) -> dict[str, Any]:
         original, start, end = _dt(body, "original_start"), _dt(body, "start"), _dt(body, "end")
@@ -110,35 +112,35 @@ def add_microsoft_control(router: APIRouter, emu: MicrosoftEmulator) -> None:
         return _run(lambda: emu.move_occurrence(email, series_id, original, start, end, zone))
 
     @router.post(prefix + "/accounts/{email}/revoke-consent")
-    def revoke_consent(email: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    async def revoke_consent(email: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
         _run(lambda: emu.revoke_consent(email, body.get("client_id")))
         return {"revoked": True}
 
     @router.post(prefix + "/accounts/{email}/invalidate-old-refresh-tokens")
-    def invalidate_old(email: str) -> dict[str, Any]:
+    async def invalidate_old(email: str) -> dict[str, Any]:
         return {"invalidated": _run(lambda: emu.invalidate_old_refresh_tokens(email))}
 
     @router.post(prefix + "/accounts/{email}/expire-access-tokens")
-    def expire_access(email: str) -> dict[str, Any]:
+    async def expire_access(email: str) -> dict[str, Any]:
         _run(lambda: emu.expire_access_tokens(email))
         return {"expired": True}
 
     @router.post(prefix + "/accounts/{email}/reset-delta")
-    def reset_delta(email: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    async def reset_delta(email: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
         mode = str(body.get("mode", "SyncStateNotFound"))
         _run(lambda: emu.reset_delta(email, mode))
         return {"reset": True, "mode": mode}
 
     @router.get(prefix + "/subscriptions")
-    def subscriptions() -> list[dict[str, Any]]:
+    async def subscriptions() -> list[dict[str, Any]]:
         return emu.list_subscriptions()
 
     @router.post(prefix + "/subscriptions/{sub_id}/lifecycle")
-    def lifecycle(sub_id: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    async def lifecycle(sub_id: str, body: dict[str, Any] = JsonBody) -> dict[str, Any]:
         return _run(lambda: emu.trigger_lifecycle(sub_id, str(body.get("event", ""))))
 
     @router.post(prefix + "/throttle")
-    def throttle(body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    async def throttle(body: dict[str, Any] = JsonBody) -> dict[str, Any]:
         limit = body.get("limit", 4)
         emu.set_concurrency_limit(
             int(limit) if limit is not None else None,
@@ -148,7 +150,7 @@ def add_microsoft_control(router: APIRouter, emu: MicrosoftEmulator) -> None:
         return {"limit": emu.limiter.limit, "hold_seconds": emu.limiter.hold_seconds}
 
     @router.post(prefix + "/settings")
-    def settings(body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+    async def settings(body: dict[str, Any] = JsonBody) -> dict[str, Any]:
         def apply() -> None:
             emu.set_subscription_limits(
                 maximum_minutes=body.get("subscription_max_minutes"),
@@ -166,5 +168,5 @@ def add_microsoft_control(router: APIRouter, emu: MicrosoftEmulator) -> None:
         return {"applied": sorted(body)}
 
     @router.get(prefix + "/notifications")
-    def notifications(account: str | None = None) -> list[dict[str, Any]]:
+    async def notifications(account: str | None = None) -> list[dict[str, Any]]:
         return [r.as_dict() for r in emu.notifications(account)]

@@ -98,6 +98,10 @@ class MicrosoftEmulator(MemberActions):
         )
         self.subscriptions.validation_timeout = validation_timeout
         self.limiter: ConcurrencyLimiter
+        # The shared `/_control/drain` calls `core.drain()`; route it through ours so it
+        # also flushes the Graph outbox and the notification queue.
+        self._core_drain = self.core.drain
+        self.core.drain = self.drain  # type: ignore[method-assign]
         self._own_delivery_client = False
         self.app = self._build_app()
 
@@ -301,7 +305,7 @@ class MicrosoftEmulator(MemberActions):
     async def drain(self) -> None:
         """Wait until every pending notification (and retry) is finished."""
         await self.notifier.drain()
-        await self.core.drain()
+        await self._core_drain()
 
     async def aclose(self) -> None:
         await self.notify_queue.aclose()
