@@ -106,6 +106,14 @@ def normalise(cal: Calendar, body: dict[str, Any]) -> tuple[dict[str, Any], Even
         out["recurrence"] = recurrence.validate(body["recurrence"])
         if not start.all_day and start.tz is None:
             raise errors.bad_request("invalid", "Missing time zone definition for start time.")
+        # Parse the rules now, so a bad RRULE fails the write, not a later list.
+        recurrence.expand(
+            start,
+            end,
+            out["recurrence"],
+            default_tz=cal.time_zone,
+            horizon_end=start.sort_key(cal.time_zone),
+        )
     else:
         out.pop("recurrence", None)
     out["status"] = status
