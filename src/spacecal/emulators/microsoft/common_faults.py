@@ -14,13 +14,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 
 from spacecal.emulators.common import FaultKind, FaultPlan, FaultRule
 
+from .clocklike import ClockLike
 from .errors import GraphError, graph_error_response
 
 _5XX = {
@@ -31,8 +32,16 @@ _5XX = {
 }
 
 
-def graph_fault_responder(rule: FaultRule) -> Response:
-    now = datetime.now(UTC)
+def graph_fault_responder(clock: ClockLike) -> Callable[[FaultRule], Response]:
+    """The middleware's fault responder, stamping errors with the emulator clock."""
+
+    def respond(rule: FaultRule) -> Response:
+        return _respond(rule, clock.now())
+
+    return respond
+
+
+def _respond(rule: FaultRule, now: datetime) -> Response:
     if rule.kind in (FaultKind.HTTP_429, FaultKind.HTTP_403_RATE_LIMIT):
         retry_after = str(int(rule.params.get("retry_after", 1)))
         code = "TooManyRequests" if rule.kind is FaultKind.HTTP_429 else "ApplicationThrottled"

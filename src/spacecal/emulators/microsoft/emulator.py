@@ -162,7 +162,7 @@ class MicrosoftEmulator(MemberActions):
         self.limiter = ConcurrencyLimiter(app, self.state.account_for_bearer)
         return self.core.wrap(
             self.limiter,
-            fault_responder=graph_fault_responder,
+            fault_responder=graph_fault_responder(self.clock),
             account_of=self.state.account_for_bearer,
         )
 
