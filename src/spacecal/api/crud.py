@@ -125,7 +125,7 @@ def parse_values(spec: RecordSpec, body: Mapping[str, Any], *, creating: bool) -
         if value is None and not f.nullable:
             column_default = spec.table.c[f.column].default
             if column_default is not None and getattr(column_default, "is_scalar", False):
-                value = column_default.arg
+                value = getattr(column_default, "arg")
             else:
                 errors.append(FieldError(f.name, "is a required field", raw))
                 continue
@@ -399,7 +399,7 @@ async def fetch_row(
     stmt = base_select(spec).where(spec.table.c.id == record_id)
     if lock:
         stmt = stmt.with_for_update(of=spec.table)
-    row = (await conn.execute(stmt)).mappings().first()
+    row: Mapping[str, Any] | None = (await conn.execute(stmt)).mappings().first()
     if row is None:
         raise ApiError(404, f"{spec.name} with Id {record_id} was not found.")
     return row

