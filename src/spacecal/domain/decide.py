@@ -33,6 +33,7 @@ from spacecal.domain import messages
 from spacecal.domain.allday import all_day_span
 from spacecal.domain.events import CalendarEvent, EventLink, EventTime, LinkedBooking, SyncState
 from spacecal.domain.marks import mark_refused, strip_mark, with_note
+from spacecal.domain.opening_hours import local_minute_to_utc
 from spacecal.domain.plan import (
     CancelBooking,
     CreateBooking,
@@ -152,6 +153,20 @@ class _Decider:
         )
         return refusal if refusal is not None else (when.start, when.end)
 
+    def booked_time(self, when: EventTime) -> EventTime:
+        """The time a booking for `when` would have: an all-day event books its
+        day's opening hours, so that is what "already booked" is compared with."""
+        if not when.all_day or when.day_count != 1 or not self.resource.all_day_bookable:
+            return when
+        intervals = self.resource.opening_hours.intervals_on(when.first_day)
+        if not intervals:
+            return when
+        zone = self.business.zone
+        return EventTime.timed(
+            local_minute_to_utc(when.first_day, intervals[0].start_minute, zone),
+            local_minute_to_utc(when.first_day, intervals[-1].end_minute, zone),
+        )
+
     def beyond_horizon(self, when: EventTime) -> bool:
         if when.all_day:
             last_day = (self.horizon_end - timedelta(seconds=1)).astimezone(self.business.zone)
@@ -199,7 +214,7 @@ def decide_changes(
             # it mirrors the cancellation; a member's edit does not revive it.
             continue
         if booking is not None:
-            if when == booking.time:
+            if decider.booked_time(when) == booking.time:
                 if link is not None and link.refused is not None:
                     forget.append(key)  # the put-back landed, or the member moved it back
                 if event.tentative != booking.tentative:
