@@ -366,3 +366,15 @@ class GoogleEmulator:
         self, account: str | None = None, channel: str | None = None
     ) -> list[dict[str, Any]]:
         return [r.as_dict() for r in self.core.deliveries.list(account=account, channel=channel)]
+
+
+def build_server(base_url: str, seed: int = 0) -> GoogleEmulator:
+    """The emulator as `spacecal emulate google` runs it: real clock, real HTTP push
+    with server-grade backoff (1 s doubling up to 60 s, 8 attempts)."""
+    return GoogleEmulator(
+        seed=seed,
+        base_url=base_url,
+        push_retry_base=1.0,
+        push_retry_cap=60.0,
+        push_max_attempts=8,
+    )
