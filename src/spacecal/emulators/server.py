@@ -41,6 +41,7 @@ Builder = Callable[[str, int], ServedEmulator]
 #: provider name -> "module:function" building it from (base_url, seed).
 BUILDERS: dict[str, str | Builder] = {
     "google": "spacecal.emulators.google.emulator:build_server",
+    "microsoft": "spacecal.emulators.microsoft.emulator:build_server",
 }
 
 
