@@ -8,6 +8,7 @@ from spacecal.emulators.microsoft.emulator import (
     DEFAULT_CLIENT_ID,
     DEFAULT_SCOPES,
     MicrosoftEmulator,
+    build_server,
 )
 
-__all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_SCOPES", "MicrosoftEmulator"]
+__all__ = ["DEFAULT_CLIENT_ID", "DEFAULT_SCOPES", "MicrosoftEmulator", "build_server"]

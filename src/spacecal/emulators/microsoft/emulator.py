@@ -316,3 +316,12 @@ class MicrosoftEmulator(MemberActions):
 
     def now(self) -> datetime:
         return self.clock.now()
+
+
+def build_server(base_url: str, seed: int = 0) -> MicrosoftEmulator:
+    """The emulator as ``spacecal emulate microsoft`` runs it: real clock, real HTTP
+    delivery, Graph's real budgets (3 s notifications, 10 s validation) and
+    server-grade backoff (1 s doubling up to 60 s, 8 attempts)."""
+    return MicrosoftEmulator(
+        seed=seed, base_url=base_url, retry_base=1.0, retry_cap=60.0, max_attempts=8
+    )
