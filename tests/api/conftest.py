@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from datetime import timedelta
 
 import httpx2
 import pytest
-from sqlalchemy import text
+from sqlalchemy import insert, text
 
+from spacecal import clock
 from spacecal.api.app import create_app
-from spacecal.api.users import create_user
+from spacecal.api.auth import hash_password, token_hash
+from spacecal.api.users import create_user, validate_roles
 from spacecal.config import Settings
 from spacecal.db.engine import Database
+from spacecal.db.models import ApiToken, ApiUser
 
 TABLES = (
     "sync_runs, event_links, subscription_generations, connections, provider_accounts, "
@@ -61,3 +65,53 @@ def make_user(database: Database, client: httpx2.AsyncClient) -> MakeUser:
 @pytest.fixture
 async def admin(make_user: MakeUser) -> dict[str, str]:
     return await make_user("admin@example.com", full_admin=True)
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    """One argon2 hash of PASSWORD for the session (hashing costs ~50-300 ms a user)."""
+    return hash_password(PASSWORD)
+
+
+@pytest.fixture
+def quick_user(database: Database, clean: None, password_hash: str) -> MakeUser:
+    """Like `make_user`, without argon2 on every call: the user row gets the session's
+    hash of PASSWORD and the bearer token is written the way `POST /api/token` writes
+    it. Tests of the token endpoint itself use `make_user`."""
+
+    async def make(
+        email: str = "admin@example.com", roles: list[str] | None = None, full_admin: bool = False
+    ) -> dict[str, str]:
+        now = clock.now()
+        token = secrets.token_urlsafe(32)
+        async with database.engine.begin() as conn:
+            user_id = await conn.scalar(
+                insert(ApiUser)
+                .values(
+                    email=email,
+                    password_hash=password_hash,
+                    roles=validate_roles(roles or []),
+                    full_admin=full_admin,
+                    active=True,
+                    created_on=now,
+                )
+                .returning(ApiUser.id)
+            )
+            await conn.execute(
+                insert(ApiToken).values(
+                    token_hash=token_hash(token),
+                    kind="access",
+                    user_id=user_id,
+                    created_at=now,
+                    expires_at=now + timedelta(days=7),
+                )
+            )
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture
+async def quick_admin(quick_user: MakeUser, client: httpx2.AsyncClient) -> dict[str, str]:
+    """A full administrator's bearer headers (see `quick_user`)."""
+    return await quick_user("admin@example.com", full_admin=True)
