@@ -7,6 +7,7 @@ authenticated without the role the operation needs.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -126,6 +127,7 @@ class Authenticator:
         self._hmac_key = secrets.token_bytes(32)  # per process: cache keys never leave it
         self._basic_cache: dict[bytes, tuple[float, Principal]] = {}
         self._bearer_cache: dict[bytes, tuple[float, Principal]] = {}
+        self._basic_pending: dict[bytes, asyncio.Future[Principal]] = {}
 
     async def authenticate(self, authorization: str | None, client: str) -> Principal:
         if not authorization:
@@ -191,9 +193,17 @@ class Authenticator:
         cached = self._basic_cache.get(key)
         if cached is not None and cached[0] > now_mono:
             return cached[1]
-        principal = await self.verify_login(email, password, client)
+        # Single flight: concurrent requests with one credential share one argon2 check
+        # (a client opening 32 connections at once must not cost 32 x 64 MiB).
+        pending = self._basic_pending.get(key)
+        if pending is None:
+            pending = asyncio.ensure_future(self.verify_login(email, password, client))
+            self._basic_pending[key] = pending
+            pending.add_done_callback(lambda _f: self._basic_pending.pop(key, None))
+        principal = await asyncio.shield(pending)
         if self.settings.basic_auth_cache_seconds > 0:
-            self._basic_cache[key] = (now_mono + self.settings.basic_auth_cache_seconds, principal)
+            expiry = time.monotonic() + self.settings.basic_auth_cache_seconds
+            self._basic_cache[key] = (expiry, principal)
             self._trim(self._basic_cache)
         return principal
 
@@ -215,8 +225,6 @@ class Authenticator:
                     ).where(ApiUser.email == email.strip().lower())
                 )
             ).first()
-        import asyncio
-
         stored = row.password_hash if row is not None else _DUMMY_HASH
         ok = await asyncio.to_thread(verify_password, stored, password)
         if row is None or not ok or not row.active:

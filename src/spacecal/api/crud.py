@@ -15,7 +15,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Select, delete, func, insert, select, update
+from sqlalchemy import Select, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -393,13 +393,27 @@ def parse_id_list(raw: str) -> Sequence[int]:
     return ids
 
 
+_by_id: dict[tuple[str, bool], Select[Any]] = {}
+
+
+def _by_id_statement(spec: RecordSpec, lock: bool) -> Select[Any]:
+    """Built once per record type: get-one is the hottest read."""
+    key = (spec.name, lock)
+    stmt = _by_id.get(key)
+    if stmt is None:
+        stmt = base_select(spec).where(spec.table.c.id == bindparam("record_id"))
+        if lock:
+            stmt = stmt.with_for_update(of=spec.table)
+        _by_id[key] = stmt
+    return stmt
+
+
 async def fetch_row(
     conn: AsyncConnection, spec: RecordSpec, record_id: int, *, lock: bool = False
 ) -> Mapping[str, Any]:
-    stmt = base_select(spec).where(spec.table.c.id == record_id)
-    if lock:
-        stmt = stmt.with_for_update(of=spec.table)
-    row: Mapping[str, Any] | None = (await conn.execute(stmt)).mappings().first()
+    stmt = _by_id_statement(spec, lock)
+    result = await conn.execute(stmt, {"record_id": record_id})
+    row: Mapping[str, Any] | None = result.mappings().first()
     if row is None:
         raise ApiError(404, f"{spec.name} with Id {record_id} was not found.")
     return row

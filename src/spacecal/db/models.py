@@ -198,6 +198,7 @@ class Connection(RecordMixin, Base):
         Index("connections_provider_id", "provider", "id"),
         Index("connections_provider_expiry", "provider", "subscription_expire_date"),
         Index("connections_coworker_resource", "coworker_id", "resource_id"),
+        Index("connections_provider_resource", "provider", "resource_id"),
     )
 
     provider: Mapped[str] = mapped_column(String(16), nullable=False)
