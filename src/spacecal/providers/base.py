@@ -1,0 +1,293 @@
+"""The one interface the sync engine, the portal and provisioning use for Google and
+Microsoft. Adapters (`providers.google`, `providers.microsoft`) implement it; nothing
+outside this package branches on the provider beyond choosing the adapter.
+
+Errors are classified here, so callers decide on the kind, not on status codes:
+throttling is account-wide (back off under the account lock), a dead refresh token
+means "needs reconnect" (never retry), a sync reset means "full pull".
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+from spacecal.domain import CalendarEvent
+
+ProviderName = Literal["google", "microsoft"]
+
+
+# --- errors -------------------------------------------------------------------------
+
+
+class ProviderError(Exception):
+    """A provider call failed. `status` is the HTTP status (0 for a transport error);
+    the message never contains a token."""
+
+    def __init__(self, message: str, *, status: int = 0, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class Throttled(ProviderError):
+    """429, 403 rateLimitExceeded/userRateLimitExceeded, 503 with Retry-After: the
+    mailbox or user is over its quota. `retry_after` is seconds (None: use backoff)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+
+
+class Transient(ProviderError):
+    """5xx or a transport error: retry later with backoff."""
+
+
+class ConsentRevoked(ProviderError):
+    """The refresh token is dead (`invalid_grant`): the account needs reconnecting."""
+
+
+class SyncReset(ProviderError):
+    """The sync token / delta link is no longer valid (410, syncStateNotFound)."""
+
+
+class NotFound(ProviderError):
+    """The calendar, event or subscription does not exist (404/410 on an item)."""
+
+
+class Conflict(ProviderError):
+    """409: the item already exists (a repeated client id, a duplicate subscription)."""
+
+
+class PushNotSupported(ProviderError):
+    """The calendar cannot be watched (Google `pushNotSupportedForRequestedResource`)."""
+
+
+# --- values -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    """What a token endpoint returned. `refresh_token` None means "keep the old one"
+    (Google does not always return one); Microsoft rotates it on every refresh."""
+
+    access_token: str = field(repr=False)
+    expires_at: datetime
+    refresh_token: str | None = field(default=None, repr=False)
+    scopes: tuple[str, ...] = ()
+
+    def __repr__(self) -> str:  # never print a token
+        return f"TokenSet(expires_at={self.expires_at.isoformat()}, scopes={self.scopes})"
+
+
+@dataclass(frozen=True)
+class AccountIdentity:
+    """Who consented: the account's email and stable subject id."""
+
+    email: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class RemoteCalendar:
+    id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """A Google watch channel or a Graph subscription, as the provider granted it.
+
+    `id` is the channel id / subscription id; `resource_id` is Google's resourceId
+    (None for Graph); `secret` is the channel token / clientState we chose."""
+
+    id: str
+    expires_at: datetime
+    secret: str = field(repr=False)
+    resource_id: str | None = None
+
+
+@dataclass(frozen=True)
+class SyncWindow:
+    """The span a Graph calendarView delta covers (Google ignores it)."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True)
+class PullResult:
+    """Every change since the cursor, all pages read.
+
+    `cursor` is what to store for next time (Google nextSyncToken, Graph deltaLink);
+    `full` says this was a full pull (no cursor given): linked events missing from it
+    are gone. `etags` maps event keys to the etag/changeKey the provider holds now,
+    so an echo of spacecal's own write can be recognised."""
+
+    events: Sequence[CalendarEvent]
+    cursor: str
+    full: bool
+    etags: dict[str, str] = field(default_factory=dict)
+
+
+class EventStyle(enum.Enum):
+    """How spacecal shows an event: a booking, or a member's event it refused."""
+
+    BOOKED = "booked"
+    REFUSED = "refused"
+
+
+@dataclass(frozen=True)
+class EventWrite:
+    """An event spacecal writes. `idempotency_key` makes a repeated create harmless:
+    Google uses it (base32hex) as the event id, Graph as `transactionId`.
+    `booking_id` goes into a private extended property, for humans and recovery."""
+
+    idempotency_key: str
+    title: str
+    description: str
+    start: datetime
+    end: datetime
+    time_zone: str
+    booking_id: int | None = None
+    tentative: bool = False
+
+
+@dataclass(frozen=True)
+class WrittenEvent:
+    event_id: str
+    etag: str
+
+
+# --- the interface ----------------------------------------------------------------
+
+TokenSaver = Callable[[TokenSet], Awaitable[None]]
+
+
+class CalendarProvider(Protocol):
+    """One provider's wire protocol. Every method that talks to the member's account
+    takes the access token; `AccountSession` (providers.session) supplies a fresh one
+    and retries once after a refresh on 401."""
+
+    name: ProviderName
+
+    # OAuth (authorization code with PKCE)
+    def authorize_url(self, *, state: str, code_challenge: str, redirect_uri: str) -> str: ...
+
+    async def exchange_code(
+        self, *, code: str, code_verifier: str, redirect_uri: str
+    ) -> tuple[TokenSet, AccountIdentity]: ...
+
+    async def refresh(self, refresh_token: str) -> TokenSet: ...
+
+    async def revoke(self, token: str) -> None: ...
+
+    # calendars spacecal made in the member's account
+    async def create_calendar(self, access: str, name: str, time_zone: str) -> RemoteCalendar: ...
+
+    async def list_calendars(self, access: str) -> list[RemoteCalendar]: ...
+
+    async def rename_calendar(self, access: str, calendar_id: str, name: str) -> None: ...
+
+    async def delete_calendar(self, access: str, calendar_id: str) -> None: ...
+
+    # push
+    async def subscribe(
+        self,
+        access: str,
+        calendar_id: str,
+        *,
+        notification_url: str,
+        lifecycle_url: str | None,
+        secret: str,
+        ttl_seconds: int,
+    ) -> Subscription: ...
+
+    async def renew(
+        self,
+        access: str,
+        calendar_id: str,
+        current: Subscription,
+        *,
+        notification_url: str,
+        lifecycle_url: str | None,
+        new_secret: str,
+        ttl_seconds: int,
+    ) -> Subscription:
+        """Google: a new channel (the caller stops the old one after); Graph: PATCH the
+        expiry of the same subscription (NotFound when it is gone)."""
+        ...
+
+    async def unsubscribe(self, access: str, subscription: Subscription) -> None: ...
+
+    async def list_subscriptions(self, access: str) -> list[Subscription]:
+        """Graph: the app's live subscriptions; Google: none can be listed (empty)."""
+        ...
+
+    # sync
+    async def pull(
+        self, access: str, calendar_id: str, cursor: str | None, window: SyncWindow
+    ) -> PullResult: ...
+
+    # writes (idempotent; each returns the etag/changeKey it produced)
+    async def create_event(
+        self, access: str, calendar_id: str, event: EventWrite
+    ) -> WrittenEvent: ...
+
+    async def update_event(
+        self, access: str, calendar_id: str, event_id: str, event: EventWrite
+    ) -> WrittenEvent: ...
+
+    async def patch_event(
+        self,
+        access: str,
+        calendar_id: str,
+        event_id: str,
+        *,
+        title: str | None = None,
+        description: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        time_zone: str | None = None,
+    ) -> WrittenEvent:
+        """Change only the given parts of an event (or one instance of a series): marking
+        a refused event changes its text; putting a refused move back changes its time."""
+        ...
+
+    async def delete_event(self, access: str, calendar_id: str, event_id: str) -> None:
+        """Already gone (404/410) counts as done."""
+        ...
+
+
+__all__ = [
+    "AccountIdentity",
+    "CalendarProvider",
+    "Conflict",
+    "ConsentRevoked",
+    "EventStyle",
+    "EventWrite",
+    "NotFound",
+    "ProviderError",
+    "ProviderName",
+    "PullResult",
+    "PushNotSupported",
+    "RemoteCalendar",
+    "Subscription",
+    "SyncReset",
+    "SyncWindow",
+    "Throttled",
+    "TokenSaver",
+    "TokenSet",
+    "Transient",
+    "WrittenEvent",
+]
