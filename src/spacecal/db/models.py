@@ -291,6 +291,39 @@ class SyncRun(Base):
     error: Mapped[str | None] = mapped_column(Text)
 
 
+class MemberSignInLink(Base):
+    """A one-time portal sign-in link an admin issued (stored hashed)."""
+
+    __tablename__ = "member_sign_in_links"
+
+    token_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    coworker_id: Mapped[int] = mapped_column(
+        ForeignKey("coworkers.id", ondelete="CASCADE"), nullable=False, index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class OAuthState(Base):
+    """One OAuth connect attempt: single-use state, encrypted PKCE verifier."""
+
+    __tablename__ = "oauth_states"
+    __table_args__ = (
+        CheckConstraint("provider IN ('google', 'microsoft')", name="oauth_states_provider"),
+    )
+
+    state_hash: Mapped[bytes] = mapped_column(LargeBinary(32), primary_key=True)
+    coworker_id: Mapped[int] = mapped_column(
+        ForeignKey("coworkers.id", ondelete="CASCADE"), nullable=False
+    )
+    provider: Mapped[str] = mapped_column(String(16), nullable=False)
+    code_verifier_enc: Mapped[bytes] = mapped_column(LargeBinary, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    expires_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    used_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
 class Meta(Base):
     """Small facts about the deployment, e.g. the fingerprint of the encryption keys."""
 
