@@ -226,6 +226,8 @@ class Connection(RecordMixin, Base):
     last_notification_at: Mapped[datetime | None] = mapped_column(TZ)
     last_sync_at: Mapped[datetime | None] = mapped_column(TZ)
     push_supported: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    consecutive_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
 class SubscriptionGeneration(Base):
@@ -270,6 +272,12 @@ class EventLink(Base):
     written_etag: Mapped[str | None] = mapped_column(String(400))
     booking_version: Mapped[int | None] = mapped_column(Integer)
     refused_reason: Mapped[str | None] = mapped_column(Text)
+    refused_start: Mapped[datetime | None] = mapped_column(TZ)
+    refused_end: Mapped[datetime | None] = mapped_column(TZ)
+    refused_all_day: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    # The calendar write this event is owed (mark, put back, unmark); None when none.
+    pending_write: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    pending_since: Mapped[datetime | None] = mapped_column(TZ)
     updated_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
 
 
