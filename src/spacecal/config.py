@@ -83,6 +83,64 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO")
     log_json: bool = Field(default=False, description="JSON log lines instead of console lines.")
 
+    # --- providers (adapters) ---------------------------------------------------
+    provider_refresh_margin_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="Refresh a provider access token this many seconds before it expires.",
+    )
+    google_page_size: int = Field(
+        default=2500,
+        ge=1,
+        le=2500,
+        description="Google events.list maxResults per page (Google's maximum is 2500).",
+    )
+    microsoft_page_size: int = Field(
+        default=200,
+        ge=1,
+        le=1000,
+        description="Graph delta `Prefer: odata.maxpagesize` (Graph's maximum is 1000).",
+    )
+    microsoft_subscription_max_minutes: int = Field(
+        default=4230,
+        ge=45,
+        description="Cap on a Graph subscription's requested lifetime: 4230 minutes is the "
+        "lower of the two documented maxima (10,080 in current docs), so both are safe.",
+    )
+
+    # --- portal -----------------------------------------------------------------
+    portal_session_hours: float = Field(
+        default=12.0, gt=0, description="How long a members' portal sign-in lasts."
+    )
+    portal_sign_in_link_minutes: int = Field(
+        default=24 * 60, ge=1, description="Lifetime of a one-time sign-in link an admin issues."
+    )
+    oauth_state_minutes: int = Field(
+        default=10, ge=1, description="How long a Connect attempt may take at the provider."
+    )
+    delete_calendars_on_disconnect: bool = Field(
+        default=False,
+        description="Delete the calendars spacecal made when a member disconnects "
+        "(default: keep them, with their events as they are).",
+    )
+    subscription_ttl_seconds: int = Field(
+        default=6 * 24 * 3600,
+        ge=60,
+        description="Requested lifetime of a push channel/subscription (the provider's "
+        "answer is what is stored).",
+    )
+    token_refresh_margin_seconds: int = Field(
+        default=300, ge=0, description="Refresh an access token this long before it expires."
+    )
+    provider_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="Timeout of one provider call."
+    )
+    disconnect_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        description="Budget for stopping subscriptions inline on disconnect (best effort).",
+    )
+
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
