@@ -84,11 +84,7 @@ class Settings(BaseSettings):
     log_json: bool = Field(default=False, description="JSON log lines instead of console lines.")
 
     # --- providers (adapters) ---------------------------------------------------
-    provider_refresh_margin_seconds: float = Field(
-        default=300.0,
-        ge=0,
-        description="Refresh a provider access token this many seconds before it expires.",
-    )
+    # The access-token refresh margin is `token_refresh_margin_seconds` (portal block).
     google_page_size: int = Field(
         default=2500,
         ge=1,
