@@ -4,6 +4,7 @@ the database's exclusion constraint settles any race the rules could not see."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -13,6 +14,8 @@ from spacecal import clock
 from spacecal.api.envelopes import ApiError
 from spacecal.db.models import Booking, Business, Coworker, Resource
 from spacecal.domain import BookedSpan, BusinessRules, OpeningHours, ResourceRules, check_booking
+
+_NEIGHBOURS = timedelta(days=1)
 
 
 def booking_to_string(row: Mapping[str, Any]) -> str:
@@ -76,13 +79,15 @@ async def booking_before_write(
         if member_business is None:
             raise ApiError.field("CoworkerId", "no Coworker has this Id", coworker_id)
         member_allowed = member_business == business_id
+    # Bookings around the span too, not only overlapping ones: the refusal names the
+    # whole back-to-back block ("taken 09:00–12:00"), as the sync engine's check does.
     live = (
         await conn.execute(
             select(Booking.id, Booking.from_time, Booking.to_time).where(
                 Booking.resource_id == values["resource_id"],
                 Booking.cancelled_at.is_(None),
-                Booking.from_time < end,
-                Booking.to_time > start,
+                Booking.from_time < end + _NEIGHBOURS,
+                Booking.to_time > start - _NEIGHBOURS,
             )
         )
     ).all()
