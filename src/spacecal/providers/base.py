@@ -109,12 +109,15 @@ class Subscription:
     """A Google watch channel or a Graph subscription, as the provider granted it.
 
     `id` is the channel id / subscription id; `resource_id` is Google's resourceId
-    (None for Graph); `secret` is the channel token / clientState we chose."""
+    (None for Graph); `secret` is the channel token / clientState we chose.
+    `calendar_id` is the watched calendar when known (always for Google and for what
+    `list_subscriptions` returns from Graph), so leftovers can be matched to calendars."""
 
     id: str
     expires_at: datetime
     secret: str = field(repr=False)
     resource_id: str | None = None
+    calendar_id: str | None = None
 
 
 @dataclass(frozen=True)
