@@ -170,15 +170,17 @@ async def token_grant(
     client: httpx2.AsyncClient, url: str, form: Mapping[str, str]
 ) -> tuple[TokenSet, dict[str, Any]]:
     """POST one grant to an OAuth token endpoint: the TokenSet and the raw body
-    (for the id_token). `invalid_grant` (and Microsoft's consent errors) raise
-    ConsentRevoked: the caller marks the account, it never retries in a loop."""
+    (for the id_token). On a refresh grant, `invalid_grant` (and Microsoft's consent
+    errors) raise ConsentRevoked: the caller marks the account, it never retries in a
+    loop. On a code grant the same answer means a bad/used code or verifier: a plain
+    ProviderError (the member simply connects again)."""
     response = await send(client, "POST", url, form=form, headers={"Accept": "application/json"})
     body = json_body(response)
     if response.status_code != 200:
         error = str(body.get("error") or "")
         description = str(body.get("error_description") or "").split("\r\n")[0]
         text = _short(f"token endpoint: HTTP {response.status_code} {error}: {description}")
-        if error in _CONSENT_GONE:
+        if error in _CONSENT_GONE and form.get("grant_type") == "refresh_token":
             raise ConsentRevoked(text, status=response.status_code, code=error)
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         if response.status_code in (429, 503):

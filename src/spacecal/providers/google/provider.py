@@ -285,7 +285,8 @@ class GoogleProvider:
                     continue
                 found.pop(event.key, None)  # a repeat: keep the last, in its place
                 found[event.key] = event
-                if item.get("etag"):
+                etags.pop(event.key, None)
+                if item.get("etag") and not event.cancelled:
                     etags[event.key] = str(item["etag"])
             page = body.get("nextPageToken")
             if page:

@@ -81,9 +81,11 @@ def to_event(item: dict[str, Any]) -> CalendarEvent | None:
         return CalendarEvent(key=key, status=EventStatus.CANCELLED)
     if item.get("type") == "seriesMaster":
         return None
-    series = item.get("seriesMasterId")
-    original = item.get("originalStart")
-    original_start = _utc(original)
+    # Only occurrences and exceptions belong to a series (a single event's
+    # seriesMasterId is null on Graph; the emulator fills in the event's own id).
+    in_series = item.get("type") in ("occurrence", "exception")
+    series = item.get("seriesMasterId") if in_series else None
+    original_start = _utc(item.get("originalStart")) if in_series else None
     if original_start is not None and item.get("isAllDay"):
         original_start = datetime.combine(original_start.date(), time(0), tzinfo=UTC)
     if item.get("isCancelled"):
