@@ -26,6 +26,7 @@ from spacecal.api.fields import Field, Kind, ParseError, parse_int
 from spacecal.api.query import combined, parse_search
 from spacecal.api.spec import COMMON_FIELDS, RecordSpec
 from spacecal.api.state import AppState, principal_for
+from spacecal.db.engine import in_transaction
 
 MAX_BODY_BYTES = 256 * 1024
 MAX_IDS = 1000
@@ -125,7 +126,7 @@ def parse_values(spec: RecordSpec, body: Mapping[str, Any], *, creating: bool) -
         if value is None and not f.nullable:
             column_default = spec.table.c[f.column].default
             if column_default is not None and getattr(column_default, "is_scalar", False):
-                value = getattr(column_default, "arg")
+                value = getattr(column_default, "arg")  # noqa: B009 (untyped in stubs)
             else:
                 errors.append(FieldError(f.name, "is a required field", raw))
                 continue
@@ -234,18 +235,23 @@ def build_router(spec: RecordSpec) -> APIRouter:
             updated_by=principal.email,
             system_id=_system_id(body),
         )
-        async with state.db.engine.begin() as conn:
+
+        async def write(conn: AsyncConnection) -> int:
+            row_values = dict(values)
             if spec.before_write is not None:
-                await spec.before_write(conn, values, None)
+                await spec.before_write(conn, row_values, None)
             try:
                 new_id = await conn.scalar(
-                    insert(spec.table).values(**values).returning(spec.table.c.id)
+                    insert(spec.table).values(**row_values).returning(spec.table.c.id)
                 )
             except IntegrityError as exc:
                 raise integrity_error(spec, exc) from None
             assert new_id is not None
             if spec.after_write is not None:
                 await spec.after_write(conn, new_id)
+            return int(new_id)
+
+        new_id = await in_transaction(state.db.engine, write)
         return JSONResponse(
             action_envelope(f"{spec.name} was successfully created.", new_id, now, principal.email)
         )
@@ -266,18 +272,22 @@ def build_router(spec: RecordSpec) -> APIRouter:
         values.update(updated_on=now, updated_by=principal.email)
         if "SystemId" in body:
             values["system_id"] = _system_id(body)
-        async with state.db.engine.begin() as conn:
+
+        async def write_update(conn: AsyncConnection) -> None:
+            row_values = dict(values)
             old = await fetch_row(conn, spec, record_id, lock=True)
             if spec.before_write is not None:
-                await spec.before_write(conn, values, old)
+                await spec.before_write(conn, row_values, old)
             try:
                 await conn.execute(
-                    update(spec.table).where(spec.table.c.id == record_id).values(**values)
+                    update(spec.table).where(spec.table.c.id == record_id).values(**row_values)
                 )
             except IntegrityError as exc:
                 raise integrity_error(spec, exc) from None
             if spec.after_write is not None:
                 await spec.after_write(conn, record_id)
+
+        await in_transaction(state.db.engine, write_update)
         return JSONResponse(
             action_envelope(
                 f"{spec.name} was successfully updated.", record_id, now, principal.email
@@ -290,7 +300,8 @@ def build_router(spec: RecordSpec) -> APIRouter:
         require(principal, spec.role("Delete"))
         record_id = parse_path_id(id)
         now = clock.now()
-        async with state.db.engine.begin() as conn:
+
+        async def remove(conn: AsyncConnection) -> None:
             old = await fetch_row(conn, spec, record_id, lock=True)
             handled = await spec.on_delete(conn, old) if spec.on_delete is not None else False
             if not handled:
@@ -298,6 +309,8 @@ def build_router(spec: RecordSpec) -> APIRouter:
                     await conn.execute(delete(spec.table).where(spec.table.c.id == record_id))
                 except IntegrityError as exc:
                     raise integrity_error(spec, exc) from None
+
+        await in_transaction(state.db.engine, remove)
         return JSONResponse(
             action_envelope(f"{spec.name} {spec.delete_message}", record_id, now, principal.email)
         )

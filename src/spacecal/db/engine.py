@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from spacecal.config import Settings
 from spacecal.crypto import FINGERPRINT_META_KEY, TokenCipher, check_fingerprint, load_keys
 from spacecal.db.models import Meta
 from spacecal.db.url import libpq_url, to_sqlalchemy, uses_embedded
+
+T = TypeVar("T")
+
+
+RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+
+
+async def in_transaction(
+    engine: AsyncEngine, work: Callable[[AsyncConnection], Awaitable[T]], attempts: int = 3
+) -> T:
+    """Run `work` in a transaction, again from the start when PostgreSQL aborted it
+    as a deadlock victim (concurrent exclusion-constraint checks can deadlock) or a
+    serialization failure. Other errors propagate at once."""
+    for attempt in range(1, attempts + 1):
+        try:
+            async with engine.begin() as conn:
+                return await work(conn)
+        except DBAPIError as exc:
+            sqlstate = getattr(exc.orig, "sqlstate", None)
+            if sqlstate not in RETRYABLE_SQLSTATES or attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
 
 
 def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
