@@ -364,7 +364,6 @@ def microsoft_env(page_size: int = 200) -> Env:
         retry_base=0.01,
         retry_cap=0.05,
     )
-    emu.set_delta_behaviour(shuffle=False)
     acct = emu.create_account(EMAIL, "Ann Example", client_id=CLIENT_ID)
     settings = Settings(
         microsoft_client_id=CLIENT_ID,

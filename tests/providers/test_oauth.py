@@ -154,3 +154,13 @@ async def test_second_401_after_refresh_propagates(env: Env) -> None:
     with pytest.raises(Unauthorized):
         await session.call(always_401)
     assert calls == 2 and env.token_calls() == 1
+
+
+async def test_concurrent_calls_share_one_refresh(env: Env) -> None:
+    import asyncio
+
+    saver = Saver()
+    session = AccountSession(env.provider, env.refresh, on_tokens=saver)
+    results = await asyncio.gather(*(session.call(env.provider.list_calendars) for _ in range(5)))
+    assert all(len(r) == 1 for r in results)
+    assert len(saver.saved) == 1 and env.token_calls() == 1

@@ -176,3 +176,22 @@ async def test_google_deleted_series_cancels_every_instance() -> None:
         assert {e.key for e in full.events} <= cancelled
     finally:
         await close_env(env)
+
+
+async def test_graph_repeated_items_keep_the_last() -> None:
+    from tests.providers.harness import close_env, microsoft_env
+
+    env = microsoft_env(page_size=2)
+    try:
+        env.calendar_id = (await env.provider.create_calendar(env.access, "Room", "UTC")).id
+        made = [env.create_event(f"E{i}", at(i), at(i + 0.5)) for i in range(5)]
+        full = await env.provider.pull(env.access, env.calendar_id, None, WINDOW)
+        env.emu.set_delta_behaviour(replay_rate=1.0)  # every unchanged item sent again
+        env.move_event(made[0], at(10), at(11))
+        inc = await env.provider.pull(env.access, env.calendar_id, full.cursor, WINDOW)
+        got = [e.key for e in inc.events]
+        assert len(got) == len(set(got))  # one entry per key
+        by_key = {e.key: e for e in inc.events}
+        assert by_key[made[0]].time == EventTime.timed(at(10), at(11))
+    finally:
+        await close_env(env)

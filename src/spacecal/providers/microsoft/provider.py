@@ -49,7 +49,8 @@ def _seg(value: str) -> str:
 
 
 def _graph_time(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+    """UTC, whole seconds, `Z` (no fraction: the emulator misreads "…00.0000000Z")."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class MicrosoftProvider:
