@@ -137,6 +137,24 @@ class Settings(BaseSettings):
         description="Budget for stopping subscriptions inline on disconnect (best effort).",
     )
 
+    # --- sync (jobs, backoff) ------------------------------------------------------
+    worker_concurrency: int = Field(
+        default=4, ge=1, description="Jobs one worker process runs at once."
+    )
+    sync_backoff_base_seconds: float = Field(
+        default=30.0, gt=0, description="First wait after a calendar's sync failed."
+    )
+    sync_backoff_cap_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest wait between a failing calendar's retries."
+    )
+    throttle_default_seconds: float = Field(
+        default=60.0, gt=0, description="Wait after throttling when no Retry-After was given."
+    )
+    stalled_job_seconds: float = Field(
+        default=600.0, gt=0, description="A running job whose worker stopped beating this "
+        "long ago is failed and queued again."
+    )
+
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
