@@ -1,0 +1,176 @@
+"""The procrastinate app: its tasks, its periodic schedules, and running a worker.
+
+Tasks are thin: each hands its argument to a plain function in `spacecal.sync`,
+with the process's `SyncRuntime` from the worker's context. Job rules (DESIGN,
+Jobs): reconcile runs under `lock` = provider account and `queueing_lock` =
+connection, and uses no procrastinate `retry` (backoff is a new deferral or the
+connection's `retry_at`, see sync/reconcile.py). Jobs are deferred in the caller's
+own transaction (sync/queue.py), so the task name here must match that module.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import httpx2
+import procrastinate
+from procrastinate import JobContext
+from sqlalchemy import and_, or_, select, text
+
+from spacecal import clock
+from spacecal.config import Settings
+from spacecal.db.engine import Database
+from spacecal.db.models import Connection, ProviderAccount
+from spacecal.db.url import to_libpq
+from spacecal.providers.base import CalendarProvider
+from spacecal.providers.registry import build_provider
+from spacecal.sync.queue import QUEUE, RECONCILE_TASK, defer_reconcile
+from spacecal.sync.reconcile import reconcile
+from spacecal.sync.runtime import SyncRuntime
+
+log = logging.getLogger("spacecal.jobs")
+
+SWEEP_TASK = "spacecal.sweep"
+RECOVER_TASK = "spacecal.recover_stalled"
+
+
+def _runtime(context: JobContext) -> SyncRuntime:
+    runtime = (context.additional_context or {}).get("runtime")
+    assert isinstance(runtime, SyncRuntime), "the worker was started without a runtime"
+    return runtime
+
+
+async def reconcile_task(context: JobContext, connection_id: int) -> None:
+    outcome = await reconcile(_runtime(context), connection_id)
+    log.info("reconcile %s: %s", connection_id, outcome.status)
+
+
+async def sweep(rt: SyncRuntime) -> int:
+    """Queue a reconcile for every connection that is due: quiet for longer than the
+    sweep span (a lost notification is recovered within it), or whose failure backoff
+    has passed. Returns how many were newly queued."""
+    now = clock.now()
+    quiet_since = now - timedelta(seconds=rt.settings.sweep_quiet_seconds)
+    async with rt.db.engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                select(Connection.id, Connection.provider_account_id)
+                .join(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
+                .where(
+                    ProviderAccount.status == "active",
+                    Connection.calendar_id.is_not(None),
+                    or_(
+                        Connection.retry_at <= now,
+                        and_(
+                            Connection.retry_at.is_(None),
+                            or_(
+                                Connection.last_sync_at.is_(None),
+                                Connection.last_sync_at < quiet_since,
+                            ),
+                            or_(
+                                Connection.last_notification_at.is_(None),
+                                Connection.last_notification_at < quiet_since,
+                            ),
+                        ),
+                    ),
+                )
+                .order_by(Connection.id)
+            )
+        ).all()
+        queued = 0
+        for connection_id, account_id in rows:
+            if await defer_reconcile(conn, connection_id, account_id, priority=-1):
+                queued += 1
+    return queued
+
+
+async def recover_stalled(rt: SyncRuntime, app: procrastinate.App) -> int:
+    """Jobs left 'doing' by a worker that died: fail them and queue a fresh reconcile
+    (a procrastinate retry would collide with the queued job's queueing lock)."""
+    stalled = await app.job_manager.get_stalled_jobs(
+        seconds_since_heartbeat=rt.settings.stalled_job_seconds
+    )
+    recovered = 0
+    for job in stalled:
+        assert job.id is not None
+        await app.job_manager.finish_job_by_id_async(
+            job.id, status=procrastinate.jobs.Status.FAILED, delete_job=False
+        )
+        connection_id = job.task_kwargs.get("connection_id")
+        if job.task_name == RECONCILE_TASK and isinstance(connection_id, int):
+            async with rt.db.engine.begin() as conn:
+                account = await conn.scalar(
+                    select(Connection.provider_account_id).where(Connection.id == connection_id)
+                )
+                await defer_reconcile(conn, connection_id, account)
+        recovered += 1
+    return recovered
+
+
+def make_app(url: str, *, pool_size: int = 4) -> procrastinate.App:
+    """The procrastinate app on `url` (a libpq URL), with spacecal's tasks."""
+    connector = procrastinate.PsycopgConnector(
+        conninfo=to_libpq(url), min_size=1, max_size=pool_size
+    )
+    app = procrastinate.App(connector=connector)
+    app.task(name=RECONCILE_TASK, queue=QUEUE, pass_context=True)(reconcile_task)
+
+    async def sweep_task(context: JobContext, timestamp: int) -> None:
+        queued = await sweep(_runtime(context))
+        if queued:
+            log.info("sweep queued %d reconcile(s)", queued)
+
+    async def recover_task(context: JobContext, timestamp: int) -> None:
+        recovered = await recover_stalled(_runtime(context), app)
+        if recovered:
+            log.warning("recovered %d stalled job(s)", recovered)
+
+    app.periodic(cron="* * * * *", periodic_id="sweep")(
+        app.task(name=SWEEP_TASK, queue=QUEUE, pass_context=True)(sweep_task)
+    )
+    app.periodic(cron="*/5 * * * *", periodic_id="recover")(
+        app.task(name=RECOVER_TASK, queue=QUEUE, pass_context=True)(recover_task)
+    )
+    return app
+
+
+def production_providers(
+    settings: Settings,
+) -> tuple[Callable[[str], CalendarProvider], httpx2.AsyncClient]:
+    """Adapters with one real HTTP client, built on first use (and cached)."""
+    client = httpx2.AsyncClient(timeout=settings.provider_timeout_seconds)
+    cache: dict[str, CalendarProvider] = {}
+
+    def provider_for(name: str) -> CalendarProvider:
+        if name not in cache:
+            cache[name] = build_provider(name, settings, client)
+        return cache[name]
+
+    return provider_for, client
+
+
+async def run_worker(
+    rt: SyncRuntime, *, concurrency: int | None = None, wait: bool = True, **options: Any
+) -> None:
+    """Run a worker until cancelled (or, with wait=False, until the queue is empty)."""
+    app = make_app(rt.db.url)
+    async with app.open_async():
+        await app.run_worker_async(
+            queues=[QUEUE],
+            concurrency=concurrency or rt.settings.worker_concurrency,
+            additional_context={"runtime": rt},
+            install_signal_handlers=False,
+            wait=wait,
+            **options,
+        )
+
+
+async def queue_depth(db: Database) -> int:
+    async with db.engine.connect() as conn:
+        value = await conn.scalar(
+            text("SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")
+        )
+    return int(value or 0)

@@ -1,0 +1,186 @@
+"""Webhook intake: verify, record the trigger durably, then acknowledge.
+
+Verification comes first and uses only our own tables: the Google channel (or Graph
+subscription) must be known and not stopped, and its token (clientState) must match
+the generation's secret, compared in constant time. Old and new generations overlap
+during renewal, so both are accepted until the old one is stopped.
+
+A verified notification updates `last_notification_at` and defers `reconcile` in one
+transaction; the answer is 2xx only after that commit (an already queued job counts).
+A database failure answers 503, so the provider delivers again. Unknown or stopped
+channels are acknowledged and ignored (they keep talking for a while after a stop).
+Forged or malformed requests change nothing and are counted. No provider I/O here.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spacecal import clock
+from spacecal.db.models import Connection, SubscriptionGeneration
+from spacecal.metrics import NOTIFICATIONS
+from spacecal.sync.queue import defer_reconcile
+
+log = logging.getLogger("spacecal.webhooks")
+
+MAX_ITEMS = 1000  # Graph batches; far above what one POST carries
+
+
+@dataclass(frozen=True)
+class Generation:
+    connection_id: int | None
+    account_id: int | None
+    secret: str
+    status: str
+
+
+async def _generations(
+    engine: AsyncEngine, provider: str, ids: Iterable[str]
+) -> dict[str, Generation]:
+    wanted = sorted(set(ids))
+    if not wanted:
+        return {}
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    SubscriptionGeneration.subscription_id,
+                    SubscriptionGeneration.connection_id,
+                    SubscriptionGeneration.secret,
+                    SubscriptionGeneration.status,
+                    Connection.provider_account_id,
+                )
+                .outerjoin(Connection, Connection.id == SubscriptionGeneration.connection_id)
+                .where(
+                    SubscriptionGeneration.provider == provider,
+                    SubscriptionGeneration.subscription_id.in_(wanted),
+                )
+            )
+        ).all()
+    return {
+        r.subscription_id: Generation(r.connection_id, r.provider_account_id, r.secret, r.status)
+        for r in rows
+    }
+
+
+def _secret_matches(given: str | None, expected: str) -> bool:
+    return hmac.compare_digest((given or "").encode(), expected.encode())
+
+
+async def trigger(engine: AsyncEngine, targets: Mapping[int, int | None]) -> None:
+    """Record the notification time and defer a reconcile per connection, in one
+    transaction. Raises on a database failure (the caller answers 503)."""
+    if not targets:
+        return
+    now = clock.now()
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(Connection)
+            .where(Connection.id.in_(sorted(targets)))
+            .values(last_notification_at=now)
+        )
+        for connection_id in sorted(targets):
+            await defer_reconcile(conn, connection_id, targets[connection_id])
+
+
+async def google(engine: AsyncEngine, headers: Mapping[str, str]) -> int:
+    """Handle one Google push; returns the HTTP status to answer."""
+    channel = headers.get("x-goog-channel-id")
+    state = headers.get("x-goog-resource-state")
+    if not channel or not state or len(channel) > 200:
+        NOTIFICATIONS.labels("google", "malformed").inc()
+        return 400
+    generation = (await _generations(engine, "google", [channel])).get(channel)
+    if generation is None or generation.status == "stopped" or generation.connection_id is None:
+        NOTIFICATIONS.labels("google", "unknown_channel").inc()
+        return 200
+    if not _secret_matches(headers.get("x-goog-channel-token"), generation.secret):
+        NOTIFICATIONS.labels("google", "forged").inc()
+        log.warning("google notification with a wrong channel token")
+        return 401
+    if state == "sync":
+        # The channel is live; nothing changed yet.
+        NOTIFICATIONS.labels("google", "sync").inc()
+        return 200
+    try:
+        await trigger(engine, {generation.connection_id: generation.account_id})
+    except SQLAlchemyError:
+        log.exception("could not record a google notification")
+        NOTIFICATIONS.labels("google", "error").inc()
+        return 503
+    NOTIFICATIONS.labels("google", "accepted").inc()
+    return 200
+
+
+def parse_graph_items(body: bytes) -> list[dict[str, Any]] | None:
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    items = payload.get("value") if isinstance(payload, dict) else None
+    if not isinstance(items, list) or len(items) > MAX_ITEMS:
+        return None
+    return [item for item in items if isinstance(item, dict)]
+
+
+async def microsoft(engine: AsyncEngine, body: bytes, *, lifecycle: bool = False) -> int:
+    """Handle one Graph POST (change or lifecycle notifications); the status to answer.
+
+    Lifecycle events: `missed` means changes were lost → reconcile; `subscriptionRemoved`
+    and `reauthorizationRequired` also reconcile now, and the subscription is marked so
+    renewal replaces or reauthorizes it."""
+    kind = "lifecycle" if lifecycle else "change"
+    items = parse_graph_items(body)
+    if items is None:
+        NOTIFICATIONS.labels("microsoft", "malformed").inc()
+        return 400
+    ids = [str(i.get("subscriptionId")) for i in items if i.get("subscriptionId")]
+    generations = await _generations(engine, "microsoft", ids)
+    targets: dict[int, int | None] = {}
+    removed: list[str] = []
+    for item in items:
+        sub_id = str(item.get("subscriptionId") or "")
+        generation = generations.get(sub_id)
+        if generation is None or generation.status == "stopped" or generation.connection_id is None:
+            NOTIFICATIONS.labels("microsoft", "unknown_subscription").inc()
+            continue
+        if not _secret_matches(item.get("clientState"), generation.secret):
+            NOTIFICATIONS.labels("microsoft", "forged").inc()
+            log.warning("graph %s notification with a wrong clientState", kind)
+            continue
+        if lifecycle and item.get("lifecycleEvent") == "subscriptionRemoved":
+            removed.append(sub_id)
+        targets[generation.connection_id] = generation.account_id
+    try:
+        await trigger(engine, targets)
+        if removed:
+            await _mark_removed(engine, removed)
+    except SQLAlchemyError:
+        log.exception("could not record graph notifications")
+        NOTIFICATIONS.labels("microsoft", "error").inc()
+        return 503
+    if targets:
+        NOTIFICATIONS.labels("microsoft", "accepted").inc(len(targets))
+    return 202
+
+
+async def _mark_removed(engine: AsyncEngine, subscription_ids: list[str]) -> None:
+    """Graph removed these subscriptions: they are stopped; renewal makes new ones."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(SubscriptionGeneration)
+            .where(
+                SubscriptionGeneration.provider == "microsoft",
+                SubscriptionGeneration.subscription_id.in_(subscription_ids),
+            )
+            .values(status="stopped")
+        )

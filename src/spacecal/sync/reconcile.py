@@ -1,0 +1,252 @@
+"""`reconcile(connection)`: one step of making a calendar and the booking store agree.
+
+1. Pull every change since the stored cursor (all pages); on a reset (410,
+   syncStateNotFound) pull everything instead, and treat linked events the full pull
+   did not return as deleted.
+2. Skip our own echoes (an event whose etag is the one we last wrote).
+3. Decide the changes with the booking rules (spacecal.domain), commit bookings,
+   links and the new cursor in one transaction, and queue the member's other
+   calendars for the bookings that changed.
+4. Push what this calendar is behind on (writeback.py).
+
+Safe to run twice: the cursor moves only with the commit, decisions are idempotent,
+writes are keyed. Failures are recorded on the connection: throttling is waited out
+under the account lock (a scheduled job, honouring Retry-After); any other failure of
+this one calendar backs off through `retry_at`, and the sweep triggers it again, so
+no scheduled job is parked in front of the account's other calendars (DESIGN, Jobs).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from sqlalchemy import insert, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spacecal import clock
+from spacecal.db.models import Connection, SyncRun
+from spacecal.domain import CalendarEvent, EventStatus, decide_changes
+from spacecal.providers.base import (
+    CalendarProvider,
+    ProviderError,
+    PullResult,
+    SyncReset,
+    Throttled,
+)
+from spacecal.sync.commit import commit_plan, store_cursor
+from spacecal.sync.provisioning import sync_window
+from spacecal.sync.queue import defer_reconcile
+from spacecal.sync.runtime import SyncRuntime
+from spacecal.sync.target import LinkRow, SyncTarget, load_links, load_target, sync_state
+from spacecal.sync.tokens import AccountTokens, AccountUnavailable
+from spacecal.sync.writeback import push_bookings, push_pending
+
+log = logging.getLogger("spacecal.sync")
+
+
+@dataclass
+class ReconcileOutcome:
+    status: str  # ok | skipped | throttled | failed | needs_reconnect
+    pulled: int = 0
+    writes: int = 0
+    full: bool = False
+    error: str | None = None
+
+
+async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
+    engine = rt.db.engine
+    async with engine.connect() as conn:
+        target = await load_target(conn, connection_id)
+    if target is None or target.calendar_id is None or target.account_id is None:
+        return ReconcileOutcome("skipped")
+    if target.account_status != "active":
+        await _record(engine, target, health="needs_reconnect", error=None)
+        return ReconcileOutcome("needs_reconnect")
+    started = clock.now()
+    provider = rt.provider_for(target.provider)
+    tokens = rt.tokens(target.provider, target.account_id)
+    outcome = ReconcileOutcome("ok")
+    try:
+        pull = await _pull(provider, tokens, target, started)
+        outcome.pulled, outcome.full = len(pull.events), pull.full
+        await _decide_and_commit(engine, target, pull)
+        outcome.writes += await push_pending(engine, target, provider, tokens)
+        outcome.writes += await push_bookings(engine, target, provider, tokens, now=clock.now())
+        await _record(engine, target, health="healthy", error=None)
+    except Throttled as exc:
+        wait = exc.retry_after or rt.settings.throttle_default_seconds
+        outcome = ReconcileOutcome("throttled", error=f"throttled by the provider ({exc.status})")
+        await _record(
+            engine,
+            target,
+            health="throttled",
+            error=outcome.error,
+            retry_in=timedelta(seconds=wait),
+            requeue=True,
+        )
+    except AccountUnavailable as exc:
+        outcome = ReconcileOutcome("needs_reconnect", error=str(exc))
+        await _record(engine, target, health="needs_reconnect", error=str(exc))
+    except ProviderError as exc:
+        outcome = ReconcileOutcome("failed", error=f"{type(exc).__name__}: {exc}")
+        await _record(
+            engine,
+            target,
+            health="failing",
+            error=outcome.error,
+            retry_in=_backoff(rt, target.consecutive_failures),
+        )
+    except Exception:
+        log.exception("reconcile failed", extra={"connection_id": connection_id})
+        outcome = ReconcileOutcome("failed", error="internal error (logged)")
+        await _record(
+            engine,
+            target,
+            health="failing",
+            error=outcome.error,
+            retry_in=_backoff(rt, target.consecutive_failures),
+        )
+    await _history(engine, target, started, outcome)
+    return outcome
+
+
+async def _pull(
+    provider: CalendarProvider, tokens: AccountTokens, target: SyncTarget, now: datetime
+) -> PullResult:
+    assert target.calendar_id is not None
+    window = sync_window(target.time_zone, target.business.max_booking_days_ahead, now)
+    pull = partial(provider.pull, calendar_id=target.calendar_id, window=window)
+    if target.cursor is not None:
+        try:
+            return await tokens.call(partial(pull, cursor=target.cursor))
+        except SyncReset:
+            log.info("sync reset; full pull", extra={"connection_id": target.connection_id})
+    return await tokens.call(partial(pull, cursor=None))
+
+
+def _changes(
+    pull: PullResult, links: dict[str, LinkRow], target: SyncTarget, now: datetime
+) -> list[CalendarEvent]:
+    """The events to decide: echoes of our own writes dropped; after a full pull,
+    linked events it did not return are deletions (inside the window it covered)."""
+    events = [
+        e
+        for e in pull.events
+        if not (
+            e.key in links
+            and links[e.key].written_etag is not None
+            and pull.etags.get(e.key) == links[e.key].written_etag
+        )
+    ]
+    # Google may report a deleted series by its id alone: every linked instance goes.
+    cancelled_series = {e.key for e in pull.events if e.cancelled and e.key not in links}
+    if cancelled_series:
+        events += [
+            CalendarEvent(key, EventStatus.CANCELLED)
+            for key, link in links.items()
+            if link.series_key in cancelled_series
+        ]
+    if pull.full:
+        seen = {e.key for e in pull.events}
+        window = sync_window(target.time_zone, target.business.max_booking_days_ahead, now)
+        for key, link in links.items():
+            if key in seen:
+                continue
+            end = link.booking.end if link.booking else link.refused_end
+            start = link.booking.start if link.booking else link.refused_start
+            if (
+                target.provider == "microsoft"
+                and start is not None
+                and end is not None
+                and (end <= window.start or start >= window.end)
+            ):
+                continue  # outside the delta window: its absence says nothing
+            events.append(CalendarEvent(key, EventStatus.CANCELLED))
+    return events
+
+
+async def _decide_and_commit(engine: AsyncEngine, target: SyncTarget, pull: PullResult) -> None:
+    async with engine.begin() as conn:
+        # One reconcile per connection at a time is the queueing rule; the row lock
+        # also orders us with provisioning and record writes.
+        await conn.execute(
+            update(Connection)
+            .where(Connection.id == target.connection_id)
+            .values(health=Connection.health)
+        )
+        now = clock.now()
+        links = await load_links(conn, target.connection_id)
+        events = _changes(pull, links, target, now)
+        state = await sync_state(conn, target, links, now)
+        plan = decide_changes(
+            events,
+            state,
+            target.resource,
+            target.business,
+            now=now,
+            member_allowed=target.member_allowed,
+        )
+        series_of = {e.key: e.series_id for e in pull.events}
+        result = await commit_plan(conn, target, plan, now=now, series_of=series_of)
+        await store_cursor(conn, target, pull.cursor, now)
+        if result.lost_races:
+            # Decided against bookings that changed meanwhile: decide again, fresh.
+            await defer_reconcile(conn, target.connection_id, target.account_id)
+
+
+def _backoff(rt: SyncRuntime, failures: int) -> timedelta:
+    base = rt.settings.sync_backoff_base_seconds
+    seconds = min(rt.settings.sync_backoff_cap_seconds, base * (2 ** min(failures, 20)))
+    return timedelta(seconds=seconds)
+
+
+async def _record(
+    engine: AsyncEngine,
+    target: SyncTarget,
+    *,
+    health: str,
+    error: str | None,
+    retry_in: timedelta | None = None,
+    requeue: bool = False,
+) -> None:
+    now = clock.now()
+    values: dict[str, object] = {"health": health}
+    if error is None:
+        values.update(last_error=None, consecutive_failures=0, retry_at=None)
+    else:
+        values.update(
+            last_error=error[:2000],
+            last_error_at=now,
+            consecutive_failures=Connection.consecutive_failures + 1,
+            retry_at=now + retry_in if retry_in is not None else None,
+        )
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(Connection).where(Connection.id == target.connection_id).values(**values)
+        )
+        if requeue and retry_in is not None:
+            # Account-wide throttling: wait under the account lock (DESIGN, Jobs).
+            await defer_reconcile(
+                conn, target.connection_id, target.account_id, scheduled_at=now + retry_in
+            )
+
+
+async def _history(
+    engine: AsyncEngine, target: SyncTarget, started: datetime, outcome: ReconcileOutcome
+) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(
+            insert(SyncRun).values(
+                connection_id=target.connection_id,
+                started_at=started,
+                finished_at=clock.now(),
+                outcome=outcome.status,
+                full_sync=outcome.full,
+                changes_pulled=outcome.pulled,
+                writes=outcome.writes,
+                error=outcome.error,
+            )
+        )

@@ -1,0 +1,224 @@
+"""What one reconcile reads from spacecal's tables: the connection with its resource,
+business and account (`SyncTarget`), and the state the domain decides against."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from spacecal.db.models import Booking, Business, Connection, Coworker, EventLink, ProviderAccount
+from spacecal.db.models import Resource as ResourceRow
+from spacecal.domain import (
+    BookedSpan,
+    BusinessRules,
+    EventTime,
+    LinkedBooking,
+    OpeningHours,
+    RefusedTime,
+    ResourceRules,
+    SyncState,
+)
+from spacecal.domain import EventLink as DomainLink
+
+
+@dataclass(frozen=True)
+class SyncTarget:
+    connection_id: int
+    provider: str
+    account_id: int | None
+    account_status: str | None
+    coworker_id: int | None
+    calendar_id: str | None
+    cursor: str | None
+    resource: ResourceRules
+    business: BusinessRules
+    member_allowed: bool
+    retry_at: datetime | None
+    consecutive_failures: int
+
+    @property
+    def time_zone(self) -> str:
+        return self.business.time_zone
+
+
+async def load_target(conn: AsyncConnection, connection_id: int) -> SyncTarget | None:
+    row = (
+        await conn.execute(
+            select(
+                Connection.provider,
+                Connection.provider_account_id,
+                Connection.coworker_id,
+                Connection.calendar_id,
+                Connection.event_sync_token,
+                Connection.delta_link,
+                Connection.retry_at,
+                Connection.consecutive_failures,
+                ProviderAccount.status.label("account_status"),
+                ResourceRow.id.label("resource_id"),
+                ResourceRow.name.label("resource_name"),
+                ResourceRow.slot_step_minutes,
+                ResourceRow.min_booking_minutes,
+                ResourceRow.max_booking_minutes,
+                ResourceRow.opening_hours,
+                ResourceRow.bookable,
+                ResourceRow.all_day_bookable,
+                ResourceRow.business_id,
+                Business.name.label("business_name"),
+                Business.time_zone,
+                Business.max_booking_days_ahead,
+                Coworker.business_id.label("member_business_id"),
+            )
+            .select_from(Connection)
+            .join(ResourceRow, ResourceRow.id == Connection.resource_id)
+            .join(Business, Business.id == ResourceRow.business_id)
+            .outerjoin(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
+            .outerjoin(Coworker, Coworker.id == Connection.coworker_id)
+            .where(Connection.id == connection_id)
+        )
+    ).first()
+    if row is None:
+        return None
+    resource = ResourceRules(
+        resource_id=row.resource_id,
+        name=row.resource_name,
+        slot_step_minutes=row.slot_step_minutes,
+        min_booking_minutes=row.min_booking_minutes,
+        max_booking_minutes=row.max_booking_minutes,
+        opening_hours=OpeningHours.from_json(row.opening_hours),
+        bookable=row.bookable,
+        all_day_bookable=row.all_day_bookable,
+    )
+    business = BusinessRules(
+        name=row.business_name,
+        time_zone=row.time_zone,
+        max_booking_days_ahead=row.max_booking_days_ahead,
+    )
+    return SyncTarget(
+        connection_id=connection_id,
+        provider=row.provider,
+        account_id=row.provider_account_id,
+        account_status=row.account_status,
+        coworker_id=row.coworker_id,
+        calendar_id=row.calendar_id,
+        cursor=row.event_sync_token if row.provider == "google" else row.delta_link,
+        resource=resource,
+        business=business,
+        member_allowed=row.member_business_id == row.business_id,
+        retry_at=row.retry_at,
+        consecutive_failures=row.consecutive_failures,
+    )
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    """An event link as stored, with the booking fields the engine needs."""
+
+    event_key: str
+    series_key: str | None
+    booking_id: int | None
+    written_etag: str | None
+    booking_version: int | None
+    refused_start: datetime | None
+    refused_end: datetime | None
+    refused_all_day: bool
+    refused_reason: str | None
+    pending_write: dict[str, Any] | None
+    booking: LinkedBooking | None
+
+
+async def load_links(conn: AsyncConnection, connection_id: int) -> dict[str, LinkRow]:
+    rows = (
+        await conn.execute(
+            select(
+                EventLink.event_key,
+                EventLink.series_key,
+                EventLink.booking_id,
+                EventLink.written_etag,
+                EventLink.booking_version,
+                EventLink.refused_start,
+                EventLink.refused_end,
+                EventLink.refused_all_day,
+                EventLink.refused_reason,
+                EventLink.pending_write,
+                Booking.from_time,
+                Booking.to_time,
+                Booking.version,
+                Booking.cancelled_at,
+                Booking.tentative,
+                Booking.repeat_series_unique_id,
+            )
+            .outerjoin(Booking, Booking.id == EventLink.booking_id)
+            .where(EventLink.connection_id == connection_id)
+        )
+    ).all()
+    links: dict[str, LinkRow] = {}
+    for r in rows:
+        booking = None
+        if r.booking_id is not None and r.from_time is not None:
+            booking = LinkedBooking(
+                booking_id=r.booking_id,
+                start=r.from_time,
+                end=r.to_time,
+                version=r.version,
+                cancelled=r.cancelled_at is not None,
+                tentative=r.tentative,
+                repeat_series_id=(
+                    str(r.repeat_series_unique_id) if r.repeat_series_unique_id else None
+                ),
+            )
+        links[r.event_key] = LinkRow(
+            event_key=r.event_key,
+            series_key=r.series_key,
+            booking_id=r.booking_id,
+            written_etag=r.written_etag,
+            booking_version=r.booking_version,
+            refused_start=r.refused_start,
+            refused_end=r.refused_end,
+            refused_all_day=r.refused_all_day,
+            refused_reason=r.refused_reason,
+            pending_write=r.pending_write,
+            booking=booking,
+        )
+    return links
+
+
+def domain_links(links: dict[str, LinkRow]) -> dict[str, DomainLink]:
+    result: dict[str, DomainLink] = {}
+    for key, link in links.items():
+        refused = None
+        if link.refused_start is not None and link.refused_end is not None:
+            refused = RefusedTime(
+                EventTime(link.refused_start, link.refused_end, link.refused_all_day),
+                link.refused_reason or "",
+            )
+        result[key] = DomainLink(key, link.booking, refused)
+    return result
+
+
+async def live_bookings(conn: AsyncConnection, resource_id: int, now: datetime) -> list[BookedSpan]:
+    """Every live booking on the resource that a pull's events could overlap."""
+    rows = (
+        await conn.execute(
+            select(Booking.id, Booking.from_time, Booking.to_time).where(
+                and_(
+                    Booking.resource_id == resource_id,
+                    Booking.cancelled_at.is_(None),
+                    Booking.to_time > now - timedelta(days=2),
+                )
+            )
+        )
+    ).all()
+    return [BookedSpan(r.id, r.from_time, r.to_time) for r in rows]
+
+
+async def sync_state(
+    conn: AsyncConnection, target: SyncTarget, links: dict[str, LinkRow], now: datetime
+) -> SyncState:
+    return SyncState(
+        links=domain_links(links),
+        live_bookings=await live_bookings(conn, target.resource.resource_id, now),
+    )

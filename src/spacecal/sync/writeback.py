@@ -1,0 +1,247 @@
+"""Pushing what one calendar is behind on, after the pull's commit.
+
+Two kinds of debt, both read from the tables (level-triggered: a crash or a failed
+call leaves the debt visible, and the next reconcile pays it):
+
+1. Writes owed to member events (`event_links.pending_write`): the refusal mark, a
+   refused move put back with a note, a mark removed.
+2. The member's bookings of this resource that the calendar does not show as they
+   are: a booking with no event here (made in the API, the portal or the member's
+   other calendar) gets one; a booking whose version moved past what the event shows
+   is moved; a cancelled booking's event is deleted.
+
+Every write records the etag/changeKey it produced, so the echo that comes back in
+the next pull is recognised and skipped. Creations carry an idempotency key derived
+from (booking, calendar): a crash between the provider's answer and our commit
+makes the retry answer with the same event, never a second one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy import and_, delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spacecal import clock
+from spacecal.db.models import Booking, EventLink
+from spacecal.providers.base import CalendarProvider, EventWrite, NotFound, WrittenEvent
+from spacecal.sync.commit import EVENT_ID_COLUMN
+from spacecal.sync.provisioning import idempotency_key
+from spacecal.sync.target import SyncTarget
+from spacecal.sync.tokens import AccountTokens
+
+
+def booking_event(
+    target: SyncTarget,
+    calendar_id: str,
+    booking_id: int,
+    start: datetime,
+    end: datetime,
+    tentative: bool,
+) -> EventWrite:
+    return EventWrite(
+        idempotency_key=idempotency_key(booking_id, calendar_id),
+        title=target.resource.name,
+        description=f"Booked with spacecal (booking {booking_id}).",
+        start=start,
+        end=end,
+        time_zone=target.time_zone,
+        booking_id=booking_id,
+        tentative=tentative,
+    )
+
+
+async def push_pending(
+    engine: AsyncEngine, target: SyncTarget, provider: CalendarProvider, tokens: AccountTokens
+) -> int:
+    """Write the owed marks, put-backs and unmarks; returns the number of writes."""
+    assert target.calendar_id is not None
+    calendar_id = target.calendar_id
+    async with engine.connect() as conn:
+        owed = (
+            await conn.execute(
+                select(
+                    EventLink.id,
+                    EventLink.event_key,
+                    EventLink.booking_id,
+                    EventLink.pending_write,
+                    EventLink.pending_since,
+                )
+                .where(
+                    EventLink.connection_id == target.connection_id,
+                    EventLink.pending_write.is_not(None),
+                )
+                .order_by(EventLink.id)
+            )
+        ).all()
+    writes = 0
+    for link_id, event_key, _booking_id, pending, since in owed:
+        change: dict[str, Any] = {"title": pending["title"], "description": pending["description"]}
+        if pending["kind"] == "put_back":
+            change.update(
+                start=datetime.fromisoformat(pending["start"]),
+                end=datetime.fromisoformat(pending["end"]),
+                time_zone=target.time_zone,
+            )
+        try:
+            written: WrittenEvent = await tokens.call(
+                partial(provider.patch_event, calendar_id=calendar_id, event_id=event_key, **change)
+            )
+        except NotFound:
+            # The event is gone; the next pull reports the deletion and decides it.
+            async with engine.begin() as conn:
+                await conn.execute(
+                    update(EventLink)
+                    .where(EventLink.id == link_id, EventLink.pending_since == since)
+                    .values(pending_write=None, pending_since=None)
+                )
+            continue
+        writes += 1
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(EventLink)
+                .where(EventLink.id == link_id)
+                .values(
+                    written_etag=written.etag,
+                    pending_write=None,
+                    pending_since=None,
+                    updated_at=clock.now(),
+                )
+                # A newer debt recorded meanwhile stays owed.
+                .where(EventLink.pending_since == since)
+            )
+    return writes
+
+
+async def push_bookings(
+    engine: AsyncEngine,
+    target: SyncTarget,
+    provider: CalendarProvider,
+    tokens: AccountTokens,
+    *,
+    now: datetime,
+) -> int:
+    """Make the calendar show the member's bookings of this resource as they are."""
+    if target.coworker_id is None or target.calendar_id is None:
+        return 0
+    calendar_id = target.calendar_id
+    horizon = now + timedelta(days=target.business.max_booking_days_ahead + 1)
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    Booking.id,
+                    Booking.from_time,
+                    Booking.to_time,
+                    Booking.tentative,
+                    Booking.version,
+                    Booking.cancelled_at,
+                    EventLink.id.label("link_id"),
+                    EventLink.event_key,
+                    EventLink.booking_version,
+                )
+                .outerjoin(
+                    EventLink,
+                    and_(
+                        EventLink.booking_id == Booking.id,
+                        EventLink.connection_id == target.connection_id,
+                    ),
+                )
+                .where(
+                    Booking.coworker_id == target.coworker_id,
+                    Booking.resource_id == target.resource.resource_id,
+                    Booking.to_time > now - timedelta(days=1),
+                    Booking.from_time < horizon,
+                )
+                .order_by(Booking.from_time, Booking.id)
+            )
+        ).all()
+    writes = 0
+    # Deletions first, then moves, then creations: a freed slot is free on screen too.
+    for r in rows:
+        if r.link_id is not None and r.cancelled_at is not None:
+            with contextlib.suppress(NotFound):
+                await tokens.call(
+                    partial(provider.delete_event, calendar_id=calendar_id, event_id=r.event_key)
+                )
+            writes += 1
+            async with engine.begin() as conn:
+                await conn.execute(delete(EventLink).where(EventLink.id == r.link_id))
+    for r in rows:
+        if r.link_id is None or r.cancelled_at is not None or (r.booking_version or 0) >= r.version:
+            continue
+        try:
+            written = await tokens.call(
+                partial(
+                    provider.patch_event,
+                    calendar_id=calendar_id,
+                    event_id=r.event_key,
+                    start=r.from_time,
+                    end=r.to_time,
+                    time_zone=target.time_zone,
+                )
+            )
+        except NotFound:
+            # The event vanished under us: forget the link; the booking is written anew.
+            async with engine.begin() as conn:
+                await conn.execute(delete(EventLink).where(EventLink.id == r.link_id))
+            continue
+        writes += 1
+        async with engine.begin() as conn:
+            await conn.execute(
+                update(EventLink)
+                .where(EventLink.id == r.link_id)
+                .values(
+                    booking_version=r.version, written_etag=written.etag, updated_at=clock.now()
+                )
+            )
+    for r in rows:
+        if r.link_id is not None or r.cancelled_at is not None or r.to_time <= now:
+            continue
+        event = booking_event(target, calendar_id, r.id, r.from_time, r.to_time, r.tentative)
+        written = await tokens.call(
+            partial(provider.create_event, calendar_id=calendar_id, event=event)
+        )
+        writes += 1
+        await _link_new_event(engine, target, calendar_id, r.id, r.version, written)
+    return writes
+
+
+async def _link_new_event(
+    engine: AsyncEngine,
+    target: SyncTarget,
+    calendar_id: str,
+    booking_id: int,
+    version: int,
+    written: WrittenEvent,
+) -> None:
+    now = clock.now()
+    booking_values: dict[str, Any] = {EVENT_ID_COLUMN[target.provider]: written.event_id}
+    if target.provider == "google":
+        booking_values["google_calendar_id"] = calendar_id
+    async with engine.begin() as conn:
+        stmt = insert(EventLink).values(
+            connection_id=target.connection_id,
+            event_key=written.event_id,
+            booking_id=booking_id,
+            written_etag=written.etag,
+            booking_version=version,
+            updated_at=now,
+        )
+        await conn.execute(
+            stmt.on_conflict_do_update(
+                constraint="event_links_unique_event",
+                set_={
+                    "booking_id": booking_id,
+                    "written_etag": written.etag,
+                    "booking_version": version,
+                    "updated_at": now,
+                },
+            )
+        )
+        await conn.execute(update(Booking).where(Booking.id == booking_id).values(**booking_values))
