@@ -23,6 +23,7 @@ from spacecal.api.records import ALL_RECORDS
 from spacecal.api.state import AppState
 from spacecal.config import Settings, get_settings
 from spacecal.db.engine import Database, open_database
+from spacecal.portal import install_portal, mount_portal
 
 log = logging.getLogger("spacecal.api")
 
@@ -39,6 +40,8 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.state.spacecal = AppState(
             settings=settings, db=database, auth=Authenticator(database.engine, settings)
         )
+        if db is None:
+            install_portal(app, settings, database)
         try:
             yield
         finally:
@@ -59,10 +62,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         app.state.spacecal = AppState(
             settings=settings, db=db, auth=Authenticator(db.engine, settings)
         )
+        install_portal(app, settings, db)
     app.include_router(health.router)
     app.include_router(token.router)
     for spec in ALL_RECORDS:
         app.include_router(build_router(spec))
+    mount_portal(app)  # members' portal, webhook endpoints, sign-in-link API
     install_error_handlers(app)
 
     def openapi() -> dict[str, Any]:

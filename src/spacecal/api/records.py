@@ -7,8 +7,9 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import select
+from sqlalchemy import Dialect, Text, case, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeDecorator
 
 from spacecal.api.bookings import booking_before_write, booking_on_delete, booking_to_string
 from spacecal.api.envelopes import ApiError
@@ -24,9 +25,23 @@ from spacecal.db.models import (
     table_of,
 )
 from spacecal.domain import OpeningHours
+from spacecal.sync.disconnect import connection_on_delete
+from spacecal.sync.triggers import notify_booking_changed
 
 connections = table_of(Connection)
 coworkers = table_of(Coworker)
+provider_accounts = table_of(ProviderAccount)
+
+
+class _BoolText(TypeDecorator[bool]):
+    """A computed flag kept as text in SQL, so the text filters (ILIKE) apply to it,
+    and shown as a JSON boolean."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: object, dialect: Dialect) -> bool:
+        return value == "true"
 
 
 def _time_zone(value: Any) -> str:
@@ -169,7 +184,34 @@ def _connection_fields(google: bool) -> tuple[Field, ...]:
     return tuple(fields)
 
 
-_coworker_join = connections.outerjoin(coworkers, coworkers.c.id == connections.c.coworker_id)
+_coworker_join = connections.outerjoin(
+    coworkers, coworkers.c.id == connections.c.coworker_id
+).outerjoin(provider_accounts, provider_accounts.c.id == connections.c.provider_account_id)
+
+# Read-only extension fields: the state of the member's account and of the sync.
+_CONNECTION_COMPUTED = (
+    Computed("CoworkerFullName", coworkers.c.full_name, "Coworker_FullName"),
+    Computed(
+        "NeedsReconnect",
+        type_coerce(
+            case((provider_accounts.c.status == "needs_reconnect", "true"), else_="false"),
+            _BoolText(),
+        ),
+        "NeedsReconnect",
+    ),
+    Computed("Health", connections.c.health, "Health"),
+    Computed("LastError", connections.c.last_error, "LastError"),
+)
+
+
+async def _booking_after_write(conn: AsyncConnection, booking_id: int) -> None:
+    await notify_booking_changed(conn, booking_id)
+
+
+async def _booking_on_delete(conn: AsyncConnection, old: Mapping[str, Any]) -> bool:
+    handled = await booking_on_delete(conn, old)
+    await notify_booking_changed(conn, int(old["id"]))
+    return handled
 
 GOOGLE_CALENDARS = RecordSpec(
     name="CoworkerGoogleCalendar",
@@ -179,10 +221,11 @@ GOOGLE_CALENDARS = RecordSpec(
     description="A member's Google calendar for one resource, with its push channel.",
     scope=connections.c.provider == "google",
     fixed_values={"provider": "google"},
-    computed=(Computed("CoworkerFullName", coworkers.c.full_name, "Coworker_FullName"),),
+    computed=_CONNECTION_COMPUTED,
     from_clause=_coworker_join,
     to_string=lambda row: str(row["name"]),
     before_write=_connection_before_write,
+    on_delete=connection_on_delete,
 )
 
 MSOFFICE_CALENDARS = RecordSpec(
@@ -194,10 +237,11 @@ MSOFFICE_CALENDARS = RecordSpec(
     description="A member's Microsoft 365 calendar for one resource, with its Graph subscription.",
     scope=connections.c.provider == "microsoft",
     fixed_values={"provider": "microsoft"},
-    computed=(Computed("CoworkerFullName", coworkers.c.full_name, "Coworker_FullName"),),
+    computed=_CONNECTION_COMPUTED,
     from_clause=_coworker_join,
     to_string=lambda row: str(row["name"]),
     before_write=_connection_before_write,
+    on_delete=connection_on_delete,
 )
 
 BUSINESSES = RecordSpec(
@@ -373,7 +417,8 @@ BOOKINGS = RecordSpec(
     fixed_values={"source": "api"},
     to_string=booking_to_string,
     before_write=booking_before_write,
-    on_delete=booking_on_delete,
+    after_write=_booking_after_write,
+    on_delete=_booking_on_delete,
     delete_message="was successfully deleted.",
 )
 

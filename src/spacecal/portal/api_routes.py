@@ -1,0 +1,42 @@
+"""Admin API extension: issue a one-time portal sign-in link for a coworker."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from spacecal import clock
+from spacecal.api.crud import parse_path_id, require
+from spacecal.api.envelopes import ApiError, iso
+from spacecal.api.state import AppState, principal_for
+from spacecal.portal.members import MemberNotFound, issue_sign_in_link
+
+router = APIRouter(tags=["Coworker"])
+
+
+@router.post(
+    "/api/spaces/coworkers/{id}/signinlink",
+    summary="Issue a one-time members' portal sign-in link (needs Coworker-Edit)",
+)
+async def sign_in_link(request: Request, id: str) -> Response:
+    state: AppState = request.app.state.spacecal
+    principal = await principal_for(request)
+    require(principal, "Coworker-Edit")
+    coworker_id = parse_path_id(id)
+    try:
+        url, expires = await issue_sign_in_link(state.db.engine, state.settings, coworker_id)
+    except MemberNotFound:
+        raise ApiError(404, f"Coworker with Id {coworker_id} was not found.") from None
+    now = clock.now()
+    return JSONResponse(
+        {
+            "Status": 200,
+            "Message": "A sign-in link was issued. It works once.",
+            "Value": {"Id": coworker_id, "Url": url, "ExpiresOn": iso(expires)},
+            "UpdatedOn": iso(now),
+            "UpdatedBy": principal.email,
+            "Errors": None,
+            "WasSuccessful": True,
+        },
+        headers={"Cache-Control": "no-store"},
+    )

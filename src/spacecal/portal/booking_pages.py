@@ -1,0 +1,207 @@
+"""Booking from the portal: pick a resource, a day and a free slot; see upcoming
+bookings and cancel one. Writes go through the API's own booking check
+(`api.bookings.booking_before_write`, i.e. `domain.check_booking`), so the rules are
+the same wherever a booking is made, and tell the sync core after the write."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timedelta
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from sqlalchemy import insert, update
+from sqlalchemy.exc import IntegrityError
+
+from spacecal import clock
+from spacecal.api.bookings import booking_before_write
+from spacecal.api.envelopes import ApiError
+from spacecal.api.fields import ParseError, parse_datetime
+from spacecal.db.models import Booking
+from spacecal.portal.data import (
+    Member,
+    free_slots,
+    load_resources,
+    load_upcoming,
+    slot_lengths,
+)
+from spacecal.portal.pages import runtime
+from spacecal.portal.security import Session
+from spacecal.portal.views import current_member, local_time, redirect, render
+from spacecal.sync.triggers import notify_booking_changed
+
+router = APIRouter(prefix="/portal", include_in_schema=False)
+
+
+def _int(value: str | None) -> int | None:
+    try:
+        return int(value) if value else None
+    except ValueError:
+        return None
+
+
+async def _page(
+    request: Request,
+    session: Session,
+    member: Member,
+    *,
+    form_error: str | None = None,
+    status: int = 200,
+) -> Response:
+    rt = runtime(request)
+    params = request.query_params
+    resources = await load_resources(rt.db.engine, member)
+    chosen = next((r for r in resources if r.id == _int(params.get("resource"))), None)
+    if chosen is None and resources:
+        chosen = resources[0]
+    today = clock.now().astimezone(member.zone).date()
+    try:
+        day = date.fromisoformat(params.get("day", "")) if params.get("day") else today
+    except ValueError:
+        day = today
+    lengths = slot_lengths(chosen) if chosen else []
+    length = _int(params.get("length"))
+    if length not in lengths:
+        length = 60 if 60 in lengths else (lengths[0] if lengths else None)
+    slots = []
+    day_problem = None
+    if day < today:
+        day_problem = "That day is in the past: pick today or a later day."
+    elif day > today + timedelta(days=member.days_ahead):
+        day_problem = f"Bookings can be made up to {member.days_ahead} days ahead."
+    elif chosen is not None and length is not None:
+        slots = await free_slots(rt.db.engine, member, chosen, day, length)
+    return render(
+        rt,
+        request,
+        "bookings.html",
+        {
+            "member": member,
+            "space_name": member.business_name,
+            "resources": resources,
+            "chosen": chosen,
+            "day": day,
+            "today": today,
+            "last_day": today + timedelta(days=member.days_ahead),
+            "lengths": lengths,
+            "length": length,
+            "slots": slots,
+            "day_problem": day_problem,
+            "upcoming": await load_upcoming(rt.db.engine, member),
+            "form_error": form_error,
+            "when": lambda v: local_time(v, member.zone),
+            "hhmm": lambda v: local_time(v, member.zone, "%H:%M"),
+            "active": "bookings",
+        },
+        session=session,
+        status=status,
+    )
+
+
+@router.get("/bookings")
+async def bookings_page(request: Request) -> Response:
+    rt = runtime(request)
+    found = await current_member(rt, request)
+    if found is None:
+        return redirect("/portal/signin")
+    return await _page(request, *found)
+
+
+@router.post("/bookings")
+async def book(request: Request) -> Response:
+    rt = runtime(request)
+    found = await current_member(rt, request)
+    form = await rt.sessions.check_csrf(request, found[0] if found else None)
+    if found is None:
+        return redirect("/portal/signin", error="signin_first")
+    session, member = found
+    resources = {r.id: r for r in await load_resources(rt.db.engine, member)}
+    resource_id = _int(form.get("resource_id"))
+    try:
+        start: datetime = parse_datetime(form.get("start", ""))
+        end: datetime = parse_datetime(form.get("end", ""))
+    except ParseError:
+        return await _page(
+            request, session, member, form_error="Pick a time slot from the list.", status=400
+        )
+    if resource_id not in resources:
+        return await _page(
+            request, session, member, form_error="Pick a resource from the list.", status=400
+        )
+    now = clock.now()
+    values = {
+        "resource_id": resource_id,
+        "coworker_id": member.id,
+        "from_time": start,
+        "to_time": end,
+        "tentative": False,
+        "source": "portal",
+    }
+    try:
+        async with rt.db.engine.begin() as conn:
+            await booking_before_write(conn, values, None)
+            booking_id = await conn.scalar(
+                insert(Booking)
+                .values(
+                    **values,
+                    unique_id=uuid.uuid4(),
+                    created_on=now,
+                    updated_on=now,
+                    updated_by=member.email,
+                    version=1,
+                )
+                .returning(Booking.id)
+            )
+            assert booking_id is not None
+            await notify_booking_changed(conn, int(booking_id))
+    except ApiError as exc:
+        # The domain's words, e.g. "Not booked: Room A is taken 10:00–11:00".
+        text = exc.errors[0].message if exc.errors else exc.message
+        return await _page(request, session, member, form_error=text, status=409)
+    except IntegrityError:
+        return await _page(
+            request,
+            session,
+            member,
+            form_error="Someone booked this slot a moment ago. Pick another one.",
+            status=409,
+        )
+    return redirect("/portal/bookings", notice="booked")
+
+
+@router.post("/bookings/{booking_id}/cancel")
+async def cancel(request: Request, booking_id: int) -> Response:
+    rt = runtime(request)
+    found = await current_member(rt, request)
+    await rt.sessions.check_csrf(request, found[0] if found else None)
+    if found is None:
+        return redirect("/portal/signin", error="signin_first")
+    session, member = found
+    async with rt.db.engine.begin() as conn:
+        # Only the member's own live booking: another member's id changes nothing.
+        cancelled = await conn.scalar(
+            update(Booking)
+            .where(
+                Booking.id == booking_id,
+                Booking.coworker_id == member.id,
+                Booking.cancelled_at.is_(None),
+            )
+            .values(
+                cancelled_at=clock.now(),
+                version=Booking.version + 1,
+                updated_on=clock.now(),
+                updated_by=member.email,
+            )
+            .returning(Booking.id)
+        )
+        if cancelled is not None:
+            await notify_booking_changed(conn, int(cancelled))
+    if cancelled is None:
+        return await _page(
+            request,
+            session,
+            member,
+            form_error="That booking is not one of your upcoming bookings.",
+            status=404,
+        )
+    return redirect("/portal/bookings", notice="cancelled")

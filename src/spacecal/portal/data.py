@@ -1,0 +1,244 @@
+"""What the portal pages show, read for one member only: every query is scoped to the
+signed-in coworker (their business's resources, their accounts, connections and
+bookings), so no page can show another member's data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spacecal import clock
+from spacecal.db.models import Booking, Business, Connection, Coworker, ProviderAccount, Resource
+from spacecal.domain import OpeningHours
+
+
+@dataclass(frozen=True)
+class Member:
+    id: int
+    full_name: str
+    email: str
+    business_id: int
+    business_name: str
+    time_zone: str
+    days_ahead: int
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+
+@dataclass(frozen=True)
+class Account:
+    provider: str
+    email: str | None
+    status: str
+    status_reason: str | None
+
+
+@dataclass(frozen=True)
+class ConnectionView:
+    id: int
+    provider: str
+    resource_id: int
+    name: str
+    health: str
+    last_error: str | None
+    last_sync_at: datetime | None
+    subscription_expire_date: datetime | None
+    push_supported: bool
+
+
+@dataclass(frozen=True)
+class ResourceView:
+    id: int
+    name: str
+    resource_type: str
+    slot_step_minutes: int
+    min_booking_minutes: int | None
+    max_booking_minutes: int | None
+    opening_hours: OpeningHours
+
+
+@dataclass(frozen=True)
+class BookingView:
+    id: int
+    resource_name: str
+    start: datetime
+    end: datetime
+    tentative: bool
+
+
+async def load_member(engine: AsyncEngine, coworker_id: int) -> Member | None:
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    Coworker.id,
+                    Coworker.full_name,
+                    Coworker.email,
+                    Coworker.business_id,
+                    Business.name.label("business_name"),
+                    Business.time_zone,
+                    Business.max_booking_days_ahead,
+                )
+                .join(Business, Business.id == Coworker.business_id)
+                .where(Coworker.id == coworker_id)
+            )
+        ).first()
+    if row is None:
+        return None
+    return Member(
+        row.id,
+        row.full_name,
+        row.email,
+        row.business_id,
+        row.business_name,
+        row.time_zone,
+        row.max_booking_days_ahead,
+    )
+
+
+async def load_accounts(engine: AsyncEngine, member: Member) -> dict[str, Account]:
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    ProviderAccount.provider,
+                    ProviderAccount.email,
+                    ProviderAccount.status,
+                    ProviderAccount.status_reason,
+                ).where(ProviderAccount.coworker_id == member.id)
+            )
+        ).all()
+    return {r.provider: Account(r.provider, r.email, r.status, r.status_reason) for r in rows}
+
+
+async def load_connections(engine: AsyncEngine, member: Member) -> list[ConnectionView]:
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    Connection.id,
+                    Connection.provider,
+                    Connection.resource_id,
+                    Connection.name,
+                    Connection.health,
+                    Connection.last_error,
+                    Connection.last_sync_at,
+                    Connection.subscription_expire_date,
+                    Connection.push_supported,
+                )
+                .where(Connection.coworker_id == member.id)
+                .order_by(Connection.id)
+            )
+        ).all()
+    return [ConnectionView(*r) for r in rows]
+
+
+async def load_resources(engine: AsyncEngine, member: Member) -> list[ResourceView]:
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    Resource.id,
+                    Resource.name,
+                    Resource.resource_type,
+                    Resource.slot_step_minutes,
+                    Resource.min_booking_minutes,
+                    Resource.max_booking_minutes,
+                    Resource.opening_hours,
+                )
+                .where(
+                    Resource.business_id == member.business_id,
+                    Resource.visible.is_(True),
+                    Resource.bookable.is_(True),
+                )
+                .order_by(Resource.name, Resource.id)
+            )
+        ).all()
+    return [
+        ResourceView(
+            r.id,
+            r.name,
+            r.resource_type,
+            r.slot_step_minutes,
+            r.min_booking_minutes,
+            r.max_booking_minutes,
+            OpeningHours.from_json(r.opening_hours),
+        )
+        for r in rows
+    ]
+
+
+async def load_upcoming(engine: AsyncEngine, member: Member) -> list[BookingView]:
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    Booking.id,
+                    Resource.name,
+                    Booking.from_time,
+                    Booking.to_time,
+                    Booking.tentative,
+                )
+                .join(Resource, Resource.id == Booking.resource_id)
+                .where(
+                    Booking.coworker_id == member.id,
+                    Booking.cancelled_at.is_(None),
+                    Booking.to_time > clock.now(),
+                )
+                .order_by(Booking.from_time)
+                .limit(200)
+            )
+        ).all()
+    return [BookingView(*r) for r in rows]
+
+
+def slot_lengths(resource: ResourceView) -> list[int]:
+    """Lengths a member may pick: multiples of the step within min/max (≤ 8 hours)."""
+    step = resource.slot_step_minutes
+    low = resource.min_booking_minutes or step
+    high = min(resource.max_booking_minutes or 8 * 60, 8 * 60)
+    lengths = [m for m in range(step, high + 1, step) if m >= low]
+    return lengths or [max(low, step)]
+
+
+async def free_slots(
+    engine: AsyncEngine, member: Member, resource: ResourceView, day: date, minutes: int
+) -> list[tuple[datetime, datetime]]:
+    """Slots of `minutes` on the resource's step, inside the day's opening hours, that
+    start now or later and overlap no live booking. The booking write re-checks every
+    rule (the same as the API's), so this list only has to be helpful, not final."""
+    zone = member.zone
+    spans = list(resource.opening_hours.open_spans_utc(day, zone))
+    if not spans:
+        return []
+    day_start, day_end = spans[0][0], spans[-1][1]
+    async with engine.connect() as conn:
+        taken = (
+            await conn.execute(
+                select(Booking.from_time, Booking.to_time).where(
+                    Booking.resource_id == resource.id,
+                    Booking.cancelled_at.is_(None),
+                    Booking.from_time < day_end,
+                    Booking.to_time > day_start,
+                )
+            )
+        ).all()
+    now = clock.now()
+    step = timedelta(minutes=resource.slot_step_minutes)
+    length = timedelta(minutes=minutes)
+    slots: list[tuple[datetime, datetime]] = []
+    for open_start, open_end in spans:
+        start = open_start
+        while start + length <= open_end:
+            end = start + length
+            free = all(not (t.from_time < end and t.to_time > start) for t in taken)
+            if start >= now and free:
+                slots.append((start, end))
+            start += step
+    return slots

@@ -1,0 +1,240 @@
+"""Sign-in, Integrations (connect, resources on/off, health, disconnect) and the OAuth
+callback. Every POST checks the CSRF token first (see security.py)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from spacecal import clock
+from spacecal.api.envelopes import ApiError
+from spacecal.api.state import client_address
+from spacecal.portal import members
+from spacecal.portal.data import load_accounts, load_connections, load_member, load_resources
+from spacecal.portal.oauth import ConnectOutcome, finish_connect, start_connect
+from spacecal.portal.runtime import PROVIDER_LABELS, PROVIDERS, PortalRuntime, missing_settings
+from spacecal.portal.views import current_member, local_time, redirect, render
+from spacecal.sync.disconnect import disconnect_account, remove_connection
+from spacecal.sync.provisioning import ProvisioningFailed
+
+router = APIRouter(prefix="/portal", include_in_schema=False)
+
+
+def runtime(request: Request) -> PortalRuntime:
+    rt: PortalRuntime = request.app.state.portal
+    return rt
+
+
+# --- sign-in ---------------------------------------------------------------------------
+
+
+@router.get("")
+@router.get("/")
+async def integrations(request: Request) -> Response:
+    rt = runtime(request)
+    found = await current_member(rt, request)
+    if found is None:
+        return redirect("/portal/signin")
+    session, member = found
+    engine = rt.db.engine
+    accounts = await load_accounts(engine, member)
+    connections = await load_connections(engine, member)
+    resources = await load_resources(engine, member)
+    providers = []
+    for name in PROVIDERS:
+        by_resource = {c.resource_id: c for c in connections if c.provider == name}
+        providers.append(
+            {
+                "name": name,
+                "label": PROVIDER_LABELS[name],
+                "missing": missing_settings(rt.settings, name),
+                "account": accounts.get(name),
+                "rows": [(r, by_resource.get(r.id)) for r in resources],
+            }
+        )
+    return render(
+        rt,
+        request,
+        "integrations.html",
+        {
+            "member": member,
+            "space_name": member.business_name,
+            "providers": providers,
+            "when": lambda v: local_time(v, member.zone),
+            "active": "integrations",
+        },
+        session=session,
+    )
+
+
+@router.get("/signin")
+async def signin_page(request: Request) -> Response:
+    rt = runtime(request)
+    if await current_member(rt, request) is not None:
+        return redirect("/portal")
+    return render(rt, request, "signin.html", {"email": ""})
+
+
+@router.post("/signin")
+async def signin(request: Request) -> Response:
+    rt = runtime(request)
+    form = await rt.sessions.check_csrf(request, None)
+    email = form.get("email", "").strip()
+    password = form.get("password", "")
+    account_key, client_key = "portal:" + email.lower(), "portal-addr:" + client_address(request)
+    try:
+        rt.limiter.check(account_key, client_key)
+    except ApiError:
+        return render(
+            rt,
+            request,
+            "signin.html",
+            {
+                "email": email,
+                "form_error": "Too many failed sign-in attempts. Wait a few minutes and "
+                "try again, or ask the space's team for a sign-in link.",
+            },
+            status=429,
+        )
+    coworker_id = await members.check_password(rt.db.engine, email, password) if email else None
+    if coworker_id is None:
+        rt.limiter.failed(account_key, client_key)
+        return render(
+            rt,
+            request,
+            "signin.html",
+            {
+                "email": email,
+                "form_error": "The email or password is not right. Check both and try "
+                "again; if you have no password yet, ask the space's team for a sign-in link.",
+            },
+            status=400,
+        )
+    rt.limiter.succeeded(account_key)
+    response = redirect("/portal")
+    rt.sessions.start(response, coworker_id)
+    return response
+
+
+@router.get("/signin/link/{token}")
+async def link_page(request: Request, token: str) -> Response:
+    # A GET never uses the link up (mail scanners open links): the button POSTs.
+    rt = runtime(request)
+    return render(rt, request, "link.html", {"token": token})
+
+
+@router.post("/signin/link/{token}")
+async def link_signin(request: Request, token: str) -> Response:
+    rt = runtime(request)
+    await rt.sessions.check_csrf(request, None)
+    coworker_id = await members.redeem_sign_in_link(rt.db.engine, token)
+    if coworker_id is None:
+        return redirect("/portal/signin", error="link_invalid")
+    response = redirect("/portal")
+    rt.sessions.start(response, coworker_id)
+    return response
+
+
+@router.post("/signout")
+async def signout(request: Request) -> Response:
+    rt = runtime(request)
+    await rt.sessions.check_csrf(request, rt.sessions.read(request))
+    response = redirect("/portal/signin", notice="signed_out")
+    rt.sessions.end(response)
+    return response
+
+
+# --- connect -----------------------------------------------------------------------------
+
+
+def _known(provider: str) -> bool:
+    return provider in PROVIDERS
+
+
+@router.post("/connect/{provider}")
+async def connect(request: Request, provider: str) -> Response:
+    rt = runtime(request)
+    found = await current_member(rt, request)
+    await rt.sessions.check_csrf(request, found[0] if found else None)
+    if found is None:
+        return redirect("/portal/signin", error="signin_first")
+    if not _known(provider) or missing_settings(rt.settings, provider):
+        return redirect("/portal", error="not_configured")
+    return redirect(await start_connect(rt, found[1].id, provider))
+
+
+@router.get("/connect/{provider}/callback")
+async def connect_callback(request: Request, provider: str) -> Response:
+    rt = runtime(request)
+    found = await current_member(rt, request)
+    if found is None:
+        return redirect("/portal/signin", error="signin_first")
+    if not _known(provider) or missing_settings(rt.settings, provider):
+        return redirect("/portal", error="not_configured")
+    outcome = await finish_connect(rt, found[1].id, provider, dict(request.query_params))
+    if outcome is ConnectOutcome.CONNECTED:
+        return redirect("/portal", notice="connected")
+    return redirect("/portal", error=outcome.value)
+
+
+@router.post("/accounts/{provider}/disconnect")
+async def disconnect(request: Request, provider: str) -> Response:
+    rt = runtime(request)
+    found = await current_member(rt, request)
+    await rt.sessions.check_csrf(request, found[0] if found else None)
+    if found is None:
+        return redirect("/portal/signin", error="signin_first")
+    if _known(provider):
+        await disconnect_account(rt.provisioner, found[1].id, provider)
+    return redirect("/portal", notice="disconnected")
+
+
+@router.post("/resources/{resource_id}/{provider}")
+async def switch_resource(request: Request, resource_id: int, provider: str) -> Response:
+    """The "add to my calendar" switch: add (or retry), or remove."""
+    rt = runtime(request)
+    found = await current_member(rt, request)
+    form = await rt.sessions.check_csrf(request, found[0] if found else None)
+    if found is None:
+        return redirect("/portal/signin", error="signin_first")
+    session, member = found
+    if not _known(provider):
+        return redirect("/portal")
+    resources = {r.id: r for r in await load_resources(rt.db.engine, member)}
+    connections = await load_connections(rt.db.engine, member)
+    mine = next(
+        (c for c in connections if c.provider == provider and c.resource_id == resource_id), None
+    )
+    action = form.get("action", "add")
+    if action == "remove":
+        if mine is not None:
+            await remove_connection(rt.provisioner, mine.id)
+        return redirect("/portal", notice="removed")
+    if resource_id not in resources:
+        return await _problem(rt, request, session.coworker_id, "That resource cannot be booked.")
+    try:
+        await rt.provisioner.add_resource(member.id, provider, resource_id)
+    except ProvisioningFailed as exc:
+        return await _problem(
+            rt, request, session.coworker_id, f"{resources[resource_id].name}: {exc}"
+        )
+    return redirect("/portal", notice="added")
+
+
+async def _problem(rt: PortalRuntime, request: Request, coworker_id: int, text: str) -> Response:
+    member = await load_member(rt.db.engine, coworker_id)
+    session = rt.sessions.read(request)
+    return render(
+        rt,
+        request,
+        "problem.html",
+        {
+            "member": member,
+            "space_name": member.business_name if member else "spacecal",
+            "problem": text,
+            "checked_at": clock.now(),
+            "active": "integrations",
+        },
+        session=session,
+        status=409,
+    )

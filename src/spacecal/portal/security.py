@@ -1,0 +1,112 @@
+"""Portal sessions and CSRF.
+
+The session is a signed cookie (itsdangerous) holding the coworker id, a nonce and the
+session's CSRF token; the signing keys are derived from SPACECAL_SECRET_KEYS, so every
+process of a deployment accepts every other's cookies and a key rotation keeps
+sessions signed with the previous key valid until they expire. Forms carry a CSRF
+token checked on every POST: the session's token when signed in, else a double-submit
+cookie (sign-in forms, so nobody can sign a member into someone else's session).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+
+SESSION_COOKIE = "spacecal_session"
+CSRF_COOKIE = "spacecal_csrf"
+
+
+@dataclass(frozen=True)
+class Session:
+    coworker_id: int
+    nonce: str
+    csrf: str
+
+
+class CsrfRejected(Exception):
+    """A POST without the right CSRF token."""
+
+
+class SessionCodec:
+    def __init__(self, keys: list[str], max_age_seconds: int, secure: bool) -> None:
+        # itsdangerous signs with the last key and accepts all: newest last.
+        derived = [
+            hmac.new(k.encode(), b"spacecal-portal-session", hashlib.sha256).hexdigest()
+            for k in reversed(keys)
+        ]
+        self._serializer = URLSafeTimedSerializer(derived, salt="spacecal-portal")
+        self.max_age = max_age_seconds
+        self.secure = secure
+
+    def read(self, request: Request) -> Session | None:
+        raw = request.cookies.get(SESSION_COOKIE)
+        if not raw:
+            return None
+        try:
+            data: Any = self._serializer.loads(raw, max_age=self.max_age)
+        except BadSignature:
+            return None
+        if not isinstance(data, dict):
+            return None
+        try:
+            return Session(int(data["c"]), str(data["n"]), str(data["x"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def start(self, response: Response, coworker_id: int) -> Session:
+        session = Session(coworker_id, secrets.token_urlsafe(16), secrets.token_urlsafe(32))
+        value = self._serializer.dumps({"c": coworker_id, "n": session.nonce, "x": session.csrf})
+        response.set_cookie(
+            SESSION_COOKIE,
+            value,
+            max_age=self.max_age,
+            httponly=True,
+            samesite="lax",
+            secure=self.secure,
+            path="/portal",
+        )
+        return session
+
+    def end(self, response: Response) -> None:
+        response.delete_cookie(
+            SESSION_COOKIE, path="/portal", httponly=True, samesite="lax", secure=self.secure
+        )
+
+    def csrf_for(self, request: Request, session: Session | None) -> tuple[str, str | None]:
+        """The token to put in forms, and a new double-submit cookie value to set (when
+        signed out and the browser has none yet)."""
+        if session is not None:
+            return session.csrf, None
+        existing = request.cookies.get(CSRF_COOKIE)
+        if existing and len(existing) >= 32:
+            return existing, None
+        fresh = secrets.token_urlsafe(32)
+        return fresh, fresh
+
+    def set_csrf_cookie(self, response: Response, value: str) -> None:
+        response.set_cookie(
+            CSRF_COOKIE,
+            value,
+            httponly=True,
+            samesite="lax",
+            secure=self.secure,
+            path="/portal",
+        )
+
+    async def check_csrf(self, request: Request, session: Session | None) -> dict[str, str]:
+        """The POSTed form, after checking its CSRF token; raises CsrfRejected."""
+        form = await request.form()
+        fields = {k: v for k, v in form.items() if isinstance(v, str)}
+        sent = fields.get("csrf_token", "")
+        expected = session.csrf if session is not None else request.cookies.get(CSRF_COOKIE, "")
+        if not sent or not expected or not hmac.compare_digest(sent, expected):
+            raise CsrfRejected()
+        return fields

@@ -1,0 +1,97 @@
+"""Rendering helpers shared by the portal's pages: the signed-in member, the page
+context every template gets (space name, CSRF token, messages) and redirects."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from spacecal.portal.data import Member, load_member
+from spacecal.portal.runtime import TEMPLATES, PortalRuntime
+from spacecal.portal.security import Session
+
+# Every message a redirect can carry, by key: the query string never carries text, so
+# nobody can make the portal display words of their choosing.
+MESSAGES = {
+    "connected": "Your calendar account is connected. Pick the resources to add below.",
+    "denied": "You did not allow spacecal to use your calendar, so nothing was connected.",
+    "bad_state": "That connect link is not valid any more (it was used, expired, or "
+    "started by someone else). Nothing was connected; start again with Connect.",
+    "provider_error": "The calendar provider reported a problem, so nothing was "
+    "connected. Please try again in a moment.",
+    "no_offline": "The provider did not grant lasting access, so nothing was connected. "
+    "Connect again and allow access.",
+    "not_configured": "This calendar provider is not set up on this space yet.",
+    "disconnected": "Disconnected. The calendars stay in your account with their events; "
+    "your bookings are kept.",
+    "added": "Added: the calendar is in your account and your bookings are in it.",
+    "removed": "Removed: spacecal no longer watches that calendar. Your bookings are kept.",
+    "booked": "Booked. It appears in your connected calendars too.",
+    "cancelled": "Booking cancelled.",
+    "signed_out": "You are signed out.",
+    "signin_first": "Please sign in first.",
+    "link_invalid": "This sign-in link is not valid any more: it was used already or has "
+    "expired. Ask the space's team for a new one.",
+}
+
+
+def member_session(rt: PortalRuntime, request: Request) -> Session | None:
+    return rt.sessions.read(request)
+
+
+async def current_member(rt: PortalRuntime, request: Request) -> tuple[Session, Member] | None:
+    session = rt.sessions.read(request)
+    if session is None:
+        return None
+    member = await load_member(rt.db.engine, session.coworker_id)
+    if member is None:
+        return None
+    return session, member
+
+
+def redirect(path: str, **query: str) -> RedirectResponse:
+    if query:
+        from urllib.parse import urlencode
+
+        path = f"{path}?{urlencode(query)}"
+    return RedirectResponse(path, status_code=303)
+
+
+def local_time(value: datetime | None, zone: ZoneInfo, fmt: str = "%a %d %b %Y, %H:%M") -> str:
+    if value is None:
+        return "never"
+    return value.astimezone(zone).strftime(fmt)
+
+
+def render(
+    rt: PortalRuntime,
+    request: Request,
+    template: str,
+    context: dict[str, Any],
+    *,
+    session: Session | None = None,
+    status: int = 200,
+) -> Response:
+    csrf, new_cookie = rt.sessions.csrf_for(request, session)
+    notice = MESSAGES.get(request.query_params.get("notice", ""))
+    error = MESSAGES.get(request.query_params.get("error", ""))
+    page: dict[str, Any] = {
+        "request": request,
+        "csrf_token": csrf,
+        "notice": notice,
+        "error": error,
+        "space_name": "spacecal",
+        "member": None,
+    }
+    page.update(context)
+    response: HTMLResponse = TEMPLATES.TemplateResponse(request, template, page, status_code=status)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "same-origin"
+    if new_cookie is not None:
+        rt.sessions.set_csrf_cookie(response, new_cookie)
+    return response

@@ -1,0 +1,195 @@
+"""Taking calendars away: one resource switched off, a whole account disconnected, or a
+connection record deleted through the API.
+
+Provider clean-up is best effort within a short budget: a subscription that could not
+be stopped keeps its generation row with status `stopping` (a later job finishes it;
+it lapses at its expiry at the latest and its notifications are ignored). The
+connection rows are deleted either way; bookings stay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Mapping
+from contextvars import ContextVar
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from spacecal import clock
+from spacecal.db.models import Connection, ProviderAccount, SubscriptionGeneration
+from spacecal.providers.base import NotFound, ProviderError, Subscription
+from spacecal.sync.tokens import AccountUnavailable
+
+if TYPE_CHECKING:
+    from spacecal.sync.provisioning import Provisioner
+
+# The running app's provisioner, for the records API's delete hook (which receives only
+# its transaction). Set per request by the portal's middleware.
+current_provisioner: ContextVar[Provisioner | None] = ContextVar(
+    "current_provisioner", default=None
+)
+
+
+async def _account_of(prov: Provisioner, connection_id: int) -> tuple[str, int | None, str | None]:
+    async with prov.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    Connection.provider,
+                    Connection.provider_account_id,
+                    Connection.calendar_id,
+                    ProviderAccount.status,
+                )
+                .outerjoin(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
+                .where(Connection.id == connection_id)
+            )
+        ).first()
+    if row is None:
+        return ("google", None, None)
+    account = row.provider_account_id if row.status == "active" else None
+    return (row.provider, account, row.calendar_id)
+
+
+async def stop_generations(
+    prov: Provisioner,
+    connection_id: int,
+    *,
+    statuses: Iterable[str] = ("live", "stopping"),
+    conn: AsyncConnection | None = None,
+    delete_calendar: bool = False,
+) -> None:
+    """Stop the connection's channels/subscriptions at the provider (best effort).
+
+    Each generation ends `stopped`, or `stopping` when the provider could not be
+    reached in the budget. `conn`: write the statuses in the caller's transaction.
+    """
+    provider_name, account_id, calendar_id = await _account_of(prov, connection_id)
+    async with prov.engine.connect() as read:
+        generations = (
+            await read.execute(
+                select(
+                    SubscriptionGeneration.id,
+                    SubscriptionGeneration.subscription_id,
+                    SubscriptionGeneration.watch_resource_id,
+                    SubscriptionGeneration.secret,
+                    SubscriptionGeneration.expires_at,
+                ).where(
+                    SubscriptionGeneration.connection_id == connection_id,
+                    SubscriptionGeneration.status.in_(list(statuses)),
+                )
+            )
+        ).all()
+    outcome: dict[int, str] = {g.id: "stopping" for g in generations}
+    if account_id is not None:
+        provider = prov.provider_for(provider_name)
+        tokens = prov.tokens(provider_name, account_id)
+
+        async def stop_all() -> None:
+            for g in generations:
+                sub = Subscription(
+                    id=g.subscription_id,
+                    expires_at=g.expires_at,
+                    secret=g.secret,
+                    resource_id=g.watch_resource_id,
+                )
+                with contextlib.suppress(NotFound):  # already gone: that is what we wanted
+                    await tokens.call(partial(provider.unsubscribe, subscription=sub))
+                outcome[g.id] = "stopped"
+            if delete_calendar and calendar_id is not None:
+                with contextlib.suppress(NotFound):
+                    await tokens.call(lambda a: provider.delete_calendar(a, calendar_id))
+
+        # What did not stop stays `stopping`, for a later job.
+        with contextlib.suppress(ProviderError, AccountUnavailable, TimeoutError):
+            await asyncio.wait_for(stop_all(), prov.settings.disconnect_timeout_seconds)
+    for status in ("stopped", "stopping"):
+        ids = [gid for gid, s in outcome.items() if s == status]
+        if not ids:
+            continue
+        stmt = (
+            update(SubscriptionGeneration)
+            .where(SubscriptionGeneration.id.in_(ids))
+            .values(status=status)
+        )
+        if conn is not None:
+            await conn.execute(stmt)
+        else:
+            async with prov.engine.begin() as write:
+                await write.execute(stmt)
+
+
+async def remove_connection(prov: Provisioner, connection_id: int) -> None:
+    """The member switched a resource off: stop, optionally delete, forget."""
+    await stop_generations(
+        prov,
+        connection_id,
+        delete_calendar=prov.settings.delete_calendars_on_disconnect,
+    )
+    async with prov.engine.begin() as conn:
+        await conn.execute(delete(Connection).where(Connection.id == connection_id))
+
+
+async def disconnect_account(prov: Provisioner, coworker_id: int, provider_name: str) -> None:
+    """The member disconnected an account: every connection, then the consent."""
+    async with prov.engine.connect() as conn:
+        account = (
+            await conn.execute(
+                select(ProviderAccount.id, ProviderAccount.refresh_token_enc).where(
+                    ProviderAccount.coworker_id == coworker_id,
+                    ProviderAccount.provider == provider_name,
+                )
+            )
+        ).first()
+        if account is None:
+            return
+        ids = (
+            await conn.scalars(
+                select(Connection.id).where(Connection.provider_account_id == account.id)
+            )
+        ).all()
+    for connection_id in ids:
+        await remove_connection(prov, connection_id)
+    if account.refresh_token_enc is not None:
+        provider = prov.provider_for(provider_name)
+        with contextlib.suppress(
+            ProviderError, TimeoutError
+        ):  # best effort: the token is forgotten below either way
+            await asyncio.wait_for(
+                provider.revoke(prov.cipher.decrypt(account.refresh_token_enc)),
+                prov.settings.disconnect_timeout_seconds,
+            )
+    async with prov.engine.begin() as conn:
+        await conn.execute(
+            update(ProviderAccount)
+            .where(ProviderAccount.id == account.id)
+            .values(
+                status="disconnected",
+                status_reason="Disconnected by the member.",
+                refresh_token_enc=None,
+                access_token_enc=None,
+                access_token_expires_at=None,
+                updated_at=clock.now(),
+            )
+        )
+
+
+async def connection_on_delete(conn: AsyncConnection, old: Mapping[str, Any]) -> bool:
+    """The records API deleted a connection record: stop its push at the provider
+    (best effort, inside a short budget) and let the API delete the row."""
+    prov = current_provisioner.get()
+    if prov is None:
+        await conn.execute(
+            update(SubscriptionGeneration)
+            .where(
+                SubscriptionGeneration.connection_id == old["id"],
+                SubscriptionGeneration.status == "live",
+            )
+            .values(status="stopping")
+        )
+        return False
+    await stop_generations(prov, int(old["id"]), conn=conn)
+    return False

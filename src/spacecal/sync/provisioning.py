@@ -1,0 +1,589 @@
+"""Provisioning: a calendar per (member, resource, provider), watched and filled.
+
+The steps run in a fixed order and the connection row records the state after each
+provider call, so a retry (or a crash and a retry) resumes where the last attempt
+stopped instead of starting over:
+
+    calendar   list the account's calendars; adopt one spacecal made with this name,
+               else create it; store CalendarId
+    subscribe  a channel/subscription with a fresh random secret; store it as a live
+               generation and on the record (a Graph 409 means a leftover subscription:
+               delete the ones spacecal does not know, then subscribe again)
+    cursor     a full pull; store the sync token / delta link and the sync window
+    bookings   write the member's future bookings of the resource with idempotent
+               creates (the key is derived from booking and calendar, so a repeat, or a
+               reattached calendar, never gets a second copy) and link them
+    healthy
+
+A failure at any step leaves the row `error` with the reason; nothing is orphaned that
+the next attempt does not adopt or clean up (Google channels cannot be listed: one
+whose answer was lost lapses at its expiry and its notifications are ignored).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import hashlib
+import secrets
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spacecal import clock
+from spacecal.config import Settings
+from spacecal.crypto import TokenCipher
+from spacecal.db.models import (
+    Booking,
+    Business,
+    Connection,
+    EventLink,
+    ProviderAccount,
+    Resource,
+    SubscriptionGeneration,
+)
+from spacecal.domain.opening_hours import local_minute_to_utc
+from spacecal.providers.base import (
+    AccountIdentity,
+    CalendarProvider,
+    Conflict,
+    EventWrite,
+    NotFound,
+    ProviderError,
+    PushNotSupported,
+    Subscription,
+    SyncWindow,
+    TokenSet,
+)
+from spacecal.sync.tokens import AccountTokens, AccountUnavailable, store_tokens
+
+ProviderFactory = Callable[[str], CalendarProvider]
+# Called after each step with the step's name; tests inject a crash with it.
+StepHook = Callable[[str], Awaitable[None]]
+
+# Where each provider's cursor and event ids are stored: the schema's two columns
+# (Nexudus names), not a difference in behaviour.
+CURSOR_COLUMN = {"google": "event_sync_token", "microsoft": "delta_link"}
+BOOKING_EVENT_COLUMN = {"google": "google_event_id", "microsoft": "office365_event_id"}
+
+WEBHOOK_PATHS: dict[str, tuple[str, str | None]] = {
+    "google": ("/webhooks/google", None),
+    "microsoft": ("/webhooks/microsoft", "/webhooks/microsoft/lifecycle"),
+}
+
+
+# One provisioning per (member, resource, provider) at a time in this process: a double
+# click must not make two calendars.
+_LOCKS: dict[tuple[int, int, str], asyncio.Lock] = {}
+
+
+class ProvisioningFailed(Exception):
+    """Provisioning stopped at a step; `str()` is a sentence for the member."""
+
+
+def calendar_name(resource_name: str, business_name: str) -> str:
+    return f"{resource_name} · {business_name}"
+
+
+def idempotency_key(booking_id: int, calendar_id: str) -> str:
+    """Stable per (booking, calendar), in base32hex (a valid Google event id).
+
+    Keyed on the calendar rather than the connection row, so a calendar adopted again
+    after a disconnect gets the same key and the provider answers with the old event.
+    """
+    digest = hashlib.sha256(f"spacecal:{booking_id}:{calendar_id}".encode()).digest()[:20]
+    return base64.b32hexencode(digest).decode().lower().rstrip("=")
+
+
+def sync_window(business_zone: str, days_ahead: int, now: datetime) -> SyncWindow:
+    """[today − 1 day, today + MaxBookingDaysAhead], days in the business's zone."""
+    zone = ZoneInfo(business_zone)
+    today = now.astimezone(zone).date()
+    return SyncWindow(
+        start=local_minute_to_utc(today - timedelta(days=1), 0, zone),
+        end=local_minute_to_utc(today + timedelta(days=days_ahead + 1), 0, zone),
+    )
+
+
+@dataclass(frozen=True)
+class _Target:
+    """One connection row with what provisioning needs to know around it."""
+
+    id: int
+    provider: str
+    name: str
+    resource_id: int
+    resource_name: str
+    coworker_id: int
+    account_id: int
+    calendar_id: str | None
+    cursor: str | None
+    push_supported: bool
+    time_zone: str
+    days_ahead: int
+
+
+class Provisioner:
+    """Provisioning, disconnect and reattach for members' provider accounts."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        cipher: TokenCipher,
+        settings: Settings,
+        provider_for: ProviderFactory,
+        step_hook: StepHook | None = None,
+    ) -> None:
+        self.engine = engine
+        self.cipher = cipher
+        self.settings = settings
+        self.provider_for = provider_for
+        self.step_hook = step_hook
+
+    def tokens(self, provider: str, account_id: int) -> AccountTokens:
+        return AccountTokens(
+            self.engine,
+            self.cipher,
+            self.provider_for(provider),
+            account_id,
+            margin_seconds=self.settings.token_refresh_margin_seconds,
+        )
+
+    async def _step(self, name: str) -> None:
+        if self.step_hook is not None:
+            await self.step_hook(name)
+
+    # --- accounts -------------------------------------------------------------------
+
+    async def save_account(
+        self, coworker_id: int, provider: str, tokens: TokenSet, identity: AccountIdentity
+    ) -> int:
+        """Store a fresh consent (one account per member and provider)."""
+        now = clock.now()
+        values: dict[str, Any] = {
+            "email": identity.email,
+            "subject": identity.subject,
+            "access_token_enc": self.cipher.encrypt(tokens.access_token),
+            "access_token_expires_at": tokens.expires_at,
+            "scopes": list(tokens.scopes),
+            "status": "active",
+            "status_reason": None,
+            "updated_at": now,
+        }
+        if tokens.refresh_token:
+            values["refresh_token_enc"] = self.cipher.encrypt(tokens.refresh_token)
+        async with self.engine.begin() as conn:
+            existing = (
+                await conn.execute(
+                    select(ProviderAccount.id, ProviderAccount.subject)
+                    .where(
+                        ProviderAccount.coworker_id == coworker_id,
+                        ProviderAccount.provider == provider,
+                    )
+                    .with_for_update()
+                )
+            ).first()
+            if existing is None:
+                account_id = await conn.scalar(
+                    insert(ProviderAccount)
+                    .values(coworker_id=coworker_id, provider=provider, created_at=now, **values)
+                    .returning(ProviderAccount.id)
+                )
+                assert account_id is not None
+                return int(account_id)
+            if existing.subject and existing.subject != identity.subject:
+                # Another account of the same provider: the old calendars live there
+                # and cannot be reached any more; forget them (bookings stay).
+                await conn.execute(
+                    delete(Connection).where(Connection.provider_account_id == existing.id)
+                )
+            await conn.execute(
+                update(ProviderAccount).where(ProviderAccount.id == existing.id).values(**values)
+            )
+            if not tokens.refresh_token:
+                has = await conn.scalar(
+                    select(ProviderAccount.refresh_token_enc.is_not(None)).where(
+                        ProviderAccount.id == existing.id
+                    )
+                )
+                if not has:
+                    raise ProvisioningFailed(
+                        "The provider did not grant offline access; connect again and allow it."
+                    )
+            return int(existing.id)
+
+    async def reattach(self, account_id: int) -> list[int]:
+        """After a reconnect: watch again the calendars spacecal made earlier."""
+        async with self.engine.connect() as conn:
+            ids = (
+                await conn.scalars(
+                    select(Connection.id).where(Connection.provider_account_id == account_id)
+                )
+            ).all()
+        from spacecal.sync.disconnect import stop_generations
+
+        done: list[int] = []
+        for connection_id in ids:
+            await stop_generations(self, connection_id, statuses=("stopping",))
+            try:
+                await self.resume(connection_id)
+                done.append(connection_id)
+            except ProvisioningFailed:
+                continue
+        return done
+
+    # --- one connection --------------------------------------------------------------
+
+    async def add_resource(self, coworker_id: int, provider: str, resource_id: int) -> int:
+        """The member switched a resource on: make (or finish) its connection."""
+        key = (coworker_id, resource_id, provider)
+        lock = _LOCKS.setdefault(key, asyncio.Lock())
+        async with lock:
+            connection_id = await self._connection_row(coworker_id, provider, resource_id)
+            await self.resume(connection_id)
+            return connection_id
+
+    async def _connection_row(self, coworker_id: int, provider: str, resource_id: int) -> int:
+        now = clock.now()
+        async with self.engine.begin() as conn:
+            account = (
+                await conn.execute(
+                    select(ProviderAccount.id, ProviderAccount.status).where(
+                        ProviderAccount.coworker_id == coworker_id,
+                        ProviderAccount.provider == provider,
+                    )
+                )
+            ).first()
+            if account is None or account.status != "active":
+                raise ProvisioningFailed(
+                    "Connect your calendar account first."
+                    if account is None or account.status == "disconnected"
+                    else "Your calendar account needs to be connected again."
+                )
+            existing = await conn.scalar(
+                select(Connection.id).where(
+                    Connection.coworker_id == coworker_id,
+                    Connection.provider == provider,
+                    Connection.resource_id == resource_id,
+                )
+            )
+            if existing is not None:
+                return int(existing)
+            names = (
+                await conn.execute(
+                    select(Resource.name, Business.name.label("business"))
+                    .join(Business, Business.id == Resource.business_id)
+                    .where(Resource.id == resource_id)
+                )
+            ).first()
+            if names is None:
+                raise ProvisioningFailed("This resource does not exist any more.")
+            new_id = await conn.scalar(
+                insert(Connection)
+                .values(
+                    provider=provider,
+                    resource_id=resource_id,
+                    coworker_id=coworker_id,
+                    name=calendar_name(names.name, names.business),
+                    provider_account_id=account.id,
+                    health="provisioning",
+                    unique_id=uuid.uuid4(),
+                    created_on=now,
+                    updated_on=now,
+                    updated_by="portal",
+                )
+                .returning(Connection.id)
+            )
+            assert new_id is not None
+            return int(new_id)
+
+    async def _target(self, connection_id: int) -> _Target:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        Connection.id,
+                        Connection.provider,
+                        Connection.name,
+                        Connection.resource_id,
+                        Connection.coworker_id,
+                        Connection.provider_account_id,
+                        Connection.calendar_id,
+                        Connection.event_sync_token,
+                        Connection.delta_link,
+                        Connection.push_supported,
+                        Resource.name.label("resource_name"),
+                        Business.time_zone,
+                        Business.max_booking_days_ahead,
+                    )
+                    .join(Resource, Resource.id == Connection.resource_id)
+                    .join(Business, Business.id == Resource.business_id)
+                    .where(Connection.id == connection_id)
+                )
+            ).first()
+        if row is None or row.provider_account_id is None or row.coworker_id is None:
+            raise ProvisioningFailed("This calendar connection is not linked to an account.")
+        return _Target(
+            id=row.id,
+            provider=row.provider,
+            name=row.name,
+            resource_id=row.resource_id,
+            resource_name=row.resource_name,
+            coworker_id=row.coworker_id,
+            account_id=row.provider_account_id,
+            calendar_id=row.calendar_id,
+            cursor=row.event_sync_token if row.provider == "google" else row.delta_link,
+            push_supported=row.push_supported,
+            time_zone=row.time_zone,
+            days_ahead=row.max_booking_days_ahead,
+        )
+
+    async def _set(self, connection_id: int, **values: Any) -> None:
+        values.setdefault("updated_on", clock.now())
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(Connection).where(Connection.id == connection_id).values(**values)
+            )
+
+    async def resume(self, connection_id: int) -> None:
+        """Run the remaining steps of one connection; safe to run again at any time."""
+        target = await self._target(connection_id)
+        try:
+            await self._run(target)
+        except AccountUnavailable as exc:
+            raise ProvisioningFailed(str(exc)) from None
+        except ProviderError as exc:
+            await self._set(
+                connection_id,
+                health="error",
+                last_error=f"Setting up the calendar failed: {exc}"[:2000],
+                last_error_at=clock.now(),
+            )
+            raise ProvisioningFailed(
+                "The calendar provider did not complete the set-up "
+                f"({exc.status or 'no answer'}). Try again in a moment."
+            ) from exc
+
+    async def _run(self, target: _Target) -> None:
+        provider = self.provider_for(target.provider)
+        tokens = self.tokens(target.provider, target.account_id)
+        calendar_id = target.calendar_id
+        if calendar_id is None:
+            calendar_id = await self._calendar(target, provider, tokens)
+        if target.push_supported and not await self._has_live_generation(target.id):
+            await self._subscribe(target, calendar_id, provider, tokens)
+            await self._step("subscribed")
+        if target.cursor is None:
+            window = sync_window(target.time_zone, target.days_ahead, clock.now())
+            result = await tokens.call(lambda a: provider.pull(a, calendar_id, None, window))
+            await self._set(
+                target.id,
+                **{CURSOR_COLUMN[target.provider]: result.cursor},
+                sync_window_start=window.start,
+                sync_window_end=window.end,
+                last_sync_at=clock.now(),
+            )
+            await self._step("cursor_stored")
+        await self._write_bookings(target, calendar_id, provider, tokens)
+        await self._set(target.id, health="healthy", last_error=None, last_error_at=None)
+
+    async def _calendar(
+        self, target: _Target, provider: CalendarProvider, tokens: AccountTokens
+    ) -> str:
+        calendars = await tokens.call(provider.list_calendars)
+        leftover = [c for c in calendars if c.name == target.name]
+        if leftover:
+            calendar_id = leftover[0].id
+        else:
+            made = await tokens.call(
+                lambda a: provider.create_calendar(a, target.name, target.time_zone)
+            )
+            calendar_id = made.id
+        await self._step("calendar_created")
+        await self._set(target.id, calendar_id=calendar_id)
+        await self._step("calendar_stored")
+        return calendar_id
+
+    async def _has_live_generation(self, connection_id: int) -> bool:
+        async with self.engine.connect() as conn:
+            found = await conn.scalar(
+                select(SubscriptionGeneration.id).where(
+                    SubscriptionGeneration.connection_id == connection_id,
+                    SubscriptionGeneration.status == "live",
+                )
+            )
+        return found is not None
+
+    async def _subscribe(
+        self,
+        target: _Target,
+        calendar_id: str,
+        provider: CalendarProvider,
+        tokens: AccountTokens,
+    ) -> None:
+        base = self.settings.effective_public_url()
+        path, lifecycle = WEBHOOK_PATHS[target.provider]
+        secret = secrets.token_urlsafe(32)
+
+        async def subscribe(access: str) -> Subscription:
+            return await provider.subscribe(
+                access,
+                calendar_id,
+                notification_url=base + path,
+                lifecycle_url=base + lifecycle if lifecycle else None,
+                secret=secret,
+                ttl_seconds=self.settings.subscription_ttl_seconds,
+            )
+
+        try:
+            try:
+                sub = await tokens.call(subscribe)
+            except Conflict:
+                await self._drop_unknown_subscriptions(
+                    target.provider, calendar_id, provider, tokens
+                )
+                sub = await tokens.call(subscribe)
+        except PushNotSupported:
+            # This calendar cannot be watched: the sweep polls it instead.
+            await self._set(target.id, push_supported=False)
+            return
+        now = clock.now()
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(SubscriptionGeneration).values(
+                    connection_id=target.id,
+                    provider=target.provider,
+                    subscription_id=sub.id,
+                    watch_resource_id=sub.resource_id,
+                    secret=sub.secret,
+                    expires_at=sub.expires_at,
+                    status="live",
+                    created_at=now,
+                )
+            )
+            await conn.execute(
+                update(Connection)
+                .where(Connection.id == target.id)
+                .values(
+                    subscription_id=sub.id,
+                    watch_resource_id=sub.resource_id,
+                    subscription_expire_date=sub.expires_at,
+                    updated_on=now,
+                )
+            )
+
+    async def _drop_unknown_subscriptions(
+        self,
+        provider_name: str,
+        calendar_id: str,
+        provider: CalendarProvider,
+        tokens: AccountTokens,
+    ) -> None:
+        """Delete the calendar's subscriptions spacecal has no live record of: they
+        are leftovers of an attempt whose answer was lost (Graph answers 409 to a
+        second subscription on the same calendar)."""
+        listed = await tokens.call(provider.list_subscriptions)
+        async with self.engine.connect() as conn:
+            known = set(
+                (
+                    await conn.scalars(
+                        select(SubscriptionGeneration.subscription_id).where(
+                            SubscriptionGeneration.provider == provider_name,
+                            SubscriptionGeneration.status == "live",
+                        )
+                    )
+                ).all()
+            )
+        for sub in listed:
+            if sub.id not in known and sub.calendar_id in (calendar_id, None):
+                with contextlib.suppress(NotFound):
+                    await tokens.call(partial(provider.unsubscribe, subscription=sub))
+
+    async def _write_bookings(
+        self,
+        target: _Target,
+        calendar_id: str,
+        provider: CalendarProvider,
+        tokens: AccountTokens,
+    ) -> None:
+        linked = select(EventLink.booking_id).where(
+            EventLink.connection_id == target.id, EventLink.booking_id.is_not(None)
+        )
+        async with self.engine.connect() as conn:
+            bookings = (
+                await conn.execute(
+                    select(
+                        Booking.id,
+                        Booking.from_time,
+                        Booking.to_time,
+                        Booking.tentative,
+                        Booking.version,
+                        Booking.notes,
+                    )
+                    .where(
+                        and_(
+                            Booking.coworker_id == target.coworker_id,
+                            Booking.resource_id == target.resource_id,
+                            Booking.cancelled_at.is_(None),
+                            Booking.to_time > clock.now(),
+                            Booking.id.not_in(linked),
+                        )
+                    )
+                    .order_by(Booking.from_time)
+                )
+            ).all()
+        for booking in bookings:
+            write = EventWrite(
+                idempotency_key=idempotency_key(booking.id, calendar_id),
+                title=target.resource_name,
+                description=f"Booked with spacecal (booking {booking.id}).",
+                start=booking.from_time,
+                end=booking.to_time,
+                time_zone=target.time_zone,
+                booking_id=booking.id,
+                tentative=booking.tentative,
+            )
+            written = await tokens.call(
+                partial(provider.create_event, calendar_id=calendar_id, event=write)
+            )
+            await self._link(target, calendar_id, booking.id, booking.version, written)
+
+    async def _link(
+        self, target: _Target, calendar_id: str, booking_id: int, version: int, written: Any
+    ) -> None:
+        now = clock.now()
+        booking_values: dict[str, Any] = {BOOKING_EVENT_COLUMN[target.provider]: written.event_id}
+        if target.provider == "google":
+            booking_values["google_calendar_id"] = calendar_id
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                insert(EventLink).values(
+                    connection_id=target.id,
+                    event_key=written.event_id,
+                    booking_id=booking_id,
+                    written_etag=written.etag,
+                    booking_version=version,
+                    updated_at=now,
+                )
+            )
+            await conn.execute(
+                update(Booking).where(Booking.id == booking_id).values(**booking_values)
+            )
+
+
+__all__ = [
+    "Provisioner",
+    "ProvisioningFailed",
+    "calendar_name",
+    "idempotency_key",
+    "store_tokens",
+    "sync_window",
+]

@@ -1,0 +1,68 @@
+"""The provider-facing webhook endpoints.
+
+Graph validates `notificationUrl` and `lifecycleNotificationUrl` synchronously while
+it creates a subscription, so provisioning needs these endpoints to answer the
+`?validationToken=` handshake (200, text/plain, the decoded token) from the start.
+Everything else is notification intake (sync/intake.py): verify the channel token /
+clientState, record the trigger durably, then answer 2xx.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spacecal.sync import intake
+
+router = APIRouter(include_in_schema=False)
+
+
+def _validation_echo(request: Request) -> Response | None:
+    # Starlette has already percent-decoded the query value: echo exactly that.
+    token = request.query_params.get("validationToken")
+    if token is None:
+        return None
+    return PlainTextResponse(token, status_code=200, media_type="text/plain")
+
+
+MAX_BODY = 1024 * 1024
+
+
+def _engine(request: Request) -> AsyncEngine:
+    engine: AsyncEngine = request.app.state.spacecal.db.engine
+    return engine
+
+
+async def _body(request: Request) -> bytes | None:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY:
+        return None
+    body = await request.body()
+    return body if len(body) <= MAX_BODY else None
+
+
+@router.post("/webhooks/microsoft")
+async def microsoft_notifications(request: Request) -> Response:
+    echo = _validation_echo(request)
+    if echo is not None:
+        return echo
+    body = await _body(request)
+    status = 413 if body is None else await intake.microsoft(_engine(request), body)
+    return Response(status_code=status)
+
+
+@router.post("/webhooks/microsoft/lifecycle")
+async def microsoft_lifecycle(request: Request) -> Response:
+    echo = _validation_echo(request)
+    if echo is not None:
+        return echo
+    body = await _body(request)
+    status = 413 if body is None else await intake.microsoft(_engine(request), body, lifecycle=True)
+    return Response(status_code=status)
+
+
+@router.post("/webhooks/google")
+async def google_notifications(request: Request) -> Response:
+    status = await intake.google(_engine(request), request.headers)
+    return Response(status_code=status)
