@@ -1,0 +1,128 @@
+"""One real browser (Debian's chromium, driven by Playwright) through the whole flow:
+sign in, connect Google in the emulator's consent page, add a resource, see it listed.
+
+spacecal and the Google emulator are served on loopback ports by uvicorn on the
+test's own event loop (the app shares the session's database engine, which is bound
+to that loop). Skips with a printed reason without /usr/bin/chromium, except under
+CI=true, where a missing browser is a failure (DESIGN: Browser tests)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+import uvicorn
+from tests.portal.conftest import TABLES, portal_settings
+from tests.support.portal import PASSWORD, seed_space
+
+from spacecal.api.app import create_app
+from spacecal.config import Settings
+from spacecal.db.engine import Database
+from spacecal.emulators.google import GoogleEmulator
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+pytestmark = pytest.mark.browser
+
+
+def _need_chromium() -> None:
+    if CHROMIUM.exists():
+        return
+    reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason + " — required under CI=true")
+    print(f"SKIPPED browser test: {reason}")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@asynccontextmanager
+async def _serve(app: Any, port: int) -> AsyncIterator[None]:
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    try:
+        yield
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_sign_in_connect_google_add_a_resource(
+    settings: Settings, database: Database, member_password_hash: str
+) -> None:
+    _need_chromium()
+    from playwright.async_api import async_playwright
+    from sqlalchemy import text
+
+    async with database.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    space = await seed_space(database.engine, member_password_hash)
+    sport, gport = _free_port(), _free_port()
+    spacecal_url, google_url = f"http://127.0.0.1:{sport}", f"http://127.0.0.1:{gport}"
+    cfg = portal_settings(settings).model_copy(
+        update={
+            "public_url": spacecal_url,
+            "google_api_base": google_url + "/calendar/v3",
+            "google_authorize_url": google_url + "/o/oauth2/v2/auth",
+            "google_token_url": google_url + "/token",
+            "google_revoke_url": google_url + "/revoke",
+        }
+    )
+    app = create_app(cfg, database)
+    push = httpx2.AsyncClient(base_url=spacecal_url)
+    google = GoogleEmulator(seed=3, base_url=google_url, push_client=push)
+    provider_http = httpx2.AsyncClient(timeout=30)
+    app.state.portal.use_http(provider_http)
+    try:
+        async with _serve(app, sport), _serve(google.app, gport), async_playwright() as pw:
+            browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+            page = await browser.new_page()
+            await page.goto(spacecal_url + "/portal/signin")
+            await page.fill("#email", "alice@example.com")
+            await page.fill("#password", PASSWORD)
+            await page.click("button[type=submit]")
+            await page.wait_for_selector("#connect-google")
+            await page.click("#connect-google")
+            await page.wait_for_selector("#allow")  # the emulator's consent page
+            await page.fill("#email", "alice@gmail.test")
+            await page.click("#allow")
+            await page.wait_for_selector("text=is connected")
+            room = page.locator(f"#provider-google li[data-resource='{space.room_id}']")
+            await room.locator("button.switch").click()
+            await page.wait_for_selector("text=Added")
+            room = page.locator(f"#provider-google li[data-resource='{space.room_id}']")
+            assert "In your calendar" in await room.inner_text()
+            assert "Remove from my calendar" in await room.inner_text()
+            await browser.close()
+        calendars = [c["summary"] for c in google.calendars("alice@gmail.test")]
+        assert "Meeting Room A · Riverside" in calendars
+    finally:
+        await provider_http.aclose()
+        await google.aclose()
+        await push.aclose()
