@@ -13,12 +13,15 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 from spacecal import __version__
 
 EXIT_USAGE = 2
+T = TypeVar("T")
 
 
 class CliError(Exception):
@@ -122,6 +125,77 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _run_with_db(args: argparse.Namespace, work: Callable[[Any, Any], Awaitable[T]]) -> T:
+    """Open the database (embedded or DATABASE_URL), run `work(db, settings)`, release."""
+    from spacecal.config import Settings
+    from spacecal.db.engine import open_database
+
+    settings = _settings(args)
+    assert isinstance(settings, Settings)
+
+    async def run() -> T:
+        db = await open_database(settings)
+        try:
+            return await work(db, settings)
+        finally:
+            await db.dispose()
+
+    try:
+        return asyncio.run(run())
+    finally:
+        _release_embedded(settings)
+
+
+def cmd_members_set_password(args: argparse.Namespace) -> int:
+    from spacecal.portal.members import MemberNotFound, find_coworker, set_password
+
+    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else args.password
+    if not password:
+        raise CliError("the password is empty: give --password PW or pipe it to --password-stdin.")
+
+    async def work(db: Any, settings: Any) -> int:
+        coworker_id = await find_coworker(db.engine, args.email)
+        await set_password(db.engine, coworker_id, password)
+        return coworker_id
+
+    try:
+        coworker_id = _run_with_db(args, work)
+    except (MemberNotFound, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"Set the portal password of member {args.email} (coworker {coworker_id}).")
+    return 0
+
+
+def cmd_members_sign_in_link(args: argparse.Namespace) -> int:
+    from spacecal.portal.members import MemberNotFound, find_coworker, issue_sign_in_link
+
+    async def work(db: Any, settings: Any) -> tuple[str, datetime]:
+        coworker_id = await find_coworker(db.engine, args.email)
+        return await issue_sign_in_link(db.engine, settings, coworker_id)
+
+    try:
+        url, expires = _run_with_db(args, work)
+    except MemberNotFound as exc:
+        raise CliError(str(exc)) from None
+    print(url)
+    print(f"(works once, until {expires:%Y-%m-%d %H:%M} UTC)", file=sys.stderr)
+    return 0
+
+
+def cmd_keys_reencrypt(args: argparse.Namespace) -> int:
+    from spacecal.sync.tokens import reencrypt_tokens
+
+    async def work(db: Any, settings: Any) -> int:
+        return await reencrypt_tokens(db.engine, db.cipher)
+
+    count = _run_with_db(args, work)
+    print(
+        f"Re-encrypted {count} stored provider secrets under the first key of "
+        "SPACECAL_SECRET_KEYS; the other keys can now be removed."
+    )
+    return 0
+
+
 def cmd_emulate(args: argparse.Namespace) -> int:
     try:
         from spacecal.emulators.server import serve
@@ -220,6 +294,43 @@ def build_parser() -> argparse.ArgumentParser:
         "--full-admin", action="store_true", help="a full unrestricted administrator"
     )
     create.set_defaults(func=cmd_users_create)
+
+    members = sub.add_parser(
+        "members", help="members' portal access", description="Portal sign-in for members."
+    )
+    members_sub = members.add_subparsers(dest="members_command", metavar="ACTION")
+    set_pw = members_sub.add_parser(
+        "set-password",
+        parents=[data_dir],
+        help="set a member's portal password",
+        description="Set the members' portal password of the coworker with this email.",
+    )
+    set_pw.add_argument("email", help="the coworker's email")
+    pw = set_pw.add_mutually_exclusive_group(required=True)
+    pw.add_argument("--password", help="the password (prefer --password-stdin)")
+    pw.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    set_pw.set_defaults(func=cmd_members_set_password)
+    link = members_sub.add_parser(
+        "sign-in-link",
+        parents=[data_dir],
+        help="issue a one-time portal sign-in link",
+        description="Print a one-time sign-in link for the coworker with this email "
+        "(SPACECAL_PUBLIC_URL is its base; it expires after SPACECAL_PORTAL_SIGN_IN_LINK_MINUTES).",
+    )
+    link.add_argument("email", help="the coworker's email")
+    link.set_defaults(func=cmd_members_sign_in_link)
+
+    keys = sub.add_parser("keys", help="encryption keys", description="Encryption key care.")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION")
+    reenc = keys_sub.add_parser(
+        "reencrypt",
+        parents=[data_dir],
+        help="re-encrypt stored provider tokens under the newest key",
+        description="Key rotation: set SPACECAL_SECRET_KEYS=new,old, run this, then drop old.",
+    )
+    reenc.set_defaults(func=cmd_keys_reencrypt)
 
     emulate = sub.add_parser(
         "emulate",
