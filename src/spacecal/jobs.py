@@ -110,8 +110,9 @@ async def recover_stalled(rt: SyncRuntime, app: procrastinate.App) -> int:
     return recovered
 
 
-def make_app(url: str, *, pool_size: int = 4) -> procrastinate.App:
-    """The procrastinate app on `url` (a libpq URL), with spacecal's tasks."""
+def make_app(url: str, *, pool_size: int = 4, periodic: bool = True) -> procrastinate.App:
+    """The procrastinate app on `url` (a libpq URL), with spacecal's tasks; `periodic`
+    False leaves out the schedules (tests drive the sweep themselves)."""
     connector = procrastinate.PsycopgConnector(
         conninfo=to_libpq(url), min_size=1, max_size=pool_size
     )
@@ -128,12 +129,11 @@ def make_app(url: str, *, pool_size: int = 4) -> procrastinate.App:
         if recovered:
             log.warning("recovered %d stalled job(s)", recovered)
 
-    app.periodic(cron="* * * * *", periodic_id="sweep")(
-        app.task(name=SWEEP_TASK, queue=QUEUE, pass_context=True)(sweep_task)
-    )
-    app.periodic(cron="*/5 * * * *", periodic_id="recover")(
-        app.task(name=RECOVER_TASK, queue=QUEUE, pass_context=True)(recover_task)
-    )
+    sweep_job = app.task(name=SWEEP_TASK, queue=QUEUE, pass_context=True)(sweep_task)
+    recover_job = app.task(name=RECOVER_TASK, queue=QUEUE, pass_context=True)(recover_task)
+    if periodic:
+        app.periodic(cron="* * * * *", periodic_id="sweep")(sweep_job)
+        app.periodic(cron="*/5 * * * *", periodic_id="recover")(recover_job)
     return app
 
 
@@ -153,10 +153,15 @@ def production_providers(
 
 
 async def run_worker(
-    rt: SyncRuntime, *, concurrency: int | None = None, wait: bool = True, **options: Any
+    rt: SyncRuntime,
+    *,
+    concurrency: int | None = None,
+    wait: bool = True,
+    periodic: bool = True,
+    **options: Any,
 ) -> None:
     """Run a worker until cancelled (or, with wait=False, until the queue is empty)."""
-    app = make_app(rt.db.url)
+    app = make_app(rt.db.url, periodic=periodic)
     async with app.open_async():
         await app.run_worker_async(
             queues=[QUEUE],

@@ -61,10 +61,10 @@ def _positive(value: Any) -> int:
 
 
 def _slot_step(value: Any) -> int:
-    value = _positive(value)
-    if value > 24 * 60:
+    minutes = _positive(value)
+    if minutes > 24 * 60:
         raise ParseError("must be at most 1440 minutes (one day)")
-    return value
+    return minutes
 
 
 def _days_ahead(value: Any) -> int:
@@ -212,6 +212,7 @@ async def _booking_on_delete(conn: AsyncConnection, old: Mapping[str, Any]) -> b
     handled = await booking_on_delete(conn, old)
     await notify_booking_changed(conn, int(old["id"]))
     return handled
+
 
 GOOGLE_CALENDARS = RecordSpec(
     name="CoworkerGoogleCalendar",

@@ -82,7 +82,7 @@ class Resource(RecordMixin, Base):
     min_booking_minutes: Mapped[int | None] = mapped_column(Integer)
     max_booking_minutes: Mapped[int | None] = mapped_column(Integer)
     # {"mon": [["08:00", "20:00"]], ...}; NULL = open around the clock (domain.OpeningHours).
-    opening_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    opening_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     google_calendar_id: Mapped[str | None] = mapped_column(String(1024))
     office365_calendar_id: Mapped[str | None] = mapped_column(String(1024))
 
@@ -276,7 +276,7 @@ class EventLink(Base):
     refused_end: Mapped[datetime | None] = mapped_column(TZ)
     refused_all_day: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     # The calendar write this event is owed (mark, put back, unmark); None when none.
-    pending_write: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    pending_write: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     pending_since: Mapped[datetime | None] = mapped_column(TZ)
     updated_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
 

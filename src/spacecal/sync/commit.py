@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal.db.models import Booking, Connection, EventLink
@@ -35,6 +35,15 @@ EVENT_ID_COLUMN = {"google": "google_event_id", "microsoft": "office365_event_id
 class CommitResult:
     bookings_changed: list[int] = field(default_factory=list)
     lost_races: int = 0
+
+
+# Exclusion violation (a concurrent booking took the slot), deadlock between two such
+# inserts, serialization failure: the decision was made against a stale picture.
+RACE_SQLSTATES = frozenset({"23P01", "40P01", "40001"})
+
+
+def lost_race(exc: DBAPIError) -> bool:
+    return getattr(exc.orig, "sqlstate", None) in RACE_SQLSTATES
 
 
 def _text(text: EventText) -> dict[str, str]:
@@ -122,7 +131,9 @@ async def commit_plan(
                     )
                     .returning(Booking.version)
                 )
-        except IntegrityError:
+        except DBAPIError as exc:
+            if not lost_race(exc):
+                raise
             result.lost_races += 1
             continue
         if new_version is None:
@@ -166,7 +177,9 @@ async def commit_plan(
                 booking_id = await conn.scalar(
                     insert(Booking).values(**values).returning(Booking.id)
                 )
-        except IntegrityError:
+        except DBAPIError as exc:
+            if not lost_race(exc):
+                raise
             result.lost_races += 1
             continue
         assert booking_id is not None

@@ -191,10 +191,13 @@ async def _decide_and_commit(engine: AsyncEngine, target: SyncTarget, pull: Pull
         )
         series_of = {e.key: e.series_id for e in pull.events}
         result = await commit_plan(conn, target, plan, now=now, series_of=series_of)
-        await store_cursor(conn, target, pull.cursor, now)
         if result.lost_races:
-            # Decided against bookings that changed meanwhile: decide again, fresh.
+            # Some decisions were made against bookings that changed meanwhile: keep
+            # the old cursor so the same changes are pulled and decided again, fresh
+            # (what was committed is recognised as decided), and go again at once.
             await defer_reconcile(conn, target.connection_id, target.account_id)
+        else:
+            await store_cursor(conn, target, pull.cursor, now)
 
 
 def _backoff(rt: SyncRuntime, failures: int) -> timedelta:

@@ -181,7 +181,13 @@ class PushQueue:
         self._ensure_worker()
         assert self._idle is not None
         while self._pending > 0:
-            await self._idle.wait()
+            if self._idle.is_set():
+                # A push handed over from another thread is still on its way to the
+                # loop; yield instead of spinning on an already-set event.
+                await asyncio.sleep(0.005)
+                self._ensure_worker()
+            else:
+                await self._idle.wait()
 
     async def aclose(self) -> None:
         """Stop the worker (pending notifications are abandoned) and close our client."""
@@ -207,6 +213,12 @@ class PushQueue:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
+        owner = self._loop
+        if loop is None and owner is not None and owner.is_running():
+            # Called from another thread (a sync endpoint runs in the threadpool): the
+            # heap and the worker belong to the loop, so hand the push over to it.
+            owner.call_soon_threadsafe(self._push, note, delay)
+            return
         if delay > 0 and loop is not None:
             # Outside an event loop there is no clock to count from: no delay applies.
             due = loop.time() + delay
