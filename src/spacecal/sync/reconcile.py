@@ -42,7 +42,12 @@ from spacecal.sync.queue import defer_reconcile
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.target import LinkRow, SyncTarget, load_links, load_target, sync_state
 from spacecal.sync.tokens import AccountTokens, AccountUnavailable
-from spacecal.sync.writeback import push_bookings, push_pending
+from spacecal.sync.writeback import (
+    finish_pending_creates,
+    is_pending,
+    push_bookings,
+    push_pending,
+)
 
 log = logging.getLogger("spacecal.sync")
 
@@ -70,6 +75,7 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
     tokens = rt.tokens(target.provider, target.account_id)
     outcome = ReconcileOutcome("ok")
     try:
+        outcome.writes += await finish_pending_creates(engine, target, provider, tokens)
         pull = await _pull(provider, tokens, target, started)
         outcome.pulled, outcome.full = len(pull.events), pull.full
         await _decide_and_commit(engine, target, pull)
@@ -153,7 +159,7 @@ def _changes(
         seen = {e.key for e in pull.events}
         window = sync_window(target.time_zone, target.business.max_booking_days_ahead, now)
         for key, link in links.items():
-            if key in seen:
+            if key in seen or is_pending(key):
                 continue
             end = link.booking.end if link.booking else link.refused_end
             start = link.booking.start if link.booking else link.refused_start

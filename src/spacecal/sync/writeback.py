@@ -163,6 +163,7 @@ async def push_bookings(
         ).all()
     writes = 0
     # Deletions first, then moves, then creations: a freed slot is free on screen too.
+    rows = [r for r in rows if r.event_key is None or not is_pending(r.event_key)]
     for r in rows:
         if r.link_id is not None and r.cancelled_at is not None:
             with contextlib.suppress(NotFound):
@@ -203,13 +204,77 @@ async def push_bookings(
     for r in rows:
         if r.link_id is not None or r.cancelled_at is not None or r.to_time <= now:
             continue
-        event = booking_event(target, calendar_id, r.id, r.from_time, r.to_time, r.tentative)
-        written = await tokens.call(
-            partial(provider.create_event, calendar_id=calendar_id, event=event)
-        )
-        writes += 1
-        await _link_new_event(engine, target, calendar_id, r.id, r.version, written)
+        # Intent first: a crash after the provider's answer leaves this pending link,
+        # and the next reconcile finishes the (idempotent) create before it pulls.
+        async with engine.begin() as conn:
+            await conn.execute(
+                insert(EventLink)
+                .values(
+                    connection_id=target.connection_id,
+                    event_key=PENDING + str(r.id),
+                    booking_id=r.id,
+                    booking_version=r.version,
+                    updated_at=clock.now(),
+                )
+                .on_conflict_do_nothing()
+            )
+        writes += await _create_for(engine, target, provider, tokens, r.id)
     return writes
+
+
+PENDING = "pending:"
+
+
+def is_pending(event_key: str) -> bool:
+    return event_key.startswith(PENDING)
+
+
+async def finish_pending_creates(
+    engine: AsyncEngine, target: SyncTarget, provider: CalendarProvider, tokens: AccountTokens
+) -> int:
+    """Creates a previous run began but did not record: issue them again (the provider
+    answers with the event it already made) and link the result, before the pull, so
+    the event is known as ours when the pull returns it."""
+    async with engine.connect() as conn:
+        pending = list(
+            await conn.scalars(
+                select(EventLink.booking_id).where(
+                    EventLink.connection_id == target.connection_id,
+                    EventLink.event_key.startswith(PENDING),
+                    EventLink.booking_id.is_not(None),
+                )
+            )
+        )
+    writes = 0
+    for booking_id in pending:
+        assert booking_id is not None
+        writes += await _create_for(engine, target, provider, tokens, booking_id)
+    return writes
+
+
+async def _create_for(
+    engine: AsyncEngine,
+    target: SyncTarget,
+    provider: CalendarProvider,
+    tokens: AccountTokens,
+    booking_id: int,
+) -> int:
+    assert target.calendar_id is not None
+    calendar_id = target.calendar_id
+    async with engine.connect() as conn:
+        b = (
+            await conn.execute(
+                select(
+                    Booking.from_time, Booking.to_time, Booking.tentative, Booking.version
+                ).where(Booking.id == booking_id)
+            )
+        ).one()
+    event = booking_event(target, calendar_id, booking_id, b.from_time, b.to_time, b.tentative)
+    written = await tokens.call(
+        partial(provider.create_event, calendar_id=calendar_id, event=event)
+    )
+    await _link_new_event(engine, target, calendar_id, booking_id, b.version, written)
+    return 1
 
 
 async def _link_new_event(
@@ -225,6 +290,12 @@ async def _link_new_event(
     if target.provider == "google":
         booking_values["google_calendar_id"] = calendar_id
     async with engine.begin() as conn:
+        await conn.execute(
+            delete(EventLink).where(
+                EventLink.connection_id == target.connection_id,
+                EventLink.event_key == PENDING + str(booking_id),
+            )
+        )
         stmt = insert(EventLink).values(
             connection_id=target.connection_id,
             event_key=written.event_id,
