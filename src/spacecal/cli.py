@@ -38,9 +38,7 @@ def _settings(args: argparse.Namespace) -> object:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
-    from spacecal.api.app import create_app
+    from spacecal import runner
     from spacecal.config import Settings
 
     os.environ["SPACECAL_HOST"] = args.host
@@ -50,15 +48,39 @@ def cmd_serve(args: argparse.Namespace) -> int:
     where = (
         "DATABASE_URL" if settings.database_url else f"embedded PostgreSQL in {settings.data_dir}"
     )
+    with_worker = "" if args.no_worker else ", with a worker"
     print(
-        f"spacecal {__version__}: serving on http://{args.host}:{args.port} ({where})", flush=True
+        f"spacecal {__version__}: serving on http://{args.host}:{args.port} ({where}{with_worker})",
+        flush=True,
     )
-    app = create_app(settings)
     # uvicorn re-raises the SIGTERM it caught once it has shut down; make that a clean
     # exit so the embedded database is released instead of the process dying on it.
     signal.signal(signal.SIGTERM, _exit_cleanly)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+        asyncio.run(
+            runner.serve(
+                settings,
+                host=args.host,
+                port=args.port,
+                worker=not args.no_worker,
+                log_level=args.log_level,
+            )
+        )
+    finally:
+        _release_embedded(settings)
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from spacecal import runner
+    from spacecal.config import Settings
+
+    settings = _settings(args)
+    assert isinstance(settings, Settings)
+    concurrency = args.concurrency or settings.worker_concurrency
+    print(f"spacecal {__version__}: worker running {concurrency} job(s) at a time", flush=True)
+    try:
+        asyncio.run(runner.work(settings, concurrency=concurrency))
     finally:
         _release_embedded(settings)
     return 0
@@ -92,10 +114,7 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     from spacecal.config import Settings
     from spacecal.db.engine import open_database
 
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = args.password
+    password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else args.password
     if not password:
         raise CliError("the password is empty: give --password PW or pipe it to --password-stdin.")
     try:
@@ -238,7 +257,8 @@ def build_parser() -> argparse.ArgumentParser:
         "serve",
         parents=[data_dir],
         help="serve the API",
-        description="Serve the records API (and, in later versions, the portal and webhooks). "
+        description="Serve the records API, the members' portal and the provider webhooks, "
+        "with an in-process job worker unless --no-worker. "
         "Applies migrations first. Ctrl-C stops it and the embedded database cleanly.",
     )
     serve.add_argument(
@@ -255,7 +275,28 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
     )
+    serve.add_argument(
+        "--no-worker",
+        action="store_true",
+        help="serve only; run jobs in separate `spacecal worker` processes",
+    )
     serve.set_defaults(func=cmd_serve)
+
+    worker = sub.add_parser(
+        "worker",
+        parents=[data_dir],
+        help="run sync jobs",
+        description="Run the job worker: reconciles calendars after notifications and "
+        "booking changes, and runs the periodic sweep and stalled-job recovery. Run as many "
+        "as you like against one database; each calendar is synced by one at a time.",
+    )
+    worker.add_argument(
+        "--concurrency",
+        type=int,
+        default=None,
+        help="jobs run at once (default: SPACECAL_WORKER_CONCURRENCY, 4)",
+    )
+    worker.set_defaults(func=cmd_worker)
 
     db = sub.add_parser("db", help="database schema", description="Manage the database schema.")
     db_sub = db.add_subparsers(dest="db_command", metavar="ACTION")

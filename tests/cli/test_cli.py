@@ -40,7 +40,10 @@ def free_port() -> int:
 
 @pytest.mark.parametrize(
     "command",
-    [[], ["serve"], ["db"], ["db", "upgrade"], ["users"], ["users", "create"], ["emulate"]],
+    [
+        [], ["serve"], ["worker"], ["db"], ["db", "upgrade"], ["users"], ["users", "create"],
+        ["emulate"],
+    ],
 )
 def test_every_command_explains_itself(command: list[str]) -> None:
     done = run([*command, "--help"], dict(os.environ))
@@ -148,3 +151,45 @@ def test_serve_on_the_embedded_database_keeps_data_and_stops_cleanly(
         server.send_signal(signal.SIGINT)
         server.wait(timeout=60)
     assert not _postgres_running(tmp_path)
+
+
+async def test_worker_runs_queued_jobs_and_stops_on_sigterm(
+    server_url: str, fresh_database_on: Callable[[str], str], embedded_data_dir: Path
+) -> None:
+    from cryptography.fernet import Fernet
+    from sqlalchemy import text
+
+    from spacecal.config import Settings
+    from spacecal.db.engine import open_database
+    from spacecal.sync.queue import defer_reconcile
+
+    url = fresh_database_on(server_url)
+    key = Fernet.generate_key().decode()
+    db = await open_database(Settings(database_url=url, secret_keys=key))
+    async with db.engine.begin() as conn:
+        # A reconcile of a connection that does not exist: the job runs and is skipped.
+        assert await defer_reconcile(conn, 424242, None)
+    env = embedded_env(embedded_data_dir)
+    env.update(DATABASE_URL=url, SPACECAL_SECRET_KEYS=key)
+    proc = subprocess.Popen(
+        [*SPACECAL, "worker", "--concurrency", "1"], env=env, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    try:
+        status = None
+        for _ in range(120):
+            async with db.engine.connect() as conn:
+                status = await conn.scalar(text(
+                    "SELECT status FROM procrastinate_jobs WHERE task_name = 'spacecal.reconcile'"
+                ))
+            if status == "succeeded":
+                break
+            time.sleep(0.25)
+        assert status == "succeeded"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=60)
+        await db.dispose()
+    assert proc.returncode == 0, out
+    assert "worker running 1 job(s) at a time" in out
+    assert "Traceback" not in out

@@ -1,0 +1,64 @@
+"""Running spacecal's processes: the API (with or without an in-process worker) and a
+worker alone. Both share one database handle and stop cleanly on SIGINT/SIGTERM:
+the worker finishes or abandons its job (procrastinate marks it for recovery), HTTP
+connections close, the database pool is disposed."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import uvicorn
+
+from spacecal.api.app import create_app
+from spacecal.config import Settings
+from spacecal.db.engine import open_database
+from spacecal.jobs import production_providers, run_worker
+from spacecal.sync.runtime import SyncRuntime
+
+
+async def _cancel(task: asyncio.Task[None] | None) -> None:
+    if task is None:
+        return
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+async def serve(
+    settings: Settings, *, host: str, port: int, worker: bool, log_level: str = "info"
+) -> None:
+    db = await open_database(settings)
+    provider_for, client = production_providers(settings)
+    worker_task: asyncio.Task[None] | None = None
+    try:
+        app = create_app(settings, db)
+        if worker:
+            rt = SyncRuntime(settings=settings, db=db, provider_for=provider_for)
+            worker_task = asyncio.create_task(run_worker(rt), name="spacecal-worker")
+        config = uvicorn.Config(
+            app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on"
+        )
+        await uvicorn.Server(config).serve()
+    finally:
+        await _cancel(worker_task)
+        await client.aclose()
+        await db.dispose()
+
+
+async def work(settings: Settings, *, concurrency: int | None = None) -> None:
+    """A worker process: runs jobs until SIGINT/SIGTERM."""
+    db = await open_database(settings)
+    provider_for, client = production_providers(settings)
+    rt = SyncRuntime(settings=settings, db=db, provider_for=provider_for)
+    task = asyncio.create_task(run_worker(rt, concurrency=concurrency), name="spacecal-worker")
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
+        await client.aclose()
+        await db.dispose()
