@@ -151,12 +151,16 @@ class Settings(BaseSettings):
         default=60.0, gt=0, description="Wait after throttling when no Retry-After was given."
     )
     sweep_quiet_seconds: float = Field(
-        default=1800.0, gt=0, description="A connection with no notification and no sync "
-        "for this long is reconciled by the sweep (recovers lost notifications)."
+        default=1800.0,
+        gt=0,
+        description="A connection with no notification and no sync "
+        "for this long is reconciled by the sweep (recovers lost notifications).",
     )
     stalled_job_seconds: float = Field(
-        default=600.0, gt=0, description="A running job whose worker stopped beating this "
-        "long ago is failed and queued again."
+        default=600.0,
+        gt=0,
+        description="A running job whose worker stopped beating this "
+        "long ago is failed and queued again.",
     )
 
     def effective_public_url(self) -> str:

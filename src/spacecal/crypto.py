@@ -49,7 +49,7 @@ def load_keys(settings: Settings, *, embedded: bool) -> list[str]:
     if not embedded:
         raise KeyConfigurationError(
             "SPACECAL_SECRET_KEYS is required when DATABASE_URL is set: provider tokens are "
-            "encrypted with it. Generate one with: python -c \"from cryptography.fernet import "
+            'encrypted with it. Generate one with: python -c "from cryptography.fernet import '
             'Fernet; print(Fernet.generate_key().decode())"'
         )
     return [_data_dir_key(settings.data_dir)]
