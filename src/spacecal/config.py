@@ -163,6 +163,53 @@ class Settings(BaseSettings):
         "long ago is failed and queued again.",
     )
 
+    # --- keep-alive --------------------------------------------------------------
+    google_renewal_margin_seconds: float = Field(
+        default=24 * 3600.0,
+        gt=0,
+        description="Renew a Google channel this long before it expires.",
+    )
+    microsoft_renewal_margin_seconds: float = Field(
+        default=12 * 3600.0,
+        gt=0,
+        description="Renew a Graph subscription this long before it expires.",
+    )
+    renewal_jitter_seconds: float = Field(
+        default=3600.0,
+        ge=0,
+        description="Renewals are spread over this window (a fixed offset per connection), "
+        "so connections made together do not renew in the same second.",
+    )
+    renewal_batch_size: int = Field(
+        default=500,
+        ge=1,
+        description="At most this many connections are queued for keep-alive work per pass "
+        "(one pass a minute); the rest follow in the next passes.",
+    )
+    renewal_backoff_base_seconds: float = Field(
+        default=60.0, gt=0, description="First wait after a renewal failed."
+    )
+    renewal_backoff_cap_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest wait between a failing renewal's retries."
+    )
+    poll_interval_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="Calendars that cannot be watched (pushNotSupportedForRequestedResource) "
+        "are reconciled this often.",
+    )
+    prune_jobs_after_seconds: float = Field(
+        default=7 * 24 * 3600.0,
+        gt=0,
+        description="Finished jobs (succeeded, failed, cancelled, aborted) older than this are "
+        "deleted.",
+    )
+    prune_sync_runs_after_seconds: float = Field(
+        default=30 * 24 * 3600.0,
+        gt=0,
+        description="Sync history (sync_runs) older than this is deleted.",
+    )
+
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
