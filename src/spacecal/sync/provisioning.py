@@ -23,47 +23,41 @@ whose answer was lost lapses at its expiry and its notifications are ignored).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
-import hashlib
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
-from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, delete, insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
 from spacecal.config import Settings
 from spacecal.crypto import TokenCipher
 from spacecal.db.models import (
-    Booking,
     Business,
     Connection,
-    EventLink,
     ProviderAccount,
     Resource,
     SubscriptionGeneration,
 )
-from spacecal.domain.opening_hours import local_minute_to_utc
 from spacecal.providers.base import (
     AccountIdentity,
     CalendarProvider,
     Conflict,
-    EventWrite,
     NotFound,
     ProviderError,
     PushNotSupported,
     Subscription,
-    SyncWindow,
     TokenSet,
 )
+from spacecal.sync.naming import calendar_name, idempotency_key, sync_window
+from spacecal.sync.target import load_target
 from spacecal.sync.tokens import AccountTokens, AccountUnavailable, store_tokens
+from spacecal.sync.writeback import push_bookings
 
 ProviderFactory = Callable[[str], CalendarProvider]
 # Called after each step with the step's name; tests inject a crash with it.
@@ -72,7 +66,6 @@ StepHook = Callable[[str], Awaitable[None]]
 # Where each provider's cursor and event ids are stored: the schema's two columns
 # (Nexudus names), not a difference in behaviour.
 CURSOR_COLUMN = {"google": "event_sync_token", "microsoft": "delta_link"}
-BOOKING_EVENT_COLUMN = {"google": "google_event_id", "microsoft": "office365_event_id"}
 
 WEBHOOK_PATHS: dict[str, tuple[str, str | None]] = {
     "google": ("/webhooks/google", None),
@@ -87,30 +80,6 @@ _LOCKS: dict[tuple[int, int, str], asyncio.Lock] = {}
 
 class ProvisioningFailed(Exception):
     """Provisioning stopped at a step; `str()` is a sentence for the member."""
-
-
-def calendar_name(resource_name: str, business_name: str) -> str:
-    return f"{resource_name} · {business_name}"
-
-
-def idempotency_key(booking_id: int, calendar_id: str) -> str:
-    """Stable per (booking, calendar), in base32hex (a valid Google event id).
-
-    Keyed on the calendar rather than the connection row, so a calendar adopted again
-    after a disconnect gets the same key and the provider answers with the old event.
-    """
-    digest = hashlib.sha256(f"spacecal:{booking_id}:{calendar_id}".encode()).digest()[:20]
-    return base64.b32hexencode(digest).decode().lower().rstrip("=")
-
-
-def sync_window(business_zone: str, days_ahead: int, now: datetime) -> SyncWindow:
-    """[today − 1 day, today + MaxBookingDaysAhead], days in the business's zone."""
-    zone = ZoneInfo(business_zone)
-    today = now.astimezone(zone).date()
-    return SyncWindow(
-        start=local_minute_to_utc(today - timedelta(days=1), 0, zone),
-        end=local_minute_to_utc(today + timedelta(days=days_ahead + 1), 0, zone),
-    )
 
 
 @dataclass(frozen=True)
@@ -514,69 +483,12 @@ class Provisioner:
         provider: CalendarProvider,
         tokens: AccountTokens,
     ) -> None:
-        linked = select(EventLink.booking_id).where(
-            EventLink.connection_id == target.id, EventLink.booking_id.is_not(None)
-        )
+        """The member's existing bookings of this resource, written the way every
+        reconcile writes them (idempotent, crash-safe: sync/writeback.py)."""
         async with self.engine.connect() as conn:
-            bookings = (
-                await conn.execute(
-                    select(
-                        Booking.id,
-                        Booking.from_time,
-                        Booking.to_time,
-                        Booking.tentative,
-                        Booking.version,
-                        Booking.notes,
-                    )
-                    .where(
-                        and_(
-                            Booking.coworker_id == target.coworker_id,
-                            Booking.resource_id == target.resource_id,
-                            Booking.cancelled_at.is_(None),
-                            Booking.to_time > clock.now(),
-                            Booking.id.not_in(linked),
-                        )
-                    )
-                    .order_by(Booking.from_time)
-                )
-            ).all()
-        for booking in bookings:
-            write = EventWrite(
-                idempotency_key=idempotency_key(booking.id, calendar_id),
-                title=target.resource_name,
-                description=f"Booked with spacecal (booking {booking.id}).",
-                start=booking.from_time,
-                end=booking.to_time,
-                time_zone=target.time_zone,
-                booking_id=booking.id,
-                tentative=booking.tentative,
-            )
-            written = await tokens.call(
-                partial(provider.create_event, calendar_id=calendar_id, event=write)
-            )
-            await self._link(target, calendar_id, booking.id, booking.version, written)
-
-    async def _link(
-        self, target: _Target, calendar_id: str, booking_id: int, version: int, written: Any
-    ) -> None:
-        now = clock.now()
-        booking_values: dict[str, Any] = {BOOKING_EVENT_COLUMN[target.provider]: written.event_id}
-        if target.provider == "google":
-            booking_values["google_calendar_id"] = calendar_id
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(EventLink).values(
-                    connection_id=target.id,
-                    event_key=written.event_id,
-                    booking_id=booking_id,
-                    written_etag=written.etag,
-                    booking_version=version,
-                    updated_at=now,
-                )
-            )
-            await conn.execute(
-                update(Booking).where(Booking.id == booking_id).values(**booking_values)
-            )
+            sync_target = await load_target(conn, target.id)
+        if sync_target is not None:
+            await push_bookings(self.engine, sync_target, provider, tokens, now=clock.now())
 
 
 __all__ = [

@@ -37,7 +37,7 @@ from spacecal.providers.base import (
     Throttled,
 )
 from spacecal.sync.commit import commit_plan, store_cursor
-from spacecal.sync.provisioning import sync_window
+from spacecal.sync.naming import sync_window
 from spacecal.sync.queue import defer_reconcile
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.target import LinkRow, SyncTarget, load_links, load_target, sync_state

@@ -31,7 +31,7 @@ from spacecal import clock
 from spacecal.db.models import Booking, EventLink
 from spacecal.providers.base import CalendarProvider, EventWrite, NotFound, WrittenEvent
 from spacecal.sync.commit import EVENT_ID_COLUMN
-from spacecal.sync.provisioning import idempotency_key
+from spacecal.sync.naming import idempotency_key
 from spacecal.sync.target import SyncTarget
 from spacecal.sync.tokens import AccountTokens
 

@@ -1,0 +1,37 @@
+"""Names and keys derived from spacecal's own data: the calendar's name, the
+idempotency key of a booking's event, and the span a Graph delta covers. Shared by
+provisioning, reconcile and write-back, so each derives them the same way."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from spacecal.domain.opening_hours import local_minute_to_utc
+from spacecal.providers.base import SyncWindow
+
+
+def calendar_name(resource_name: str, business_name: str) -> str:
+    return f"{resource_name} · {business_name}"
+
+
+def idempotency_key(booking_id: int, calendar_id: str) -> str:
+    """Stable per (booking, calendar), in base32hex (a valid Google event id).
+
+    Keyed on the calendar rather than the connection row, so a calendar adopted again
+    after a disconnect gets the same key and the provider answers with the old event.
+    """
+    digest = hashlib.sha256(f"spacecal:{booking_id}:{calendar_id}".encode()).digest()[:20]
+    return base64.b32hexencode(digest).decode().lower().rstrip("=")
+
+
+def sync_window(business_zone: str, days_ahead: int, now: datetime) -> SyncWindow:
+    """[today − 1 day, today + MaxBookingDaysAhead], days in the business's zone."""
+    zone = ZoneInfo(business_zone)
+    today = now.astimezone(zone).date()
+    return SyncWindow(
+        start=local_minute_to_utc(today - timedelta(days=1), 0, zone),
+        end=local_minute_to_utc(today + timedelta(days=days_ahead + 1), 0, zone),
+    )
