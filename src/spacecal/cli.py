@@ -215,6 +215,14 @@ def cmd_keys_reencrypt(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    from spacecal.demo import DemoOptions, run
+
+    return run(
+        DemoOptions(port=args.port, keep=args.keep, exit_after_narration=args.exit_after_narration)
+    )
+
+
 def cmd_emulate(args: argparse.Namespace) -> int:
     try:
         from spacecal.emulators.server import serve
@@ -231,6 +239,35 @@ def _release_embedded(settings: object) -> None:
     assert isinstance(settings, Settings)
     if not settings.database_url:
         stop_embedded(settings.data_dir)
+
+
+DEMO_HELP = """\
+Start a complete, throwaway spacecal on this machine and watch it work.
+
+In one process, on loopback only:
+  - the embedded PostgreSQL in a fresh temporary data directory (always: DATABASE_URL
+    and SPACECAL_SECRET_KEYS are ignored, so a demo never touches real data);
+  - the Google Calendar and Microsoft Graph emulators (with their OAuth consent pages),
+    each on a free port;
+  - spacecal's API, members' portal and webhooks on --port, with a job worker, and
+    every provider setting pointing at the emulators.
+
+It then creates the business "Riverside" (Europe/London) with two rooms and two desks,
+an admin API user, and the member Alice, whose Google and Microsoft accounts are
+connected through the portal's real OAuth flow (the emulators' consent forms), each
+with a calendar for "Meeting Room A".
+
+Then it narrates, with timestamps and measured delays: an event Alice creates in her
+Google calendar becomes a booking, the same through Microsoft, a conflicting event is
+refused and marked with the reason, and a booking made through the API appears in
+both calendars.
+
+Finally it prints the portal URL with Alice's password and a one-time sign-in link,
+the admin console URL, an admin API token and a ready curl for
+GET /api/spaces/coworkergooglecalendars/{id}, and keeps running until Ctrl-C (or
+SIGTERM). Stopping ends the worker, the servers and the embedded database, and removes
+the data directory unless --keep.
+"""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -372,6 +409,27 @@ def build_parser() -> argparse.ArgumentParser:
         description="Key rotation: set SPACECAL_SECRET_KEYS=new,old, run this, then drop old.",
     )
     reenc.set_defaults(func=cmd_keys_reencrypt)
+
+    demo = sub.add_parser(
+        "demo",
+        help="try spacecal: emulated Google and Microsoft, a seeded space, live narration",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DEMO_HELP,
+    )
+    demo.add_argument(
+        "--port", type=int, default=8000, help="spacecal's port (default 8000; 0 picks a free one)"
+    )
+    demo.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the temporary data directory after stopping (its path is printed)",
+    )
+    demo.add_argument(
+        "--exit-after-narration",
+        action="store_true",
+        help="stop right after printing the narration and the sign-in details (for tests)",
+    )
+    demo.set_defaults(func=cmd_demo)
 
     emulate = sub.add_parser(
         "emulate",
