@@ -156,6 +156,13 @@ class Settings(BaseSettings):
         description="A connection with no notification and no sync "
         "for this long is reconciled by the sweep (recovers lost notifications).",
     )
+    worker_poll_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        description="How often an idle worker looks for runnable jobs besides being woken by "
+        "new ones. A job queued behind its account's running job is not woken when that job "
+        "ends (procrastinate notifies inserts only), so this bounds its wait.",
+    )
     stalled_job_seconds: float = Field(
         default=600.0,
         gt=0,

@@ -36,7 +36,10 @@ async def serve(
         app = create_app(settings, db)
         if worker:
             rt = SyncRuntime(settings=settings, db=db, provider_for=provider_for)
-            worker_task = asyncio.create_task(run_worker(rt), name="spacecal-worker")
+            worker_task = asyncio.create_task(
+                run_worker(rt, fetch_job_polling_interval=settings.worker_poll_seconds),
+                name="spacecal-worker",
+            )
         config = uvicorn.Config(
             app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on"
         )
@@ -52,7 +55,14 @@ async def work(settings: Settings, *, concurrency: int | None = None) -> None:
     db = await open_database(settings)
     provider_for, client = production_providers(settings)
     rt = SyncRuntime(settings=settings, db=db, provider_for=provider_for)
-    task = asyncio.create_task(run_worker(rt, concurrency=concurrency), name="spacecal-worker")
+    # A job queued behind its account's running job is only picked up by polling
+    # (procrastinate wakes workers on inserts only): poll often (config.py).
+    task = asyncio.create_task(
+        run_worker(
+            rt, concurrency=concurrency, fetch_job_polling_interval=settings.worker_poll_seconds
+        ),
+        name="spacecal-worker",
+    )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
