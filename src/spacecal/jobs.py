@@ -27,14 +27,20 @@ from spacecal.db.models import Connection, ProviderAccount
 from spacecal.db.url import to_libpq
 from spacecal.providers.base import CalendarProvider
 from spacecal.providers.registry import build_provider
+from spacecal.sync.keepalive import KEEPALIVE_TASK, keepalive_connection, keepalive_pass
+from spacecal.sync.orphans import STOP_ORPHANS_TASK, stop_orphans
+from spacecal.sync.prune import prune
 from spacecal.sync.queue import QUEUE, RECONCILE_TASK, defer_reconcile
 from spacecal.sync.reconcile import reconcile
 from spacecal.sync.runtime import SyncRuntime
+from spacecal.sync.sweep import behind
 
 log = logging.getLogger("spacecal.jobs")
 
 SWEEP_TASK = "spacecal.sweep"
 RECOVER_TASK = "spacecal.recover_stalled"
+RENEWAL_TASK = "spacecal.renewal"  # the keep-alive pass (renewal, lifecycle, window, renames)
+PRUNE_TASK = "spacecal.prune"
 
 
 def _runtime(context: JobContext) -> SyncRuntime:
@@ -48,12 +54,46 @@ async def reconcile_task(context: JobContext, connection_id: int) -> None:
     log.info("reconcile %s: %s", connection_id, outcome.status)
 
 
+async def keepalive_task(context: JobContext, connection_id: int) -> None:
+    outcome = await keepalive_connection(_runtime(context), connection_id)
+    log.info("keep-alive %s: %s", connection_id, outcome)
+
+
+async def stop_orphans_task(context: JobContext, account_id: int) -> None:
+    stopped = await stop_orphans(_runtime(context), account_id)
+    if stopped:
+        log.info("stopped %d subscription(s) of deleted connections", stopped)
+
+
 async def sweep(rt: SyncRuntime) -> int:
     """Queue a reconcile for every connection that is due: quiet for longer than the
-    sweep span (a lost notification is recovered within it), or whose failure backoff
-    has passed. Returns how many were newly queued."""
+    sweep span (a lost notification is recovered within it; calendars that cannot be
+    watched use the shorter poll interval), with bookings its calendar copy is behind
+    on, or whose failure backoff has passed. Returns how many were newly queued."""
     now = clock.now()
-    quiet_since = now - timedelta(seconds=rt.settings.sweep_quiet_seconds)
+    quiet = or_(
+        and_(
+            Connection.push_supported,
+            or_(
+                Connection.last_sync_at.is_(None),
+                Connection.last_sync_at < now - timedelta(seconds=rt.settings.sweep_quiet_seconds),
+            ),
+            or_(
+                Connection.last_notification_at.is_(None),
+                Connection.last_notification_at
+                < now - timedelta(seconds=rt.settings.sweep_quiet_seconds),
+            ),
+        ),
+        and_(
+            Connection.push_supported.is_(False),
+            or_(
+                Connection.last_sync_at.is_(None),
+                Connection.last_sync_at
+                < now - timedelta(seconds=rt.settings.poll_interval_seconds),
+            ),
+        ),
+        behind(now),
+    )
     async with rt.db.engine.begin() as conn:
         rows = (
             await conn.execute(
@@ -64,17 +104,7 @@ async def sweep(rt: SyncRuntime) -> int:
                     Connection.calendar_id.is_not(None),
                     or_(
                         Connection.retry_at <= now,
-                        and_(
-                            Connection.retry_at.is_(None),
-                            or_(
-                                Connection.last_sync_at.is_(None),
-                                Connection.last_sync_at < quiet_since,
-                            ),
-                            or_(
-                                Connection.last_notification_at.is_(None),
-                                Connection.last_notification_at < quiet_since,
-                            ),
-                        ),
+                        and_(Connection.retry_at.is_(None), quiet),
                     ),
                 )
                 .order_by(Connection.id)
@@ -129,11 +159,29 @@ def make_app(url: str, *, pool_size: int = 4, periodic: bool = True) -> procrast
         if recovered:
             log.warning("recovered %d stalled job(s)", recovered)
 
+    async def renewal_task(context: JobContext, timestamp: int) -> None:
+        queued = await keepalive_pass(_runtime(context))
+        if queued:
+            log.info("keep-alive pass queued %d connection(s)", queued)
+
+    async def prune_task(context: JobContext, timestamp: int) -> None:
+        rt = _runtime(context)
+        pruned = await prune(rt.db, rt.settings)
+        log.info("pruned %d job(s), %d sync run(s)", pruned.jobs, pruned.sync_runs)
+
+    # Per-connection keep-alive work: lock = account, queueing lock = renew:{id}
+    # (sync/keepalive.py defers it with procrastinate's SQL; no retry).
+    app.task(name=KEEPALIVE_TASK, queue=QUEUE, pass_context=True)(keepalive_task)
+    app.task(name=STOP_ORPHANS_TASK, queue=QUEUE, pass_context=True)(stop_orphans_task)
     sweep_job = app.task(name=SWEEP_TASK, queue=QUEUE, pass_context=True)(sweep_task)
     recover_job = app.task(name=RECOVER_TASK, queue=QUEUE, pass_context=True)(recover_task)
+    renewal_job = app.task(name=RENEWAL_TASK, queue=QUEUE, pass_context=True)(renewal_task)
+    prune_job = app.task(name=PRUNE_TASK, queue=QUEUE, pass_context=True)(prune_task)
     if periodic:
         app.periodic(cron="* * * * *", periodic_id="sweep")(sweep_job)
         app.periodic(cron="*/5 * * * *", periodic_id="recover")(recover_job)
+        app.periodic(cron="* * * * *", periodic_id="renewal")(renewal_job)
+        app.periodic(cron="17 * * * *", periodic_id="prune")(prune_job)
     return app
 
 

@@ -94,8 +94,9 @@ async def test_deleting_a_business_in_use_is_refused_in_words(
     assert answer.json()["Message"] == (
         "This Business is still used by other records; remove those first."
     )
-    # A resource with a calendar connection is in use too.
-    await create(
+    # A resource's calendar connections do not hold it (issue 8): deleting it
+    # disconnects them first (sync/changes.py); the business stays in use until then.
+    connection = await create(
         client,
         admin,
         "coworkermsofficecalendars",
@@ -107,14 +108,13 @@ async def test_deleting_a_business_in_use_is_refused_in_words(
             "SubscriptionExpireDate": "2026-12-01T00:00:00Z",
         },
     )
-    answer = await client.delete(f"/api/spaces/resources/{resource}", headers=admin)
-    assert answer.status_code == 400
-    assert "still used by other records" in answer.json()["Message"]
-    # Both are still there.
     assert (
         await client.get(f"/api/spaces/businesses/{business}", headers=admin)
     ).status_code == 200
-    assert (await client.get(f"/api/spaces/resources/{resource}", headers=admin)).status_code == 200
+    answer = await client.delete(f"/api/spaces/resources/{resource}", headers=admin)
+    assert answer.status_code == 200, answer.text
+    gone = await client.get(f"/api/spaces/coworkermsofficecalendars/{connection}", headers=admin)
+    assert gone.status_code == 404
 
 
 async def test_resource_defaults_and_types(

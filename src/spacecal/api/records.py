@@ -25,6 +25,12 @@ from spacecal.db.models import (
     table_of,
 )
 from spacecal.domain import OpeningHours
+from spacecal.sync.changes import (
+    business_before_write,
+    coworker_on_delete,
+    resource_before_write,
+    resource_on_delete,
+)
 from spacecal.sync.disconnect import connection_on_delete
 from spacecal.sync.triggers import notify_booking_changed
 
@@ -93,6 +99,8 @@ async def _resource_before_write(
     low, high = values.get("min_booking_minutes"), values.get("max_booking_minutes")
     if low is not None and high is not None and low > high:
         raise ApiError.field("MinBookingLength", "must not be longer than MaxBookingLength", low)
+    # A rename reaches the calendars; made unbookable disconnects them (sync/changes.py).
+    await resource_before_write(conn, values, old)
 
 
 async def _connection_before_write(
@@ -271,6 +279,7 @@ BUSINESSES = RecordSpec(
         ),
     ),
     description="A location.",
+    before_write=business_before_write,
 )
 
 RESOURCES = RecordSpec(
@@ -338,6 +347,7 @@ RESOURCES = RecordSpec(
     ),
     description="A bookable room or desk.",
     before_write=_resource_before_write,
+    on_delete=resource_on_delete,
 )
 
 COWORKERS = RecordSpec(
@@ -358,6 +368,7 @@ COWORKERS = RecordSpec(
     ),
     description="A member of the space.",
     to_string=lambda row: str(row["full_name"]),
+    on_delete=coworker_on_delete,
 )
 
 BOOKINGS = RecordSpec(

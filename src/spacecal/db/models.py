@@ -228,6 +228,12 @@ class Connection(RecordMixin, Base):
     push_supported: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     consecutive_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     retry_at: Mapped[datetime | None] = mapped_column(TZ)
+    # --- keep-alive (sync/keepalive.py): what is still owed, level-triggered --------
+    renew_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    resync_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    rename_pending: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    renewal_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    renewal_retry_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
 class SubscriptionGeneration(Base):
@@ -251,6 +257,10 @@ class SubscriptionGeneration(Base):
     expires_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
     status: Mapped[str] = mapped_column(String(10), nullable=False, default="live")
     created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    # The account that can stop it, kept when the connection row is deleted.
+    provider_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("provider_accounts.id", ondelete="SET NULL")
+    )
 
 
 class EventLink(Base):

@@ -28,6 +28,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from spacecal import clock
 from spacecal.db.models import Connection, SubscriptionGeneration
 from spacecal.metrics import NOTIFICATIONS
+from spacecal.sync.lifecycle import EVENTS as LIFECYCLE_EVENTS
+from spacecal.sync.lifecycle import LifecycleEvent, record_lifecycle
 from spacecal.sync.queue import defer_reconcile
 
 log = logging.getLogger("spacecal.webhooks")
@@ -49,7 +51,7 @@ async def _generations(
     wanted = sorted(set(ids))
     if not wanted:
         return {}
-    async with engine.connect() as conn:
+    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
         rows = (
             await conn.execute(
                 select(
@@ -76,20 +78,28 @@ def _secret_matches(given: str | None, expected: str) -> bool:
     return hmac.compare_digest((given or "").encode(), expected.encode())
 
 
-async def trigger(engine: AsyncEngine, targets: Mapping[int, int | None]) -> None:
-    """Record the notification time and defer a reconcile per connection, in one
-    transaction. Raises on a database failure (the caller answers 503)."""
-    if not targets:
+async def trigger(
+    engine: AsyncEngine,
+    targets: Mapping[int, int | None],
+    lifecycle: list[LifecycleEvent] | None = None,
+) -> None:
+    """Record the notification time and defer a reconcile per connection (and the
+    marks of lifecycle events), in one transaction. Raises on a database failure
+    (the caller answers 503)."""
+    if not targets and not lifecycle:
         return
     now = clock.now()
     async with engine.begin() as conn:
-        await conn.execute(
-            update(Connection)
-            .where(Connection.id.in_(sorted(targets)))
-            .values(last_notification_at=now)
-        )
+        if targets:
+            await conn.execute(
+                update(Connection)
+                .where(Connection.id.in_(sorted(targets)))
+                .values(last_notification_at=now)
+            )
         for connection_id in sorted(targets):
             await defer_reconcile(conn, connection_id, targets[connection_id])
+        if lifecycle:
+            await record_lifecycle(conn, lifecycle)
 
 
 async def google(engine: AsyncEngine, headers: Mapping[str, str]) -> int:
@@ -135,9 +145,9 @@ def parse_graph_items(body: bytes) -> list[dict[str, Any]] | None:
 async def microsoft(engine: AsyncEngine, body: bytes, *, lifecycle: bool = False) -> int:
     """Handle one Graph POST (change or lifecycle notifications); the status to answer.
 
-    Lifecycle events: `missed` means changes were lost → reconcile; `subscriptionRemoved`
-    and `reauthorizationRequired` also reconcile now, and the subscription is marked so
-    renewal replaces or reauthorizes it."""
+    Lifecycle events (sync/lifecycle.py) reconcile now and record what the keep-alive
+    job must do: `reauthorizationRequired` → PATCH (reauthorize), `subscriptionRemoved`
+    → a new subscription and a full resync, `missed` → a full resync."""
     kind = "lifecycle" if lifecycle else "change"
     items = parse_graph_items(body)
     if items is None:
@@ -146,7 +156,7 @@ async def microsoft(engine: AsyncEngine, body: bytes, *, lifecycle: bool = False
     ids = [str(i.get("subscriptionId")) for i in items if i.get("subscriptionId")]
     generations = await _generations(engine, "microsoft", ids)
     targets: dict[int, int | None] = {}
-    removed: list[str] = []
+    events: list[LifecycleEvent] = []
     for item in items:
         sub_id = str(item.get("subscriptionId") or "")
         generation = generations.get(sub_id)
@@ -157,13 +167,14 @@ async def microsoft(engine: AsyncEngine, body: bytes, *, lifecycle: bool = False
             NOTIFICATIONS.labels("microsoft", "forged").inc()
             log.warning("graph %s notification with a wrong clientState", kind)
             continue
-        if lifecycle and item.get("lifecycleEvent") == "subscriptionRemoved":
-            removed.append(sub_id)
+        event = str(item.get("lifecycleEvent") or "")
+        if lifecycle and event in LIFECYCLE_EVENTS:
+            events.append(
+                LifecycleEvent(event, sub_id, generation.connection_id, generation.account_id)
+            )
         targets[generation.connection_id] = generation.account_id
     try:
-        await trigger(engine, targets)
-        if removed:
-            await _mark_removed(engine, removed)
+        await trigger(engine, targets, events)
     except SQLAlchemyError:
         log.exception("could not record graph notifications")
         NOTIFICATIONS.labels("microsoft", "error").inc()
@@ -171,16 +182,3 @@ async def microsoft(engine: AsyncEngine, body: bytes, *, lifecycle: bool = False
     if targets:
         NOTIFICATIONS.labels("microsoft", "accepted").inc(len(targets))
     return 202
-
-
-async def _mark_removed(engine: AsyncEngine, subscription_ids: list[str]) -> None:
-    """Graph removed these subscriptions: they are stopped; renewal makes new ones."""
-    async with engine.begin() as conn:
-        await conn.execute(
-            update(SubscriptionGeneration)
-            .where(
-                SubscriptionGeneration.provider == "microsoft",
-                SubscriptionGeneration.subscription_id.in_(subscription_ids),
-            )
-            .values(status="stopped")
-        )

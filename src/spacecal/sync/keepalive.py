@@ -1,0 +1,351 @@
+"""The keep-alive job of one connection, and the periodic pass that queues it.
+
+What must happen is derived from the tables (DESIGN, principle 3): a live generation
+expiring within the margin (or none live at all), a Graph lifecycle request
+(`renew_requested`, `resync_requested`), a delta window made for an earlier day, a
+calendar name to change (`rename_pending`), channels left `stopping`. The pass runs
+every minute, reads those, and defers `spacecal.keepalive(connection_id)` for each
+connection that owes something; the job re-reads and does it. Running either twice
+does nothing more.
+
+Scheduling and locking (DESIGN, Jobs): the job has `lock` = the provider account, like
+reconcile, so a renewal never runs beside a pull of the same mailbox (clearing a
+cursor cannot race a reconcile storing one), and `queueing_lock` =
+`renew:{connection_id}` (a second trigger while one is queued is "already
+triggered"). It is never deferred with a `scheduled_at` and never uses procrastinate's
+`retry`: a failure is recorded on the connection (health, last_error,
+`renewal_failures`, `renewal_retry_at`) and the pass skips the connection until that
+backoff has passed, so no parked job blocks the account's other calendars. Jitter is
+a fixed offset per connection inside `renewal_jitter_seconds`, applied by the pass,
+so thousands of connections made at once renew spread over that window.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select, text, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from spacecal import clock
+from spacecal.db.models import (
+    Business,
+    Connection,
+    ProviderAccount,
+    Resource,
+    SubscriptionGeneration,
+)
+from spacecal.providers.base import CalendarProvider, ProviderError, Throttled
+from spacecal.sync.orphans import defer_stop_orphans, orphan_accounts
+from spacecal.sync.queue import QUEUE, account_lock, defer_reconcile
+from spacecal.sync.renewal import Renewal, RenewTarget, clear_cursor_values, margin
+from spacecal.sync.runtime import SyncRuntime
+from spacecal.sync.tokens import AccountTokens, AccountUnavailable
+from spacecal.sync.window import current_window, window_due
+
+log = logging.getLogger("spacecal.keepalive")
+
+KEEPALIVE_TASK = "spacecal.keepalive"
+RENEWAL_ERROR_PREFIX = "Keeping the calendar's push alive failed: "
+
+_DEFER = text(
+    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, :priority, :lock,"
+    " :queueing_lock, CAST(:args AS jsonb), NULL)]::procrastinate_job_to_defer_v1[])"
+)
+
+
+def keepalive_queueing_lock(connection_id: int) -> str:
+    return f"renew:{connection_id}"
+
+
+async def defer_keepalive(
+    conn: AsyncConnection, connection_id: int, account_id: int | None
+) -> bool:
+    """Queue the keep-alive job of `connection_id` in `conn`'s transaction; False when
+    one is already queued (that one will read the tables when it runs)."""
+    params = {
+        "queue": QUEUE,
+        "task": KEEPALIVE_TASK,
+        "priority": 1,  # ahead of routine reconciles: an expiring channel cannot wait
+        "lock": account_lock(account_id, connection_id),
+        "queueing_lock": keepalive_queueing_lock(connection_id),
+        "args": json.dumps({"connection_id": connection_id}),
+    }
+    try:
+        async with conn.begin_nested():
+            await conn.execute(_DEFER, params)
+    except IntegrityError:
+        return False
+    return True
+
+
+def jitter_offset(connection_id: int, window_seconds: float) -> timedelta:
+    """A stable offset in [0, window) per connection (Knuth's multiplicative hash)."""
+    if window_seconds <= 0:
+        return timedelta(0)
+    fraction = ((connection_id * 2654435761) % 2**32) / 2**32
+    return timedelta(seconds=fraction * window_seconds)
+
+
+# --- the periodic pass --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    id: int
+    account_id: int
+    provider: str
+    push_supported: bool
+    renew_requested: bool
+    resync_requested: bool
+    rename_pending: bool
+    window_start: datetime | None
+    time_zone: str
+    days_ahead: int
+    live_expiry: datetime | None
+    has_stopping: bool
+
+
+def _is_due(rt: SyncRuntime, c: _Candidate, now: datetime) -> bool:
+    if c.renew_requested or c.resync_requested or c.rename_pending or c.has_stopping:
+        return True
+    if window_due(c.provider, c.window_start, c.time_zone, c.days_ahead, now):
+        return True
+    if not c.push_supported:
+        return False
+    if c.live_expiry is None:
+        return True
+    offset = jitter_offset(c.id, rt.settings.renewal_jitter_seconds)
+    return c.live_expiry - offset <= now + margin(rt.settings, c.provider)
+
+
+async def keepalive_pass(rt: SyncRuntime) -> int:
+    """Queue the keep-alive job of every connection that owes something; returns how
+    many were newly queued. Also settles channels whose connection is gone."""
+    now = clock.now()
+    s = rt.settings
+    widest = timedelta(
+        seconds=max(s.google_renewal_margin_seconds, s.microsoft_renewal_margin_seconds)
+        + s.renewal_jitter_seconds
+    )
+    live_expiry = (
+        select(func.max(SubscriptionGeneration.expires_at))
+        .where(
+            SubscriptionGeneration.connection_id == Connection.id,
+            SubscriptionGeneration.status == "live",
+        )
+        .scalar_subquery()
+    )
+    has_stopping = exists().where(
+        SubscriptionGeneration.connection_id == Connection.id,
+        SubscriptionGeneration.status == "stopping",
+    )
+    query = (
+        select(
+            Connection.id,
+            Connection.provider_account_id,
+            Connection.provider,
+            Connection.push_supported,
+            Connection.renew_requested,
+            Connection.resync_requested,
+            Connection.rename_pending,
+            Connection.sync_window_start,
+            Business.time_zone,
+            Business.max_booking_days_ahead,
+            live_expiry.label("live_expiry"),
+            has_stopping.label("has_stopping"),
+        )
+        .join(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
+        .join(Resource, Resource.id == Connection.resource_id)
+        .join(Business, Business.id == Resource.business_id)
+        .where(
+            ProviderAccount.status == "active",
+            Connection.calendar_id.is_not(None),
+            or_(Connection.renewal_retry_at.is_(None), Connection.renewal_retry_at <= now),
+            or_(
+                Connection.renew_requested,
+                Connection.resync_requested,
+                Connection.rename_pending,
+                has_stopping,
+                and_(
+                    Connection.provider == "microsoft",
+                    or_(
+                        Connection.sync_window_start.is_(None),
+                        Connection.sync_window_start <= now - timedelta(days=1),
+                    ),
+                ),
+                and_(
+                    Connection.push_supported,
+                    or_(live_expiry.is_(None), live_expiry <= now + widest),
+                ),
+            ),
+        )
+        .order_by(live_expiry.asc().nulls_first(), Connection.id)
+    )
+    queued = 0
+    async with rt.db.engine.begin() as conn:
+        rows = (await conn.execute(query)).all()
+        due = [c for c in (_Candidate(*tuple(r)) for r in rows) if _is_due(rt, c, now)]
+        for c in due[: s.renewal_batch_size]:
+            if await defer_keepalive(conn, c.id, c.account_id):
+                queued += 1
+        await _settle_orphans(conn, now)
+    return queued
+
+
+async def _settle_orphans(conn: AsyncConnection, now: datetime) -> None:
+    """`stopping` generations that no job can stop any more: lapsed ones (expired: the
+    provider sends nothing more) are stopped without a call. Unexpired ones of a
+    deleted connection are stopped by `stop_orphans` (the account still exists)."""
+    await conn.execute(
+        update(SubscriptionGeneration)
+        .where(
+            SubscriptionGeneration.status == "stopping",
+            SubscriptionGeneration.expires_at <= now,
+        )
+        .values(status="stopped")
+    )
+    for account_id in await orphan_accounts(conn, now):
+        await defer_stop_orphans(conn, account_id)
+
+
+# --- the job ---------------------------------------------------------------------
+
+
+async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
+    """Everything one connection owes, under the account lock. Returns an outcome word."""
+    now = clock.now()
+    async with rt.db.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(
+                    Connection.provider,
+                    Connection.provider_account_id,
+                    Connection.calendar_id,
+                    Connection.name,
+                    Connection.push_supported,
+                    Connection.renew_requested,
+                    Connection.resync_requested,
+                    Connection.rename_pending,
+                    Connection.sync_window_start,
+                    Connection.renewal_failures,
+                    Connection.last_error,
+                    ProviderAccount.status.label("account_status"),
+                    Business.time_zone,
+                    Business.max_booking_days_ahead,
+                )
+                .join(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
+                .join(Resource, Resource.id == Connection.resource_id)
+                .join(Business, Business.id == Resource.business_id)
+                .where(Connection.id == connection_id)
+            )
+        ).first()
+    if row is None or row.calendar_id is None or row.account_status != "active":
+        return "skipped"  # gone, not provisioned, or needs reconnect: no provider call
+    account_id = int(row.provider_account_id)
+    provider = rt.provider_for(row.provider)
+    tokens = rt.tokens(row.provider, account_id)
+    target = RenewTarget(
+        connection_id, row.provider, account_id, row.calendar_id, row.renew_requested
+    )
+    renewal = Renewal(rt.db.engine, rt.settings, provider, tokens, target)
+    resync = row.resync_requested or window_due(
+        row.provider, row.sync_window_start, row.time_zone, row.max_booking_days_ahead, now
+    )
+    outcome = "ok"
+    try:
+        if row.push_supported:
+            resync = await renewal.run() or resync
+        else:
+            await renewal.stop_stopping()
+        if row.rename_pending:
+            await _rename(rt, connection_id, tokens, provider, row.calendar_id, row.name)
+    except AccountUnavailable:
+        return "needs_reconnect"  # tokens.py marked the account; nothing retries
+    except ProviderError as exc:
+        await _failed(rt, connection_id, row.renewal_failures, exc)
+        outcome = "failed"
+    if resync:
+        await _full_resync(rt, connection_id, account_id, row, now)
+    if outcome == "ok":
+        await _succeeded(rt, connection_id, row.last_error)
+    return outcome
+
+
+async def _rename(
+    rt: SyncRuntime,
+    connection_id: int,
+    tokens: AccountTokens,
+    provider: CalendarProvider,
+    calendar_id: str,
+    name: str,
+) -> None:
+    """The record's Name changed (a resource or business was renamed): the calendar
+    follows. The flag is cleared only if the name is still the one written."""
+    await tokens.call(lambda access: provider.rename_calendar(access, calendar_id, name))
+    async with rt.db.engine.begin() as conn:
+        await conn.execute(
+            update(Connection)
+            .where(Connection.id == connection_id, Connection.name == name)
+            .values(rename_pending=False)
+        )
+
+
+async def _full_resync(
+    rt: SyncRuntime, connection_id: int, account_id: int, row: Any, now: datetime
+) -> None:
+    """Clear the cursor (and, for Graph, record the new window) and queue a reconcile,
+    in one transaction: its full pull replaces the token (DESIGN, Full resync)."""
+    values: dict[str, object] = {**clear_cursor_values(row.provider), "resync_requested": False}
+    if row.provider == "microsoft":
+        window = current_window(row.time_zone, row.max_booking_days_ahead, now)
+        values.update(sync_window_start=window.start, sync_window_end=window.end)
+    async with rt.db.engine.begin() as conn:
+        await conn.execute(
+            update(Connection).where(Connection.id == connection_id).values(**values)
+        )
+        await defer_reconcile(conn, connection_id, account_id)
+
+
+def _backoff(rt: SyncRuntime, failures: int) -> timedelta:
+    base = rt.settings.renewal_backoff_base_seconds
+    return timedelta(
+        seconds=min(rt.settings.renewal_backoff_cap_seconds, base * (2 ** min(failures, 20)))
+    )
+
+
+async def _failed(rt: SyncRuntime, connection_id: int, failures: int, exc: ProviderError) -> None:
+    now = clock.now()
+    if isinstance(exc, Throttled):
+        wait = timedelta(seconds=exc.retry_after or rt.settings.throttle_default_seconds)
+    else:
+        wait = _backoff(rt, failures)
+    message = f"{RENEWAL_ERROR_PREFIX}{type(exc).__name__}: {exc}"[:2000]
+    log.warning("keep-alive of connection %s failed: %s", connection_id, message)
+    async with rt.db.engine.begin() as conn:
+        await conn.execute(
+            update(Connection)
+            .where(Connection.id == connection_id)
+            .values(
+                health="failing",
+                last_error=message,
+                last_error_at=now,
+                renewal_failures=Connection.renewal_failures + 1,
+                renewal_retry_at=now + wait,
+            )
+        )
+
+
+async def _succeeded(rt: SyncRuntime, connection_id: int, last_error: str | None) -> None:
+    values: dict[str, object] = {"renewal_failures": 0, "renewal_retry_at": None}
+    if last_error is not None and last_error.startswith(RENEWAL_ERROR_PREFIX):
+        values.update(health="healthy", last_error=None)
+    async with rt.db.engine.begin() as conn:
+        await conn.execute(
+            update(Connection).where(Connection.id == connection_id).values(**values)
+        )
