@@ -179,7 +179,7 @@ def build_router(spec: RecordSpec) -> APIRouter:
         tiebreak = spec.table.c.id.desc() if query.descending else spec.table.c.id.asc()
         stmt = stmt.order_by(order, tiebreak).limit(query.size)
         stmt = stmt.offset((query.page - 1) * query.size)
-        async with state.db.engine.connect() as conn:
+        async with state.db.reads.connect() as conn:
             total = int(await conn.scalar(count_stmt) or 0)
             rows = (await conn.execute(stmt)).mappings().all()
         records = [row_to_record(spec, r) for r in rows]
@@ -207,7 +207,7 @@ def build_router(spec: RecordSpec) -> APIRouter:
             raise ApiError.field(extra[0], "cannot be combined with id=[…]", params[extra[0]])
         ids = parse_id_list(params["id"])
         stmt = base_select(spec).where(spec.table.c.id.in_(ids)).order_by(spec.table.c.id)
-        async with state.db.engine.connect() as conn:
+        async with state.db.reads.connect() as conn:
             rows = (await conn.execute(stmt)).mappings().all()
         return JSONResponse([row_to_record(spec, r) for r in rows])
 
@@ -216,7 +216,7 @@ def build_router(spec: RecordSpec) -> APIRouter:
         principal = await principal_for(request)
         require(principal, spec.role("Read"))
         record_id = parse_path_id(id)
-        async with state.db.engine.connect() as conn:
+        async with state.db.reads.connect() as conn:
             row = await fetch_row(conn, spec, record_id)
         return JSONResponse(row_to_record(spec, row))
 

@@ -56,6 +56,13 @@ class Database:
     engine: AsyncEngine
     cipher: TokenCipher
 
+    @property
+    def reads(self) -> AsyncEngine:
+        """The same pool in autocommit: a read is one round trip (no BEGIN, and no
+        ROLLBACK when the connection goes back to the pool). For single statements
+        that only read; anything that writes uses `engine`."""
+        return self.engine.execution_options(isolation_level="AUTOCOMMIT")
+
     async def dispose(self) -> None:
         await self.engine.dispose()
 
