@@ -135,3 +135,10 @@ async def test_key_rotation_reencrypts_tokens(env: Env) -> None:
                 update(Meta).where(Meta.key == FINGERPRINT_META_KEY).values(value=fingerprint)
             )
             await conn.execute(update(ProviderAccount).values(refresh_token_enc=stored))
+
+
+async def test_an_unknown_portal_page_is_a_page_not_json(env: Env) -> None:
+    answer = await env.browser.get("/portal/no-such-page")
+    assert answer.status_code == 404
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "This page does not exist" in answer.text

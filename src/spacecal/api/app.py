@@ -10,8 +10,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match, Route
 
 from spacecal import __version__
 from spacecal.api import health, token
@@ -100,18 +101,46 @@ def install_error_handlers(app: FastAPI) -> None:
         return ApiError.field(name, str(first.get("msg", "is not valid"))).response()
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        if request.url.path.startswith("/portal") and exc.status_code == 404:
+            portal = getattr(request.app.state, "portal", None)
+            if portal is not None:
+                from spacecal.portal.views import render
+
+                # A member who followed a stale link reads a page, not an API envelope.
+                return render(
+                    portal,
+                    request,
+                    "problem.html",
+                    {"problem": "This page does not exist. Use the menu above to go on."},
+                    status=404,
+                )
         messages = {
             404: "There is nothing at this address.",
             405: "This method is not allowed here.",
         }
+        headers = dict(exc.headers) if exc.headers else {}
+        if exc.status_code == 405:
+            # Each method of a path is its own route, and the one that refused knows only
+            # its own method: list every method the path answers to (RFC 9110 15.5.6).
+            headers["Allow"] = ", ".join(_allowed_methods(request))
         return ApiError(
             exc.status_code,
             messages.get(exc.status_code, str(exc.detail)),
-            headers=dict(exc.headers) if exc.headers else None,
+            headers=headers or None,
         ).response()
 
     @app.exception_handler(Exception)
     async def internal_error(request: Request, exc: Exception) -> JSONResponse:
         log.exception("internal error", extra={"method": request.method, "path": request.url.path})
         return ApiError(500, "Something went wrong on our side; it has been logged.").response()
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods:
+            match, _ = route.matches(request.scope)
+            if match is not Match.NONE:
+                methods |= route.methods
+    return sorted(methods)
