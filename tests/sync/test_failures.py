@@ -196,3 +196,15 @@ async def test_a_crash_after_the_provider_write_makes_no_duplicate_event(
     [booking] = await live_bookings(sync_env)
     column = "google_event_id" if provider == "google" else "office365_event_id"
     assert getattr(booking, column) == events[0].id
+
+
+async def test_metrics_count_notifications_without_ids_or_secrets(sync_env: SyncEnv) -> None:
+    await sync_env.connect("google")
+    await sync_env.settle()
+    answer = await sync_env.env.api.get("/metrics")
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/plain")
+    assert 'spacecal_webhook_notifications_total{outcome="sync",provider="google"}' in answer.text
+    async with sync_env.engine.connect() as conn:
+        secrets = list(await conn.scalars(select(SubscriptionGeneration.secret)))
+    assert secrets and not any(secret in answer.text for secret in secrets)

@@ -1,11 +1,13 @@
-"""`/healthz` (the process answers) and `/readyz` (database reachable, schema current)."""
+"""`/healthz` (the process answers), `/readyz` (database reachable, schema current)
+and `/metrics` (Prometheus)."""
 
 from __future__ import annotations
 
 import asyncio
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from spacecal.api.state import AppState
@@ -17,6 +19,12 @@ router = APIRouter(tags=["Health"])
 @router.get("/healthz", summary="The process is up")
 async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
+
+
+@router.get("/metrics", summary="Process metrics in Prometheus text format")
+async def metrics() -> Response:
+    # Counters only: provider, outcome and the like, never an id or a secret.
+    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
 
 @router.get("/readyz", summary="The database is reachable and migrations are current")
