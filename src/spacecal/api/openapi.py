@@ -54,6 +54,29 @@ ERROR_SCHEMA: dict[str, Any] = {
     },
 }
 
+OAUTH_ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "error_description"],
+    "properties": {
+        "error": {
+            "type": "string",
+            "enum": ["invalid_request", "invalid_grant", "unsupported_grant_type"],
+        },
+        "error_description": {"type": "string"},
+    },
+}
+
+TOKEN_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["access_token", "token_type", "expires_in", "refresh_token"],
+    "properties": {
+        "access_token": {"type": "string"},
+        "token_type": {"type": "string", "enum": ["bearer"]},
+        "expires_in": {"type": "integer"},
+        "refresh_token": {"type": "string"},
+    },
+}
+
 ACTION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "properties": {
@@ -78,6 +101,8 @@ def _field_schema(f: Field) -> dict[str, Any]:
         schema["type"] = [schema["type"], "null"]
     if f.max_length is not None and f.kind is Kind.STR:
         schema["maxLength"] = f.max_length
+    if f.kind is Kind.STR and not f.nullable and not f.read_only:
+        schema["minLength"] = 1  # blank is refused as "is a required field"
     if f.description:
         schema["description"] = f.description
     if f.read_only or f.column is None:
@@ -88,7 +113,8 @@ def _field_schema(f: Field) -> dict[str, Any]:
 def record_schema(spec: RecordSpec) -> dict[str, Any]:
     props = {f.name: _field_schema(f) for f in spec.fields}
     for comp in spec.computed:
-        props[comp.name] = {"type": ["string", "null"], "readOnly": True}
+        shown = _KIND_SCHEMA[comp.kind]["type"]
+        props[comp.name] = {"type": [shown, "null"], "readOnly": True}
     props.update(_COMMON)
     return {"type": "object", "description": spec.description, "properties": props}
 
@@ -112,11 +138,29 @@ def add_record_schemas(schema: dict[str, Any], specs: tuple[RecordSpec, ...]) ->
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components["ErrorEnvelope"] = ERROR_SCHEMA
     components["ActionEnvelope"] = ACTION_SCHEMA
+    components["OAuthError"] = OAUTH_ERROR_SCHEMA
+    components["TokenResponse"] = TOKEN_SCHEMA
+    schema["components"]["securitySchemes"] = {
+        "bearer": {"type": "http", "scheme": "bearer", "description": "From POST /api/token"},
+        "basic": {"type": "http", "scheme": "basic", "description": "email:password"},
+    }
+    # Every operation needs a Bearer token or Basic credentials, except where `security`
+    # is emptied below (health, the token endpoint itself).
+    schema["security"] = [{"bearer": []}, {"basic": []}]
     errors = {
         "400": {"description": "Invalid input", "content": _json("ErrorEnvelope")},
         "401": {"description": "Not authenticated", "content": _json("ErrorEnvelope")},
         "403": {"description": "Missing role", "content": _json("ErrorEnvelope")},
+        "429": {
+            "description": "Too many failed sign-ins (HTTP Basic); see Retry-After",
+            "content": _json("ErrorEnvelope"),
+        },
     }
+    body_errors = {
+        "413": {"description": "Body larger than 256 KiB", "content": _json("ErrorEnvelope")},
+        "415": {"description": "Body neither JSON nor a form", "content": _json("ErrorEnvelope")},
+    }
+    _document_other_routes(schema, errors)
     for spec in specs:
         components[spec.name] = record_schema(spec)
         components[f"{spec.name}Create"] = input_schema(spec, with_id=False)
@@ -191,6 +235,7 @@ def add_record_schemas(schema: dict[str, Any], specs: tuple[RecordSpec, ...]) ->
                 op["responses"] = {
                     "200": {"description": "Done", "content": _json("ActionEnvelope")},
                     **errors,
+                    **body_errors,
                 }
                 if method == "put":
                     op["responses"]["404"] = {
@@ -217,6 +262,95 @@ def add_record_schemas(schema: dict[str, Any], specs: tuple[RecordSpec, ...]) ->
     return schema
 
 
+def _document_other_routes(schema: dict[str, Any], errors: dict[str, Any]) -> None:
+    """The routes that are not records: health, the token endpoint, sign-in links."""
+    paths = schema.get("paths", {})
+    plain = {"application/json": {"schema": {"type": "object"}}}
+    for path, responses in (
+        ("/healthz", {"200": {"description": "The process answers", "content": plain}}),
+        (
+            "/readyz",
+            {
+                "200": {"description": "Ready", "content": plain},
+                "503": {"description": "Database unreachable or behind", "content": plain},
+            },
+        ),
+    ):
+        if "get" in paths.get(path, {}):
+            paths[path]["get"]["responses"] = responses
+            paths[path]["get"]["security"] = []
+    metrics = paths.get("/metrics", {}).get("get")
+    if metrics is not None:
+        metrics["security"] = []
+        metrics["responses"] = {
+            "200": {
+                "description": "Prometheus text exposition format (counters, no ids or secrets)",
+                "content": {"text/plain": {"schema": {"type": "string"}}},
+            }
+        }
+    token = paths.get("/api/token", {}).get("post")
+    if token is not None:
+        oauth_error = {"application/json": {"schema": {"$ref": "#/components/schemas/OAuthError"}}}
+        token["security"] = []
+        token["responses"] = {
+            "200": {
+                "description": "A new access and refresh token",
+                "content": _json("TokenResponse"),
+            },
+            "400": {"description": "Refused (RFC 6749 error)", "content": oauth_error},
+            "429": {"description": "Too many failed sign-ins", "content": oauth_error},
+        }
+    link = paths.get("/api/spaces/coworkers/{id}/signinlink", {}).get("post")
+    if link is not None:
+        link["parameters"] = [
+            {
+                "name": "id",
+                "in": "path",
+                "required": True,
+                "schema": {"type": "integer", "minimum": 1},
+            }
+        ]
+        link["responses"] = {
+            "200": {
+                "description": "The link (it works once)",
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "type": "object",
+                            "properties": {
+                                "Status": {"type": "integer"},
+                                "Message": {"type": "string"},
+                                "Value": {
+                                    "type": "object",
+                                    "required": ["Id", "Url", "ExpiresOn"],
+                                    "properties": {
+                                        "Id": {"type": "integer"},
+                                        "Url": {"type": "string"},
+                                        "ExpiresOn": {"type": "string", "format": "date-time"},
+                                    },
+                                },
+                                "UpdatedOn": {"type": "string", "format": "date-time"},
+                                "UpdatedBy": {"type": ["string", "null"]},
+                                "Errors": {"type": "null"},
+                                "WasSuccessful": {"type": "boolean"},
+                            },
+                        }
+                    }
+                },
+            },
+            **errors,
+            "404": {"description": "No such coworker", "content": _json("ErrorEnvelope")},
+        }
+
+
+def _filter_schema(kind: Kind) -> dict[str, Any]:
+    """A filter's value; an empty one is ignored (Nexudus's own forms send them)."""
+    schema = dict(_KIND_SCHEMA[kind])
+    if kind is Kind.STR:
+        return schema
+    return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}
+
+
 def _search_parameters(spec: RecordSpec) -> list[dict[str, Any]]:
     params: list[dict[str, Any]] = [
         {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1, "default": 1}},
@@ -233,15 +367,20 @@ def _search_parameters(spec: RecordSpec) -> list[dict[str, Any]]:
     for f in spec.fields:
         if f.column is None or f.kind is Kind.JSON:
             continue
-        schema = dict(_KIND_SCHEMA[f.kind])
-        params.append({"name": f"{spec.name}_{f.filter_name}", "in": "query", "schema": schema})
+        params.append(
+            {
+                "name": f"{spec.name}_{f.filter_name}",
+                "in": "query",
+                "schema": _filter_schema(f.kind),
+            }
+        )
         if f.kind is Kind.DATETIME:
             for bound in ("from", "to"):
                 params.append(
                     {
                         "name": f"{bound}_{spec.name}_{f.name}",
                         "in": "query",
-                        "schema": {"type": "string"},
+                        "schema": _filter_schema(Kind.DATETIME),
                     }
                 )
     for comp in spec.computed:

@@ -206,6 +206,7 @@ _CONNECTION_COMPUTED = (
             _BoolText(),
         ),
         "NeedsReconnect",
+        kind=Kind.BOOL,
     ),
     Computed("Health", connections.c.health, "Health"),
     Computed("LastError", connections.c.last_error, "LastError"),

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spacecal.api.fields import Field
+from spacecal.api.fields import Field, Kind
 
 COMMON_FIELDS = (
     "Id",
@@ -42,6 +42,7 @@ class Computed:
     name: str
     column: ColumnElement[Any]
     filter_suffix: str  # e.g. "Coworker_FullName"
+    kind: Kind = Kind.STR  # how the value is shown (the OpenAPI type); filters are text
 
 
 @dataclass(frozen=True)
