@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import insert, update
+from sqlalchemy import case, insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
@@ -224,7 +224,15 @@ async def _record(
     now = clock.now()
     values: dict[str, object] = {"health": health}
     if error is None:
-        values.update(last_error=None, consecutive_failures=0, retry_at=None)
+        # A sync that works does not hide a renewal that keeps failing: the connection
+        # stays "failing" with the renewal's error until renewal succeeds.
+        renewing = Connection.renewal_failures > 0
+        values.update(
+            health=case((renewing, "failing"), else_=health),
+            last_error=case((renewing, Connection.last_error), else_=None),
+            consecutive_failures=0,
+            retry_at=None,
+        )
     else:
         values.update(
             last_error=error[:2000],
