@@ -155,8 +155,11 @@ def new_data_dir() -> Path:
     return path
 
 
-async def start(stack: Stack, port: int, say: Callable[[str], None]) -> None:
-    """Start every part into `stack` (which the caller stops, even after a failure)."""
+async def start(
+    stack: Stack, port: int, say: Callable[[str], None], *, worker: bool = True
+) -> None:
+    """Start every part into `stack` (which the caller stops, even after a failure).
+    `worker` False leaves jobs queued (bench/sync.py runs reconcile itself)."""
     from spacecal.api.app import create_app
     from spacecal.jobs import production_providers, run_worker
     from spacecal.sync.runtime import SyncRuntime
@@ -187,9 +190,11 @@ async def start(stack: Stack, port: int, say: Callable[[str], None]) -> None:
     portal_http: httpx2.AsyncClient = app.state.portal.http
     stack._closers.append(portal_http.aclose)
 
+    if not worker:
+        return
     say("Starting the job worker…")
     provider_for, client = production_providers(settings)
     stack._closers.append(client.aclose)
     rt = SyncRuntime(settings=settings, db=stack.db, provider_for=provider_for)
-    worker = run_worker(rt, fetch_job_polling_interval=settings.worker_poll_seconds)
-    stack.spawn(asyncio.create_task(worker, name="demo-worker"))
+    jobs = run_worker(rt, fetch_job_polling_interval=settings.worker_poll_seconds)
+    stack.spawn(asyncio.create_task(jobs, name="demo-worker"))
