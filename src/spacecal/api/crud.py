@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -29,6 +30,7 @@ from spacecal.api.state import AppState, principal_for
 from spacecal.db.engine import in_transaction
 
 MAX_BODY_BYTES = 256 * 1024
+_SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89abcdefABCDEF]")
 MAX_IDS = 1000
 _SYSTEM_ID = Field("SystemId", Kind.STR, max_length=200)
 
@@ -91,6 +93,14 @@ async def read_body(request: Request) -> dict[str, Any]:
         raise ApiError.field(None, "The request body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise ApiError.field(None, "The request body must be a JSON object holding one record.")
+    if _SURROGATE_ESCAPE.search(raw):
+        # "\ud800" alone is valid JSON but not Unicode text: the database cannot store it.
+        try:
+            json.dumps(body, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ApiError.field(
+                None, "The request body holds a lone UTF-16 surrogate (\\ud800-\\udfff)."
+            ) from None
     return body
 
 

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import insert, select, update
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spacecal import clock
 from spacecal.api.auth import Principal, token_hash
@@ -62,7 +63,10 @@ async def issue_token(request: Request) -> JSONResponse:
             "unsupported_grant_type",
             "Send grant_type and its parameters form-encoded (application/x-www-form-urlencoded).",
         )
-    form = await request.form()
+    try:
+        form = await request.form()
+    except StarletteHTTPException as exc:  # e.g. more than 1000 fields
+        return oauth_error("invalid_request", str(exc.detail))
     params: dict[str, str] = {k: v for k, v in form.items() if isinstance(v, str)}
     grant = params.get("grant_type", "")
     if grant == "password":
