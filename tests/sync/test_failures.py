@@ -199,12 +199,19 @@ async def test_a_crash_after_the_provider_write_makes_no_duplicate_event(
 
 
 async def test_metrics_count_notifications_without_ids_or_secrets(sync_env: SyncEnv) -> None:
-    await sync_env.connect("google")
+    member = await sync_env.connect("google")
+    await sync_env.settle()
+    sample = {"provider": "google", "outcome": "accepted"}
+    before = REGISTRY.get_sample_value("spacecal_webhook_notifications_total", sample) or 0.0
+    start = tomorrow_at(12)
+    member.create("Counted", start, start + timedelta(hours=1))
     await sync_env.settle()
     answer = await sync_env.env.api.get("/metrics")
     assert answer.status_code == 200
     assert answer.headers["content-type"].startswith("text/plain")
-    assert 'spacecal_webhook_notifications_total{outcome="sync",provider="google"}' in answer.text
+    line = 'spacecal_webhook_notifications_total{outcome="accepted",provider="google"}'
+    shown = [row for row in answer.text.splitlines() if row.startswith(line)]
+    assert shown and float(shown[0].split()[-1]) >= before + 1
     async with sync_env.engine.connect() as conn:
         secrets = list(await conn.scalars(select(SubscriptionGeneration.secret)))
     assert secrets and not any(secret in answer.text for secret in secrets)
