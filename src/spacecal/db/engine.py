@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TypeVar
 
 from sqlalchemy import select
@@ -43,7 +44,10 @@ def make_engine(url: str, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(
         to_sqlalchemy(url),
         pool_size=pool_size,
-        max_overflow=pool_size,
+        # No overflow: a burst waits for a pooled connection instead of opening one it
+        # throws away at checkin (a new connection costs more than the wait).
+        max_overflow=0,
+        pool_timeout=30,
         pool_recycle=1800,
     )
 
@@ -56,7 +60,7 @@ class Database:
     engine: AsyncEngine
     cipher: TokenCipher
 
-    @property
+    @cached_property
     def reads(self) -> AsyncEngine:
         """The same pool in autocommit: a read is one round trip (no BEGIN, and no
         ROLLBACK when the connection goes back to the pool). For single statements
