@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from spacecal import clock
 from spacecal.api.envelopes import ApiError
 from spacecal.db.models import Booking, Business, Coworker, Resource
-from spacecal.domain import BookedSpan, BusinessRules, OpeningHours, ResourceRules, check_booking
+from spacecal.db.rules import RULE_COLUMNS, rules_from_row
+from spacecal.domain import BookedSpan, BusinessRules, ResourceRules, check_booking
 
 _NEIGHBOURS = timedelta(days=1)
 
@@ -28,35 +29,15 @@ async def load_rules(
 ) -> tuple[ResourceRules, BusinessRules, int]:
     row = (
         await conn.execute(
-            select(
-                Resource.__table__,  # Core columns: a Core connection returns no ORM objects
-                Business.name.label("business_name"),
-                Business.time_zone,
-                Business.max_booking_days_ahead,
-            )
+            select(*RULE_COLUMNS)
             .join(Business, Business.id == Resource.business_id)
             .where(Resource.id == resource_id)
         )
     ).first()
     if row is None:
         raise ApiError.field("ResourceId", "no Resource has this Id", resource_id)
-    resource = row
-    rules = ResourceRules(
-        resource_id=resource.id,
-        name=resource.name,
-        slot_step_minutes=resource.slot_step_minutes,
-        min_booking_minutes=resource.min_booking_minutes,
-        max_booking_minutes=resource.max_booking_minutes,
-        opening_hours=OpeningHours.from_json(resource.opening_hours),
-        bookable=resource.bookable,
-        all_day_bookable=resource.all_day_bookable,
-    )
-    business = BusinessRules(
-        name=row.business_name,
-        time_zone=row.time_zone,
-        max_booking_days_ahead=row.max_booking_days_ahead,
-    )
-    return rules, business, resource.business_id
+    rules, business = rules_from_row(row)
+    return rules, business, row.business_id
 
 
 async def booking_before_write(

@@ -12,12 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal.db.models import Booking, Business, Connection, Coworker, EventLink, ProviderAccount
 from spacecal.db.models import Resource as ResourceRow
+from spacecal.db.rules import RULE_COLUMNS, rules_from_row
 from spacecal.domain import (
     BookedSpan,
     BusinessRules,
     EventTime,
     LinkedBooking,
-    OpeningHours,
     RefusedTime,
     ResourceRules,
     SyncState,
@@ -58,18 +58,7 @@ async def load_target(conn: AsyncConnection, connection_id: int) -> SyncTarget |
                 Connection.retry_at,
                 Connection.consecutive_failures,
                 ProviderAccount.status.label("account_status"),
-                ResourceRow.id.label("resource_id"),
-                ResourceRow.name.label("resource_name"),
-                ResourceRow.slot_step_minutes,
-                ResourceRow.min_booking_minutes,
-                ResourceRow.max_booking_minutes,
-                ResourceRow.opening_hours,
-                ResourceRow.bookable,
-                ResourceRow.all_day_bookable,
-                ResourceRow.business_id,
-                Business.name.label("business_name"),
-                Business.time_zone,
-                Business.max_booking_days_ahead,
+                *RULE_COLUMNS,
                 Coworker.business_id.label("member_business_id"),
             )
             .select_from(Connection)
@@ -82,21 +71,7 @@ async def load_target(conn: AsyncConnection, connection_id: int) -> SyncTarget |
     ).first()
     if row is None:
         return None
-    resource = ResourceRules(
-        resource_id=row.resource_id,
-        name=row.resource_name,
-        slot_step_minutes=row.slot_step_minutes,
-        min_booking_minutes=row.min_booking_minutes,
-        max_booking_minutes=row.max_booking_minutes,
-        opening_hours=OpeningHours.from_json(row.opening_hours),
-        bookable=row.bookable,
-        all_day_bookable=row.all_day_bookable,
-    )
-    business = BusinessRules(
-        name=row.business_name,
-        time_zone=row.time_zone,
-        max_booking_days_ahead=row.max_booking_days_ahead,
-    )
+    resource, business = rules_from_row(row)
     return SyncTarget(
         connection_id=connection_id,
         provider=row.provider,
