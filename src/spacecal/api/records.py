@@ -223,35 +223,39 @@ async def _booking_on_delete(conn: AsyncConnection, old: Mapping[str, Any]) -> b
     return handled
 
 
-GOOGLE_CALENDARS = RecordSpec(
-    name="CoworkerGoogleCalendar",
-    path="coworkergooglecalendars",
-    table=connections,
-    fields=_connection_fields(google=True),
-    description="A member's Google calendar for one resource, with its push channel.",
-    scope=connections.c.provider == "google",
-    fixed_values={"provider": "google"},
-    computed=_CONNECTION_COMPUTED,
-    from_clause=_coworker_join,
-    to_string=lambda row: str(row["name"]),
-    before_write=_connection_before_write,
-    on_delete=connection_on_delete,
-)
+def _connection_spec(
+    provider: str, name: str, path: str, description: str, aliases: tuple[str, ...] = ()
+) -> RecordSpec:
+    """One provider's face of the `connections` table."""
+    return RecordSpec(
+        name=name,
+        path=path,
+        aliases=aliases,
+        table=connections,
+        fields=_connection_fields(google=provider == "google"),
+        description=description,
+        scope=connections.c.provider == provider,
+        fixed_values={"provider": provider},
+        computed=_CONNECTION_COMPUTED,
+        from_clause=_coworker_join,
+        to_string=lambda row: str(row["name"]),
+        before_write=_connection_before_write,
+        on_delete=connection_on_delete,
+    )
 
-MSOFFICE_CALENDARS = RecordSpec(
-    name="CoworkerMsOfficeCalendar",
-    path="coworkermsofficecalendars",
+
+GOOGLE_CALENDARS = _connection_spec(
+    "google",
+    "CoworkerGoogleCalendar",
+    "coworkergooglecalendars",
+    "A member's Google calendar for one resource, with its push channel.",
+)
+MSOFFICE_CALENDARS = _connection_spec(
+    "microsoft",
+    "CoworkerMsOfficeCalendar",
+    "coworkermsofficecalendars",
+    "A member's Microsoft 365 calendar for one resource, with its Graph subscription.",
     aliases=("coworkermsoffecalendars",),  # the typo printed on older Nexudus pages
-    table=connections,
-    fields=_connection_fields(google=False),
-    description="A member's Microsoft 365 calendar for one resource, with its Graph subscription.",
-    scope=connections.c.provider == "microsoft",
-    fixed_values={"provider": "microsoft"},
-    computed=_CONNECTION_COMPUTED,
-    from_clause=_coworker_join,
-    to_string=lambda row: str(row["name"]),
-    before_write=_connection_before_write,
-    on_delete=connection_on_delete,
 )
 
 BUSINESSES = RecordSpec(
