@@ -215,3 +215,18 @@ async def test_metrics_count_notifications_without_ids_or_secrets(sync_env: Sync
     async with sync_env.engine.connect() as conn:
         secrets = list(await conn.scalars(select(SubscriptionGeneration.secret)))
     assert secrets and not any(secret in answer.text for secret in secrets)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_provisioned_channel_knows_its_account(sync_env: SyncEnv, provider: str) -> None:
+    """So it can still be stopped after its connection is gone."""
+    await sync_env.connect(provider)
+    async with sync_env.engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(
+                    SubscriptionGeneration.provider_account_id, Connection.provider_account_id
+                ).join(Connection, Connection.id == SubscriptionGeneration.connection_id)
+            )
+        ).all()
+    assert rows and all(gen == conn_account is not None for gen, conn_account in rows)

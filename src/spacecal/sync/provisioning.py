@@ -23,12 +23,10 @@ whose answer was lost lapses at its expiry and its notifications are ignored).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import Any
 
 from sqlalchemy import delete, insert, select, update
@@ -48,12 +46,12 @@ from spacecal.providers.base import (
     AccountIdentity,
     CalendarProvider,
     Conflict,
-    NotFound,
     ProviderError,
     PushNotSupported,
     Subscription,
     TokenSet,
 )
+from spacecal.sync.generations import drop_unknown_subscriptions, record_live, show_live
 from spacecal.sync.naming import calendar_name, idempotency_key, sync_window
 from spacecal.sync.target import load_target
 from spacecal.sync.tokens import AccountTokens, AccountUnavailable, store_tokens
@@ -416,9 +414,7 @@ class Provisioner:
             try:
                 sub = await tokens.call(subscribe)
             except Conflict:
-                await self._drop_unknown_subscriptions(
-                    target.provider, calendar_id, provider, tokens
-                )
+                await drop_unknown_subscriptions(self.engine, provider, tokens, calendar_id)
                 sub = await tokens.call(subscribe)
         except PushNotSupported:
             # This calendar cannot be watched: the sweep polls it instead.
@@ -426,55 +422,15 @@ class Provisioner:
             return
         now = clock.now()
         async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(SubscriptionGeneration).values(
-                    connection_id=target.id,
-                    provider=target.provider,
-                    subscription_id=sub.id,
-                    watch_resource_id=sub.resource_id,
-                    secret=sub.secret,
-                    expires_at=sub.expires_at,
-                    status="live",
-                    created_at=now,
-                )
+            await record_live(
+                conn,
+                connection_id=target.id,
+                account_id=target.account_id,
+                provider=target.provider,
+                sub=sub,
+                now=now,
             )
-            await conn.execute(
-                update(Connection)
-                .where(Connection.id == target.id)
-                .values(
-                    subscription_id=sub.id,
-                    watch_resource_id=sub.resource_id,
-                    subscription_expire_date=sub.expires_at,
-                    updated_on=now,
-                )
-            )
-
-    async def _drop_unknown_subscriptions(
-        self,
-        provider_name: str,
-        calendar_id: str,
-        provider: CalendarProvider,
-        tokens: AccountTokens,
-    ) -> None:
-        """Delete the calendar's subscriptions spacecal has no live record of: they
-        are leftovers of an attempt whose answer was lost (Graph answers 409 to a
-        second subscription on the same calendar)."""
-        listed = await tokens.call(provider.list_subscriptions)
-        async with self.engine.connect() as conn:
-            known = set(
-                (
-                    await conn.scalars(
-                        select(SubscriptionGeneration.subscription_id).where(
-                            SubscriptionGeneration.provider == provider_name,
-                            SubscriptionGeneration.status == "live",
-                        )
-                    )
-                ).all()
-            )
-        for sub in listed:
-            if sub.id not in known and sub.calendar_id in (calendar_id, None):
-                with contextlib.suppress(NotFound):
-                    await tokens.call(partial(provider.unsubscribe, subscription=sub))
+            await show_live(conn, target.id, now)
 
     async def _write_bookings(
         self,

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacecal import clock
@@ -40,6 +40,7 @@ from spacecal.providers.base import (
     PushNotSupported,
     Subscription,
 )
+from spacecal.sync.generations import drop_unknown_subscriptions, record_live, show_live
 from spacecal.sync.provisioning import CURSOR_COLUMN, WEBHOOK_PATHS
 from spacecal.sync.tokens import AccountTokens
 
@@ -102,35 +103,6 @@ async def _generations(engine: AsyncEngine, connection_id: int, status: str) -> 
     return [
         _Gen(r.id, r.subscription_id, r.watch_resource_id, r.secret, r.expires_at) for r in rows
     ]
-
-
-async def _show_live(conn: AsyncConnection, connection_id: int, now: datetime) -> None:
-    """The record shows the newest live generation (or nothing when there is none)."""
-    newest = (
-        await conn.execute(
-            select(
-                SubscriptionGeneration.subscription_id,
-                SubscriptionGeneration.watch_resource_id,
-                SubscriptionGeneration.expires_at,
-            )
-            .where(
-                SubscriptionGeneration.connection_id == connection_id,
-                SubscriptionGeneration.status == "live",
-            )
-            .order_by(SubscriptionGeneration.expires_at.desc(), SubscriptionGeneration.id.desc())
-            .limit(1)
-        )
-    ).first()
-    await conn.execute(
-        update(Connection)
-        .where(Connection.id == connection_id)
-        .values(
-            subscription_id=newest.subscription_id if newest else None,
-            watch_resource_id=newest.watch_resource_id if newest else None,
-            subscription_expire_date=newest.expires_at if newest else None,
-            updated_on=now,
-        )
-    )
 
 
 class Renewal:
@@ -220,7 +192,7 @@ class Renewal:
             )
             await self._retire_in(conn, older)
             await self._clear_request_in(conn)
-            await _show_live(conn, self.target.connection_id, now)
+            await show_live(conn, self.target.connection_id, now)
         await self.stop_stopping()
         return False
 
@@ -243,7 +215,9 @@ class Renewal:
             try:
                 sub = await self.tokens.call(subscribe)
             except Conflict:
-                await self._drop_leftovers()
+                await drop_unknown_subscriptions(
+                    self.engine, self.provider, self.tokens, self.target.calendar_id
+                )
                 sub = await self.tokens.call(subscribe)
         except PushNotSupported:
             async with self.engine.begin() as conn:
@@ -258,26 +232,6 @@ class Renewal:
         await self.stop_stopping()
         return True
 
-    async def _drop_leftovers(self) -> None:
-        """Graph's 409: a subscription on this calendar we have no live record of (an
-        answer lost in a crash). Delete it, then subscribe again."""
-        listed = await self.tokens.call(self.provider.list_subscriptions)
-        async with self.engine.connect() as conn:
-            known = set(
-                (
-                    await conn.scalars(
-                        select(SubscriptionGeneration.subscription_id).where(
-                            SubscriptionGeneration.provider == self.target.provider,
-                            SubscriptionGeneration.status == "live",
-                        )
-                    )
-                ).all()
-            )
-        for sub in listed:
-            if sub.id not in known and sub.calendar_id in (self.target.calendar_id, None):
-                with contextlib.suppress(NotFound):
-                    await self.tokens.call(partial(self.provider.unsubscribe, subscription=sub))
-
     # --- bookkeeping -----------------------------------------------------------------
 
     async def _record(self, sub: Subscription, *, retire: list[_Gen], resync: bool = False) -> None:
@@ -286,18 +240,13 @@ class Renewal:
         after this point cannot lose it."""
         now = clock.now()
         async with self.engine.begin() as conn:
-            await conn.execute(
-                insert(SubscriptionGeneration).values(
-                    connection_id=self.target.connection_id,
-                    provider_account_id=self.target.account_id,
-                    provider=self.target.provider,
-                    subscription_id=sub.id,
-                    watch_resource_id=sub.resource_id,
-                    secret=sub.secret,
-                    expires_at=sub.expires_at,
-                    status="live",
-                    created_at=now,
-                )
+            await record_live(
+                conn,
+                connection_id=self.target.connection_id,
+                account_id=self.target.account_id,
+                provider=self.target.provider,
+                sub=sub,
+                now=now,
             )
             await self._retire_in(conn, retire)
             await self._clear_request_in(conn)
@@ -307,12 +256,12 @@ class Renewal:
                     .where(Connection.id == self.target.connection_id)
                     .values(resync_requested=True)
                 )
-            await _show_live(conn, self.target.connection_id, now)
+            await show_live(conn, self.target.connection_id, now)
 
     async def _retire(self, gens: list[_Gen]) -> None:
         async with self.engine.begin() as conn:
             await self._retire_in(conn, gens)
-            await _show_live(conn, self.target.connection_id, clock.now())
+            await show_live(conn, self.target.connection_id, clock.now())
         await self.stop_stopping()
 
     async def _retire_in(self, conn: AsyncConnection, gens: list[_Gen]) -> None:
