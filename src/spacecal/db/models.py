@@ -199,6 +199,11 @@ class Connection(RecordMixin, Base):
         Index("connections_provider_expiry", "provider", "subscription_expire_date"),
         Index("connections_coworker_resource", "coworker_id", "resource_id"),
         Index("connections_provider_resource", "provider", "resource_id"),
+        Index(
+            "connections_sync_requested",
+            "sync_requested_at",
+            postgresql_where="sync_requested_at IS NOT NULL",
+        ),
     )
 
     provider: Mapped[str] = mapped_column(String(16), nullable=False)
@@ -234,6 +239,9 @@ class Connection(RecordMixin, Base):
     rename_pending: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     renewal_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     renewal_retry_at: Mapped[datetime | None] = mapped_column(TZ)
+    # Marks left by webhook intake; the worker's dispatcher turns them into jobs.
+    sync_requested_at: Mapped[datetime | None] = mapped_column(TZ)
+    notifications_pending: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
 class SubscriptionGeneration(Base):
@@ -307,6 +315,18 @@ class SyncRun(Base):
     changes_pulled: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     writes: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class ActivityHourly(Base):
+    """Counts per hour for the console's charts (kinds: see spacecal.activity)."""
+
+    __tablename__ = "activity_hourly"
+
+    hour: Mapped[datetime] = mapped_column(TZ, primary_key=True)
+    business_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    provider: Mapped[str] = mapped_column(String(16), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32), primary_key=True)
+    count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
 
 
 class MemberSignInLink(Base):

@@ -26,7 +26,7 @@ from functools import partial
 from sqlalchemy import case, insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacecal import clock
+from spacecal import activity, clock
 from spacecal.db.models import Connection, SyncRun
 from spacecal.domain import CalendarEvent, EventStatus, decide_changes
 from spacecal.providers.base import (
@@ -267,3 +267,9 @@ async def _history(
                 error=outcome.error,
             )
         )
+        if outcome.status != "skipped":
+            await activity.record_activity(
+                conn,
+                [activity.Activity(target.business_id, target.provider, activity.SYNC)],
+                at=started,
+            )

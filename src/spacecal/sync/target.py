@@ -29,6 +29,7 @@ from spacecal.domain import EventLink as DomainLink
 class SyncTarget:
     connection_id: int
     provider: str
+    business_id: int
     account_id: int | None
     account_status: str | None
     coworker_id: int | None
@@ -75,6 +76,7 @@ async def load_target(conn: AsyncConnection, connection_id: int) -> SyncTarget |
     return SyncTarget(
         connection_id=connection_id,
         provider=row.provider,
+        business_id=row.business_id,
         account_id=row.provider_account_id,
         account_status=row.account_status,
         coworker_id=row.coworker_id,
