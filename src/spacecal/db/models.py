@@ -242,6 +242,7 @@ class Connection(RecordMixin, Base):
     # Marks left by webhook intake; the worker's dispatcher turns them into jobs.
     sync_requested_at: Mapped[datetime | None] = mapped_column(TZ)
     notifications_pending: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    sync_requested_trace: Mapped[str | None] = mapped_column(String(64))
 
 
 class SubscriptionGeneration(Base):

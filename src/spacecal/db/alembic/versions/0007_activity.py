@@ -31,6 +31,9 @@ def upgrade() -> None:
         "connections",
         sa.Column("notifications_pending", sa.Integer(), nullable=False, server_default="0"),
     )
+    # The trace id of the first notification behind a mark, so logs can follow one
+    # change from webhook to job to booking to write-back.
+    op.add_column("connections", sa.Column("sync_requested_trace", sa.String(64)))
     op.create_index(
         "connections_sync_requested",
         "connections",
@@ -51,5 +54,6 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("activity_hourly")
     op.drop_index("connections_sync_requested", table_name="connections")
+    op.drop_column("connections", "sync_requested_trace")
     op.drop_column("connections", "notifications_pending")
     op.drop_column("connections", "sync_requested_at")
