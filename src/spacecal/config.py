@@ -163,11 +163,39 @@ class Settings(BaseSettings):
         "new ones. A job queued behind its account's running job is not woken when that job "
         "ends (procrastinate notifies inserts only), so this bounds its wait.",
     )
+    dispatch_poll_seconds: float = Field(
+        default=0.05,
+        gt=0,
+        description="How often each worker turns webhook marks on connections into reconcile "
+        "jobs (sync/dispatch.py); bounds the delay a notification adds before its sync.",
+    )
+    dispatch_batch_size: int = Field(
+        default=500, ge=1, description="Marks turned into jobs per dispatcher transaction."
+    )
     stalled_job_seconds: float = Field(
         default=600.0,
         gt=0,
         description="A running job whose worker stopped beating this "
         "long ago is failed and queued again.",
+    )
+
+    worker_heartbeat_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="How often a worker records that it is alive; keep it well below "
+        "stalled_job_seconds, or a busy live worker's jobs look stalled.",
+    )
+    recover_every_seconds: int = Field(
+        default=300,
+        ge=1,
+        description="How often stalled-job recovery runs (one run per period across all "
+        "workers). Under 60: a second count; otherwise rounded down to whole minutes.",
+    )
+    sweep_every_seconds: int = Field(
+        default=60,
+        ge=1,
+        description="How often the sweep looks for connections that are due (one run per "
+        "period across all workers). Under 60: a second count; otherwise whole minutes.",
     )
 
     # --- keep-alive --------------------------------------------------------------
@@ -199,6 +227,13 @@ class Settings(BaseSettings):
     renewal_backoff_cap_seconds: float = Field(
         default=3600.0, gt=0, description="Longest wait between a failing renewal's retries."
     )
+    leftover_max_attempts: int = Field(
+        default=24,
+        ge=1,
+        description="Stopping the channel/subscription of a deleted connection, or writing "
+        "the note on a calendar kept after a disconnect, is tried at most this often (the "
+        "renewal backoff between tries); a channel still not stopped lapses at its expiry.",
+    )
     poll_interval_seconds: float = Field(
         default=900.0,
         gt=0,
@@ -215,6 +250,46 @@ class Settings(BaseSettings):
         default=30 * 24 * 3600.0,
         gt=0,
         description="Sync history (sync_runs) older than this is deleted.",
+    )
+
+    # --- admin console (spacecal.admin, /admin) ------------------------------------
+    admin_session_hours: float = Field(
+        default=8.0, gt=0, description="How long an admin console sign-in lasts."
+    )
+    admin_page_size: int = Field(
+        default=25, ge=1, le=500, description="Connections per page in the admin console."
+    )
+    admin_expiring_soon_seconds: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="The console flags a connection whose push subscription expires within "
+        "this long (renewal normally happens well before: see the renewal margins).",
+    )
+    admin_history_size: int = Field(
+        default=20, ge=1, le=500, description="Sync runs shown on a connection's console page."
+    )
+
+    # --- outbound webhooks (spacecal.outbound, docs/webhooks.md) -------------
+    outbound_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Time allowed for one webhook delivery (connect to answer)."
+    )
+    outbound_backoff_base_seconds: float = Field(
+        default=10.0, ge=0, description="Wait before a failed delivery's first retry; doubles."
+    )
+    outbound_backoff_cap_seconds: float = Field(
+        default=3600.0, ge=0, description="Longest wait between two attempts of one delivery."
+    )
+    outbound_max_attempts: int = Field(
+        default=10, ge=1, description="Attempts of one delivery before it is given up."
+    )
+    outbound_disable_after: int = Field(
+        default=10,
+        ge=1,
+        description="Consecutive failed deliveries after which a webhook is turned off "
+        "(Active false, LastError says why).",
+    )
+    outbound_max_redirects: int = Field(
+        default=3, ge=0, description="Redirects followed per delivery, only within the same host."
     )
 
     def effective_public_url(self) -> str:

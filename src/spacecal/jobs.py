@@ -10,6 +10,8 @@ own transaction (sync/queue.py), so the task name here must match that module.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from datetime import timedelta
@@ -25,8 +27,11 @@ from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import Connection, ProviderAccount
 from spacecal.db.url import to_libpq
+from spacecal.outbound import tasks as outbound_tasks
+from spacecal.outbound.actions import QUEUE as OUTBOUND_QUEUE
 from spacecal.providers.base import CalendarProvider
 from spacecal.providers.registry import build_provider
+from spacecal.sync.dispatch import dispatch_all, run_dispatcher
 from spacecal.sync.keepalive import KEEPALIVE_TASK, keepalive_connection, keepalive_pass
 from spacecal.sync.orphans import STOP_ORPHANS_TASK, stop_orphans
 from spacecal.sync.prune import prune
@@ -49,9 +54,16 @@ def _runtime(context: JobContext) -> SyncRuntime:
     return runtime
 
 
-async def reconcile_task(context: JobContext, connection_id: int) -> None:
+async def reconcile_task(context: JobContext, connection_id: int, trace: str | None = None) -> None:
+    """`trace`: the trace id of the first notification behind this job (sync/dispatch.py),
+    absent for jobs from other triggers."""
     outcome = await reconcile(_runtime(context), connection_id)
-    log.info("reconcile %s: %s", connection_id, outcome.status)
+    log.info(
+        "reconcile %s: %s",
+        connection_id,
+        outcome.status,
+        extra={"connection_id": connection_id, "trace_id": trace},
+    )
 
 
 async def keepalive_task(context: JobContext, connection_id: int) -> None:
@@ -140,9 +152,22 @@ async def recover_stalled(rt: SyncRuntime, app: procrastinate.App) -> int:
     return recovered
 
 
-def make_app(url: str, *, pool_size: int = 4, periodic: bool = True) -> procrastinate.App:
+def every(seconds: int) -> str:
+    """A cron schedule running every `seconds` (under a minute: procrastinate's
+    six-field cron, seconds last; otherwise whole minutes, at most hourly)."""
+    if seconds < 60:
+        return f"* * * * * */{seconds}"
+    minutes = seconds // 60
+    return "0 * * * *" if minutes >= 60 else f"*/{minutes} * * * *"
+
+
+def make_app(
+    url: str, *, pool_size: int = 4, periodic: bool = True, settings: Settings | None = None
+) -> procrastinate.App:
     """The procrastinate app on `url` (a libpq URL), with spacecal's tasks; `periodic`
-    False leaves out the schedules (tests drive the sweep themselves)."""
+    False leaves out the schedules (tests drive the sweep themselves). The sweep and
+    stalled-job recovery run as often as `settings` say (defaults otherwise)."""
+    settings = settings or Settings()
     connector = procrastinate.PsycopgConnector(
         conninfo=to_libpq(url), min_size=1, max_size=pool_size
     )
@@ -173,13 +198,14 @@ def make_app(url: str, *, pool_size: int = 4, periodic: bool = True) -> procrast
     # (sync/keepalive.py defers it with procrastinate's SQL; no retry).
     app.task(name=KEEPALIVE_TASK, queue=QUEUE, pass_context=True)(keepalive_task)
     app.task(name=STOP_ORPHANS_TASK, queue=QUEUE, pass_context=True)(stop_orphans_task)
+    outbound_tasks.register(app)  # webhook deliveries, queue "outbound"
     sweep_job = app.task(name=SWEEP_TASK, queue=QUEUE, pass_context=True)(sweep_task)
     recover_job = app.task(name=RECOVER_TASK, queue=QUEUE, pass_context=True)(recover_task)
     renewal_job = app.task(name=RENEWAL_TASK, queue=QUEUE, pass_context=True)(renewal_task)
     prune_job = app.task(name=PRUNE_TASK, queue=QUEUE, pass_context=True)(prune_task)
     if periodic:
-        app.periodic(cron="* * * * *", periodic_id="sweep")(sweep_job)
-        app.periodic(cron="*/5 * * * *", periodic_id="recover")(recover_job)
+        app.periodic(cron=every(settings.sweep_every_seconds), periodic_id="sweep")(sweep_job)
+        app.periodic(cron=every(settings.recover_every_seconds), periodic_id="recover")(recover_job)
         app.periodic(cron="* * * * *", periodic_id="renewal")(renewal_job)
         app.periodic(cron="17 * * * *", periodic_id="prune")(prune_job)
     return app
@@ -208,17 +234,36 @@ async def run_worker(
     periodic: bool = True,
     **options: Any,
 ) -> None:
-    """Run a worker until cancelled (or, with wait=False, until the queue is empty)."""
+    """Run a worker until cancelled (or, with wait=False, until the queue is empty),
+    with the notification dispatcher (sync/dispatch.py) beside it: as a loop while
+    waiting; once, before the jobs, with wait=False."""
     app = make_app(rt.db.url, periodic=periodic)
-    async with app.open_async():
-        await app.run_worker_async(
-            queues=[QUEUE],
-            concurrency=concurrency or rt.settings.worker_concurrency,
-            additional_context={"runtime": rt},
-            install_signal_handlers=False,
-            wait=wait,
-            **options,
+    batch = rt.settings.dispatch_batch_size
+    dispatcher: asyncio.Task[None] | None = None
+    if wait:
+        dispatcher = asyncio.create_task(
+            run_dispatcher(
+                rt.db.engine, batch=batch, poll_seconds=rt.settings.dispatch_poll_seconds
+            ),
+            name="spacecal-dispatcher",
         )
+    else:
+        await dispatch_all(rt.db.engine, batch=batch)
+    try:
+        async with app.open_async():
+            await app.run_worker_async(
+                queues=[QUEUE, OUTBOUND_QUEUE],
+                concurrency=concurrency or rt.settings.worker_concurrency,
+                additional_context={"runtime": rt},
+                install_signal_handlers=False,
+                wait=wait,
+                **options,
+            )
+    finally:
+        if dispatcher is not None:
+            dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatcher
 
 
 async def queue_depth(db: Database) -> int:

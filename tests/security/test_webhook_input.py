@@ -1,6 +1,6 @@
 """Webhook endpoints under hostile input: replayed Graph validation handshakes, missing
 and giant headers, oversized bodies, forged tokens. Each is answered (never a 5xx) and
-changes nothing: no notification time, no queued job, no subscription status.
+changes nothing: no notification time, no mark or queued job, no subscription status.
 (tests/sync/test_failures.py covers forged tokens/clientState and malformed JSON.)"""
 
 from __future__ import annotations
@@ -24,7 +24,9 @@ async def snapshot(s: SyncEnv) -> tuple[object, ...]:
             )
         ).all()
         jobs = await conn.scalar(text("SELECT count(*) FROM procrastinate_jobs"))
-    return sorted(notified), sorted(statuses), jobs
+        # Intake commits a mark per notification (the worker turns marks into jobs).
+        marked = await conn.scalar(text("SELECT sum(notifications_pending) FROM connections"))
+    return sorted(notified), sorted(statuses), jobs + marked
 
 
 async def test_hostile_webhook_requests_change_nothing(sync_env: SyncEnv) -> None:

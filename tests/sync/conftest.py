@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from tests.portal.conftest import Env, make_env
 from tests.support.member import GoogleMember, Member, MicrosoftMember
 from tests.support.portal import PASSWORD
@@ -18,6 +18,7 @@ from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import Connection
 from spacecal.jobs import run_worker
+from spacecal.sync.dispatch import dispatch_all
 from spacecal.sync.runtime import SyncRuntime
 
 PROVIDERS = ["google", "microsoft"]
@@ -34,15 +35,29 @@ class SyncEnv:
         return self.rt.db.engine
 
     async def settle(self, rounds: int = 25) -> int:
-        """Deliver every pending notification and run every runnable job, until quiet.
-        Returns the number of worker rounds that found work."""
+        """Deliver every pending notification, turn the marks it left into jobs (the
+        worker's dispatcher) and run every runnable job, until quiet. Returns the
+        number of worker rounds that found work."""
         for busy in range(rounds):
             await self.env.google.drain()
             await self.env.microsoft.drain()
+            await self.dispatch()
             if not await self.runnable_jobs():
                 return busy
             await run_worker(self.rt, wait=False, periodic=False, concurrency=2)
         raise AssertionError("the sync did not settle (a ping-pong of writes?)")
+
+    async def dispatch(self) -> int:
+        """What the worker's dispatcher does: every notification mark becomes a job."""
+        return await dispatch_all(self.engine, batch=self.rt.settings.dispatch_batch_size)
+
+    async def marks(self) -> int:
+        """Connections with a notification mark not yet dispatched."""
+        async with self.engine.connect() as conn:
+            value = await conn.scalar(
+                select(func.count()).where(Connection.sync_requested_at.is_not(None))
+            )
+        return int(value or 0)
 
     async def runnable_jobs(self) -> int:
         async with self.engine.connect() as conn:

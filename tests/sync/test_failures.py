@@ -112,11 +112,24 @@ async def test_a_real_notification_is_recorded_before_it_is_acknowledged(
     member.create("Seen by push", start, start + timedelta(hours=1))
     await sync_env.env.google.drain()
     async with sync_env.engine.connect() as conn:
-        noticed = await conn.scalar(select(Connection.last_notification_at))
-    assert noticed is not None
-    assert await sync_env.runnable_jobs() == 1
+        mark = (
+            await conn.execute(
+                select(
+                    Connection.last_notification_at,
+                    Connection.sync_requested_at,
+                    Connection.notifications_pending,
+                )
+            )
+        ).one()
     deliveries = sync_env.env.google.deliveries()
     assert deliveries[-1]["status"] == 200
+    # Acknowledged = a committed mark on the connection; the worker's dispatcher
+    # turns it into the reconcile job.
+    assert mark.last_notification_at is not None and mark.sync_requested_at is not None
+    assert mark.notifications_pending == 1
+    assert await sync_env.runnable_jobs() == 0
+    assert await sync_env.dispatch() == 1
+    assert await sync_env.runnable_jobs() == 1 and await sync_env.marks() == 0
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

@@ -5,9 +5,13 @@ subscription) must be known and not stopped, and its token (clientState) must ma
 the generation's secret, compared in constant time. Old and new generations overlap
 during renewal, so both are accepted until the old one is stopped.
 
-A verified notification updates `last_notification_at` and defers `reconcile` in one
-transaction; the answer is 2xx only after that commit (an already queued job counts).
-A database failure answers 503, so the provider delivers again. Unknown or stopped
+A verified notification commits a mark on its connection (`sync_requested_at`, kept
+from the first notification; `notifications_pending` + 1; the first notification's
+trace id) and `last_notification_at`, in one statement; the answer is 2xx only after
+that commit. The worker's dispatcher (sync/dispatch.py) turns marks into reconcile
+jobs in batches: a job insert per request would fire procrastinate's NOTIFY trigger,
+whose commits PostgreSQL serialises. A database failure answers 503, so the provider
+delivers again. Unknown or stopped
 channels are acknowledged and ignored (they keep talking for a while after a stop).
 Forged or malformed requests change nothing and are counted. No provider I/O here.
 """
@@ -21,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -30,7 +34,6 @@ from spacecal.db.models import Connection, SubscriptionGeneration
 from spacecal.metrics import NOTIFICATIONS
 from spacecal.sync.lifecycle import EVENTS as LIFECYCLE_EVENTS
 from spacecal.sync.lifecycle import LifecycleEvent, record_lifecycle
-from spacecal.sync.queue import defer_reconcile
 
 log = logging.getLogger("spacecal.webhooks")
 
@@ -78,32 +81,55 @@ def _secret_matches(given: str | None, expected: str) -> bool:
     return hmac.compare_digest((given or "").encode(), expected.encode())
 
 
+# One statement: a mark per connection, the first notification's time and trace kept
+# (SET reads the old row, so the CASE sees the mark as it was).
+_MARK = text(
+    "UPDATE connections c SET last_notification_at = :now,"
+    " sync_requested_at = COALESCE(c.sync_requested_at, :now),"
+    " sync_requested_trace = CASE WHEN c.sync_requested_at IS NULL THEN :trace"
+    " ELSE c.sync_requested_trace END,"
+    " notifications_pending = c.notifications_pending + m.n"
+    " FROM unnest(CAST(:ids AS bigint[]), CAST(:counts AS integer[])) AS m(id, n)"
+    " WHERE c.id = m.id"
+)
+
+
 async def trigger(
     engine: AsyncEngine,
     targets: Mapping[int, int | None],
     lifecycle: list[LifecycleEvent] | None = None,
+    *,
+    counts: Mapping[int, int] | None = None,
+    trace: str | None = None,
 ) -> None:
-    """Record the notification time and defer a reconcile per connection (and the
-    marks of lifecycle events), in one transaction. Raises on a database failure
-    (the caller answers 503)."""
+    """Mark each connection in `targets` (id → account id) as notified (`counts`
+    notifications each, default 1), and record lifecycle events, in one transaction.
+    Raises on a database failure (the caller answers 503)."""
     if not targets and not lifecycle:
         return
-    now = clock.now()
+    ids = sorted(targets)
+    params = {
+        "now": clock.now(),
+        "trace": trace,
+        "ids": ids,
+        "counts": [(counts or {}).get(i, 1) for i in ids],
+    }
+    if not lifecycle:
+        # A single statement commits on its own: no BEGIN/COMMIT round trips.
+        async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+            await conn.execute(_MARK, params)
+        return
     async with engine.begin() as conn:
-        if targets:
-            await conn.execute(
-                update(Connection)
-                .where(Connection.id.in_(sorted(targets)))
-                .values(last_notification_at=now)
-            )
-        for connection_id in sorted(targets):
-            await defer_reconcile(conn, connection_id, targets[connection_id])
-        if lifecycle:
-            await record_lifecycle(conn, lifecycle)
+        if ids:
+            await conn.execute(_MARK, params)
+        await record_lifecycle(conn, lifecycle)
 
 
-async def google(engine: AsyncEngine, headers: Mapping[str, str]) -> int:
-    """Handle one Google push; returns the HTTP status to answer."""
+async def google(
+    engine: AsyncEngine, headers: Mapping[str, str], *, trace: str | None = None
+) -> int:
+    """Handle one Google push; returns the HTTP status to answer. `trace`: the
+    request's trace id, kept on the mark for the reconcile it leads to."""
     channel = headers.get("x-goog-channel-id")
     state = headers.get("x-goog-resource-state")
     if not channel or not state or len(channel) > 200:
@@ -122,7 +148,7 @@ async def google(engine: AsyncEngine, headers: Mapping[str, str]) -> int:
         NOTIFICATIONS.labels("google", "sync").inc()
         return 200
     try:
-        await trigger(engine, {generation.connection_id: generation.account_id})
+        await trigger(engine, {generation.connection_id: generation.account_id}, trace=trace)
     except SQLAlchemyError:
         log.exception("could not record a google notification")
         NOTIFICATIONS.labels("google", "error").inc()
@@ -142,7 +168,9 @@ def parse_graph_items(body: bytes) -> list[dict[str, Any]] | None:
     return [item for item in items if isinstance(item, dict)]
 
 
-async def microsoft(engine: AsyncEngine, body: bytes, *, lifecycle: bool = False) -> int:
+async def microsoft(
+    engine: AsyncEngine, body: bytes, *, lifecycle: bool = False, trace: str | None = None
+) -> int:
     """Handle one Graph POST (change or lifecycle notifications); the status to answer.
 
     Lifecycle events (sync/lifecycle.py) reconcile now and record what the keep-alive
@@ -156,6 +184,7 @@ async def microsoft(engine: AsyncEngine, body: bytes, *, lifecycle: bool = False
     ids = [str(i.get("subscriptionId")) for i in items if i.get("subscriptionId")]
     generations = await _generations(engine, "microsoft", ids)
     targets: dict[int, int | None] = {}
+    counts: dict[int, int] = {}
     events: list[LifecycleEvent] = []
     for item in items:
         sub_id = str(item.get("subscriptionId") or "")
@@ -173,8 +202,12 @@ async def microsoft(engine: AsyncEngine, body: bytes, *, lifecycle: bool = False
                 LifecycleEvent(event, sub_id, generation.connection_id, generation.account_id)
             )
         targets[generation.connection_id] = generation.account_id
+        # Lifecycle events are about the subscription, not the member's changes.
+        counts[generation.connection_id] = counts.get(generation.connection_id, 0) + (
+            0 if lifecycle else 1
+        )
     try:
-        await trigger(engine, targets, events)
+        await trigger(engine, targets, events, counts=counts, trace=trace)
     except SQLAlchemyError:
         log.exception("could not record graph notifications")
         NOTIFICATIONS.labels("microsoft", "error").inc()

@@ -15,6 +15,8 @@ transaction alive.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import text
@@ -36,6 +38,27 @@ _POSTPONE = text(
 )
 
 
+# Many jobs in one statement (the dispatcher): one array, one insert.
+_DEFER_MANY = text(
+    "SELECT procrastinate_defer_jobs_v1(ARRAY(SELECT ROW(:queue, :task, 0, j.lock,"
+    " j.queueing_lock, j.args, NULL)::procrastinate_job_to_defer_v1"
+    " FROM unnest(CAST(:locks AS text[]), CAST(:queueing_locks AS text[]),"
+    " CAST(:args AS jsonb[])) AS j(lock, queueing_lock, args)))"
+)
+_QUEUED = text(
+    "SELECT queueing_lock FROM procrastinate_jobs"
+    " WHERE status = 'todo' AND queueing_lock = ANY(CAST(:locks AS text[]))"
+)
+
+
+def _args(connection_id: int, trace: str | None) -> str:
+    # The trace id rides along only when there is one (older jobs have none).
+    args: dict[str, object] = {"connection_id": connection_id}
+    if trace is not None:
+        args["trace"] = trace
+    return json.dumps(args)
+
+
 def account_lock(account_id: int | None, connection_id: int) -> str:
     # A connection without an account cannot sync; it still gets a lock of its own.
     return f"account:{account_id}" if account_id is not None else f"orphan:{connection_id}"
@@ -52,6 +75,7 @@ async def defer_reconcile(
     *,
     scheduled_at: datetime | None = None,
     priority: int = 0,
+    trace: str | None = None,
 ) -> bool:
     """Queue a reconcile of `connection_id` in `conn`'s transaction.
 
@@ -63,7 +87,7 @@ async def defer_reconcile(
         "priority": priority,
         "lock": account_lock(account_id, connection_id),
         "queueing_lock": connection_queueing_lock(connection_id),
-        "args": json.dumps({"connection_id": connection_id}),
+        "args": _args(connection_id, trace),
         "scheduled_at": scheduled_at,
     }
     try:
@@ -77,3 +101,42 @@ async def defer_reconcile(
             )
         return False
     return True
+
+
+@dataclass(frozen=True)
+class ReconcileRequest:
+    connection_id: int
+    account_id: int | None
+    trace: str | None = None
+
+
+async def defer_reconciles(conn: AsyncConnection, requests: Sequence[ReconcileRequest]) -> int:
+    """Queue a reconcile for each request in `conn`'s transaction, in one insert where
+    possible: connections with a job already queued are left out first; should one be
+    queued concurrently in between (the unique queueing lock), the batch falls back to
+    one savepoint per job. Returns how many new jobs were queued."""
+    wanted = {r.connection_id: r for r in requests}
+    if not wanted:
+        return 0
+    locks = {connection_queueing_lock(cid): cid for cid in wanted}
+    queued = set(await conn.scalars(_QUEUED, {"locks": list(locks)}))
+    todo = [wanted[cid] for lock, cid in sorted(locks.items()) if lock not in queued]
+    if not todo:
+        return 0
+    params = {
+        "queue": QUEUE,
+        "task": RECONCILE_TASK,
+        "locks": [account_lock(r.account_id, r.connection_id) for r in todo],
+        "queueing_locks": [connection_queueing_lock(r.connection_id) for r in todo],
+        "args": [_args(r.connection_id, r.trace) for r in todo],
+    }
+    try:
+        async with conn.begin_nested():
+            await conn.execute(_DEFER_MANY, params)
+    except IntegrityError:
+        made = 0
+        for r in todo:
+            if await defer_reconcile(conn, r.connection_id, r.account_id, trace=r.trace):
+                made += 1
+        return made
+    return len(todo)

@@ -29,6 +29,13 @@ def _validation_echo(request: Request) -> Response | None:
 MAX_BODY = 1024 * 1024
 
 
+def _trace(request: Request) -> str | None:
+    """The request's trace id, if the logging middleware set one (`request.state.trace_id`);
+    it is kept on the connection's mark and handed to the reconcile job."""
+    trace = getattr(request.state, "trace_id", None)
+    return trace[:64] if isinstance(trace, str) and trace else None
+
+
 def _engine(request: Request) -> AsyncEngine:
     engine: AsyncEngine = request.app.state.spacecal.db.engine
     return engine
@@ -48,7 +55,11 @@ async def microsoft_notifications(request: Request) -> Response:
     if echo is not None:
         return echo
     body = await _body(request)
-    status = 413 if body is None else await intake.microsoft(_engine(request), body)
+    status = (
+        413
+        if body is None
+        else await intake.microsoft(_engine(request), body, trace=_trace(request))
+    )
     return Response(status_code=status)
 
 
@@ -58,11 +69,15 @@ async def microsoft_lifecycle(request: Request) -> Response:
     if echo is not None:
         return echo
     body = await _body(request)
-    status = 413 if body is None else await intake.microsoft(_engine(request), body, lifecycle=True)
+    status = (
+        413
+        if body is None
+        else await intake.microsoft(_engine(request), body, lifecycle=True, trace=_trace(request))
+    )
     return Response(status_code=status)
 
 
 @router.post("/webhooks/google")
 async def google_notifications(request: Request) -> Response:
-    status = await intake.google(_engine(request), request.headers)
+    status = await intake.google(_engine(request), request.headers, trace=_trace(request))
     return Response(status_code=status)

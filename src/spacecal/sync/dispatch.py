@@ -1,0 +1,117 @@
+"""The dispatcher: turns notification marks into reconcile jobs, in batches.
+
+Webhook intake commits only a mark on the connection (`sync_requested_at`,
+`notifications_pending`, `sync_requested_trace`; sync/intake.py), because a job
+insert per notification fires procrastinate's NOTIFY trigger, and PostgreSQL
+serialises the commits of notifying transactions: intake could not go faster than
+one such commit at a time. Each worker process runs this loop beside its
+procrastinate worker; one pass, in one transaction:
+
+1. claims up to `dispatch_batch_size` marked connections, oldest mark first, with
+   `FOR UPDATE SKIP LOCKED` (several workers never claim the same mark, and a claim
+   never waits for an intake UPDATE of the same row: that row is taken next pass),
+   and clears their marks;
+2. queues one reconcile per connection (sync/queue.py `defer_reconciles`: lock =
+   account, queueing lock = connection, so a connection has at most one queued
+   reconcile however many notifications arrived);
+3. adds the notification counts to `activity_hourly`.
+
+So a mark is cleared exactly when its job and its counts commit; a worker that dies
+mid-pass leaves the marks for the next pass. Marks are level-triggered state: if no
+worker runs, they wait (and the sweep does not need to know about them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spacecal import activity, clock
+from spacecal.sync.queue import ReconcileRequest, defer_reconciles
+
+log = logging.getLogger("spacecal.dispatch")
+
+_CLAIM = text(
+    "WITH claimed AS ("
+    " SELECT c.id, c.provider_account_id, c.provider, c.notifications_pending,"
+    " c.sync_requested_trace, r.business_id"
+    " FROM connections c JOIN resources r ON r.id = c.resource_id"
+    " WHERE c.sync_requested_at IS NOT NULL"
+    " ORDER BY c.sync_requested_at, c.id LIMIT :n"
+    " FOR UPDATE OF c SKIP LOCKED),"
+    " cleared AS ("
+    " UPDATE connections c SET sync_requested_at = NULL, notifications_pending = 0,"
+    " sync_requested_trace = NULL FROM claimed WHERE c.id = claimed.id)"
+    " SELECT * FROM claimed"
+)
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    connections: int  # marks claimed and cleared
+    jobs: int  # reconciles newly queued (the rest were already queued)
+    notifications: int  # notifications those marks stood for
+
+
+async def dispatch_once(engine: AsyncEngine, *, batch: int) -> Dispatched:
+    """One pass: at most `batch` marks become jobs and counts, in one transaction."""
+    async with engine.begin() as conn:
+        rows = (await conn.execute(_CLAIM, {"n": batch})).all()
+        if not rows:
+            return Dispatched(0, 0, 0)
+        jobs = await defer_reconciles(
+            conn,
+            [ReconcileRequest(r.id, r.provider_account_id, r.sync_requested_trace) for r in rows],
+        )
+        await activity.record_activity(
+            conn,
+            [
+                activity.Activity(
+                    r.business_id, r.provider, activity.NOTIFICATION, r.notifications_pending
+                )
+                for r in rows
+            ],
+            at=clock.now(),
+        )
+    return Dispatched(len(rows), jobs, sum(r.notifications_pending for r in rows))
+
+
+async def dispatch_all(engine: AsyncEngine, *, batch: int) -> int:
+    """Passes until no mark is left (tests, and a worker run with wait=False);
+    returns how many marks were dispatched."""
+    total = 0
+    while True:
+        done = await dispatch_once(engine, batch=batch)
+        total += done.connections
+        if done.connections < batch:
+            return total
+
+
+async def run_dispatcher(engine: AsyncEngine, *, batch: int, poll_seconds: float) -> None:
+    """Dispatch until cancelled: a full batch goes again at once; otherwise wait
+    `poll_seconds` (an indexed look at an empty partial index costs almost nothing).
+    A database failure is logged and retried after a short pause."""
+    failures = 0
+    while True:
+        try:
+            done = await dispatch_once(engine, batch=batch)
+            failures = 0
+        except (SQLAlchemyError, OSError):
+            failures += 1
+            log.exception("dispatching notification marks failed (attempt %d)", failures)
+            await asyncio.sleep(min(30.0, poll_seconds * 2**failures))
+            continue
+        if done.connections:
+            log.debug(
+                "dispatched %d mark(s) (%d notifications), %d new job(s)",
+                done.connections,
+                done.notifications,
+                done.jobs,
+            )
+        if done.connections < batch:
+            await asyncio.sleep(poll_seconds)
