@@ -27,6 +27,7 @@ from spacecal.api.fields import Field, Kind, ParseError, parse_int
 from spacecal.api.query import combined, parse_search
 from spacecal.api.spec import COMMON_FIELDS, RecordSpec
 from spacecal.api.state import AppState, principal_for
+from spacecal.crypto import TokenCipher
 from spacecal.db.engine import in_transaction
 
 MAX_BODY_BYTES = 256 * 1024
@@ -38,7 +39,7 @@ _SYSTEM_ID = Field("SystemId", Kind.STR, max_length=200)
 def row_to_record(spec: RecordSpec, row: Mapping[str, Any]) -> dict[str, Any]:
     record: dict[str, Any] = {}
     for f in spec.fields:
-        if f.column is not None:
+        if f.column is not None and not f.secret:
             record[f.name] = f.dump(row[f.column])
     for comp in spec.computed:
         record[comp.name] = row[comp.name]
@@ -121,9 +122,10 @@ def parse_values(spec: RecordSpec, body: Mapping[str, Any], *, creating: bool) -
             continue
         present = f.name in body
         raw = body.get(f.name)
+        shown = None if f.secret else raw  # an error never echoes a secret
         if not present or raw is None or (isinstance(raw, str) and not raw.strip()):
             if f.required:
-                errors.append(FieldError(f.name, "is a required field", raw))
+                errors.append(FieldError(f.name, "is a required field", shown))
                 continue
             if not present and not creating:
                 # Full replace: an absent optional field is cleared (or defaulted).
@@ -131,19 +133,44 @@ def parse_values(spec: RecordSpec, body: Mapping[str, Any], *, creating: bool) -
         try:
             value = f.parse(raw) if present else None
         except ParseError as exc:
-            errors.append(FieldError(f.name, str(exc), raw))
+            errors.append(FieldError(f.name, str(exc), shown))
             continue
         if value is None and not f.nullable:
             column_default = spec.table.c[f.column].default
             if column_default is not None and getattr(column_default, "is_scalar", False):
                 value = getattr(column_default, "arg")  # noqa: B009 (untyped in stubs)
             else:
-                errors.append(FieldError(f.name, "is a required field", raw))
+                errors.append(FieldError(f.name, "is a required field", shown))
                 continue
         values[f.column] = value
     if errors:
         raise ApiError.validation(*errors)
     return values
+
+
+def seal_secrets(
+    spec: RecordSpec,
+    values: dict[str, Any],
+    cipher: TokenCipher,
+    *,
+    creating: bool,
+) -> None:
+    """Encrypt write-only fields in `values`. A client cannot read a secret back, so
+    a full-replace PUT that leaves it out (or sends null) keeps the stored one; an
+    empty string clears it."""
+    for f in spec.fields:
+        if not f.secret or f.column is None:
+            continue
+        value = values.get(f.column)
+        if value is None:
+            if creating:
+                values[f.column] = None
+            else:
+                values.pop(f.column, None)
+        elif value == "":
+            values[f.column] = None
+        else:
+            values[f.column] = cipher.encrypt(str(value))
 
 
 def integrity_error(spec: RecordSpec, exc: IntegrityError) -> ApiError:
@@ -163,7 +190,7 @@ def integrity_error(spec: RecordSpec, exc: IntegrityError) -> ApiError:
 
 def build_router(spec: RecordSpec) -> APIRouter:
     router = APIRouter(tags=[spec.name])
-    paths = [f"/api/spaces/{spec.path}"] + [f"/api/spaces/{a}" for a in spec.aliases]
+    paths = [spec.base_path] + [f"{spec.prefix}/{a}" for a in spec.aliases]
 
     async def search(request: Request) -> Response:
         state: AppState = request.app.state.spacecal
@@ -236,6 +263,7 @@ def build_router(spec: RecordSpec) -> APIRouter:
         require(principal, spec.role("Create"))
         body = await read_body(request)
         values = parse_values(spec, body, creating=True)
+        seal_secrets(spec, values, state.db.cipher, creating=True)
         now = clock.now()
         values.update(spec.fixed_values)
         values.update(
@@ -278,6 +306,7 @@ def build_router(spec: RecordSpec) -> APIRouter:
         except ParseError as exc:
             raise ApiError.field("Id", str(exc), body["Id"]) from None
         values = parse_values(spec, body, creating=False)
+        seal_secrets(spec, values, state.db.cipher, creating=False)
         now = clock.now()
         values.update(updated_on=now, updated_by=principal.email)
         if "SystemId" in body:

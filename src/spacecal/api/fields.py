@@ -102,6 +102,7 @@ class Field:
 
     `column` is the table column; `None` means the field is computed (read-only).
     `reference` names the record an `...Id` field points at (filters drop the `Id`).
+    `secret` marks a write-only field (e.g. a WebHook's Secret).
     """
 
     name: str
@@ -114,6 +115,9 @@ class Field:
     reference: str | None = None
     validate: Callable[[Any], Any] | None = None
     description: str = ""
+    # Write-only: accepted on create/update, stored encrypted with the database's
+    # TokenCipher, never shown, searched or sorted on (crud.seal_secrets).
+    secret: bool = False
 
     def parse(self, raw: Any) -> Any:
         """The value to store, or a FieldError-raising ParseError."""

@@ -107,11 +107,13 @@ def _field_schema(f: Field) -> dict[str, Any]:
         schema["description"] = f.description
     if f.read_only or f.column is None:
         schema["readOnly"] = True
+    if f.secret:
+        schema["writeOnly"] = True
     return schema
 
 
 def record_schema(spec: RecordSpec) -> dict[str, Any]:
-    props = {f.name: _field_schema(f) for f in spec.fields}
+    props = {f.name: _field_schema(f) for f in spec.fields if not f.secret}
     for comp in spec.computed:
         shown = _KIND_SCHEMA[comp.kind]["type"]
         props[comp.name] = {"type": [shown, "null"], "readOnly": True}
@@ -189,7 +191,7 @@ def add_record_schemas(schema: dict[str, Any], specs: tuple[RecordSpec, ...]) ->
                 "HasPreviousPage": {"type": "boolean"},
             },
         }
-        base = f"/api/spaces/{spec.path}"
+        base = spec.base_path
         paths = schema.get("paths", {})
         collection, item = paths.get(base, {}), paths.get(base + "/{id}", {})
         if "get" in collection:
@@ -365,7 +367,7 @@ def _search_parameters(spec: RecordSpec) -> list[dict[str, Any]]:
         },
     ]
     for f in spec.fields:
-        if f.column is None or f.kind is Kind.JSON:
+        if f.column is None or f.kind is Kind.JSON or f.secret:
             continue
         params.append(
             {

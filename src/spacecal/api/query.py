@@ -79,7 +79,7 @@ def parse_search(
     ):
         sortable[name] = column
     for f in spec.fields:
-        if f.column is not None:
+        if f.column is not None and not f.secret:
             sortable[f.name] = table.c[f.column]
     for comp in spec.computed:
         sortable[comp.name] = comp.column
@@ -155,7 +155,7 @@ def _filter_fields(
         "SystemId": (table.c.system_id, Kind.STR),
     }
     for f in fields.values():
-        if f.column is None or f.kind is Kind.JSON:
+        if f.column is None or f.kind is Kind.JSON or f.secret:
             continue
         result[f.filter_name] = (table.c[f.column], f.kind)
         if f.reference:

@@ -1,5 +1,6 @@
 """The record types of the API: the two connection records of the mission and the
-supporting records (Business, Resource, Coworker, Booking), declared as data."""
+supporting records (Business, Resource, Coworker, Booking), declared as data; the
+WebHook record is declared in spacecal.outbound.record."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from spacecal.db.models import (
     table_of,
 )
 from spacecal.domain import OpeningHours
+from spacecal.outbound.record import WEBHOOKS
 from spacecal.sync.changes import (
     business_before_write,
     coworker_on_delete,
@@ -439,4 +441,12 @@ BOOKINGS = RecordSpec(
     delete_message="was successfully deleted.",
 )
 
-ALL_RECORDS = (GOOGLE_CALENDARS, MSOFFICE_CALENDARS, BUSINESSES, RESOURCES, COWORKERS, BOOKINGS)
+ALL_RECORDS = (
+    GOOGLE_CALENDARS,
+    MSOFFICE_CALENDARS,
+    BUSINESSES,
+    RESOURCES,
+    COWORKERS,
+    BOOKINGS,
+    WEBHOOKS,  # /api/sys/webhooks (spacecal.outbound)
+)

@@ -1,7 +1,7 @@
 """What a record type is to the API: its name, path, table, fields and hooks.
 
-The generic handlers in `crud.py` serve every record from one of these, so the six
-record types share one implementation of search, paging, filters and envelopes.
+The generic handlers in `crud.py` serve every record from one of these, so every
+record type shares one implementation of search, paging, filters and envelopes.
 """
 
 from __future__ import annotations
@@ -63,10 +63,16 @@ class RecordSpec:
     # Returns True when the hook already removed (or soft-deleted) the row.
     on_delete: DeleteHook | None = None
     delete_message: str = "was successfully deleted."
+    # Nexudus serves most records under /api/spaces, system ones (WebHook) under /api/sys.
+    prefix: str = "/api/spaces"
 
     @property
     def source(self) -> Any:
         return self.from_clause if self.from_clause is not None else self.table
+
+    @property
+    def base_path(self) -> str:
+        return f"{self.prefix}/{self.path}"
 
     def field_by_name(self) -> dict[str, Field]:
         return {f.name: f for f in self.fields}

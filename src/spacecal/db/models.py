@@ -270,6 +270,30 @@ class SubscriptionGeneration(Base):
     provider_account_id: Mapped[int | None] = mapped_column(
         ForeignKey("provider_accounts.id", ondelete="SET NULL")
     )
+    # A stop that failed (connection gone) is tried again after a growing wait.
+    stop_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    stop_retry_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class DetachedCalendar(Base):
+    """A calendar kept after its connection was disconnected (resource unbookable or
+    deleted): the note saying so is still to be written (sync/leftovers.py)."""
+
+    __tablename__ = "detached_calendars"
+    __table_args__ = (Index("detached_calendars_account", "provider_account_id"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    provider_account_id: Mapped[int] = mapped_column(
+        ForeignKey("provider_accounts.id", ondelete="CASCADE"), nullable=False
+    )
+    provider: Mapped[str] = mapped_column(String(16), nullable=False)
+    calendar_id: Mapped[str] = mapped_column(String(1024), nullable=False)
+    name: Mapped[str] = mapped_column(String(400), nullable=False)
+    note: Mapped[str] = mapped_column(Text, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
+    retry_at: Mapped[datetime | None] = mapped_column(TZ)
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class EventLink(Base):
@@ -328,6 +352,26 @@ class ActivityHourly(Base):
     provider: Mapped[str] = mapped_column(String(16), primary_key=True)
     kind: Mapped[str] = mapped_column(String(32), primary_key=True)
     count: Mapped[int] = mapped_column(BigInteger, nullable=False, default=0)
+
+
+class WebHook(RecordMixin, Base):
+    """An outbound webhook (the Nexudus WebHook record; spacecal.outbound).
+
+    Row triggers on `bookings` and `connections` (migration 0008) defer one delivery
+    job per active webhook of the action, in the transaction of the change."""
+
+    __tablename__ = "webhooks"
+    __table_args__ = (Index("webhooks_active_action", "action", postgresql_where="active"),)
+
+    name: Mapped[str] = mapped_column(String(200), nullable=False)
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    url: Mapped[str] = mapped_column(String(2048), nullable=False)
+    active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
+    # TokenCipher ciphertext of the signing secret; write-only in the API.
+    secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    last_trigger: Mapped[datetime | None] = mapped_column(TZ)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    error_count: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
 
 
 class MemberSignInLink(Base):

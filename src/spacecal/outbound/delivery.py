@@ -1,0 +1,183 @@
+"""Delivering one change to one webhook: render, sign, POST, then keep the books.
+
+A job carries the trigger's snapshot; its first attempt renders the body once and a
+retry carries those exact bytes, so every attempt of one delivery is identical (and
+so is its signature). Bookkeeping and the next attempt commit together:
+
+- success: ErrorCount 0, LastTrigger now;
+- failure: ErrorCount + 1 and LastError; at `outbound_disable_after` consecutive
+  failures the webhook is turned off (Active false, LastError says why); otherwise a
+  retry is deferred after an exponential backoff, up to `outbound_max_attempts`.
+
+Retries are new jobs with `scheduled_at`, not procrastinate's retry, as the sync jobs
+do (DESIGN, Jobs). A webhook turned off or deleted meanwhile gets nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx2
+from sqlalchemy import case, select, text, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from spacecal import __version__, clock
+from spacecal.config import Settings
+from spacecal.crypto import KeyConfigurationError
+from spacecal.db.engine import Database
+from spacecal.db.models import WebHook
+from spacecal.outbound.actions import DELIVER_TASK, QUEUE
+from spacecal.outbound.render import render
+from spacecal.outbound.send import SendResult, post
+from spacecal.outbound.signing import SIGNATURE_HEADER, sign
+
+log = logging.getLogger("spacecal.outbound")
+
+_DEFER = text(
+    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, NULL,"
+    " CAST(:args AS jsonb), :scheduled_at)]::procrastinate_job_to_defer_v1[])"
+)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # delivered | failed | disabled | skipped
+    attempt: int
+    http_status: int | None = None
+    error: str | None = None
+
+
+def backoff(settings: Settings, attempt: int) -> timedelta:
+    """The wait after failed attempt number `attempt` (1-based)."""
+    base = settings.outbound_backoff_base_seconds
+    seconds = min(settings.outbound_backoff_cap_seconds, base * 2 ** min(attempt - 1, 30))
+    return timedelta(seconds=seconds)
+
+
+async def defer_delivery(
+    conn: AsyncConnection, args: dict[str, Any], scheduled_at: datetime | None = None
+) -> None:
+    await conn.execute(
+        _DEFER,
+        {
+            "queue": QUEUE,
+            "task": DELIVER_TASK,
+            "args": json.dumps(args),
+            "scheduled_at": scheduled_at,
+        },
+    )
+
+
+def encode(record: dict[str, Any]) -> str:
+    """The body: a JSON array holding the one record (Nexudus's shape)."""
+    return json.dumps([record], ensure_ascii=False, separators=(",", ":"))
+
+
+async def deliver(
+    db: Database,
+    settings: Settings,
+    client: httpx2.AsyncClient,
+    *,
+    webhook_id: int,
+    action: str,
+    record: str | None = None,
+    snapshot: dict[str, Any] | None = None,
+    body: str | None = None,
+    attempt: int = 1,
+) -> Outcome:
+    async with db.engine.connect() as conn:
+        hook = (
+            await conn.execute(
+                select(WebHook.active, WebHook.url, WebHook.secret_enc).where(
+                    WebHook.id == webhook_id
+                )
+            )
+        ).first()
+        if hook is None or not hook.active:
+            return Outcome("skipped", attempt)
+        if body is None:
+            if record is None or snapshot is None:
+                raise ValueError("a delivery needs a body or a snapshot to render")
+            body = encode(await render(conn, record, snapshot))
+    payload = body.encode("utf-8")
+    headers = {
+        "Content-Type": "application/json; charset=utf-8",
+        "User-Agent": f"spacecal/{__version__} (webhook)",
+        "X-Spacecal-Action": action,
+        "X-Spacecal-Attempt": str(attempt),
+    }
+    if hook.secret_enc is not None:
+        try:
+            headers[SIGNATURE_HEADER] = sign(payload, db.cipher.decrypt(hook.secret_enc))
+        except KeyConfigurationError:
+            result = SendResult(
+                False, None, "its Secret cannot be decrypted with the configured keys: set it again"
+            )
+            return await _failed(db, settings, webhook_id, action, body, attempt, result)
+    result = await post(
+        client,
+        hook.url,
+        payload,
+        headers,
+        timeout_seconds=settings.outbound_timeout_seconds,
+        max_redirects=settings.outbound_max_redirects,
+    )
+    if result.ok:
+        async with db.engine.begin() as conn:
+            await conn.execute(
+                update(WebHook)
+                .where(WebHook.id == webhook_id)
+                .values(error_count=0, last_trigger=clock.now())
+            )
+        log.info("webhook %s %s delivered (attempt %d)", webhook_id, action, attempt)
+        return Outcome("delivered", attempt, result.status)
+    return await _failed(db, settings, webhook_id, action, body, attempt, result)
+
+
+async def _failed(
+    db: Database,
+    settings: Settings,
+    webhook_id: int,
+    action: str,
+    body: str,
+    attempt: int,
+    result: SendResult,
+) -> Outcome:
+    error = result.error or "failed"
+    limit = settings.outbound_disable_after
+    now = clock.now()
+    reached = WebHook.error_count + 1 >= limit
+    turned_off = (
+        f"Turned off after {limit} consecutive failed deliveries; the last: {error}. "
+        "Fix the receiver, then set Active to true."
+    )
+    async with db.engine.begin() as conn:
+        row = (
+            await conn.execute(
+                update(WebHook)
+                .where(WebHook.id == webhook_id, WebHook.active)
+                .values(
+                    error_count=WebHook.error_count + 1,
+                    active=case((reached, False), else_=True),
+                    last_error=case((reached, turned_off), else_=error),
+                    updated_on=case((reached, now), else_=WebHook.updated_on),
+                )
+                .returning(WebHook.active)
+            )
+        ).first()
+        if row is None:  # turned off or deleted meanwhile
+            return Outcome("skipped", attempt, result.status, error)
+        if not row.active:
+            log.warning("webhook %s turned off: %s", webhook_id, error)
+            return Outcome("disabled", attempt, result.status, error)
+        if attempt < settings.outbound_max_attempts:
+            retry = {"webhook_id": webhook_id, "action": action, "body": body}
+            await defer_delivery(
+                conn, {**retry, "attempt": attempt + 1}, now + backoff(settings, attempt)
+            )
+    log.info("webhook %s %s attempt %d failed: %s", webhook_id, action, attempt, error)
+    return Outcome("failed", attempt, result.status, error)

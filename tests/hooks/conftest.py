@@ -1,0 +1,227 @@
+"""Outbound webhook tests: the app in-process over ASGI, a real receiver on loopback
+(uvicorn on 127.0.0.1), and the real procrastinate worker delivering to it."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import httpx2
+import pytest
+import uvicorn
+from sqlalchemy import insert, text
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from spacecal import clock
+from spacecal.api.app import create_app
+from spacecal.api.auth import hash_password, token_hash
+from spacecal.api.users import validate_roles
+from spacecal.config import Settings
+from spacecal.db.engine import Database
+from spacecal.db.models import ApiToken, ApiUser
+from spacecal.jobs import run_worker
+from spacecal.providers.base import CalendarProvider
+from spacecal.sync.runtime import SyncRuntime
+
+TABLES = (
+    "webhooks, sync_runs, event_links, subscription_generations, connections, "
+    "provider_accounts, bookings, coworkers, resources, businesses, api_tokens, api_users"
+)
+PASSWORD = "correct horse battery"
+
+
+@dataclass
+class Call:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+
+@dataclass
+class Receiver:
+    """A webhook receiver: records every POST; answers `statuses` in turn (then 200)."""
+
+    base: str = ""
+    calls: list[Call] = field(default_factory=list)
+    statuses: list[int] = field(default_factory=list)
+    delay: float = 0.0
+
+    def url(self, name: str, host: str = "127.0.0.1") -> str:
+        return self.base.replace("127.0.0.1", host) + f"/hook/{name}"
+
+    def to(self, name: str) -> list[Call]:
+        return [c for c in self.calls if c.path == f"/hook/{name}"]
+
+    async def _hook(self, request: Request) -> Response:
+        self.calls.append(Call(request.url.path, dict(request.headers), await request.body()))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        status = self.statuses.pop(0) if self.statuses else 200
+        return Response(status_code=status)
+
+    async def _redirect(self, request: Request) -> Response:
+        target = request.query_params["to"]
+        self.calls.append(Call(request.url.path, dict(request.headers), await request.body()))
+        return Response(status_code=307, headers={"Location": target})
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/hook/{name}", self._hook, methods=["POST"]),
+                Route("/redirect", self._redirect, methods=["POST"]),
+            ]
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    found = Receiver()
+    port = _free_port()
+    found.base = f"http://127.0.0.1:{port}"
+    server = uvicorn.Server(
+        uvicorn.Config(
+            found.app(), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+    )
+    task = asyncio.create_task(server.serve())
+    for _ in range(250):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    assert server.started, "the receiver did not start"
+    try:
+        yield found
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+def hook_settings(settings: Settings) -> Settings:
+    """Small spans so retries run at once (each test may shrink more)."""
+    return settings.model_copy(
+        update={
+            "outbound_backoff_base_seconds": 0.0,
+            "outbound_timeout_seconds": 2.0,
+            "outbound_disable_after": 3,
+            "outbound_max_attempts": 10,
+        }
+    )
+
+
+@pytest.fixture
+async def clean(database: Database) -> None:
+    async with database.engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+        await conn.execute(text("DELETE FROM procrastinate_jobs"))
+
+
+@pytest.fixture
+async def client(
+    clean: None, hook_settings: Settings, database: Database
+) -> AsyncIterator[httpx2.AsyncClient]:
+    app = create_app(hook_settings, database)
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://spacecal.test") as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def password_hash() -> str:
+    return hash_password(PASSWORD)
+
+
+MakeUser = Callable[..., Awaitable[dict[str, str]]]
+
+
+@pytest.fixture
+def make_user(database: Database, clean: None, password_hash: str) -> MakeUser:
+    """An API user with a bearer token, written the way POST /api/token writes it."""
+
+    async def make(
+        email: str = "admin@example.com", roles: list[str] | None = None, full_admin: bool = False
+    ) -> dict[str, str]:
+        now = clock.now()
+        token = secrets.token_urlsafe(32)
+        async with database.engine.begin() as conn:
+            user_id = await conn.scalar(
+                insert(ApiUser)
+                .values(
+                    email=email,
+                    password_hash=password_hash,
+                    roles=validate_roles(roles or []),
+                    full_admin=full_admin,
+                    active=True,
+                    created_on=now,
+                )
+                .returning(ApiUser.id)
+            )
+            await conn.execute(
+                insert(ApiToken).values(
+                    token_hash=token_hash(token),
+                    kind="access",
+                    user_id=user_id,
+                    created_at=now,
+                    expires_at=now + timedelta(days=7),
+                )
+            )
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture
+async def admin(make_user: MakeUser, client: httpx2.AsyncClient) -> dict[str, str]:
+    return await make_user("admin@example.com", full_admin=True)
+
+
+def _no_provider(name: str) -> CalendarProvider:
+    raise AssertionError(f"no provider is needed here (asked for {name})")
+
+
+RunWorker = Callable[[], Awaitable[None]]
+
+
+@pytest.fixture
+def work(hook_settings: Settings, database: Database) -> RunWorker:
+    """Run the real worker until the queue is empty (retries due now included)."""
+
+    async def run() -> None:
+        rt = SyncRuntime(settings=hook_settings, db=database, provider_for=_no_provider)
+        await run_worker(rt, wait=False, periodic=False, concurrency=2)
+
+    return run
+
+
+async def create(
+    client: httpx2.AsyncClient, headers: dict[str, str], path: str, body: dict[str, Any]
+) -> int:
+    answer = await client.post(path, json=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return int(answer.json()["Value"]["Id"])
+
+
+async def outbound_jobs(database: Database) -> list[dict[str, Any]]:
+    async with database.engine.connect() as conn:
+        rows = await conn.execute(
+            text(
+                "SELECT args, status, scheduled_at FROM procrastinate_jobs"
+                " WHERE queue_name = 'outbound' ORDER BY id"
+            )
+        )
+        return [dict(r._mapping) for r in rows]
