@@ -27,6 +27,7 @@ from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import Connection, ProviderAccount
 from spacecal.db.url import to_libpq
+from spacecal.logs import bind_trace
 from spacecal.outbound import tasks as outbound_tasks
 from spacecal.outbound.actions import QUEUE as OUTBOUND_QUEUE
 from spacecal.providers.base import CalendarProvider
@@ -56,14 +57,16 @@ def _runtime(context: JobContext) -> SyncRuntime:
 
 async def reconcile_task(context: JobContext, connection_id: int, trace: str | None = None) -> None:
     """`trace`: the trace id of the first notification behind this job (sync/dispatch.py),
-    absent for jobs from other triggers."""
-    outcome = await reconcile(_runtime(context), connection_id)
-    log.info(
-        "reconcile %s: %s",
-        connection_id,
-        outcome.status,
-        extra={"connection_id": connection_id, "trace_id": trace},
-    )
+    absent for jobs from other triggers (they get a new one). Bound for the run, so the
+    reconciles this one defers carry it on (sync/queue.py)."""
+    with bind_trace(trace):
+        outcome = await reconcile(_runtime(context), connection_id)
+        log.info(
+            "reconcile %s: %s",
+            connection_id,
+            outcome.status,
+            extra={"connection_id": connection_id},
+        )
 
 
 async def keepalive_task(context: JobContext, connection_id: int) -> None:

@@ -23,6 +23,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from spacecal.logs import current_trace
+
 QUEUE = "sync"
 RECONCILE_TASK = "spacecal.reconcile"
 
@@ -80,7 +82,10 @@ async def defer_reconcile(
     """Queue a reconcile of `connection_id` in `conn`'s transaction.
 
     True: a new job; False: one was already queued (and, with `scheduled_at`, it is
-    pushed back to at least that time)."""
+    pushed back to at least that time). `trace` defaults to the trace id of the
+    request or job doing the deferring (spacecal.logs), so it follows the change."""
+    if trace is None:
+        trace = current_trace()
     params = {
         "queue": QUEUE,
         "task": RECONCILE_TASK,
