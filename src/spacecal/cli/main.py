@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from spacecal import __version__
-from spacecal.cli import database, demo, keys, members, processes, users
+from spacecal.cli import connections, database, demo, doctor, keys, members, processes, users
 from spacecal.cli.common import EXIT_USAGE, CliError, Subparsers, data_dir_parent
 
 Register = Callable[[Subparsers, argparse.ArgumentParser], None]
@@ -23,6 +23,8 @@ GROUPS: list[Register] = [
     users.register,
     members.register,
     keys.register,
+    connections.register,
+    doctor.register,
     demo.register,
 ]
 

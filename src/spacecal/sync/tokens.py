@@ -175,12 +175,15 @@ async def _connections_need_reconnect(conn: AsyncConnection, account_id: int, no
     )
 
 
-async def reencrypt_tokens(engine: AsyncEngine, cipher: TokenCipher) -> int:
+async def reencrypt_tokens(
+    engine: AsyncEngine, cipher: TokenCipher, progress: Callable[[int], None] | None = None
+) -> int:
     """Re-encrypt every stored provider secret under the newest key and record that
     key's fingerprint, so the old key can then be dropped from SPACECAL_SECRET_KEYS.
 
     Rotation: put the new key first (`new,old`), run this, then remove `old`.
-    Returns how many values were re-encrypted.
+    Returns how many values were re-encrypted; `progress(1)` is called per row
+    (accounts, then pending OAuth states).
     """
     count = 0
     async with engine.begin() as conn:
@@ -204,6 +207,8 @@ async def reencrypt_tokens(engine: AsyncEngine, cipher: TokenCipher) -> int:
                 await conn.execute(
                     update(ProviderAccount).where(ProviderAccount.id == account.id).values(**values)
                 )
+            if progress is not None:
+                progress(1)
         states = (
             await conn.execute(
                 select(OAuthState.state_hash, OAuthState.code_verifier_enc).with_for_update()
@@ -216,6 +221,8 @@ async def reencrypt_tokens(engine: AsyncEngine, cipher: TokenCipher) -> int:
                 .where(OAuthState.state_hash == state.state_hash)
                 .values(code_verifier_enc=cipher.rotate(state.code_verifier_enc))
             )
+            if progress is not None:
+                progress(1)
         await conn.execute(
             update(Meta)
             .where(Meta.key == FINGERPRINT_META_KEY)
