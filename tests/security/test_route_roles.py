@@ -88,6 +88,8 @@ def classify(method: str, path: str) -> ApiCall | str:
         return "webhook: verified by channel token / clientState (test_webhook_input.py)"
     if path == "/portal" or path.startswith("/portal/"):
         return "portal: member session (test_portal_security.py)"
+    if path == "/admin" or path.startswith("/admin/"):
+        return "admin console: API user session and roles (tests/admin/)"
     parts = path.split("/")
     if path.startswith("/api/spaces/") and parts[3] in RECORD_OF_PATH:
         record = RECORD_OF_PATH[parts[3]]

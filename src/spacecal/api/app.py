@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from spacecal import __version__
+from spacecal.admin import mount_admin
 from spacecal.api import health, token
 from spacecal.api.auth import Authenticator
 from spacecal.api.crud import build_router
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     for spec in ALL_RECORDS:
         app.include_router(build_router(spec))
     mount_portal(app)  # members' portal, webhook endpoints, sign-in-link API
+    mount_admin(app)  # the admin console at /admin (docs/admin.md)
     install_error_handlers(app)
 
     def openapi() -> dict[str, Any]:

@@ -36,18 +36,36 @@ class CsrfRejected(Exception):
 
 
 class SessionCodec:
-    def __init__(self, keys: list[str], max_age_seconds: int, secure: bool) -> None:
+    """Signed session cookies and CSRF tokens for one area of the site.
+
+    `purpose`, the cookie names and `path` keep areas apart: the admin console uses its
+    own (spacecal.admin), so a member's portal cookie is never an admin's session."""
+
+    def __init__(
+        self,
+        keys: list[str],
+        max_age_seconds: int,
+        secure: bool,
+        *,
+        purpose: str = "spacecal-portal-session",
+        session_cookie: str = SESSION_COOKIE,
+        csrf_cookie: str = CSRF_COOKIE,
+        path: str = "/portal",
+    ) -> None:
         # itsdangerous signs with the last key and accepts all: newest last.
         derived = [
-            hmac.new(k.encode(), b"spacecal-portal-session", hashlib.sha256).hexdigest()
+            hmac.new(k.encode(), purpose.encode(), hashlib.sha256).hexdigest()
             for k in reversed(keys)
         ]
         self._serializer = URLSafeTimedSerializer(derived, salt="spacecal-portal")
         self.max_age = max_age_seconds
         self.secure = secure
+        self.session_cookie = session_cookie
+        self.csrf_cookie = csrf_cookie
+        self.path = path
 
     def read(self, request: Request) -> Session | None:
-        raw = request.cookies.get(SESSION_COOKIE)
+        raw = request.cookies.get(self.session_cookie)
         if not raw:
             return None
         try:
@@ -65,19 +83,19 @@ class SessionCodec:
         session = Session(coworker_id, secrets.token_urlsafe(16), secrets.token_urlsafe(32))
         value = self._serializer.dumps({"c": coworker_id, "n": session.nonce, "x": session.csrf})
         response.set_cookie(
-            SESSION_COOKIE,
+            self.session_cookie,
             value,
             max_age=self.max_age,
             httponly=True,
             samesite="lax",
             secure=self.secure,
-            path="/portal",
+            path=self.path,
         )
         return session
 
     def end(self, response: Response) -> None:
         response.delete_cookie(
-            SESSION_COOKIE, path="/portal", httponly=True, samesite="lax", secure=self.secure
+            self.session_cookie, path=self.path, httponly=True, samesite="lax", secure=self.secure
         )
 
     def csrf_for(self, request: Request, session: Session | None) -> tuple[str, str | None]:
@@ -85,7 +103,7 @@ class SessionCodec:
         signed out and the browser has none yet)."""
         if session is not None:
             return session.csrf, None
-        existing = request.cookies.get(CSRF_COOKIE)
+        existing = request.cookies.get(self.csrf_cookie)
         if existing and len(existing) >= 32:
             return existing, None
         fresh = secrets.token_urlsafe(32)
@@ -93,12 +111,12 @@ class SessionCodec:
 
     def set_csrf_cookie(self, response: Response, value: str) -> None:
         response.set_cookie(
-            CSRF_COOKIE,
+            self.csrf_cookie,
             value,
             httponly=True,
             samesite="lax",
             secure=self.secure,
-            path="/portal",
+            path=self.path,
         )
 
     async def check_csrf(self, request: Request, session: Session | None) -> dict[str, str]:
@@ -106,7 +124,9 @@ class SessionCodec:
         form = await request.form()
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         sent = fields.get("csrf_token", "")
-        expected = session.csrf if session is not None else request.cookies.get(CSRF_COOKIE, "")
+        expected = (
+            session.csrf if session is not None else request.cookies.get(self.csrf_cookie, "")
+        )
         if not sent or not expected or not hmac.compare_digest(sent, expected):
             raise CsrfRejected()
         return fields

@@ -1,0 +1,58 @@
+"""The admin console: server-rendered pages at /admin for API users (operators), to
+see at a glance whether calendars are in sync and act when they are not.
+
+Pages: connections per business and provider with their health, search, filters and
+paging; one connection with its subscriptions, sync history and the buttons resync
+now, renew now and disconnect; activity charts (notifications, syncs, bookings made
+from calendars, refusals) over 24 hours and 30 days. Sign-in uses the API's users,
+password check and failed-login limiter; access uses the API's roles (access.py).
+See docs/admin.md.
+
+`mount_admin` adds the routes to the API app; the runtime is made on first use from
+the app's state (runtime.py), so the app's start-up needs no change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import FileResponse, Response
+
+from spacecal.admin import buttons, pages, signin
+from spacecal.admin.access import Problem
+from spacecal.admin.runtime import runtime
+from spacecal.admin.views import harden, render
+
+__all__ = ["mount_admin"]
+
+_CSS = Path(__file__).parent / "static" / "admin.css"
+
+
+def mount_admin(app: FastAPI) -> None:
+    app.include_router(signin.router)
+    app.include_router(pages.router)
+    app.include_router(buttons.router)
+
+    @app.get("/admin/static/admin.css", include_in_schema=False)
+    async def admin_css() -> Response:
+        return harden(FileResponse(_CSS, media_type="text/css"))
+
+    async def problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Problem)
+        rt = runtime(request)
+        found = await rt.current_user(request)
+        return render(
+            rt,
+            request,
+            "problem.html",
+            {
+                "problem": exc.message,
+                "heading": "Not allowed" if exc.status == 403 else None,
+            },
+            session=found[0] if found else None,
+            user=found[1] if found else None,
+            status=exc.status,
+        )
+
+    app.add_exception_handler(Problem, problem)

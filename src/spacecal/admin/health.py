@@ -1,0 +1,128 @@
+"""One connection's health as the console shows it, computed in SQL so the list can
+filter, count and page on it.
+
+The stored `connections.health` says what the last sync or renewal found; the console
+adds what the other tables know: the member's account needing a reconnect, a push
+subscription close to its expiry, a sync asked for or running. Checked in this order
+(the first that holds wins, the most urgent first):
+
+1. needs reconnect: the member's account lost its consent (or there is none);
+2. failing: the last sync, renewal or provisioning failed (the list shows the error);
+3. syncing: being set up;
+4. expiring: push is on but the live subscription ends within
+   `admin_expiring_soon_seconds` (or there is none): renewal is overdue;
+5. syncing: a notification is waiting to be pulled, a resync was asked for, the
+   provider throttled us, or a reconcile job is queued or running;
+6. healthy.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    String,
+    and_,
+    case,
+    cast,
+    column,
+    exists,
+    literal,
+    literal_column,
+    or_,
+    table,
+)
+
+from spacecal.db.models import Connection, ProviderAccount
+from spacecal.sync.queue import RECONCILE_TASK
+
+HEALTHY = "healthy"
+SYNCING = "syncing"
+NEEDS_RECONNECT = "needs_reconnect"
+FAILING = "failing"
+EXPIRING = "expiring"
+STATES = (HEALTHY, SYNCING, NEEDS_RECONNECT, FAILING, EXPIRING)
+STATE_LABELS = {
+    HEALTHY: "Healthy",
+    SYNCING: "Syncing",
+    NEEDS_RECONNECT: "Needs reconnect",
+    FAILING: "Failing",
+    EXPIRING: "Subscription expiring soon",
+}
+STATE_HELP = {
+    HEALTHY: "In sync, push subscription live.",
+    SYNCING: "A sync is queued, running or waiting out provider throttling.",
+    NEEDS_RECONNECT: "The member must connect the account again in the portal; "
+    "nothing syncs until then.",
+    FAILING: "The last sync or renewal failed; it is retried with backoff.",
+    EXPIRING: "Push is about to lapse (renewal is overdue): renew now, or look at the error.",
+}
+
+_jobs = table(
+    "procrastinate_jobs",
+    column("status"),  # an enum type of procrastinate's: compared to literals
+    column("lock", String),
+    column("queueing_lock", String),
+    column("task_name", String),
+)
+
+
+def _reconcile_lock() -> Any:
+    return literal("reconcile:") + cast(Connection.id, String)
+
+
+def reconcile_queued() -> Any:
+    """A reconcile of the connection waits in the queue (the unique queueing lock)."""
+    return exists().where(
+        _jobs.c.status == literal_column("'todo'"), _jobs.c.queueing_lock == _reconcile_lock()
+    )
+
+
+def reconcile_running() -> Any:
+    """A reconcile of the connection runs now (found through its account's lock)."""
+    return exists().where(
+        _jobs.c.status == literal_column("'doing'"),
+        _jobs.c.lock == literal("account:") + cast(Connection.provider_account_id, String),
+        _jobs.c.queueing_lock == _reconcile_lock(),
+        _jobs.c.task_name == RECONCILE_TASK,
+    )
+
+
+def state_expr(now: datetime, soon: timedelta) -> Any:
+    """The console's health of the row (a SQL expression over `connections` joined to
+    its `provider_accounts` row, outer)."""
+    return case(
+        (
+            or_(
+                ProviderAccount.status.is_(None),
+                ProviderAccount.status != "active",
+                Connection.health == "needs_reconnect",
+            ),
+            NEEDS_RECONNECT,
+        ),
+        (Connection.health.in_(["failing", "error"]), FAILING),
+        (Connection.health.in_(["new", "provisioning"]), SYNCING),
+        (
+            and_(
+                Connection.push_supported,
+                Connection.calendar_id.is_not(None),
+                or_(
+                    Connection.subscription_expire_date.is_(None),
+                    Connection.subscription_expire_date <= now + soon,
+                ),
+            ),
+            EXPIRING,
+        ),
+        (
+            or_(
+                Connection.health == "throttled",
+                Connection.sync_requested_at.is_not(None),
+                Connection.resync_requested,
+                reconcile_queued(),
+                reconcile_running(),
+            ),
+            SYNCING,
+        ),
+        else_=HEALTHY,
+    )
