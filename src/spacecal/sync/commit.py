@@ -1,7 +1,15 @@
 """Committing one pull's plan: bookings, event links and the new cursor, in one
 transaction (the caller's). Calendar writes the plan asks for are recorded on the
 links as `pending_write` and pushed after the commit (writeback.py), so a crash
-between the two leaves a write that is visibly owed, not a lost one.
+between the two leaves a write that is visibly owed, not a lost one. The counts the
+console charts (bookings made from calendars, refusals) are added in the same
+transaction.
+
+Set-based: each kind of change is one statement for the whole plan (an initial sync
+of 10,000 events is a handful of round trips, not 50,000). Only when a batch of
+moves or creations hits the overlap constraint (a concurrent booking) or a deadlock
+does that batch go again one row at a time, each in a savepoint, so exactly the
+losing rows are counted as lost races.
 
 Booking updates are conditional on the version decided against; a booking changed
 meanwhile (the API, another calendar) is left alone and this connection is queued
@@ -13,20 +21,21 @@ same way: the next pull refuses it with the taken span in words.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from spacecal import activity
 from spacecal.db.models import Booking, Connection, EventLink
-from spacecal.domain import EventText, Plan, repeat_series_unique_id
+from spacecal.domain import CreateBooking, EventText, MoveBooking, Plan, repeat_series_unique_id
+from spacecal.sync.queue import ReconcileRequest, defer_reconciles
 from spacecal.sync.target import SyncTarget
-from spacecal.sync.triggers import notify_booking_changed
 
 EVENT_ID_COLUMN = {"google": "google_event_id", "microsoft": "office365_event_id"}
 
@@ -50,16 +59,65 @@ def _text(text: EventText) -> dict[str, str]:
     return {"title": text.title, "description": text.description}
 
 
-async def _upsert_link(
-    conn: AsyncConnection, connection_id: int, event_key: str, now: datetime, **values: Any
+_CANCEL = text(
+    "UPDATE bookings b SET cancelled_at = :now, version = b.version + 1, updated_on = :now"
+    " FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS integer[])) AS c(id, version)"
+    " WHERE b.id = c.id AND b.version = c.version AND b.cancelled_at IS NULL"
+    " RETURNING b.id"
+)
+_MOVE = text(
+    "UPDATE bookings b SET from_time = m.from_time, to_time = m.to_time,"
+    " tentative = m.tentative, version = b.version + 1, updated_on = :now"
+    " FROM unnest(CAST(:ids AS bigint[]), CAST(:versions AS integer[]),"
+    " CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]),"
+    " CAST(:tentatives AS boolean[])) AS m(id, version, from_time, to_time, tentative)"
+    " WHERE b.id = m.id AND b.version = m.version AND b.cancelled_at IS NULL"
+    " RETURNING b.id, b.version"
+)
+_DROP_LINKS = text(
+    "DELETE FROM event_links WHERE connection_id = :cid AND event_key = ANY(CAST(:keys AS text[]))"
+)
+_FORGET_UNBOOKED = text(
+    "DELETE FROM event_links WHERE connection_id = :cid AND event_key = ANY(CAST(:keys AS text[]))"
+    " AND booking_id IS NULL"
+)
+_FORGET_REFUSALS = text(
+    "UPDATE event_links SET refused_start = NULL, refused_end = NULL,"
+    " refused_all_day = false, refused_reason = NULL"
+    " WHERE connection_id = :cid AND event_key = ANY(CAST(:keys AS text[]))"
+)
+# The member's other calendars of (member, resource) for the changed bookings.
+_SHOWING = text(
+    "SELECT DISTINCT c.id, c.provider_account_id FROM connections c"
+    " JOIN bookings b ON b.coworker_id = c.coworker_id AND b.resource_id = c.resource_id"
+    " WHERE b.id = ANY(CAST(:ids AS bigint[])) AND c.id <> :cid ORDER BY c.id"
+)
+
+
+async def _upsert_links(
+    conn: AsyncConnection,
+    connection_id: int,
+    now: datetime,
+    rows: Sequence[tuple[str, dict[str, Any]]],
 ) -> None:
-    stmt = insert(EventLink).values(
-        connection_id=connection_id, event_key=event_key, updated_at=now, **values
+    """Insert or update the links of `rows` ((event key, values); every row with the
+    same columns) in one statement; a later row for the same key wins, as it would
+    one statement at a time."""
+    if not rows:
+        return
+    merged = {key: values for key, values in rows}
+    columns = list(next(iter(merged.values())))
+    stmt = insert(EventLink)
+    stmt = stmt.on_conflict_do_update(
+        constraint="event_links_unique_event",
+        set_={"updated_at": now, **{c: stmt.excluded[c] for c in columns}},
     )
     await conn.execute(
-        stmt.on_conflict_do_update(
-            constraint="event_links_unique_event", set_={"updated_at": now, **values}
-        )
+        stmt,
+        [
+            {"connection_id": connection_id, "event_key": key, "updated_at": now, **values}
+            for key, values in merged.items()
+        ],
     )
 
 
@@ -93,26 +151,152 @@ async def commit_plan(
     result = CommitResult()
     cid = target.connection_id
 
-    for cancel in plan.cancel:
-        done = await conn.scalar(
-            update(Booking)
-            .where(
-                Booking.id == cancel.booking_id,
-                Booking.version == cancel.expected_version,
-                Booking.cancelled_at.is_(None),
-            )
-            .values(cancelled_at=now, version=Booking.version + 1, updated_on=now)
-            .returning(Booking.id)
-        )
-        await conn.execute(
-            delete(EventLink).where(
-                EventLink.connection_id == cid, EventLink.event_key == cancel.event_key
+    if plan.cancel:
+        done = set(
+            await conn.scalars(
+                _CANCEL,
+                {
+                    "now": now,
+                    "ids": [c.booking_id for c in plan.cancel],
+                    "versions": [c.expected_version for c in plan.cancel],
+                },
             )
         )
-        if done is not None:
-            result.bookings_changed.append(cancel.booking_id)
+        await conn.execute(_DROP_LINKS, {"cid": cid, "keys": [c.event_key for c in plan.cancel]})
+        result.bookings_changed += [c.booking_id for c in plan.cancel if c.booking_id in done]
 
-    for move in plan.move:
+    moved = await _move(conn, plan.move, now, result)
+    await _upsert_links(
+        conn,
+        cid,
+        now,
+        [
+            (
+                m.event_key,
+                {
+                    "booking_id": m.booking_id,
+                    "booking_version": version,
+                    "pending_write": None,
+                    "pending_since": None,
+                    **NOT_REFUSED,
+                },
+            )
+            for m, version in moved
+        ],
+    )
+    result.bookings_changed += [m.booking_id for m, _ in moved]
+
+    created = await _create(conn, target, plan.create, now, series_of, result)
+    await _upsert_links(
+        conn,
+        cid,
+        now,
+        [
+            (
+                c.event_key,
+                {
+                    "booking_id": booking_id,
+                    "booking_version": 1,
+                    "series_key": series_of.get(c.event_key),
+                    **NOT_REFUSED,
+                },
+            )
+            for c, booking_id in created
+        ],
+    )
+    result.bookings_changed += [booking_id for _, booking_id in created]
+
+    owed: list[tuple[str, dict[str, Any]]] = []
+    for mark in plan.mark_refused:
+        t = mark.refused_time
+        owed.append(
+            (
+                mark.event_key,
+                {
+                    "pending_write": {"kind": "mark", **_text(mark.text)},
+                    "pending_since": now,
+                    **_refused(t.start, t.end, t.all_day, mark.refusal.message),
+                },
+            )
+        )
+    for back in plan.put_back:
+        t = back.refused_time
+        owed.append(
+            (
+                back.event_key,
+                {
+                    "pending_write": {
+                        "kind": "put_back",
+                        "start": back.start.isoformat(),
+                        "end": back.end.isoformat(),
+                        **_text(back.text),
+                    },
+                    "pending_since": now,
+                    **_refused(t.start, t.end, t.all_day, back.refusal.message),
+                },
+            )
+        )
+    await _upsert_links(conn, cid, now, owed)
+    await _upsert_links(
+        conn,
+        cid,
+        now,
+        [
+            (
+                u.event_key,
+                {"pending_write": {"kind": "unmark", **_text(u.text)}, "pending_since": now},
+            )
+            for u in plan.remove_marks
+        ],
+    )
+    await _forget(conn, cid, plan.forget)
+
+    await _queue_other_calendars(conn, result.bookings_changed, except_connection=cid)
+    await activity.record_activity(
+        conn,
+        [
+            activity.Activity(
+                target.business_id, target.provider, activity.BOOKING_FROM_CALENDAR, len(created)
+            ),
+            activity.Activity(target.business_id, target.provider, activity.REFUSAL, len(owed)),
+        ],
+        at=now,
+    )
+    return result
+
+
+async def _move(
+    conn: AsyncConnection, moves: Sequence[MoveBooking], now: datetime, result: CommitResult
+) -> list[tuple[MoveBooking, int]]:
+    """The moves that took, with each booking's new version; the others (changed
+    meanwhile, or the slot taken) are counted as lost races."""
+    if not moves:
+        return []
+    params = {
+        "now": now,
+        "ids": [m.booking_id for m in moves],
+        "versions": [m.expected_version for m in moves],
+        "starts": [m.start for m in moves],
+        "ends": [m.end for m in moves],
+        "tentatives": [m.tentative for m in moves],
+    }
+    try:
+        async with conn.begin_nested():
+            versions = {r.id: r.version for r in await conn.execute(_MOVE, params)}
+    except DBAPIError as exc:
+        if not lost_race(exc):
+            raise
+        return await _move_one_by_one(conn, moves, now, result)
+    done = [(m, versions[m.booking_id]) for m in moves if m.booking_id in versions]
+    result.lost_races += len(moves) - len(done)
+    return done
+
+
+async def _move_one_by_one(
+    conn: AsyncConnection, moves: Sequence[MoveBooking], now: datetime, result: CommitResult
+) -> list[tuple[MoveBooking, int]]:
+    done: list[tuple[MoveBooking, int]] = []
+    for move in moves:
         try:
             async with conn.begin_nested():
                 new_version = await conn.scalar(
@@ -134,44 +318,74 @@ async def commit_plan(
         except DBAPIError as exc:
             if not lost_race(exc):
                 raise
-            result.lost_races += 1
-            continue
+            new_version = None
         if new_version is None:
             result.lost_races += 1
-            continue
-        await _upsert_link(
-            conn,
-            cid,
-            move.event_key,
-            now,
-            booking_id=move.booking_id,
-            booking_version=new_version,
-            pending_write=None,
-            pending_since=None,
-            **NOT_REFUSED,
-        )
-        result.bookings_changed.append(move.booking_id)
+        else:
+            done.append((move, new_version))
+    return done
 
-    for create in plan.create:
-        series = series_of.get(create.event_key)
-        series_uuid = repeat_series_unique_id(target.calendar_id or "", series) if series else None
-        values: dict[str, Any] = {
-            "resource_id": target.resource.resource_id,
-            "coworker_id": target.coworker_id,
-            "from_time": create.start,
-            "to_time": create.end,
-            "tentative": create.tentative,
-            "repeat_series_unique_id": series_uuid,
-            "source": target.provider,
-            "version": 1,
-            EVENT_ID_COLUMN[target.provider]: create.event_key,
-            "unique_id": uuid.uuid4(),
-            "created_on": now,
-            "updated_on": now,
-            "updated_by": None,
-        }
-        if target.provider == "google":
-            values["google_calendar_id"] = target.calendar_id
+
+def _booking_values(
+    target: SyncTarget, create: CreateBooking, now: datetime, series: str | None
+) -> dict[str, Any]:
+    series_uuid = repeat_series_unique_id(target.calendar_id or "", series) if series else None
+    values: dict[str, Any] = {
+        "resource_id": target.resource.resource_id,
+        "coworker_id": target.coworker_id,
+        "from_time": create.start,
+        "to_time": create.end,
+        "tentative": create.tentative,
+        "repeat_series_unique_id": series_uuid,
+        "source": target.provider,
+        "version": 1,
+        "google_calendar_id": target.calendar_id if target.provider == "google" else None,
+        "google_event_id": None,
+        "office365_event_id": None,
+        "unique_id": uuid.uuid4(),
+        "created_on": now,
+        "updated_on": now,
+        "updated_by": None,
+    }
+    values[EVENT_ID_COLUMN[target.provider]] = create.event_key
+    return values
+
+
+async def _create(
+    conn: AsyncConnection,
+    target: SyncTarget,
+    creates: Sequence[CreateBooking],
+    now: datetime,
+    series_of: dict[str, str | None],
+    result: CommitResult,
+) -> list[tuple[CreateBooking, int]]:
+    """The bookings made, in plan order; creations that lost the slot to a concurrent
+    booking are counted as lost races."""
+    if not creates:
+        return []
+    rows = [_booking_values(target, c, now, series_of.get(c.event_key)) for c in creates]
+    try:
+        async with conn.begin_nested():
+            ids = list(
+                await conn.scalars(
+                    insert(Booking).returning(Booking.id, sort_by_parameter_order=True), rows
+                )
+            )
+    except DBAPIError as exc:
+        if not lost_race(exc):
+            raise
+        return await _create_one_by_one(conn, creates, rows, result)
+    return list(zip(creates, ids, strict=True))
+
+
+async def _create_one_by_one(
+    conn: AsyncConnection,
+    creates: Sequence[CreateBooking],
+    rows: Sequence[dict[str, Any]],
+    result: CommitResult,
+) -> list[tuple[CreateBooking, int]]:
+    done: list[tuple[CreateBooking, int]] = []
+    for create, values in zip(creates, rows, strict=True):
         try:
             async with conn.begin_nested():
                 booking_id = await conn.scalar(
@@ -183,79 +397,30 @@ async def commit_plan(
             result.lost_races += 1
             continue
         assert booking_id is not None
-        await _upsert_link(
-            conn,
-            cid,
-            create.event_key,
-            now,
-            booking_id=booking_id,
-            booking_version=1,
-            series_key=series,
-            **NOT_REFUSED,
-        )
-        result.bookings_changed.append(booking_id)
+        done.append((create, booking_id))
+    return done
 
-    for mark in plan.mark_refused:
-        t = mark.refused_time
-        await _upsert_link(
-            conn,
-            cid,
-            mark.event_key,
-            now,
-            pending_write={"kind": "mark", **_text(mark.text)},
-            pending_since=now,
-            **_refused(t.start, t.end, t.all_day, mark.refusal.message),
-        )
-    for back in plan.put_back:
-        t = back.refused_time
-        await _upsert_link(
-            conn,
-            cid,
-            back.event_key,
-            now,
-            pending_write={
-                "kind": "put_back",
-                "start": back.start.isoformat(),
-                "end": back.end.isoformat(),
-                **_text(back.text),
-            },
-            pending_since=now,
-            **_refused(t.start, t.end, t.all_day, back.refusal.message),
-        )
-    for unmark in plan.remove_marks:
-        await _upsert_link(
-            conn,
-            cid,
-            unmark.event_key,
-            now,
-            pending_write={"kind": "unmark", **_text(unmark.text)},
-            pending_since=now,
-        )
-    await _forget(conn, cid, plan.forget)
 
-    for booking_id in result.bookings_changed:
-        await notify_booking_changed(conn, booking_id, except_connection=cid)
-    return result
+async def _queue_other_calendars(
+    conn: AsyncConnection, booking_ids: Sequence[int], *, except_connection: int
+) -> None:
+    """What `sync.triggers.notify_booking_changed` does per booking, for all of them at
+    once: a reconcile for every other calendar showing these bookings' (member,
+    resource)."""
+    if not booking_ids:
+        return
+    rows = (
+        await conn.execute(_SHOWING, {"ids": list(booking_ids), "cid": except_connection})
+    ).all()
+    await defer_reconciles(conn, [ReconcileRequest(r.id, r.provider_account_id) for r in rows])
 
 
 async def _forget(conn: AsyncConnection, connection_id: int, keys: Iterable[str]) -> None:
     keys = list(keys)
     if not keys:
         return
-    await conn.execute(
-        delete(EventLink).where(
-            and_(
-                EventLink.connection_id == connection_id,
-                EventLink.event_key.in_(keys),
-                EventLink.booking_id.is_(None),
-            )
-        )
-    )
-    await conn.execute(
-        update(EventLink)
-        .where(EventLink.connection_id == connection_id, EventLink.event_key.in_(keys))
-        .values(**NOT_REFUSED)
-    )
+    await conn.execute(_FORGET_UNBOOKED, {"cid": connection_id, "keys": keys})
+    await conn.execute(_FORGET_REFUSALS, {"cid": connection_id, "keys": keys})
 
 
 async def store_cursor(

@@ -133,7 +133,7 @@ async def defer_reconciles(conn: AsyncConnection, requests: Sequence[ReconcileRe
         "task": RECONCILE_TASK,
         "locks": [account_lock(r.account_id, r.connection_id) for r in todo],
         "queueing_locks": [connection_queueing_lock(r.connection_id) for r in todo],
-        "args": [_args(r.connection_id, r.trace) for r in todo],
+        "args": [_args(r.connection_id, r.trace or current_trace()) for r in todo],
     }
     try:
         async with conn.begin_nested():
