@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -66,6 +67,19 @@ class Settings(BaseSettings):
     page_size_default: int = Field(default=25, ge=1)
     page_size_max: int = Field(default=1000, ge=1, description="Larger `size` values are clamped.")
 
+    # --- get-one read path (api/get_one.py) ---------------------------------------
+    api_fast_get_one: bool = Field(
+        default=True,
+        description="Answer GET of one record before FastAPI's routing, with reads of "
+        "concurrent requests sharing one query; false serves it through the FastAPI route.",
+    )
+    api_get_one_lanes: int = Field(
+        default=2,
+        ge=1,
+        description="Queries in flight at once per record type on the fast get-one path "
+        "(each holds a pooled connection while requests keep coming).",
+    )
+
     # --- providers (unset client ids: that provider is not offered) -------------
     google_client_id: str | None = None
     google_client_secret: str | None = None
@@ -80,8 +94,27 @@ class Settings(BaseSettings):
     microsoft_login_base: str = "https://login.microsoftonline.com"
 
     # --- logging ----------------------------------------------------------------
-    log_level: str = Field(default="INFO")
-    log_json: bool = Field(default=False, description="JSON log lines instead of console lines.")
+    log_level: str = Field(
+        default="INFO", description="Level of spacecal's own loggers in serve and worker."
+    )
+    log_format: Literal["auto", "json", "text"] = Field(
+        default="auto",
+        description="Log lines as JSON objects or text; auto: text on a terminal, JSON "
+        "otherwise (spacecal.logs).",
+    )
+    log_json: bool = Field(
+        default=False, description="Same as log_format=json (kept for older deployments)."
+    )
+    worker_metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="`spacecal worker` serves /metrics on this port (unset: none; the API "
+        "process serves its own at /metrics).",
+    )
+    worker_metrics_host: str = Field(
+        default="127.0.0.1", description="Address the worker's /metrics port binds to."
+    )
 
     # --- providers (adapters) ---------------------------------------------------
     # The access-token refresh margin is `token_refresh_margin_seconds` (portal block).

@@ -163,7 +163,7 @@ async def test_the_graph_window_rolls_daily(keep_env: KeepEnv) -> None:
     assert (await k.connection("microsoft")).sync_window_start == rolled.sync_window_start
 
 
-async def _put(k: KeepEnv, path: str, record_id: int, **changes: Any) -> None:
+async def put_record(k: KeepEnv, path: str, record_id: int, **changes: Any) -> None:
     answer = await k.env.api.get(f"/api/spaces/{path}/{record_id}")
     assert answer.status_code == 200, answer.text
     body = {key: v for key, v in answer.json().items() if v is not None}
@@ -187,54 +187,19 @@ async def test_resource_and_business_renames_rename_the_calendar(
     await k.connect(provider)
     await k.settle()
     room = k.env.space.room_id
-    await _put(k, "resources", room, Name="Boardroom")
+    await put_record(k, "resources", room, Name="Boardroom")
     await k.settle()
     [name] = await _calendar_names(k, provider)
     assert name.startswith("Boardroom · ")
     business = (await k.env.api.get(f"/api/spaces/resources/{room}")).json()["BusinessId"]
-    await _put(k, "businesses", business, Name="Harbourside")
+    await put_record(k, "businesses", business, Name="Harbourside")
     await k.settle()
     assert await _calendar_names(k, provider) == ["Boardroom · Harbourside"]
     assert (await k.connection(provider)).name == "Boardroom · Harbourside"
     assert not (await k.connection(provider)).rename_pending
 
 
-@pytest.mark.parametrize("provider", PROVIDERS)
-async def test_a_resource_made_unbookable_or_deleted_disconnects(
-    keep_env: KeepEnv, provider: str
-) -> None:
-    k = keep_env
-    member = await k.connect(provider)
-    await k.settle()
-    room = k.env.space.room_id
-    await _put(k, "resources", room, Bookable=False)
-    await k.settle()
-    async with k.engine.connect() as conn:
-        left = await conn.scalar(text("SELECT count(*) FROM connections"))
-    assert left == 0
-    assert k.live_at_provider(provider, member.calendar_id) == []  # stopped, not lapsed
-    assert await k.generations(provider, "stopping") == []
-    # The calendar is kept.
-    if provider == "google":
-        [cal] = [c for c in k.env.google.calendars(member.email) if c["id"] == member.calendar_id]
-        assert not cal["deleted"]
-    # Connected again (bookable again), then the resource is deleted.
-    await _put(k, "resources", room, Bookable=True)
-    await _add_resource(k, provider, room)
-    await k.settle()
-    answer = await k.env.api.delete(f"/api/spaces/resources/{room}")
-    assert answer.status_code == 200, answer.text
-    await k.tick()
-    assert k.live_at_provider(provider, member.calendar_id) == []
-    assert (
-        await k.env.records(
-            "coworkergooglecalendars" if provider == "google" else "coworkermsofficecalendars"
-        )
-        == []
-    )
-
-
-async def _add_resource(k: KeepEnv, provider: str, resource_id: int) -> None:
+async def add_resource(k: KeepEnv, provider: str, resource_id: int) -> None:
     browser = k.env.new_browser()
     page = await browser.sign_in("alice@example.com")
     assert page.status_code == 200, page.text

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from tests.providers.harness import HOOK, LIFECYCLE, NOW, Env
 
-from spacecal.providers.base import Conflict, NotFound, PushNotSupported
+from spacecal.providers.base import CalendarNote, Conflict, NotFound, PushNotSupported
 
 DAY = 24 * 3600
 
@@ -27,6 +27,46 @@ async def test_calendar_create_list_rename_delete(env: Env) -> None:
     assert [c.id for c in await env.provider.list_calendars(env.access)] == [env.calendar_id]
     with pytest.raises(NotFound):
         await env.provider.rename_calendar(env.access, desk.id, "x")
+
+
+async def _shown(env: Env, calendar_id: str) -> tuple[str, str | None]:
+    """(name, description) as the member sees the calendar; Graph has no description."""
+    [name] = [c.name for c in await env.provider.list_calendars(env.access) if c.id == calendar_id]
+    if env.name == "google":
+        [cal] = [c for c in env.emu.calendars(env.email) if c["id"] == calendar_id]
+        return name, cal.get("description")
+    return name, None
+
+
+async def test_a_calendar_note_is_shown_and_taken_away(env: Env) -> None:
+    note = CalendarNote(label="no longer synced", text="spacecal no longer syncs this calendar.")
+    shown = await env.provider.set_calendar_note(
+        env.access, env.calendar_id, name="Meeting Room A", note=note
+    )
+    if env.name == "google":  # the description holds the whole note; the name stays
+        assert shown == "Meeting Room A"
+        assert await _shown(env, env.calendar_id) == ("Meeting Room A", note.text)
+    else:  # Graph calendars have no description: the name carries the label
+        assert shown == "Meeting Room A (no longer synced)"
+        assert await _shown(env, env.calendar_id) == ("Meeting Room A (no longer synced)", None)
+    # Written again (a retry whose answer was lost): the same result, no second suffix.
+    again = await env.provider.set_calendar_note(
+        env.access, env.calendar_id, name="Meeting Room A", note=note
+    )
+    assert again == shown
+    # A new calendar of the same name, noted too: Graph names are unique per mailbox.
+    second = await env.provider.create_calendar(env.access, "Meeting Room A", "Europe/Paris")
+    shown2 = await env.provider.set_calendar_note(
+        env.access, second.id, name="Meeting Room A", note=note
+    )
+    if env.name == "microsoft":
+        assert shown2 == "Meeting Room A (no longer synced 2)"
+    # Taken away (the calendar is synced again): the plain name, no note.
+    await env.provider.set_calendar_note(env.access, second.id, name="Meeting Room A", note=None)
+    name, description = await _shown(env, second.id)
+    assert name == "Meeting Room A" and not description
+    with pytest.raises(NotFound):
+        await env.provider.set_calendar_note(env.access, "gone", name="x", note=note)
 
 
 async def test_subscribe_renew_unsubscribe(env: Env) -> None:

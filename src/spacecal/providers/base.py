@@ -105,6 +105,19 @@ class RemoteCalendar:
 
 
 @dataclass(frozen=True)
+class CalendarNote:
+    """What spacecal leaves on a calendar it no longer syncs, so the member is not left
+    guessing why events there stopped booking anything.
+
+    `text` is the explanation (Google shows it as the calendar's description); `label`
+    is a few words for providers whose calendars have no description (Graph): the
+    calendar's name gets it as a suffix, "Room 1 · Riverside (no longer synced)"."""
+
+    label: str
+    text: str
+
+
+@dataclass(frozen=True)
 class Subscription:
     """A Google watch channel or a Graph subscription, as the provider granted it.
 
@@ -202,6 +215,15 @@ class CalendarProvider(Protocol):
 
     async def rename_calendar(self, access: str, calendar_id: str, name: str) -> None: ...
 
+    async def set_calendar_note(
+        self, access: str, calendar_id: str, *, name: str, note: CalendarNote | None
+    ) -> str:
+        """Show `note` on the calendar named `name` (None: take any note away, the
+        calendar is synced again). Google: the description; Graph, whose calendars have
+        no description: the name `"{name} ({label})"` (a name another calendar holds
+        gets a number, "(label 2)"). Returns the calendar's name afterwards."""
+        ...
+
     async def delete_calendar(self, access: str, calendar_id: str) -> None: ...
 
     # push
@@ -274,6 +296,7 @@ class CalendarProvider(Protocol):
 
 __all__ = [
     "AccountIdentity",
+    "CalendarNote",
     "CalendarProvider",
     "Conflict",
     "ConsentRevoked",

@@ -6,9 +6,9 @@
 - A resource made unbookable, or deleted: its connections are disconnected. Their
   subscriptions are marked `stopping` with the account that can stop them, the
   connection rows are deleted (bookings stay), and `stop_orphans` stops them at the
-  provider after the commit. The calendars are kept. The provider interface can only
-  rename a calendar, and Graph calendars have no description, so no note is written
-  into them (the calendar keeps its name, so connecting the resource again adopts it).
+  provider after the commit. The calendars are kept, each owed a note saying spacecal
+  no longer syncs it and why (sync/leftovers.py; Google: the description, Graph: a
+  name suffix, as Graph calendars have no description), written by the same job.
 - A member (coworker) deleted: their provider accounts go with the row (cascade), so
   their subscriptions are stopped inline, best effort within the disconnect budget,
   when the app's provisioner is at hand; the rest lapse at their expiry (their
@@ -37,6 +37,7 @@ from spacecal.db.models import (
 )
 from spacecal.sync.disconnect import current_provisioner, stop_generations
 from spacecal.sync.keepalive import defer_keepalive
+from spacecal.sync.leftovers import Detached, record_detached
 from spacecal.sync.orphans import defer_stop_orphans
 from spacecal.sync.provisioning import calendar_name
 
@@ -77,16 +78,50 @@ async def _rename_connections(conn: AsyncConnection, resource_ids: list[int]) ->
 # --- disconnects ----------------------------------------------------------------------
 
 
-async def disconnect_where(conn: AsyncConnection, *conditions: Any) -> int:
+async def disconnect_where(conn: AsyncConnection, *conditions: Any, why: str) -> int:
     """Disconnect the matching connections in `conn`'s transaction, with no provider
-    call: open generations become `stopping` (keeping their account), the rows go,
-    and a `stop_orphans` job per account stops them after the commit."""
+    call: open generations become `stopping` (keeping their account), each kept
+    calendar is owed a note (`why` completes "Resource (Business) …"), the rows go,
+    and a `stop_orphans` job per account settles both after the commit."""
     rows = (
-        await conn.execute(select(Connection.id, Connection.provider_account_id).where(*conditions))
+        await conn.execute(
+            select(
+                Connection.id,
+                Connection.provider_account_id,
+                Connection.provider,
+                Connection.calendar_id,
+                Connection.name,
+                Resource.name.label("resource"),
+                Business.name.label("business"),
+                Business.time_zone,
+            )
+            .join(Resource, Resource.id == Connection.resource_id)
+            .join(Business, Business.id == Resource.business_id)
+            .where(*conditions)
+        )
     ).all()
     if not rows:
         return 0
-    for connection_id, account_id in rows:
+    now = clock.now()
+    await record_detached(
+        conn,
+        [
+            Detached(
+                account_id=r.provider_account_id,
+                provider=r.provider,
+                calendar_id=r.calendar_id,
+                name=r.name,
+                resource=r.resource,
+                business=r.business,
+                time_zone=r.time_zone,
+            )
+            for r in rows
+            if r.provider_account_id is not None and r.calendar_id is not None
+        ],
+        why,
+        now,
+    )
+    for connection_id, account_id, *_ in rows:
         await conn.execute(
             update(SubscriptionGeneration)
             .where(
@@ -112,7 +147,9 @@ async def resource_before_write(
         return
     resource_id = int(old["id"])
     if values.get("bookable") is False and old.get("bookable"):
-        await disconnect_where(conn, Connection.resource_id == resource_id)
+        await disconnect_where(
+            conn, Connection.resource_id == resource_id, why="was made unbookable"
+        )
         return
     if "name" in values and values["name"] != old.get("name"):
         # The row is written after this hook: rename from the new name.
@@ -142,7 +179,7 @@ async def resource_on_delete(conn: AsyncConnection, old: Mapping[str, Any]) -> b
     resource_id = int(old["id"])
     has_bookings = await conn.scalar(select(exists().where(Booking.resource_id == resource_id)))
     if not has_bookings:
-        await disconnect_where(conn, Connection.resource_id == resource_id)
+        await disconnect_where(conn, Connection.resource_id == resource_id, why="was removed")
     return False
 
 

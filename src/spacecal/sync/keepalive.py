@@ -32,7 +32,7 @@ from sqlalchemy import and_, exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spacecal import clock
+from spacecal import clock, metrics
 from spacecal.db.models import (
     Business,
     Connection,
@@ -194,14 +194,15 @@ async def keepalive_pass(rt: SyncRuntime) -> int:
         for c in due[: s.renewal_batch_size]:
             if await defer_keepalive(conn, c.id, c.account_id):
                 queued += 1
-        await _settle_orphans(conn, now)
+        await _settle_orphans(conn, now, s.leftover_max_attempts)
     return queued
 
 
-async def _settle_orphans(conn: AsyncConnection, now: datetime) -> None:
+async def _settle_orphans(conn: AsyncConnection, now: datetime, max_attempts: int) -> None:
     """`stopping` generations that no job can stop any more: lapsed ones (expired: the
     provider sends nothing more) are stopped without a call. Unexpired ones of a
-    deleted connection are stopped by `stop_orphans` (the account still exists)."""
+    deleted connection, and notes owed to kept calendars, are settled by
+    `stop_orphans` (the account still exists) once their backoff has passed."""
     await conn.execute(
         update(SubscriptionGeneration)
         .where(
@@ -210,7 +211,7 @@ async def _settle_orphans(conn: AsyncConnection, now: datetime) -> None:
         )
         .values(status="stopped")
     )
-    for account_id in await orphan_accounts(conn, now):
+    for account_id in await orphan_accounts(conn, now, max_attempts):
         await defer_stop_orphans(conn, account_id)
 
 
@@ -268,6 +269,7 @@ async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
     except AccountUnavailable:
         return "needs_reconnect"  # tokens.py marked the account; nothing retries
     except ProviderError as exc:
+        metrics.renewal(row.provider, "failed")
         await _failed(rt, connection_id, row.renewal_failures, exc)
         outcome = "failed"
     if resync:

@@ -4,8 +4,9 @@ The steps run in a fixed order and the connection row records the state after ea
 provider call, so a retry (or a crash and a retry) resumes where the last attempt
 stopped instead of starting over:
 
-    calendar   list the account's calendars; adopt one spacecal made with this name,
-               else create it; store CalendarId
+    calendar   list the account's calendars; adopt one spacecal made with this name
+               (taking away a "no longer synced" note an earlier disconnect left on
+               it), else create it; store CalendarId
     subscribe  a channel/subscription with a fresh random secret; store it as a live
                generation and on the record (a Graph 409 means a leftover subscription:
                delete the ones spacecal does not know, then subscribe again)
@@ -52,6 +53,7 @@ from spacecal.providers.base import (
     TokenSet,
 )
 from spacecal.sync.generations import drop_unknown_subscriptions, record_live, show_live
+from spacecal.sync.leftovers import forget_adopted
 from spacecal.sync.naming import calendar_name, idempotency_key, sync_window
 from spacecal.sync.target import load_target
 from spacecal.sync.tokens import AccountTokens, AccountUnavailable, store_tokens
@@ -188,23 +190,36 @@ class Provisioner:
             return int(existing.id)
 
     async def reattach(self, account_id: int) -> list[int]:
-        """After a reconnect: watch again the calendars spacecal made earlier."""
+        """After a reconnect: watch again the calendars spacecal made earlier, then
+        resync each in full. While the account needed reconnecting nothing was pulled
+        or pushed, and a channel made now reports nothing from before it, so the
+        keep-alive job (under the account lock) clears the cursor and queues a
+        reconcile whose full pull and write-back make bookings and events agree."""
+        # Imported here: keepalive and disconnect import this module.
+        from spacecal.sync.disconnect import stop_generations
+        from spacecal.sync.keepalive import defer_keepalive
+
         async with self.engine.connect() as conn:
             ids = (
                 await conn.scalars(
                     select(Connection.id).where(Connection.provider_account_id == account_id)
                 )
             ).all()
-        from spacecal.sync.disconnect import stop_generations
-
         done: list[int] = []
         for connection_id in ids:
             await stop_generations(self, connection_id, statuses=("stopping",))
             try:
                 await self.resume(connection_id)
-                done.append(connection_id)
             except ProvisioningFailed:
                 continue
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    update(Connection)
+                    .where(Connection.id == connection_id)
+                    .values(resync_requested=True)
+                )
+                await defer_keepalive(conn, connection_id, account_id)
+            done.append(connection_id)
         return done
 
     # --- one connection --------------------------------------------------------------
@@ -367,13 +382,21 @@ class Provisioner:
     ) -> str:
         calendars = await tokens.call(provider.list_calendars)
         leftover = [c for c in calendars if c.name == target.name]
-        if leftover:
-            calendar_id = leftover[0].id
-        else:
+        if not leftover:
             made = await tokens.call(
                 lambda a: provider.create_calendar(a, target.name, target.time_zone)
             )
             calendar_id = made.id
+        else:
+            calendar_id = leftover[0].id
+            # Adopted: a note owed to it from an earlier disconnect is void, and one
+            # already written ("no longer synced") is taken away before it is stored
+            # (a crash in between adopts it again and repeats both).
+            async with self.engine.begin() as conn:
+                await forget_adopted(conn, target.account_id, calendar_id)
+            await tokens.call(
+                lambda a: provider.set_calendar_note(a, calendar_id, name=target.name, note=None)
+            )
         await self._step("calendar_created")
         await self._set(target.id, calendar_id=calendar_id)
         await self._step("calendar_stored")

@@ -13,10 +13,12 @@ from urllib.parse import quote, urlencode
 
 import httpx2
 
+from spacecal import metrics
 from spacecal.config import Settings
 from spacecal.domain import CalendarEvent
 from spacecal.providers.base import (
     AccountIdentity,
+    CalendarNote,
     Conflict,
     EventWrite,
     NotFound,
@@ -88,6 +90,7 @@ class GoogleProvider:
         if response.is_success:
             return json_body(response)
         reason, message = error_of(response)
+        metrics.provider_error("google", response.status_code)
         raise classify(
             status=response.status_code,
             code=reason,
@@ -181,6 +184,15 @@ class GoogleProvider:
 
     async def rename_calendar(self, access: str, calendar_id: str, name: str) -> None:
         await self._call("PATCH", f"/calendars/{_seg(calendar_id)}", access, body={"summary": name})
+
+    async def set_calendar_note(
+        self, access: str, calendar_id: str, *, name: str, note: CalendarNote | None
+    ) -> str:
+        """The note is the calendar's description (an empty one when taken away); the
+        name is written with it, so a calendar renamed meanwhile shows the same name."""
+        body = {"summary": name, "description": note.text if note is not None else ""}
+        await self._call("PATCH", f"/calendars/{_seg(calendar_id)}", access, body=body)
+        return name
 
     async def delete_calendar(self, access: str, calendar_id: str) -> None:
         """Already gone counts as done."""

@@ -3,6 +3,14 @@
 
 Every URL comes from settings (login base + tenant, Graph base). Refresh tokens
 rotate on every refresh: `AccountSession` saves the new one before using it.
+
+Graph calendars have no description property (a calendar resource holds a name, a
+colour and owner flags only), so a calendar note (`set_calendar_note`, written when
+spacecal stops syncing a calendar) is shown in the one place the member sees: the
+name, as a suffix, "Meeting Room A · Riverside (no longer synced)". It also keeps a
+later connection of the same resource from adopting the old calendar by its name.
+Calendar names are unique per mailbox (409 ErrorFolderExists), so an older calendar
+already holding that name makes this one "(no longer synced 2)", and so on.
 """
 
 from __future__ import annotations
@@ -13,11 +21,13 @@ from urllib.parse import quote, urlencode
 
 import httpx2
 
-from spacecal import clock
+from spacecal import clock, metrics
 from spacecal.config import Settings
 from spacecal.domain import CalendarEvent
 from spacecal.providers.base import (
     AccountIdentity,
+    CalendarNote,
+    Conflict,
     EventWrite,
     NotFound,
     ProviderError,
@@ -42,6 +52,10 @@ from spacecal.providers.microsoft.wire import (
 
 SCOPES = ("openid", "email", "offline_access", "User.Read", "Calendars.ReadWrite")
 CHANGE_TYPES = "created,updated,deleted"
+
+
+# How many numbered names a noted calendar tries before giving up (Conflict).
+_NOTE_NAME_TRIES = 5
 
 
 def _seg(value: str) -> str:
@@ -103,6 +117,7 @@ class MicrosoftProvider:
         if response.is_success:
             return json_body(response)
         code, message = error_of(response)
+        metrics.provider_error("microsoft", response.status_code)
         raise classify(
             status=response.status_code,
             code=code,
@@ -206,6 +221,26 @@ class MicrosoftProvider:
 
     async def rename_calendar(self, access: str, calendar_id: str, name: str) -> None:
         await self._call("PATCH", f"/me/calendars/{_seg(calendar_id)}", access, body={"name": name})
+
+    async def set_calendar_note(
+        self, access: str, calendar_id: str, *, name: str, note: CalendarNote | None
+    ) -> str:
+        """No description in Graph: the note's label becomes a suffix of the name (see
+        the module docstring); taking the note away restores the plain name."""
+        if note is None:
+            await self.rename_calendar(access, calendar_id, name)
+            return name
+        for n in range(1, _NOTE_NAME_TRIES + 1):
+            label = note.label if n == 1 else f"{note.label} {n}"
+            noted = f"{name} ({label})"
+            try:
+                await self.rename_calendar(access, calendar_id, noted)
+            except Conflict:
+                if n == _NOTE_NAME_TRIES:
+                    raise
+                continue
+            return noted
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def delete_calendar(self, access: str, calendar_id: str) -> None:
         """Already gone counts as done."""
