@@ -203,7 +203,20 @@ def work(hook_settings: Settings, database: Database) -> RunWorker:
 
     async def run() -> None:
         rt = SyncRuntime(settings=hook_settings, db=database, provider_for=_no_provider)
-        await run_worker(rt, wait=False, periodic=False, concurrency=2)
+        # A worker with wait=False stops at the first empty fetch, which can come while
+        # a failing delivery is still deferring its retry: go again while any is due.
+        for _ in range(30):
+            await run_worker(rt, wait=False, periodic=False, concurrency=2)
+            async with database.engine.connect() as conn:
+                due = await conn.scalar(
+                    text(
+                        "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = 'outbound'"
+                        " AND status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())"
+                    )
+                )
+            if not due:
+                return
+        raise AssertionError("deliveries kept coming")
 
     return run
 

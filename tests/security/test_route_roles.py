@@ -36,7 +36,7 @@ from spacecal.db.models import ApiToken, ApiUser, MemberSignInLink
 TABLES = (
     "sync_runs, event_links, subscription_generations, connections, provider_accounts, "
     "oauth_states, member_sign_in_links, bookings, coworkers, resources, businesses, "
-    "api_tokens, api_users"
+    "api_tokens, api_users, webhooks"
 )
 RECORD_OF_PATH = {  # written out, not derived from the RecordSpecs under test
     "coworkergooglecalendars": "CoworkerGoogleCalendar",
@@ -46,7 +46,9 @@ RECORD_OF_PATH = {  # written out, not derived from the RecordSpecs under test
     "resources": "Resource",
     "coworkers": "Coworker",
     "bookings": "Booking",
+    "webhooks": "WebHook",  # under /api/sys (spacecal.outbound)
 }
+PREFIX_OF_RECORD = {"WebHook": "/api/sys"}  # the others live under /api/spaces
 PUBLIC = {
     ("GET", "/healthz"),
     ("GET", "/readyz"),
@@ -91,7 +93,7 @@ def classify(method: str, path: str) -> ApiCall | str:
     if path == "/admin" or path.startswith("/admin/"):
         return "admin console: API user session and roles (tests/admin/)"
     parts = path.split("/")
-    if path.startswith("/api/spaces/") and parts[3] in RECORD_OF_PATH:
+    if path.startswith(("/api/spaces/", "/api/sys/")) and parts[3] in RECORD_OF_PATH:
         record = RECORD_OF_PATH[parts[3]]
         if path.endswith("/{id}/signinlink") and method == "POST" and record == "Coworker":
             return ApiCall(method, path, "Coworker-Edit")
@@ -141,7 +143,7 @@ PRINCIPALS = ["anonymous", "no-role", *sorted(KNOWN_ROLES), "full-admin"]
 
 def test_every_route_is_classified() -> None:
     kinds = [classify(m, p) for m, p in ROUTES]
-    assert len([k for k in kinds if isinstance(k, ApiCall)]) == 7 * 5 + 1
+    assert len([k for k in kinds if isinstance(k, ApiCall)]) == 8 * 5 + 1
     assert sum(1 for k in kinds if isinstance(k, str) and k.startswith("portal")) >= 8
     assert {m for m, _ in ROUTES} <= {"GET", "POST", "PUT", "DELETE"}
 
@@ -206,7 +208,13 @@ async def world(settings: Settings, database: Database) -> AsyncIterator[World]:
         w = World(client, database, headers, {}, itertools.count(1))
         w.ids["Business"] = await create(w, "Business")
         w.ids["Resource"] = await create(w, "Resource")
-        for record in ("Coworker", "Booking", "CoworkerGoogleCalendar", "CoworkerMsOfficeCalendar"):
+        for record in (
+            "Coworker",
+            "Booking",
+            "CoworkerGoogleCalendar",
+            "CoworkerMsOfficeCalendar",
+            "WebHook",
+        ):
             w.ids[record] = await create(w, record)
         yield w
 
@@ -236,16 +244,22 @@ def body(w: World, record: str) -> dict[str, Any]:
         },
         "CoworkerGoogleCalendar": {**connection, "WatchResourceId": f"w{n}"},
         "CoworkerMsOfficeCalendar": connection,
+        "WebHook": {
+            "Name": f"H{n}",
+            "Action": "BookingUpdate",
+            "URL": f"https://hooks.example.com/{n}",
+            "Secret": f"hook-secret-{n}",
+        },
     }[record]
 
 
-PATHS = {v: k for k, v in reversed(RECORD_OF_PATH.items())}  # record -> main path
+PATHS = {  # record -> main path
+    v: f"{PREFIX_OF_RECORD.get(v, '/api/spaces')}/{k}" for k, v in reversed(RECORD_OF_PATH.items())
+}
 
 
 async def create(w: World, record: str) -> int:
-    answer = await w.client.post(
-        f"/api/spaces/{PATHS[record]}", json=body(w, record), headers=w.admin()
-    )
+    answer = await w.client.post(PATHS[record], json=body(w, record), headers=w.admin())
     assert answer.status_code == 200, answer.text
     return int(answer.json()["Value"]["Id"])
 
@@ -269,7 +283,7 @@ async def snapshot(w: World, call: ApiCall, target: int) -> Any:
     if call.path.endswith("signinlink"):
         async with w.db.engine.connect() as conn:
             return await conn.scalar(select(func.count()).select_from(MemberSignInLink))
-    main = f"/api/spaces/{PATHS[call.record]}"
+    main = PATHS[call.record]
     one = await w.client.get(f"{main}/{target}", headers=w.admin())
     count = await w.client.get(main, headers=w.admin())
     return one.status_code, one.json(), count.json()["TotalItems"]

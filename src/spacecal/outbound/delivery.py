@@ -176,8 +176,8 @@ async def _failed(
             return Outcome("disabled", attempt, result.status, error)
         if attempt < settings.outbound_max_attempts:
             retry = {"webhook_id": webhook_id, "action": action, "body": body}
-            await defer_delivery(
-                conn, {**retry, "attempt": attempt + 1}, now + backoff(settings, attempt)
-            )
+            wait = backoff(settings, attempt)
+            when = now + wait if wait else None  # no wait: runnable at once
+            await defer_delivery(conn, {**retry, "attempt": attempt + 1}, when)
     log.info("webhook %s %s attempt %d failed: %s", webhook_id, action, attempt, error)
     return Outcome("failed", attempt, result.status, error)
