@@ -38,11 +38,13 @@ def behind(now: datetime) -> ColumnElement[bool]:
         select(Business.max_booking_days_ahead)
         .join(Resource, Resource.business_id == Business.id)
         .where(Resource.id == Connection.resource_id)
+        .correlate(Connection)
         .scalar_subquery()
     )
     linked_here = (
         select(EventLink.id)
         .where(EventLink.connection_id == Connection.id, EventLink.booking_id == Booking.id)
+        .correlate(Connection, Booking)
         .exists()
     )
     missing = exists().where(
