@@ -20,11 +20,13 @@ from spacecal.api import health, token
 from spacecal.api.auth import Authenticator
 from spacecal.api.crud import build_router
 from spacecal.api.envelopes import ApiError
+from spacecal.api.get_one import GetOneFastPath
 from spacecal.api.openapi import add_record_schemas
-from spacecal.api.records import ALL_RECORDS
+from spacecal.api.records import ALL_RECORDS, GOOGLE_CALENDARS, MSOFFICE_CALENDARS
 from spacecal.api.state import AppState
 from spacecal.config import Settings, get_settings
 from spacecal.db.engine import Database, open_database
+from spacecal.logs import TraceMiddleware
 from spacecal.portal import install_portal, mount_portal
 
 log = logging.getLogger("spacecal.api")
@@ -72,6 +74,12 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     mount_portal(app)  # members' portal, webhook endpoints, sign-in-link API
     mount_admin(app)  # the admin console at /admin (docs/admin.md)
     install_error_handlers(app)
+    if settings.api_fast_get_one:
+        # GET of one connection record, answered before routing (api/get_one.py),
+        # inside the middleware added after it (last added runs first).
+        specs = (GOOGLE_CALENDARS, MSOFFICE_CALENDARS)
+        app.add_middleware(GetOneFastPath, owner=app, specs=specs)
+    app.add_middleware(TraceMiddleware)  # trace id per request, access log (spacecal.logs)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
