@@ -125,10 +125,16 @@ def hook_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture
-async def clean(database: Database) -> None:
+async def clean(database: Database) -> AsyncIterator[None]:
     async with database.engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
         await conn.execute(text("DELETE FROM procrastinate_jobs"))
+    yield
+    # Leave no webhook behind: in a whole-suite session, later tests' bookings would
+    # otherwise queue deliveries to a receiver that is gone.
+    async with database.engine.begin() as conn:
+        await conn.execute(text("TRUNCATE webhooks RESTART IDENTITY"))
+        await conn.execute(text("DELETE FROM procrastinate_jobs WHERE queue_name = 'outbound'"))
 
 
 @pytest.fixture

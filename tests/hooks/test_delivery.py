@@ -6,6 +6,7 @@ the webhook is turned off and says why."""
 from __future__ import annotations
 
 import json
+import uuid
 import logging
 from datetime import timedelta
 from typing import Any
@@ -246,7 +247,7 @@ async def test_any_writer_is_covered_and_a_rolled_back_change_sends_nothing(
         "to_time": end,
         "source": "google",  # as the sync commit writes it
         "version": 1,
-        "unique_id": __import__("uuid").uuid4(),
+        "unique_id": uuid.uuid4(),
         "created_on": clock.now(),
         "updated_on": clock.now(),
     }
@@ -275,7 +276,7 @@ async def test_any_writer_is_covered_and_a_rolled_back_change_sends_nothing(
                     **row,
                     "from_time": _slot(3)[0],
                     "to_time": _slot(3)[1],
-                    "unique_id": __import__("uuid").uuid4(),
+                    "unique_id": uuid.uuid4(),
                 }
             )
         )
@@ -478,3 +479,23 @@ async def test_redirects_stay_on_the_same_host_and_timeouts_are_short(
     record = (await client.get(f"{HOOKS}/{timed}", headers=admin)).json()
     assert record["LastError"] == "no answer from 127.0.0.1 within 0.3 s"
     receiver.delay = 0
+
+
+async def test_a_webhook_without_secret_sends_no_signature(
+    client: httpx2.AsyncClient,
+    admin: dict[str, str],
+    receiver: Receiver,
+    work: RunWorker,
+) -> None:
+    await create(
+        client,
+        admin,
+        HOOKS,
+        {"Name": "plain", "Action": "BookingCreate", "URL": receiver.url("plain")},
+    )
+    await _book(client, admin, await _space(client, admin))
+    await work()
+    [call] = receiver.to("plain")
+    assert SIGNATURE_HEADER.lower() not in call.headers
+    assert call.headers["x-spacecal-action"] == "BookingCreate"
+    assert json.loads(call.body)[0]["Source"] == "api"

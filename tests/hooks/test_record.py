@@ -231,3 +231,24 @@ async def test_openapi_documents_the_record(client: httpx2.AsyncClient) -> None:
     assert "ErrorCount" not in written
     params = {p["name"] for p in schema["paths"][PATH]["get"]["parameters"]}
     assert "WebHook_Action" in params and "WebHook_Secret" not in params
+
+
+async def test_secrets_survive_a_key_rotation(
+    client: httpx2.AsyncClient, admin: dict[str, str], database: Database
+) -> None:
+    from cryptography.fernet import Fernet
+
+    from spacecal.crypto import TokenCipher
+    from spacecal.outbound.secrets import reseal_webhook_secrets
+
+    hook_id = await create(client, admin, PATH, _body())
+    unsigned = await create(client, admin, PATH, _body(Secret=None))
+    new_key = Fernet.generate_key().decode()
+    rotating = TokenCipher([new_key, *database.cipher.keys])
+    async with database.engine.begin() as conn:
+        assert await reseal_webhook_secrets(conn, rotating) == 1
+    async with database.engine.connect() as conn:
+        sealed = await conn.scalar(select(WebHook.secret_enc).where(WebHook.id == hook_id))
+        assert await conn.scalar(select(WebHook.secret_enc).where(WebHook.id == unsigned)) is None
+    assert sealed is not None
+    assert TokenCipher([new_key]).decrypt(sealed) == SECRET  # the old key is no longer needed
