@@ -70,6 +70,24 @@ class KeepEnv(SyncEnv):
         async with self.engine.connect() as conn:
             return list((await conn.execute(query.order_by(SubscriptionGeneration.id))).all())
 
+    async def record(self, provider: str) -> dict[str, Any]:
+        """The one connection record, as the records API shows it."""
+        path = "coworkergooglecalendars" if provider == "google" else "coworkermsofficecalendars"
+        [record] = await self.env.records(path)
+        return record
+
+    async def portal_page(self, who: str = "alice") -> str:
+        """The member's Integrations page, as the member sees it."""
+        browser = self.env.new_browser()
+        try:
+            page = await browser.sign_in(f"{who}@example.com")
+            assert page.status_code == 200, page.text
+            page = await browser.get("/portal")
+            assert page.status_code == 200, page.text
+            return page.text
+        finally:
+            await browser.aclose()
+
     def live_at_provider(self, provider: str, calendar_id: str) -> list[str]:
         """Channel/subscription ids the emulator would still notify for this calendar."""
         if provider == "google":

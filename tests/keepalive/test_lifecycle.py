@@ -16,6 +16,7 @@ from tests.sync.test_scenarios import live_bookings, tomorrow_at
 from spacecal import clock
 from spacecal.db.models import ProviderAccount, SyncRun
 from spacecal.sync.prune import prune
+from spacecal.sync.queue import defer_reconcile
 
 
 async def _lifecycle(k: KeepEnv, event: str) -> None:
@@ -36,6 +37,10 @@ async def test_reauthorization_required_patches_the_subscription(keep_env: KeepE
     assert after.expires_at > before.expires_at  # PATCHed: reauthorized
     assert not (await k.connection("microsoft")).renew_requested
     await assert_one_live(k, "microsoft", member.calendar_id)
+    start = tomorrow_at(10)
+    member.create("After reauthorization", start, start + timedelta(hours=1))
+    await k.settle()
+    assert len(await live_bookings(k)) == 1
 
 
 async def test_subscription_removed_is_recreated_then_resynced(keep_env: KeepEnv) -> None:
@@ -131,6 +136,7 @@ async def test_invalid_grant_needs_reconnect_without_a_retry_loop_then_reconnect
     path = "coworkergooglecalendars" if provider == "google" else "coworkermsofficecalendars"
     [record] = await k.env.records(path)
     assert record["NeedsReconnect"] is True
+    assert "Paused: connect again" in await k.portal_page()
     for _ in range(23):  # four days in 4-hour steps: sweeps, renewals, token expiries
         await k.advance(timedelta(hours=4), sweep_too=True)
     made = len(emu.core.calls.list()) - before
@@ -234,10 +240,17 @@ async def test_finished_jobs_and_old_history_are_pruned(keep_env: KeepEnv) -> No
 
     done, _, runs = await counts()
     assert done > 0 and runs > 0
+    # A trigger still waiting to run is never pruned, however old.
+    connection = await k.connection("google")
+    async with k.engine.begin() as conn:
+        assert await defer_reconcile(conn, connection.id, connection.provider_account_id)
     clock.clock.advance(timedelta(days=4))
     assert (await prune(k.rt.db, settings)).jobs == 0
-    assert await counts() == (done, 0, runs)
+    assert await counts() == (done, 1, runs)
     clock.clock.advance(timedelta(days=2))
     pruned = await prune(k.rt.db, settings)
     assert pruned.jobs == done and pruned.sync_runs == runs
-    assert await counts() == (0, 0, 0)
+    assert await counts() == (0, 1, 0)
+    clock.clock.advance(timedelta(days=30))
+    assert (await prune(k.rt.db, settings)).jobs == 0
+    assert await counts() == (0, 1, 0)

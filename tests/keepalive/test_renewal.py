@@ -6,11 +6,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 from tests.keepalive.conftest import KeepEnv
 from tests.sync.conftest import PROVIDERS
 from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
 from spacecal import clock
+from spacecal.db.models import ProviderAccount
+from spacecal.sync.keepalive import jitter_offset
 
 GOOGLE = "http://google.emulator.test"
 MICROSOFT = "http://microsoft.emulator.test"
@@ -41,6 +44,10 @@ async def test_a_week_of_renewals_keeps_the_calendar_in_sync(
     for day in range(7):
         for _ in range(4):
             await k.advance(timedelta(hours=6))
+            if provider == "microsoft":
+                # Graph rotates the refresh token on every use: only the newest one
+                # works, so a rotated token spacecal failed to store ends the week.
+                k.env.microsoft.invalidate_old_refresh_tokens(member.email)
         start = tomorrow_at(10)
         member.create(f"Day {day}", start, start + timedelta(hours=1))
         await k.settle()  # push only: the notification must reach a live generation
@@ -53,6 +60,22 @@ async def test_a_week_of_renewals_keeps_the_calendar_in_sync(
     if provider == "google":
         assert record.subscription_id != first
     assert record.health == "healthy" and record.renewal_failures == 0
+    async with k.engine.connect() as conn:
+        account = (await conn.execute(select(ProviderAccount))).one()
+    assert account.status == "active"
+    assert account.access_token_expires_at > clock.now()  # refreshed as the week went
+
+
+def test_renewals_of_connections_made_together_are_spread_over_the_jitter_window() -> None:
+    window = 3600.0
+    offsets = [jitter_offset(i, window).total_seconds() for i in range(1, 1001)]
+    assert all(0 <= o < window for o in offsets)
+    assert len({int(o) for o in offsets}) > 700  # a thousand in ~3600 distinct seconds
+    per_six_minutes = [0] * 10
+    for o in offsets:
+        per_six_minutes[int(o // 360)] += 1
+    assert min(per_six_minutes) > 50 and max(per_six_minutes) < 150
+    assert jitter_offset(7, window) == jitter_offset(7, window)  # fixed per connection
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -107,6 +130,11 @@ async def test_a_failing_renewal_backs_off_shows_and_recovers(
     assert record.renewal_retry_at == pytest.approx(
         clock.now() + timedelta(hours=1), abs=timedelta(seconds=30)
     )
+    # What the admin (records API) and the member (portal) see.
+    shown = await k.record(provider)
+    assert shown["Health"] == "failing"
+    assert shown["LastError"].startswith("Keeping the calendar's push alive failed")
+    assert "push alive failed" in await k.portal_page()
     # Within the backoff nothing is tried again.
     calls = len(_renew_calls(k, provider))
     await k.advance(timedelta(minutes=30))
@@ -121,9 +149,47 @@ async def test_a_failing_renewal_backs_off_shows_and_recovers(
     assert record.renewal_failures == 0 and record.health == "healthy" and record.last_error is None
     assert record.subscription_expire_date > before
     await assert_one_live(k, provider, member.calendar_id)
+    shown = await k.record(provider)
+    assert shown["Health"] == "healthy" and shown["LastError"] is None
+    page = await k.portal_page()
+    assert "In your calendar" in page and "push alive failed" not in page
 
 
 def _renew_calls(k: KeepEnv, provider: str) -> list[object]:
     emu = k.env.google if provider == "google" else k.env.microsoft
     wanted = "/events/watch" if provider == "google" else "/subscriptions/"
     return [c for c in emu.core.calls.list() if wanted in c.as_dict()["path"]]
+
+
+async def test_a_graph_subscription_gone_at_renewal_is_recreated_with_a_full_resync(
+    keep_env: KeepEnv,
+) -> None:
+    k = keep_env
+    member = await k.connect("microsoft")
+    await k.settle()
+    [old] = await k.generations("microsoft", "live")
+    # Graph removed the subscription and its lifecycle notice was lost: spacecal still
+    # believes in it; an event made now notifies nobody.
+    await k.env.fault(
+        MICROSOFT, {"kind": "drop_notification", "match": {"path": "*/lifecycle"}, "times": 1}
+    )
+    k.env.microsoft.trigger_lifecycle(old.subscription_id, "subscriptionRemoved")
+    await k.settle()
+    assert [g.subscription_id for g in await k.generations("microsoft", "live")] == [
+        old.subscription_id
+    ]
+    start = tomorrow_at(10)
+    member.create("Unheard", start, start + timedelta(hours=1))
+    await k.settle()
+    assert await live_bookings(k) == []
+    # Into the renewal margin: the PATCH answers 404, so a new subscription is made and
+    # the calendar is pulled in full.
+    await k.advance(old.expires_at - clock.now() - timedelta(hours=5))
+    [new] = await k.generations("microsoft", "live")
+    assert new.subscription_id != old.subscription_id
+    await assert_one_live(k, "microsoft", member.calendar_id)
+    assert len(await live_bookings(k)) == 1
+    start = tomorrow_at(14)
+    member.create("Heard again", start, start + timedelta(hours=1))
+    await k.settle()
+    assert len(await live_bookings(k)) == 2
