@@ -6,8 +6,8 @@ the webhook is turned off and says why."""
 from __future__ import annotations
 
 import json
-import uuid
 import logging
+import uuid
 from datetime import timedelta
 from typing import Any
 
