@@ -11,7 +11,8 @@ Stable public API (changes are additive only):
   sync_token_expired, revoke_refresh_token.
   `FaultPlan.add(kind, *, probability=1.0, times=None, method=None, path=None,
   account=None, **params) -> FaultRule`; `draw(kind, *, method, path, account) ->
-  FaultRule | None` (counts the firing); `rules()`, `remove(id)`, `clear()`.
+  FaultRule | None` (counts the firing); `rules()`, `remove(id)`, `clear()`,
+  `reseed(seed)` (restart the fault draws from a new seed).
   Matching and per-kind params: see `faults` module docstring.
 - `CallLog` / `CallRecord` (seq, time, method, path, query, status, account, fault,
   duration_ms); `DeliveryLog` / `DeliveryRecord` (seq, notification_id, time,

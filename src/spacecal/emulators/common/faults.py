@@ -165,6 +165,12 @@ class FaultPlan:
                 return rule
             return None
 
+    def reseed(self, seed: int) -> None:
+        """Restart the draws from `seed` (a chaos run gives every scenario its own
+        stream of fault draws without rebuilding the emulator)."""
+        with self._lock:
+            self._rng.seed(seed)
+
     def rules(self) -> list[FaultRule]:
         with self._lock:
             return list(self._rules)

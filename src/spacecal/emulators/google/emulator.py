@@ -254,6 +254,17 @@ class GoogleEmulator:
         """Invalidate sync tokens; their next use answers 410 fullSyncRequired."""
         return listing.expire_tokens(self.ctx, calendar_id)
 
+    def lose_channels(self, calendar_id: str) -> int:
+        """Google drops the calendar's channels without telling anyone (no notification
+        says so): nothing more is pushed, and a later stop answers 404. Returns how many
+        live channels were lost."""
+        lost = 0
+        for channel in self.store.channels.values():
+            if channel.calendar_id == calendar_id and not channel.stopped:
+                channel.stopped = True
+                lost += 1
+        return lost
+
     def channels(self, calendar_id: str | None = None) -> list[dict[str, Any]]:
         return [
             {

@@ -1,0 +1,43 @@
+"""Chaos suite fixtures: a factory for fresh in-process stacks (one per seed).
+
+The suite's database connections run with `synchronous_commit = off`: a scenario
+commits thousands of small transactions and waiting for each WAL flush would be most
+of its time; no test here kills the server, so nothing acknowledged can be lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from tests.chaos.harness import ChaosEnv, chaos_env, fast_commit_url
+from tests.support.portal import PASSWORD
+
+from spacecal.api.auth import hash_password
+from spacecal.config import Settings
+from spacecal.db.engine import Database, open_database
+
+
+@pytest.fixture(scope="session")
+def member_password_hash() -> str:
+    return hash_password(PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def chaos_settings(settings: Settings) -> Settings:
+    assert settings.database_url is not None
+    return settings.model_copy(update={"database_url": fast_commit_url(settings.database_url)})
+
+
+@pytest.fixture(scope="session")
+async def chaos_database(chaos_settings: Settings) -> AsyncIterator[Database]:
+    db = await open_database(chaos_settings)
+    yield db
+    await db.dispose()
+
+
+@pytest.fixture
+def make_chaos_env(
+    chaos_settings: Settings, chaos_database: Database, member_password_hash: str
+) -> Callable[[], AsyncIterator[ChaosEnv]]:
+    return lambda: chaos_env(chaos_settings, chaos_database, member_password_hash)

@@ -1,0 +1,191 @@
+"""The chaos environment: the sync tests' in-process stack (spacecal, its worker and
+both emulators over ASGI) with every time span shrunk, plus the moves a scenario needs
+that the sync harness does not have: moving all clocks together, letting procrastinate
+see jobs that became due on the shifted clock, running the periodic work, and
+reconnecting a member whose consent was revoked.
+
+Time (DESIGN, Time): spacecal's clock and both emulators' clocks move together;
+procrastinate alone reads PostgreSQL's `now()`, so a job spacecal scheduled for a
+time the shifted clock has reached is made runnable here (`promote_due_jobs`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select, text
+from tests.keepalive.conftest import SHRUNK
+from tests.portal.conftest import make_env
+from tests.support.member import GoogleMember, Member, MicrosoftMember
+from tests.sync.conftest import ACCOUNTS, SyncEnv
+
+from spacecal import clock
+from spacecal.config import Settings
+from spacecal.db.engine import Database
+from spacecal.db.models import Connection, ProviderAccount
+from spacecal.jobs import sweep
+from spacecal.providers.base import AccountIdentity, TokenSet
+from spacecal.providers.http import decode_jwt_claims
+from spacecal.sync.keepalive import keepalive_pass
+from spacecal.sync.runtime import SyncRuntime
+
+# Every span a recovery waits for is seconds of simulated time (the clocks jump).
+CHAOS_SETTINGS: dict[str, Any] = {
+    **SHRUNK,
+    "sync_backoff_base_seconds": 1.0,
+    "sync_backoff_cap_seconds": 8.0,
+    "throttle_default_seconds": 2.0,
+    "sweep_quiet_seconds": 120.0,
+    "poll_interval_seconds": 60.0,
+}
+#: The longest wait anything in a run may ask for (Retry-After bursts stay below).
+LONGEST_WAIT = timedelta(seconds=max(60.0, CHAOS_SETTINGS["sweep_quiet_seconds"]) + 1)
+
+EVENT_WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
+
+
+@dataclass
+class ChaosEnv(SyncEnv):
+    async def advance(self, delta: timedelta) -> None:
+        """Move spacecal's and both emulators' clocks together."""
+        clock.clock.advance(delta)
+        self.env.google.clock.advance(delta)
+        self.env.microsoft.clock.advance(delta)
+        await self.promote_due_jobs()
+
+    async def promote_due_jobs(self) -> int:
+        """Jobs scheduled for a time the shifted clock has passed become runnable."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                text(
+                    "UPDATE procrastinate_jobs SET scheduled_at = now()"
+                    " WHERE status = 'todo' AND scheduled_at > now()"
+                    " AND scheduled_at <= :now"
+                ),
+                {"now": clock.now()},
+            )
+        return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+    async def periodic(self) -> None:
+        """What the periodic tasks run each minute: keep-alive pass and sweep."""
+        await keepalive_pass(self.rt)
+        await sweep(self.rt)
+        await self.settle()
+
+    async def account_status(self, provider: str, email: str) -> str | None:
+        async with self.engine.connect() as conn:
+            status = await conn.scalar(
+                select(ProviderAccount.status).where(
+                    ProviderAccount.provider == provider, ProviderAccount.email == email
+                )
+            )
+        return None if status is None else str(status)
+
+    async def _consent(self, provider: str, who: str) -> int:
+        """The emulator grants consent to `who` (as its consent page would) and the
+        tokens are stored as the portal's OAuth callback stores them; the account id."""
+        settings = self.env.rt.settings
+        email = ACCOUNTS[provider].format(name=who)
+        now = clock.now()
+        if provider == "google":
+            google = self.env.google
+            body = (
+                google.issue_tokens(email, client_id=settings.google_client_id)
+                if email in google.store.accounts
+                else google.create_account(email, client_id=settings.google_client_id)
+            )
+            subject = str(decode_jwt_claims(body["id_token"])["sub"])
+        else:
+            microsoft = self.env.microsoft
+            client_id = settings.microsoft_client_id
+            assert client_id is not None
+            try:
+                user_id = microsoft.identity.require_account(email).user_id
+                body = microsoft.issue_tokens(email, client_id=client_id)
+            except KeyError:
+                body = microsoft.create_account(email, client_id=client_id)
+                user_id = body["user_id"]
+            subject = str(user_id)
+        tokens = TokenSet(
+            access_token=body["access_token"],
+            expires_at=now + timedelta(seconds=int(body["expires_in"])),
+            refresh_token=body["refresh_token"],
+            scopes=tuple(str(body.get("scope", "")).split()),
+        )
+        coworker = self.env.space.alice if who == "alice" else self.env.space.bob
+        identity = AccountIdentity(email, subject)
+        return await self.env.rt.provisioner.save_account(coworker, provider, tokens, identity)
+
+    async def connect_member(self, provider: str, who: str) -> Member:
+        """`who` connects `provider` and switches the meeting room on, stored and
+        provisioned exactly as the portal's callback and resource switch do
+        (sync/provisioning.py), without the pages and the password check (the portal
+        suite covers those; here they would be most of a seed's time)."""
+        await self._consent(provider, who)
+        space = self.env.space
+        coworker = space.alice if who == "alice" else space.bob
+        prov = self.env.rt.provisioner
+        connection_id = await prov.add_resource(coworker, provider, space.room_id)
+        async with self.engine.connect() as conn:
+            calendar_id = await conn.scalar(
+                select(Connection.calendar_id).where(Connection.id == connection_id)
+            )
+        assert calendar_id, "provisioning left no calendar"
+        return self.member(provider, who, str(calendar_id))
+
+    async def reconnect(self, provider: str, who: str) -> None:
+        """The member connects the same account again (the callback's reattach)."""
+        account_id = await self._consent(provider, who)
+        await self.env.rt.provisioner.reattach(account_id)
+
+    def event_writes(self) -> int:
+        """Successful event writes spacecal made at both providers (creates, patches,
+        deletes of events; channel/subscription and calendar calls excluded)."""
+        records = [*self.env.google.core.calls.list(), *self.env.microsoft.calls.list()]
+        return sum(
+            1
+            for r in records
+            if r.method in EVENT_WRITE_METHODS
+            and 200 <= r.status < 300
+            and "/events" in r.path
+            and not r.path.endswith("/watch")
+        )
+
+    def member(self, provider: str, who: str, calendar_id: str) -> Member:
+        account = ACCOUNTS[provider].format(name=who)
+        if provider == "google":
+            return GoogleMember(self.env.google, account, calendar_id)
+        return MicrosoftMember(self.env.microsoft, account, calendar_id)
+
+
+def fast_commit_url(url: str) -> str:
+    """The same database, its sessions not waiting for WAL flushes at commit."""
+    option = "options=-c%20synchronous_commit%3Doff"
+    return url + ("&" if "?" in url else "?") + option
+
+
+async def _clean_jobs(database: Database) -> None:
+    async with database.engine.begin() as conn:
+        await conn.execute(
+            text(
+                "TRUNCATE procrastinate_events, procrastinate_periodic_defers,"
+                " procrastinate_jobs RESTART IDENTITY CASCADE"
+            )
+        )
+
+
+async def chaos_env(
+    settings: Settings, database: Database, password_hash: str
+) -> AsyncIterator[ChaosEnv]:
+    """A fresh stack for one scenario (tables emptied, clocks back to real time)."""
+    await _clean_jobs(database)
+    clock.clock.reset()
+    try:
+        async for env in make_env(settings, database, password_hash, **CHAOS_SETTINGS):
+            rt = SyncRuntime(settings=env.rt.settings, db=database, provider_for=env.rt.provider)
+            yield ChaosEnv(env, rt)
+    finally:
+        clock.clock.reset()

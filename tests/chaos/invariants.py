@@ -1,0 +1,135 @@
+"""The invariants a converged run must satisfy, read the way a user would check them:
+the members' calendars through the emulators' own state, the bookings from the
+booking store. Each check returns human-readable violations (empty = holds).
+
+1. Every event in a connected resource calendar is either exactly one live booking
+   of that member and resource (same start and end) or visibly marked as refused.
+2. Every live booking of a connected member has exactly one event in each of their
+   connected calendars for that resource.
+   (1 and 2 together: the unmarked events and the live bookings are the same
+   multiset of spans; a duplicate event or a lost one breaks the equality.)
+3. No two live bookings overlap on any resource.
+4. No event id appears twice in a calendar.
+5. Writes are bounded: spacecal's successful event writes during the run stay
+   within a fixed multiple of the changes made (no ping-pong), and one more round
+   of periodic work after convergence writes nothing at all.
+
+Only the future counts (what ends after "now"): past events are not synced.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from tests.chaos.harness import LONGEST_WAIT, ChaosEnv
+from tests.chaos.scenario import Calendar, Scenario
+
+from spacecal import clock
+from spacecal.db.models import Booking, table_of
+from spacecal.domain.marks import TITLE_PREFIX
+
+BOOKINGS = table_of(Booking)
+
+#: Event writes allowed per change per connection. A change costs at most: a
+#: booking's event in each other calendar (create/move/delete), a refusal mark or a
+#: put-back, and the cleanup of one earlier refusal; resets and re-provisioning add
+#: re-writes. Ping-pong grows without bound, far past this.
+WRITES_PER_CHANGE = 4
+
+
+Span = tuple[datetime, datetime]
+
+
+def _fmt(span: Span) -> str:
+    return f"{span[0]:%a %d %H:%M}-{span[1]:%H:%M}"
+
+
+async def live_bookings(env: ChaosEnv) -> list[Any]:
+    async with env.engine.connect() as conn:
+        return list(
+            (
+                await conn.execute(
+                    select(BOOKINGS)
+                    .where(BOOKINGS.c.cancelled_at.is_(None))
+                    .order_by(BOOKINGS.c.resource_id, BOOKINGS.c.from_time)
+                )
+            ).all()
+        )
+
+
+async def connected(env: ChaosEnv, cal: Calendar) -> bool:
+    status = await env.account_status(cal.provider, cal.member.email)
+    return status == "active"
+
+
+async def check_calendars(env: ChaosEnv, scenario: Scenario) -> list[str]:
+    now = clock.now()
+    space = env.env.space
+    bookings = [b for b in await live_bookings(env) if b.to_time > now]
+    problems: list[str] = []
+    for cal in scenario.calendars:
+        if not await connected(env, cal):
+            continue
+        coworker = space.alice if cal.who == "alice" else space.bob
+        where = f"{cal.who}/{cal.provider}"
+        events = [e for e in cal.member.events() if e.end > now]
+        ids = Counter(e.id for e in events)
+        problems += [f"{where}: event {i} listed {n} times" for i, n in ids.items() if n > 1]
+        shown = Counter((e.start, e.end) for e in events if not e.title.startswith(TITLE_PREFIX))
+        booked = Counter(
+            (b.from_time, b.to_time)
+            for b in bookings
+            if b.coworker_id == coworker and b.resource_id == space.room_id
+        )
+        for span in sorted((shown - booked).elements()):
+            titles = [e.title for e in events if (e.start, e.end) == span]
+            problems.append(
+                f"{where}: unmarked event {_fmt(span)} {titles} is no live booking"
+                " (or one too many)"
+            )
+        for span in sorted((booked - shown).elements()):
+            problems.append(f"{where}: live booking {_fmt(span)} has no event here")
+    return problems
+
+
+async def check_overlaps(env: ChaosEnv) -> list[str]:
+    problems = []
+    previous: Any = None
+    for booking in await live_bookings(env):
+        if (
+            previous is not None
+            and previous.resource_id == booking.resource_id
+            and booking.from_time < previous.to_time
+        ):
+            problems.append(
+                f"bookings #{previous.id} and #{booking.id} overlap on resource"
+                f" {booking.resource_id}"
+            )
+        previous = booking
+    return problems
+
+
+def check_write_bound(env: ChaosEnv, scenario: Scenario) -> list[str]:
+    writes = env.event_writes() - scenario.writes_at_start
+    changes = scenario.tally.changes + scenario.tally.resets + 1
+    bound = WRITES_PER_CHANGE * changes * len(scenario.calendars)
+    if writes > bound:
+        return [f"{writes} event writes for {changes} changes (bound {bound}): ping-pong?"]
+    return []
+
+
+async def check_all(env: ChaosEnv, scenario: Scenario) -> list[str]:
+    problems = await check_calendars(env, scenario)
+    problems += await check_overlaps(env)
+    problems += check_write_bound(env, scenario)
+    # Converged means quiet: one more round of periodic work writes nothing.
+    before = env.event_writes()
+    await env.advance(LONGEST_WAIT)
+    await env.periodic()
+    extra = env.event_writes() - before
+    if extra:
+        problems.append(f"{extra} more event write(s) after convergence (ping-pong)")
+    return problems

@@ -1,0 +1,36 @@
+"""Convergence under chaos: every seed runs one scenario (tests/chaos/scenario.py)
+on a fresh stack and must end with every invariant holding (invariants.py).
+
+`CHAOS_SEEDS` picks the seeds: a count ("200", the default: seeds 0-199), a range
+("1000-1199") or a list ("17,42"). A failing seed prints its story and a replay
+command.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable
+
+import pytest
+from tests.chaos.harness import ChaosEnv
+from tests.chaos.runner import run_seed
+
+
+def seeds_from(spec: str) -> list[int]:
+    spec = spec.strip()
+    if "," in spec:
+        return [int(s) for s in spec.split(",") if s.strip()]
+    if "-" in spec:
+        first, last = spec.split("-", 1)
+        return list(range(int(first), int(last) + 1))
+    return list(range(int(spec)))
+
+
+SEEDS = seeds_from(os.environ.get("CHAOS_SEEDS", "200"))
+
+
+@pytest.mark.parametrize("seed", SEEDS, ids=[f"seed{s}" for s in SEEDS])
+async def test_converges(make_chaos_env: Callable[[], AsyncIterator[ChaosEnv]], seed: int) -> None:
+    result = await run_seed(make_chaos_env, seed)
+    if not result.ok:
+        pytest.fail(result.report(), pytrace=False)

@@ -1,0 +1,58 @@
+"""The chaos checks can fail: each breaks on the state it exists to catch."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime, time, timedelta
+
+from sqlalchemy import update
+from tests.chaos.harness import ChaosEnv
+from tests.chaos.invariants import check_calendars, check_overlaps
+from tests.chaos.scenario import LONDON, Scenario
+
+from spacecal import clock
+from spacecal.db.models import Booking
+
+
+def tomorrow_at(hour: int) -> datetime:
+    day = clock.now().astimezone(LONDON).date() + timedelta(days=1)
+    return datetime.combine(day, time(hour), tzinfo=LONDON)
+
+
+async def test_the_checks_see_a_copy_a_stray_event_and_a_booking_without_event(
+    make_chaos_env: Callable[[], AsyncIterator[ChaosEnv]],
+) -> None:
+    async for env in make_chaos_env():
+        scenario = Scenario(env, seed=0, steps=0)
+        await scenario.connect()
+        start = tomorrow_at(10)
+        made = await env.env.api.post(
+            "/api/spaces/bookings",
+            json={
+                "ResourceId": env.env.space.room_id,
+                "CoworkerId": env.env.space.alice,
+                "FromTime": start.isoformat(),
+                "ToTime": (start + timedelta(hours=1)).isoformat(),
+            },
+        )
+        assert made.status_code == 200, made.text
+        await env.settle()
+        assert await check_calendars(env, scenario) == []
+        assert await check_overlaps(env) == []
+
+        # A second copy of the booking's event (what a duplicate write would leave).
+        google = next(c for c in scenario.calendars if (c.who, c.provider) == ("alice", "google"))
+        google.member.create("Meeting Room A", start, start + timedelta(hours=1))
+        problems = await check_calendars(env, scenario)
+        assert any("alice/google: unmarked event" in p for p in problems), problems
+
+        # The booking moves and no calendar hears of it (a lost trigger, unswept).
+        async with env.engine.begin() as conn:
+            await conn.execute(
+                update(Booking).values(
+                    from_time=start + timedelta(hours=3), to_time=start + timedelta(hours=4)
+                )
+            )
+        problems = await check_calendars(env, scenario)
+        assert any("alice/microsoft: live booking" in p for p in problems), problems
+        assert any("alice/microsoft: unmarked event" in p for p in problems), problems
