@@ -22,7 +22,7 @@ import procrastinate
 from procrastinate import JobContext
 from sqlalchemy import and_, or_, select, text
 
-from spacecal import clock
+from spacecal import clock, metrics
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import Connection, ProviderAccount
@@ -59,19 +59,26 @@ async def reconcile_task(context: JobContext, connection_id: int, trace: str | N
     """`trace`: the trace id of the first notification behind this job (sync/dispatch.py),
     absent for jobs from other triggers (they get a new one). Bound for the run, so the
     reconciles this one defers carry it on (sync/queue.py)."""
+    rt = _runtime(context)
     with bind_trace(trace):
-        outcome = await reconcile(_runtime(context), connection_id)
+        async with metrics.timed_sync(rt.db.engine, connection_id) as timer:
+            outcome = await reconcile(rt, connection_id)
+            timer.outcome = outcome.status
         log.info(
-            "reconcile %s: %s",
+            "reconcile %s: %s (pulled %d, wrote %d%s)",
             connection_id,
             outcome.status,
+            outcome.pulled,
+            outcome.writes,
+            ", full" if outcome.full else "",
             extra={"connection_id": connection_id},
         )
 
 
 async def keepalive_task(context: JobContext, connection_id: int) -> None:
-    outcome = await keepalive_connection(_runtime(context), connection_id)
-    log.info("keep-alive %s: %s", connection_id, outcome)
+    with bind_trace(None):
+        outcome = await keepalive_connection(_runtime(context), connection_id)
+        log.info("keep-alive %s: %s", connection_id, outcome)
 
 
 async def stop_orphans_task(context: JobContext, account_id: int) -> None:

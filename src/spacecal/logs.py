@@ -204,6 +204,22 @@ class TextFormatter(logging.Formatter):
         return super().format(record)
 
 
+class _StderrHandler(logging.StreamHandler[TextIO]):
+    """Writes to whatever `sys.stderr` is at the time of each line (a test's capture,
+    a redirected stream), not the one at configuration time."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass
+
+
 def use_json(log_format: str, stream: TextIO) -> bool:
     """`auto`: text on a terminal, JSON otherwise (a service's logs go to a collector)."""
     if log_format == "json":
@@ -220,8 +236,10 @@ def configure(
     """Install one handler on the root logger (replacing earlier ones of ours):
     `log_format` json | text | auto, `level` for spacecal's loggers (others: WARNING,
     so libraries stay quiet). Returns the handler (tests capture through it)."""
+    handler: logging.StreamHandler[TextIO] = (
+        logging.StreamHandler(stream) if stream is not None else _StderrHandler()
+    )
     stream = stream or sys.stderr
-    handler = logging.StreamHandler(stream)
     handler.setFormatter(JsonFormatter() if use_json(log_format, stream) else TextFormatter())
     handler.addFilter(Redactor())
     handler.set_name("spacecal")

@@ -15,6 +15,7 @@ from spacecal.api.app import create_app
 from spacecal.config import Settings
 from spacecal.db.engine import open_database
 from spacecal.jobs import production_providers, run_worker
+from spacecal.metrics import serve_metrics
 from spacecal.sync.runtime import SyncRuntime
 
 
@@ -40,8 +41,15 @@ async def serve(
                 run_worker(rt, fetch_job_polling_interval=settings.worker_poll_seconds),
                 name="spacecal-worker",
             )
+        # log_config=None: uvicorn's own lines go through spacecal's handler (spacecal.logs).
         config = uvicorn.Config(
-            app, host=host, port=port, log_level=log_level, access_log=False, lifespan="on"
+            app,
+            host=host,
+            port=port,
+            log_level=log_level,
+            access_log=False,
+            lifespan="on",
+            log_config=None,
         )
         await uvicorn.Server(config).serve()
     finally:
@@ -50,8 +58,11 @@ async def serve(
         await db.dispose()
 
 
-async def work(settings: Settings, *, concurrency: int | None = None) -> None:
-    """A worker process: runs jobs until SIGINT/SIGTERM."""
+async def work(
+    settings: Settings, *, concurrency: int | None = None, metrics_port: int | None = None
+) -> None:
+    """A worker process: runs jobs until SIGINT/SIGTERM; with `metrics_port`, serves its
+    Prometheus /metrics there too (its counters are its own: spacecal.metrics)."""
     db = await open_database(settings)
     provider_for, client = production_providers(settings)
     rt = SyncRuntime(settings=settings, db=db, provider_for=provider_for)
@@ -63,6 +74,12 @@ async def work(settings: Settings, *, concurrency: int | None = None) -> None:
         ),
         name="spacecal-worker",
     )
+    metrics_task: asyncio.Task[None] | None = None
+    if metrics_port is not None:
+        metrics_task = asyncio.create_task(
+            serve_metrics(db.engine, settings.worker_metrics_host, metrics_port),
+            name="spacecal-worker-metrics",
+        )
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, task.cancel)
@@ -70,5 +87,6 @@ async def work(settings: Settings, *, concurrency: int | None = None) -> None:
         with contextlib.suppress(asyncio.CancelledError):
             await task
     finally:
+        await _cancel(metrics_task)
         await client.aclose()
         await db.dispose()

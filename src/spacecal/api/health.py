@@ -7,11 +7,11 @@ import asyncio
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from spacecal.api.state import AppState
 from spacecal.db.migrate import head_revision
+from spacecal.metrics import exposition
 
 router = APIRouter(tags=["Health"])
 
@@ -22,9 +22,12 @@ async def healthz() -> JSONResponse:
 
 
 @router.get("/metrics", summary="Process metrics in Prometheus text format")
-async def metrics() -> Response:
-    # Counters only: provider, outcome and the like, never an id or a secret.
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+async def metrics(request: Request) -> Response:
+    # Labels are provider, outcome and the like, never an id or a secret; the queue
+    # gauges are read from the database now (spacecal.metrics).
+    state: AppState = request.app.state.spacecal
+    body, content_type = await exposition(state.db.engine)
+    return Response(body, media_type=content_type)
 
 
 @router.get("/readyz", summary="The database is reachable and migrations are current")

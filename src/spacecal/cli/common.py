@@ -87,3 +87,22 @@ def read_password(args: argparse.Namespace) -> str:
     if not password:
         raise CliError("the password is empty: give --password PW or pipe it to --password-stdin.")
     return str(password)
+
+
+def configure_logging(settings: Any = None, level: str = "WARNING") -> None:
+    """Log lines as the settings say (spacecal.logs); commands other than serve and
+    worker log warnings only. Settings that do not load leave the defaults (doctor
+    reports them)."""
+    from spacecal.logs import configure
+
+    if settings is None:
+        from pydantic import ValidationError
+
+        from spacecal.config import Settings
+
+        try:
+            settings = Settings()
+        except ValidationError:
+            settings = None
+    fmt = "auto" if settings is None else ("json" if settings.log_json else settings.log_format)
+    configure(fmt, level)

@@ -7,13 +7,18 @@ to GROUPS; the order of GROUPS is the order `spacecal --help` lists them in.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
 from spacecal import __version__
 from spacecal.cli import connections, database, demo, doctor, keys, members, processes, users
-from spacecal.cli.common import EXIT_USAGE, CliError, Subparsers, data_dir_parent
+from spacecal.cli.common import (
+    EXIT_USAGE,
+    CliError,
+    Subparsers,
+    configure_logging,
+    data_dir_parent,
+)
 
 Register = Callable[[Subparsers, argparse.ArgumentParser], None]
 
@@ -54,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # A group without its action: show that group's help.
         parser.parse_args([*(argv or sys.argv[1:]), "--help"])
         return EXIT_USAGE
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    configure_logging()
     from spacecal.crypto import KeyConfigurationError
     from spacecal.db.embedded import EmbeddedDatabaseError
 

@@ -8,7 +8,7 @@ import os
 import signal
 
 from spacecal import __version__
-from spacecal.cli.common import Subparsers, release_embedded, settings_for
+from spacecal.cli.common import Subparsers, configure_logging, release_embedded, settings_for
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -19,6 +19,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     os.environ["SPACECAL_PORT"] = str(args.port)
     settings = settings_for(args)
     assert isinstance(settings, Settings)
+    configure_logging(settings, settings.log_level)
     where = (
         "DATABASE_URL" if settings.database_url else f"embedded PostgreSQL in {settings.data_dir}"
     )
@@ -51,10 +52,20 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = settings_for(args)
     assert isinstance(settings, Settings)
+    configure_logging(settings, settings.log_level)
     concurrency = args.concurrency or settings.worker_concurrency
-    print(f"spacecal {__version__}: worker running {concurrency} job(s) at a time", flush=True)
+    metrics_port = (
+        args.metrics_port if args.metrics_port is not None else settings.worker_metrics_port
+    )
+    metrics = ""
+    if metrics_port is not None:
+        metrics = f"; metrics on http://{settings.worker_metrics_host}:{metrics_port}/metrics"
+    print(
+        f"spacecal {__version__}: worker running {concurrency} job(s) at a time{metrics}",
+        flush=True,
+    )
     try:
-        asyncio.run(runner.work(settings, concurrency=concurrency))
+        asyncio.run(runner.work(settings, concurrency=concurrency, metrics_port=metrics_port))
     finally:
         release_embedded(settings)
     return 0
@@ -107,5 +118,13 @@ def register(sub: Subparsers, data_dir: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         help="jobs run at once (default: SPACECAL_WORKER_CONCURRENCY, 4)",
+    )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus /metrics of this worker on this port, on "
+        "SPACECAL_WORKER_METRICS_HOST (default: SPACECAL_WORKER_METRICS_PORT; unset: none). "
+        "The API process serves its own at /metrics.",
     )
     worker.set_defaults(func=cmd_worker)

@@ -26,7 +26,7 @@ from functools import partial
 from sqlalchemy import case, insert, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacecal import activity, clock
+from spacecal import activity, clock, metrics
 from spacecal.db.models import Connection, SyncRun
 from spacecal.domain import CalendarEvent, EventStatus, decide_changes
 from spacecal.providers.base import (
@@ -197,6 +197,15 @@ async def _decide_and_commit(engine: AsyncEngine, target: SyncTarget, pull: Pull
         )
         series_of = {e.key: e.series_id for e in pull.events}
         result = await commit_plan(conn, target, plan, now=now, series_of=series_of)
+        refused = len(plan.mark_refused) + len(plan.put_back)
+        metrics.refusals(target.provider, refused)
+        if result.bookings_changed or refused:
+            log.info(
+                "%d booking(s) changed, %d change(s) refused",
+                len(result.bookings_changed),
+                refused,
+                extra={"connection_id": target.connection_id},
+            )
         if result.lost_races:
             # Some decisions were made against bookings that changed meanwhile: keep
             # the old cursor so the same changes are pulled and decided again, fresh

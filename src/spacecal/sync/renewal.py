@@ -30,7 +30,7 @@ from functools import partial
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from spacecal import clock
+from spacecal import clock, metrics
 from spacecal.config import Settings
 from spacecal.db.models import Connection, SubscriptionGeneration
 from spacecal.providers.base import (
@@ -162,6 +162,7 @@ class Renewal:
             )
         )
         await self._record(sub, retire=live)
+        metrics.renewal(self.target.provider, "renewed")
         await self.stop_stopping()
 
     # --- Graph: PATCH the expiry; gone → a new subscription ---------------------------
@@ -193,6 +194,7 @@ class Renewal:
             await self._retire_in(conn, older)
             await self._clear_request_in(conn)
             await show_live(conn, self.target.connection_id, now)
+        metrics.renewal(self.target.provider, "renewed")
         await self.stop_stopping()
         return False
 
@@ -227,8 +229,10 @@ class Renewal:
                     .values(push_supported=False, renew_requested=False)
                 )
                 await self._retire_in(conn, live)
+            metrics.renewal(self.target.provider, "push_not_supported")
             return True
         await self._record(sub, retire=live, resync=True)
+        metrics.renewal(self.target.provider, "recovered")
         await self.stop_stopping()
         return True
 

@@ -16,7 +16,7 @@ from typing import TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from spacecal import clock
+from spacecal import clock, metrics
 from spacecal.crypto import FINGERPRINT_META_KEY, TokenCipher
 from spacecal.db.models import (
     Connection,
@@ -87,6 +87,7 @@ class AccountTokens:
 
         async def save(tokens: TokenSet) -> None:
             await store_tokens(self.engine, self.cipher, self.account_id, tokens)
+            metrics.token_refresh(self.provider.name, "ok")
 
         self._session = AccountSession(
             self.provider,
@@ -105,6 +106,7 @@ class AccountTokens:
         try:
             return await session.call(fn)
         except ConsentRevoked as exc:
+            metrics.token_refresh(self.provider.name, "revoked")
             self._session = None
             await mark_needs_reconnect(self.engine, self.account_id, str(exc))
             raise AccountUnavailable(
