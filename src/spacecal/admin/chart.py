@@ -30,7 +30,7 @@ KIND_COLOURS = {
 }
 
 WIDTH, HEIGHT = 760, 260
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 14, 34
+LEFT, RIGHT, TOP, BOTTOM = 44, 30, 14, 34
 
 
 @dataclass(frozen=True)
@@ -145,10 +145,13 @@ def svg(series: Series) -> Markup:
         )
     every = max(1, n // 8)
     for i, start in enumerate(series.starts):
-        if i % every == 0 or i == n - 1:
+        last = i == n - 1
+        if (i % every == 0 and n - 1 - i >= every) or last:
+            anchor = "end" if last and n > 1 else "middle"
             parts.append(
-                f'<text x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 16}" font-size="11" '
-                f'text-anchor="middle" fill="#5b6475">{_label(start, series.key)}</text>'
+                f'<text x="{x(i) + (6 if anchor == "end" else 0):.1f}" y="{HEIGHT - BOTTOM + 16}" '
+                f'font-size="11" text-anchor="{anchor}" fill="#5b6475">'
+                f"{_label(start, series.key)}</text>"
             )
     parts.append(
         f'<line x1="{LEFT}" y1="{TOP + plot_h}" x2="{WIDTH - RIGHT}" y2="{TOP + plot_h}" '

@@ -9,10 +9,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacecal.admin.health import reconcile_queued, reconcile_running, state_expr
+from spacecal.admin.health import (
+    EXPIRING,
+    FAILING,
+    HEALTHY,
+    NEEDS_RECONNECT,
+    SYNCING,
+    reconcile_queued,
+    reconcile_running,
+    state_expr,
+)
 from spacecal.db.models import (
     Business,
     Connection,
@@ -73,6 +82,12 @@ def _listing(now: datetime, soon: timedelta) -> Any:
     )
 
 
+def _urgency(state: Any) -> Any:
+    """Most urgent first: what needs a person before what will sort itself out."""
+    order = (NEEDS_RECONNECT, FAILING, EXPIRING, SYNCING, HEALTHY)
+    return case(*((state == s, i) for i, s in enumerate(order)), else_=len(order))
+
+
 def _where(listing: Any, filters: Filters) -> list[Any]:
     conditions: list[Any] = [listing.c.provider.in_(list(filters.providers))]
     if filters.business_id is not None:
@@ -119,7 +134,13 @@ async def list_connections(
             await conn.execute(
                 select(listing)
                 .where(*conditions)
-                .order_by(listing.c.business_name, listing.c.provider, listing.c.name, listing.c.id)
+                .order_by(
+                    _urgency(listing.c.state),
+                    listing.c.business_name,
+                    listing.c.provider,
+                    listing.c.name,
+                    listing.c.id,
+                )
                 .limit(size)
                 .offset((page - 1) * size)
             )
