@@ -139,15 +139,22 @@ async def sweep(rt: SyncRuntime) -> int:
     return queued
 
 
-async def recover_stalled(rt: SyncRuntime, app: procrastinate.App) -> int:
+async def recover_stalled(
+    rt: SyncRuntime, app: procrastinate.App, *, alive_worker: int | None = None
+) -> int:
     """Jobs left 'doing' by a worker that died: fail them and queue a fresh reconcile
-    (a procrastinate retry would collide with the queued job's queueing lock)."""
+    (a procrastinate retry would collide with the queued job's queueing lock).
+    `alive_worker`, the worker running this recovery, is alive by definition: right
+    after a database outage its own heartbeat looks stale too, and failing its jobs
+    (this one included) would start a second sync of a calendar beside the first."""
     stalled = await app.job_manager.get_stalled_jobs(
         seconds_since_heartbeat=rt.settings.stalled_job_seconds
     )
     recovered = 0
     for job in stalled:
         assert job.id is not None
+        if alive_worker is not None and job.worker_id == alive_worker:
+            continue
         await app.job_manager.finish_job_by_id_async(
             job.id, status=procrastinate.jobs.Status.FAILED, delete_job=False
         )
@@ -190,7 +197,9 @@ def make_app(
             log.info("sweep queued %d reconcile(s)", queued)
 
     async def recover_task(context: JobContext, timestamp: int) -> None:
-        recovered = await recover_stalled(_runtime(context), app)
+        recovered = await recover_stalled(
+            _runtime(context), app, alive_worker=context.job.worker_id
+        )
         if recovered:
             log.warning("recovered %d stalled job(s)", recovered)
 
@@ -247,7 +256,10 @@ async def run_worker(
     """Run a worker until cancelled (or, with wait=False, until the queue is empty),
     with the notification dispatcher (sync/dispatch.py) beside it: as a loop while
     waiting; once, before the jobs, with wait=False."""
-    app = make_app(rt.db.url, periodic=periodic)
+    app = make_app(rt.db.url, periodic=periodic, settings=rt.settings)
+    # A dead worker's jobs are found through its missing heartbeat (recover_stalled).
+    options.setdefault("update_heartbeat_interval", rt.settings.worker_heartbeat_seconds)
+    options.setdefault("stalled_worker_timeout", rt.settings.stalled_job_seconds)
     batch = rt.settings.dispatch_batch_size
     dispatcher: asyncio.Task[None] | None = None
     if wait:

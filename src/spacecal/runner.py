@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
+import time
 
 import uvicorn
 
@@ -17,6 +19,33 @@ from spacecal.db.engine import open_database
 from spacecal.jobs import production_providers, run_worker
 from spacecal.metrics import serve_metrics
 from spacecal.sync.runtime import SyncRuntime
+
+log = logging.getLogger("spacecal.runner")
+
+
+async def keep_working(rt: SyncRuntime, *, concurrency: int | None = None) -> None:
+    """Run the job worker until cancelled, starting it again whenever it stops on its
+    own: procrastinate stops a worker when a side task fails (its LISTEN connection
+    or heartbeat write dies with the database), and a worker process that no longer
+    runs jobs must not outlive a database restart silently."""
+    delay = 1.0
+    while True:
+        began = time.monotonic()
+        try:
+            await run_worker(
+                rt,
+                concurrency=concurrency,
+                fetch_job_polling_interval=rt.settings.worker_poll_seconds,
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("the job worker failed")
+        if time.monotonic() - began > 60:
+            delay = 1.0
+        log.warning("the job worker stopped; starting it again in %.0f s", delay)
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
 
 
 async def _cancel(task: asyncio.Task[None] | None) -> None:
@@ -37,10 +66,7 @@ async def serve(
         app = create_app(settings, db)
         if worker:
             rt = SyncRuntime(settings=settings, db=db, provider_for=provider_for)
-            worker_task = asyncio.create_task(
-                run_worker(rt, fetch_job_polling_interval=settings.worker_poll_seconds),
-                name="spacecal-worker",
-            )
+            worker_task = asyncio.create_task(keep_working(rt), name="spacecal-worker")
         # log_config=None: uvicorn's own lines go through spacecal's handler (spacecal.logs).
         config = uvicorn.Config(
             app,
@@ -68,12 +94,7 @@ async def work(
     rt = SyncRuntime(settings=settings, db=db, provider_for=provider_for)
     # A job queued behind its account's running job is only picked up by polling
     # (procrastinate wakes workers on inserts only): poll often (config.py).
-    task = asyncio.create_task(
-        run_worker(
-            rt, concurrency=concurrency, fetch_job_polling_interval=settings.worker_poll_seconds
-        ),
-        name="spacecal-worker",
-    )
+    task = asyncio.create_task(keep_working(rt, concurrency=concurrency), name="spacecal-worker")
     metrics_task: asyncio.Task[None] | None = None
     if metrics_port is not None:
         metrics_task = asyncio.create_task(
