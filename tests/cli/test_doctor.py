@@ -69,6 +69,15 @@ async def test_a_public_url_that_does_not_resolve_is_a_warning() -> None:
     assert found.status == WARN and "does not resolve" in found.message
 
 
+async def test_doctor_creates_no_embedded_database(tmp_path: Path) -> None:
+    found = {c.name: c for c in await run_checks(Settings(database_url=None, data_dir=tmp_path))}
+    assert (
+        found["database"].status == WARN and "no embedded database yet" in found["database"].message
+    )
+    assert "migrations" not in found
+    assert not await asyncio.to_thread(lambda: list(tmp_path.iterdir()))  # no cluster, no key
+
+
 def test_keys_check_writes_no_key_file(tmp_path: Path) -> None:
     found, cipher = check_keys(Settings(database_url=None, secret_keys=None, data_dir=tmp_path))
     assert found.status == WARN and "generated on first start" in found.message

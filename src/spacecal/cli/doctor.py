@@ -47,6 +47,17 @@ async def _database_checks(settings: Any, cipher: Any) -> list[Check]:
     from spacecal.db.engine import make_engine
     from spacecal.db.url import libpq_url
 
+    pgdata = settings.data_dir.expanduser() / "pgdata"
+    if not settings.database_url and not pgdata.exists():
+        # Starting the embedded server would create a cluster: doctor only reads.
+        return [
+            Check(
+                "database",
+                WARN,
+                f"no embedded database yet in {pgdata}: the first `spacecal serve` (or "
+                "`spacecal db upgrade`) creates it. Set DATABASE_URL to use a server instead.",
+            )
+        ]
     try:
         url = libpq_url(settings)
     except Exception as exc:  # the embedded server could not start
