@@ -4,7 +4,7 @@ On a fresh temporary data directory with the embedded PostgreSQL it starts both
 provider emulators, spacecal (API, portal, webhooks) and a job worker, seeds a
 business with rooms and desks, connects a member's Google and Microsoft accounts
 through the portal, then narrates live what happens when she books from her
-calendars. It ends by printing how to look around (portal, API token, a ready
+calendars. It ends by printing how to look around (portal, admin console, API token, a ready
 curl) and keeps running until Ctrl-C / SIGTERM, when it stops everything and
 removes the data directory (unless --keep).
 
@@ -51,8 +51,9 @@ def _access(stack: Stack, space: object, link: str) -> str:
             f"  Members' portal:  {url}/portal",
             f"    sign in as {space.member_email} with password {space.member_password}",
             f"    or open this one-time sign-in link: {link}",
-            f"  Admin console:    {url}/portal  (there is no separate admin console yet: "
-            f"this is the members' portal; admins use the API, documented at {url}/docs)",
+            f"  Admin console:    {url}/admin",
+            f"    sign in as {space.admin_email} with password {space.admin_password}",
+            f"  API docs:         {url}/docs",
             f"  Admin API token:  {space.admin_token}",
             f"    (API user {space.admin_email}; it expires like any access token)",
             f"  Emulators:        Google {stack.google_url}/_control/info, "
