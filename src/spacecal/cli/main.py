@@ -11,7 +11,17 @@ import sys
 from collections.abc import Callable, Sequence
 
 from spacecal import __version__
-from spacecal.cli import connections, database, demo, doctor, keys, members, processes, users
+from spacecal.cli import (
+    configref,
+    connections,
+    database,
+    demo,
+    doctor,
+    keys,
+    members,
+    processes,
+    users,
+)
 from spacecal.cli.common import (
     EXIT_USAGE,
     CliError,
@@ -30,6 +40,7 @@ GROUPS: list[Register] = [
     keys.register,
     connections.register,
     doctor.register,
+    configref.register,
     demo.register,
 ]
 
