@@ -10,6 +10,7 @@ import spacecal.domain
 DOMAIN = Path(spacecal.domain.__file__).parent
 ALLOWED_ROOTS = {
     "__future__",
+    "bisect",
     "collections",
     "dataclasses",
     "datetime",

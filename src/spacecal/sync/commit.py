@@ -20,13 +20,15 @@ same way: the next pull refuses it with the taken span in words.
 
 from __future__ import annotations
 
+import functools
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import TextClause, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -74,6 +76,21 @@ _MOVE = text(
     " WHERE b.id = m.id AND b.version = m.version AND b.cancelled_at IS NULL"
     " RETURNING b.id, b.version"
 )
+# All of a plan's new bookings in one statement (arrays, not a VALUES list per row:
+# the statement stays small however many rows), ids handed out in plan order.
+_CREATE = text(
+    "INSERT INTO bookings (resource_id, coworker_id, from_time, to_time, tentative,"
+    " repeat_series_unique_id, source, version, google_calendar_id, google_event_id,"
+    " office365_event_id, unique_id, created_on, updated_on)"
+    " SELECT :resource_id, :coworker_id, r.from_time, r.to_time, r.tentative, r.series,"
+    " :source, 1, :calendar_id, r.google_id, r.office_id, r.unique_id, :now, :now"
+    " FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]),"
+    " CAST(:tentatives AS boolean[]), CAST(:series AS uuid[]), CAST(:google_ids AS text[]),"
+    " CAST(:office_ids AS text[]), CAST(:unique_ids AS uuid[]))"
+    " WITH ORDINALITY AS r(from_time, to_time, tentative, series, google_id, office_id,"
+    " unique_id, n)"
+    " ORDER BY r.n RETURNING id, unique_id"
+)
 _DROP_LINKS = text(
     "DELETE FROM event_links WHERE connection_id = :cid AND event_key = ANY(CAST(:keys AS text[]))"
 )
@@ -94,6 +111,39 @@ _SHOWING = text(
 )
 
 
+# Link columns a plan writes, with their SQL types (for the arrays below).
+_LINK_TYPES = {
+    "booking_id": "bigint",
+    "booking_version": "integer",
+    "series_key": "text",
+    "pending_write": "jsonb",
+    "pending_since": "timestamptz",
+    "refused_start": "timestamptz",
+    "refused_end": "timestamptz",
+    "refused_all_day": "boolean",
+    "refused_reason": "text",
+}
+
+
+@functools.lru_cache(maxsize=32)
+def _upsert_sql(columns: tuple[str, ...]) -> TextClause:
+    """Insert-or-update of many links, as arrays: the statement text depends only on
+    the columns written, so it stays small and PostgreSQL can keep it prepared."""
+    given = ", ".join(f"CAST(:{c} AS {_LINK_TYPES[c]}[])" for c in columns)
+    into = ["connection_id", "event_key", "updated_at", *columns]
+    values = [":cid", "r.event_key", ":now", *(f"r.{c}" for c in columns)]
+    if "refused_all_day" not in columns:  # NOT NULL; a new link is not refused
+        into.append("refused_all_day")
+        values.append("false")
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ("updated_at", *columns))
+    # Column names come only from _LINK_TYPES (a KeyError above otherwise), never input.
+    return text(
+        f"INSERT INTO event_links ({', '.join(into)}) SELECT {', '.join(values)}"  # noqa: S608
+        f" FROM unnest(CAST(:event_key AS text[]), {given}) AS r(event_key, {', '.join(columns)})"
+        f" ON CONFLICT ON CONSTRAINT event_links_unique_event DO UPDATE SET {updates}"
+    )
+
+
 async def _upsert_links(
     conn: AsyncConnection,
     connection_id: int,
@@ -106,19 +156,14 @@ async def _upsert_links(
     if not rows:
         return
     merged = {key: values for key, values in rows}
-    columns = list(next(iter(merged.values())))
-    stmt = insert(EventLink)
-    stmt = stmt.on_conflict_do_update(
-        constraint="event_links_unique_event",
-        set_={"updated_at": now, **{c: stmt.excluded[c] for c in columns}},
-    )
-    await conn.execute(
-        stmt,
-        [
-            {"connection_id": connection_id, "event_key": key, "updated_at": now, **values}
-            for key, values in merged.items()
-        ],
-    )
+    columns = tuple(next(iter(merged.values())))
+    params: dict[str, Any] = {"cid": connection_id, "now": now, "event_key": list(merged)}
+    for c in columns:
+        column = [values[c] for values in merged.values()]
+        if _LINK_TYPES[c] == "jsonb":
+            column = [None if v is None else json.dumps(v) for v in column]
+        params[c] = column
+    await conn.execute(_upsert_sql(columns), params)
 
 
 def _refused(start: datetime, end: datetime, all_day: bool, message: str) -> dict[str, Any]:
@@ -364,18 +409,28 @@ async def _create(
     if not creates:
         return []
     rows = [_booking_values(target, c, now, series_of.get(c.event_key)) for c in creates]
+    params = {
+        "resource_id": target.resource.resource_id,
+        "coworker_id": target.coworker_id,
+        "source": target.provider,
+        "calendar_id": target.calendar_id if target.provider == "google" else None,
+        "now": now,
+        "starts": [r["from_time"] for r in rows],
+        "ends": [r["to_time"] for r in rows],
+        "tentatives": [r["tentative"] for r in rows],
+        "series": [r["repeat_series_unique_id"] for r in rows],
+        "google_ids": [r["google_event_id"] for r in rows],
+        "office_ids": [r["office365_event_id"] for r in rows],
+        "unique_ids": [r["unique_id"] for r in rows],
+    }
     try:
         async with conn.begin_nested():
-            ids = list(
-                await conn.scalars(
-                    insert(Booking).returning(Booking.id, sort_by_parameter_order=True), rows
-                )
-            )
+            made = {u: i for i, u in (await conn.execute(_CREATE, params)).all()}
     except DBAPIError as exc:
         if not lost_race(exc):
             raise
         return await _create_one_by_one(conn, creates, rows, result)
-    return list(zip(creates, ids, strict=True))
+    return [(c, made[r["unique_id"]]) for c, r in zip(creates, rows, strict=True)]
 
 
 async def _create_one_by_one(

@@ -19,13 +19,14 @@ makes the retry answer with the same event, never a second one.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import and_, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacecal import clock
 from spacecal.db.models import Booking, EventLink
@@ -118,6 +119,80 @@ async def push_pending(
     return writes
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """A booking of the member's (for this resource) and its link here, if any."""
+
+    id: int
+    from_time: datetime
+    to_time: datetime
+    tentative: bool
+    version: int
+    cancelled_at: datetime | None
+    link_id: int | None
+    event_key: str  # "" when there is no link
+    booking_version: int | None
+
+
+async def _bookings_with_links(
+    conn: AsyncConnection, target: SyncTarget, now: datetime, horizon: datetime
+) -> list[_Shown]:
+    """The bookings in the window, each with this connection's link(s) to it, in time
+    order. Two indexed reads joined here rather than one SQL outer join: right after a
+    large initial sync the planner has no statistics for the new rows and picks a
+    nested loop over every link per booking (3 s for 3,000 bookings)."""
+    bookings = (
+        await conn.execute(
+            select(
+                Booking.id,
+                Booking.from_time,
+                Booking.to_time,
+                Booking.tentative,
+                Booking.version,
+                Booking.cancelled_at,
+            )
+            .where(
+                Booking.coworker_id == target.coworker_id,
+                Booking.resource_id == target.resource.resource_id,
+                Booking.to_time > now - timedelta(days=1),
+                Booking.from_time < horizon,
+            )
+            .order_by(Booking.from_time, Booking.id)
+        )
+    ).all()
+    links: dict[int, list[Any]] = {}
+    for link in (
+        await conn.execute(
+            select(
+                EventLink.id, EventLink.event_key, EventLink.booking_id, EventLink.booking_version
+            )
+            .where(
+                EventLink.connection_id == target.connection_id,
+                EventLink.booking_id.is_not(None),
+            )
+            .order_by(EventLink.id)
+        )
+    ).all():
+        links.setdefault(link.booking_id, []).append(link)
+    shown: list[_Shown] = []
+    for b in bookings:
+        for link in links.get(b.id) or [None]:
+            shown.append(
+                _Shown(
+                    b.id,
+                    b.from_time,
+                    b.to_time,
+                    b.tentative,
+                    b.version,
+                    b.cancelled_at,
+                    link.id if link else None,
+                    link.event_key if link else "",
+                    link.booking_version if link else None,
+                )
+            )
+    return shown
+
+
 async def push_bookings(
     engine: AsyncEngine,
     target: SyncTarget,
@@ -132,38 +207,10 @@ async def push_bookings(
     calendar_id = target.calendar_id
     horizon = now + timedelta(days=target.business.max_booking_days_ahead + 1)
     async with engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(
-                    Booking.id,
-                    Booking.from_time,
-                    Booking.to_time,
-                    Booking.tentative,
-                    Booking.version,
-                    Booking.cancelled_at,
-                    EventLink.id.label("link_id"),
-                    EventLink.event_key,
-                    EventLink.booking_version,
-                )
-                .outerjoin(
-                    EventLink,
-                    and_(
-                        EventLink.booking_id == Booking.id,
-                        EventLink.connection_id == target.connection_id,
-                    ),
-                )
-                .where(
-                    Booking.coworker_id == target.coworker_id,
-                    Booking.resource_id == target.resource.resource_id,
-                    Booking.to_time > now - timedelta(days=1),
-                    Booking.from_time < horizon,
-                )
-                .order_by(Booking.from_time, Booking.id)
-            )
-        ).all()
+        rows = await _bookings_with_links(conn, target, now, horizon)
     writes = 0
     # Deletions first, then moves, then creations: a freed slot is free on screen too.
-    rows = [r for r in rows if r.event_key is None or not is_pending(r.event_key)]
+    rows = [r for r in rows if r.link_id is None or not is_pending(r.event_key)]
     for r in rows:
         if r.link_id is not None and r.cancelled_at is not None:
             with contextlib.suppress(NotFound):
