@@ -48,8 +48,12 @@ class Settings(BaseSettings):
     )
 
     # --- API authentication --------------------------------------------------
-    access_token_ttl_seconds: int = Field(default=604799, ge=1)
-    refresh_token_ttl_seconds: int = Field(default=15 * 24 * 3600, ge=1)
+    access_token_ttl_seconds: int = Field(
+        default=604799, ge=1, description="Lifetime of an API access token from POST /api/token."
+    )
+    refresh_token_ttl_seconds: int = Field(
+        default=15 * 24 * 3600, ge=1, description="Lifetime of an API refresh token."
+    )
     basic_auth_cache_seconds: float = Field(
         default=60.0, ge=0, description="How long a verified Basic credential skips argon2."
     )
@@ -64,7 +68,9 @@ class Settings(BaseSettings):
     )
 
     # --- search paging ---------------------------------------------------------
-    page_size_default: int = Field(default=25, ge=1)
+    page_size_default: int = Field(
+        default=25, ge=1, description="Records per search page when `size` is not given."
+    )
     page_size_max: int = Field(default=1000, ge=1, description="Larger `size` values are clamped.")
 
     # --- get-one read path (api/get_one.py) ---------------------------------------
@@ -81,17 +87,42 @@ class Settings(BaseSettings):
     )
 
     # --- providers (unset client ids: that provider is not offered) -------------
-    google_client_id: str | None = None
-    google_client_secret: str | None = None
-    google_api_base: str = "https://www.googleapis.com/calendar/v3"
-    google_authorize_url: str = "https://accounts.google.com/o/oauth2/v2/auth"
-    google_token_url: str = "https://oauth2.googleapis.com/token"
-    google_revoke_url: str = "https://oauth2.googleapis.com/revoke"
-    microsoft_client_id: str | None = None
-    microsoft_client_secret: str | None = None
-    microsoft_tenant: str = "common"
-    microsoft_graph_base: str = "https://graph.microsoft.com/v1.0"
-    microsoft_login_base: str = "https://login.microsoftonline.com"
+    google_client_id: str | None = Field(
+        default=None, description="Google OAuth client id; unset: Google is not offered."
+    )
+    google_client_secret: str | None = Field(default=None, description="Google OAuth secret.")
+    google_api_base: str = Field(
+        default="https://www.googleapis.com/calendar/v3", description="Calendar API v3 base."
+    )
+    google_authorize_url: str = Field(
+        default="https://accounts.google.com/o/oauth2/v2/auth",
+        description="Google's OAuth authorization endpoint.",
+    )
+    google_token_url: str = Field(
+        default="https://oauth2.googleapis.com/token", description="Google's token endpoint."
+    )
+    google_revoke_url: str = Field(
+        default="https://oauth2.googleapis.com/revoke", description="Google's revocation endpoint."
+    )
+    microsoft_client_id: str | None = Field(
+        default=None,
+        description="Microsoft identity platform application (client) id; unset: Microsoft "
+        "is not offered.",
+    )
+    microsoft_client_secret: str | None = Field(
+        default=None, description="Microsoft application client secret."
+    )
+    microsoft_tenant: str = Field(
+        default="common", description="Tenant in the authorize and token URLs."
+    )
+    microsoft_graph_base: str = Field(
+        default="https://graph.microsoft.com/v1.0", description="Microsoft Graph base."
+    )
+    microsoft_login_base: str = Field(
+        default="https://login.microsoftonline.com",
+        description="Identity platform base; authorize and token live under "
+        "/{tenant}/oauth2/v2.0/.",
+    )
 
     # --- logging ----------------------------------------------------------------
     log_level: str = Field(
