@@ -111,6 +111,7 @@ async def main(args: argparse.Namespace) -> int:
             if args.verbose:
                 print(f"seed {seed}: {'ok' if result.ok else 'FAILED'} ({result.seconds:.2f} s)")
                 print("\n".join(f"    {line}" for line in result.log))
+                print(f"    at the end: {result.final}")
             if not result.ok:
                 print(result.report(), flush=True)
             if index % args.every == 0 or index == len(seeds):

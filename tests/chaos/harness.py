@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, or_, select, text
 from tests.keepalive.conftest import SHRUNK
 from tests.portal.conftest import make_env
 from tests.support.member import GoogleMember, Member, MicrosoftMember
@@ -43,6 +43,9 @@ CHAOS_SETTINGS: dict[str, Any] = {
 }
 #: The longest wait anything in a run may ask for (Retry-After bursts stay below).
 LONGEST_WAIT = timedelta(seconds=max(60.0, CHAOS_SETTINGS["sweep_quiet_seconds"]) + 1)
+
+#: Enough for any failure backoff or Retry-After of a run to pass.
+BACKOFF_SPAN = timedelta(seconds=CHAOS_SETTINGS["sync_backoff_cap_seconds"] + 31)
 
 EVENT_WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 
@@ -74,6 +77,26 @@ class ChaosEnv(SyncEnv):
         await keepalive_pass(self.rt)
         await sweep(self.rt)
         await self.settle()
+
+    async def anything_due(self) -> bool:
+        """Whether a failed sync is backing off or a job waits for a later time."""
+        async with self.engine.connect() as conn:
+            waiting = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'"
+                    " AND scheduled_at > now()"
+                )
+            )
+            retrying = await conn.scalar(
+                select(func.count())
+                .select_from(Connection)
+                .join(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
+                .where(
+                    or_(Connection.retry_at.is_not(None), Connection.renewal_failures > 0),
+                    ProviderAccount.status == "active",
+                )
+            )
+        return bool(waiting) or bool(retrying)
 
     async def account_status(self, provider: str, email: str) -> str | None:
         async with self.engine.connect() as conn:

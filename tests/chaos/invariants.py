@@ -92,6 +92,19 @@ async def check_calendars(env: ChaosEnv, scenario: Scenario) -> list[str]:
             )
         for span in sorted((booked - shown).elements()):
             problems.append(f"{where}: live booking {_fmt(span)} has no event here")
+        # The booking record names its event in this calendar (GoogleEventId /
+        # Office365EventId), as the API shows it.
+        column = "google_event_id" if cal.provider == "google" else "office365_event_id"
+        at = {(e.start, e.end): e.id for e in events if not e.title.startswith(TITLE_PREFIX)}
+        for b in bookings:
+            if b.coworker_id != coworker or b.resource_id != space.room_id:
+                continue
+            event_id = at.get((b.from_time, b.to_time))
+            if event_id is not None and getattr(b, column) != event_id:
+                problems.append(
+                    f"{where}: booking #{b.id} names event {getattr(b, column)!r},"
+                    f" the calendar shows it as {event_id!r}"
+                )
     return problems
 
 
@@ -125,6 +138,8 @@ async def check_all(env: ChaosEnv, scenario: Scenario) -> list[str]:
     problems = await check_calendars(env, scenario)
     problems += await check_overlaps(env)
     problems += check_write_bound(env, scenario)
+    if await env.anything_due():
+        problems.append("after recovery a sync is still backing off or waiting to run")
     # Converged means quiet: one more round of periodic work writes nothing.
     before = env.event_writes()
     await env.advance(LONGEST_WAIT)
@@ -133,3 +148,16 @@ async def check_all(env: ChaosEnv, scenario: Scenario) -> list[str]:
     if extra:
         problems.append(f"{extra} more event write(s) after convergence (ping-pong)")
     return problems
+
+
+async def final_state(env: ChaosEnv, scenario: Scenario) -> str:
+    """One line on what the run left: bookings, events, marks, accounts."""
+    now = clock.now()
+    live = [b for b in await live_bookings(env) if b.to_time > now]
+    parts = [f"{len(live)} live booking(s)"]
+    for cal in scenario.calendars:
+        events = [e for e in cal.member.events() if e.end > now]
+        marked = sum(e.title.startswith(TITLE_PREFIX) for e in events)
+        state = "connected" if await connected(env, cal) else "not connected"
+        parts.append(f"{cal.who}/{cal.provider} {len(events)} event(s), {marked} marked, {state}")
+    return "; ".join(parts)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from tests.chaos.harness import ChaosEnv
-from tests.chaos.invariants import check_all
+from tests.chaos.invariants import check_all, final_state
 from tests.chaos.scenario import Scenario, Tally
 
 #: Actions per scenario in CI (bench/chaos.py can ask for more).
@@ -24,7 +24,7 @@ class SeedResult:
     seconds: float
     writes: int = 0
     error: str | None = None
-    extra: dict[str, int] = field(default_factory=dict)
+    final: str = ""
 
     @property
     def ok(self) -> bool:
@@ -33,14 +33,21 @@ class SeedResult:
     def replay(self) -> str:
         return f"uv run python bench/chaos.py --seed {self.seed} --steps {self.steps} --verbose"
 
+    def replay_in_pytest(self) -> str:
+        seeds = f"{self.seed}-{self.seed}"
+        return f"CHAOS_SEEDS={seeds} uv run pytest -q tests/chaos/test_convergence.py"
+
     def report(self) -> str:
         lines = [f"chaos seed {self.seed} ({self.steps} steps) FAILED"]
         if self.error:
             lines.append(f"  error: {self.error}")
         lines += [f"  violated: {p}" for p in self.problems]
+        lines.append(f"  at the end: {self.final}")
         lines.append("  story:")
         lines += [f"    {line}" for line in self.log]
         lines.append(f"  replay: {self.replay()}")
+        if self.steps == CI_STEPS:
+            lines.append(f"      or: {self.replay_in_pytest()}")
         return "\n".join(lines)
 
 
@@ -60,6 +67,7 @@ async def run_seed(
         except Exception as exc:  # the run itself broke: a finding as well
             error = f"{type(exc).__name__}: {exc}"
         writes = env.event_writes() - scenario.writes_at_start
+        final = await final_state(env, scenario)
     assert scenario is not None
     return SeedResult(
         seed=seed,
@@ -70,4 +78,5 @@ async def run_seed(
         seconds=time.perf_counter() - started,
         writes=writes,
         error=error,
+        final=final,
     )

@@ -9,7 +9,8 @@ Phases:
    overtake them (10%) for the whole phase; `steps` actions drawn from the seed:
    member creates, moves, deletes (any event they see, spacecal's included),
    daily series and their instances; API bookings made, moved, cancelled; syncs
-   (some with a member edit landing mid-sync); clock jumps; 429/403/5xx bursts;
+   (some with a member edit landing mid-sync); clock jumps; 429/403/5xx bursts and
+   lost answers to writes that took effect (a gateway timing out);
    sync-token expiry; lost channels / removed subscriptions; a revoked consent.
 3. Recovery: every fault off, a revoked member maybe connects again, the clocks jump
    past every backoff and the sweep span, and the periodic work runs until quiet.
@@ -26,7 +27,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tests.chaos.harness import LONGEST_WAIT, ChaosEnv
+from tests.chaos.harness import BACKOFF_SPAN, LONGEST_WAIT, ChaosEnv
 from tests.support.member import Member
 
 from spacecal import clock
@@ -94,23 +95,26 @@ class Scenario:
             emulator.faults.add("drop_notification", probability=0.05)
             emulator.faults.add("duplicate_notification", probability=0.10)
             emulator.faults.add("delay_notification", probability=0.10, seconds=delay)
+        # Graph also re-sends unchanged instances in delta rounds (shuffled by default).
+        self.env.env.microsoft.set_delta_behaviour(replay_rate=0.1)
 
     async def chaos(self) -> None:
         self.background_faults()
         actions = [
-            (self.create, 22),
-            (self.move, 12),
+            (self.create, 18),
+            (self.move, 14),
             (self.delete, 7),
             (self.make_series, 4),
-            (self.api_book, 10),
+            (self.api_book, 9),
             (self.api_move, 5),
             (self.api_cancel, 4),
-            (self.sync, 12),
-            (self.sync_with_edit, 8),
-            (self.tick, 6),
+            (self.sync, 14),
+            (self.sync_with_edit, 10),
+            (self.tick, 7),
             (self.burst, 7),
             (self.expire_cursor, 3),
             (self.lose_push, 3),
+            (self.token_churn, 2),
             (self.revoke, 1),
         ]
         funcs = [a for a, _ in actions]
@@ -280,17 +284,25 @@ class Scenario:
 
     async def burst(self) -> None:
         cal = self.pick()
-        kind = self.rng.choice(["http_429", "http_403_rate_limit", "http_5xx"])
+        kind = self.rng.choice(["http_429", "http_403_rate_limit", "http_5xx", "lost_response"])
         times = self.rng.randint(1, 4)
         params: dict[str, Any] = {}
-        if kind != "http_5xx":
+        method = None
+        if kind in ("http_429", "http_403_rate_limit"):
             params["retry_after"] = self.rng.choice([1, 2, 5, 30])
-        else:
+        elif kind == "http_5xx":
             params["status"] = self.rng.choice([500, 502, 503])
+        else:  # the write happens, its answer is lost: retries must not duplicate it
+            method = self.rng.choice(["POST", "PATCH", "DELETE"])
         account = cal.member.email if self.rng.random() < 0.5 else None
-        self._emulator(cal.provider).faults.add(kind, times=times, account=account, **params)
+        self._emulator(cal.provider).faults.add(
+            kind, times=times, account=account, method=method, **params
+        )
         self.tally.fault(kind)
-        self.note(f"fault {cal.provider} {kind} x{times} {account or 'any account'} {params}")
+        self.note(
+            f"fault {cal.provider} {kind} x{times} {method or ''} {account or 'any account'}"
+            f" {params or ''}"
+        )
 
     async def expire_cursor(self) -> None:
         cal = self.pick()
@@ -325,6 +337,18 @@ class Scenario:
         self.tally.resets += 1
         self.tally.fault("push_lost")
 
+    async def token_churn(self) -> None:
+        """Access tokens die early (a refresh follows); at Microsoft every refresh
+        token but the newest is also invalidated (rotation must have been saved)."""
+        cal = self.pick()
+        if cal.provider == "microsoft":
+            self.env.env.microsoft.expire_access_tokens(cal.member.email)
+            self.env.env.microsoft.invalidate_old_refresh_tokens(cal.member.email)
+        else:
+            self.env.env.google.faults.add("http_5xx", times=1, account=cal.member.email)
+        self.tally.fault("token_churn")
+        self.note(f"fault {cal.provider} tokens of {cal.who} churned")
+
     async def revoke(self) -> None:
         if self.revocations:
             return
@@ -340,18 +364,26 @@ class Scenario:
     # -- phase 3 -----------------------------------------------------------------
 
     async def recover(self) -> None:
+        """Faults stop; the sweep runs once over everything (quiet spans passed),
+        then again while anything is still backing off, until nothing is due."""
         for emulator in (self.env.env.google, self.env.env.microsoft):
             emulator.faults.clear()
+        self.env.env.microsoft.set_delta_behaviour(replay_rate=0.0)
         self.note("faults off")
         for cal in self.calendars:
             if cal.revoked and self.rng.random() < 0.5:
                 await self.env.reconnect(cal.provider, cal.who)
                 cal.revoked = False
                 self.note(f"{cal.who} connects {cal.provider} again")
-        for _ in range(3):
-            await self.env.settle()
-            await self.env.advance(LONGEST_WAIT)
+        await self.env.settle()
+        await self.env.advance(LONGEST_WAIT)
+        await self.env.periodic()
+        for _ in range(6):
+            if not await self.env.anything_due():
+                return
+            await self.env.advance(BACKOFF_SPAN)
             await self.env.periodic()
+        self.note("recovery: still something due after 6 rounds")
 
     async def run(self) -> None:
         await self.connect()

@@ -28,8 +28,17 @@ def seeds_from(spec: str) -> list[int]:
 
 SEEDS = seeds_from(os.environ.get("CHAOS_SEEDS", "200"))
 
+#: Seeds that fail for a diagnosed bug not fixed yet: seed -> the diagnosis.
+KNOWN: dict[int, str] = {}
 
-@pytest.mark.parametrize("seed", SEEDS, ids=[f"seed{s}" for s in SEEDS])
+
+def _param(seed: int) -> object:
+    if seed in KNOWN:
+        return pytest.param(seed, marks=pytest.mark.xfail(reason=KNOWN[seed], strict=True))
+    return seed
+
+
+@pytest.mark.parametrize("seed", [_param(s) for s in SEEDS], ids=[f"seed{s}" for s in SEEDS])
 async def test_converges(make_chaos_env: Callable[[], AsyncIterator[ChaosEnv]], seed: int) -> None:
     result = await run_seed(make_chaos_env, seed)
     if not result.ok:

@@ -154,3 +154,18 @@ async def test_runs_are_reproducible_from_the_seed() -> None:
     statuses, outcomes, _ = first
     assert 503 not in statuses and {200, 500} <= set(statuses)
     assert {o[0] for o in outcomes} >= {"delivered", "dropped"}
+
+
+async def test_a_lost_response_keeps_the_write_and_answers_5xx(env: Env) -> None:
+    await add_fault(env, "lost_response", times=1, match={"method": "POST"})
+    created = await env.http.post(
+        f"{API}/calendars/primary/events", headers=env.auth, json={**EVENT, "id": "lost0001"}
+    )
+    assert created.status_code == 504
+    # The event was made all the same: a retry with the same id answers 409.
+    again = await env.http.post(
+        f"{API}/calendars/primary/events", headers=env.auth, json={**EVENT, "id": "lost0001"}
+    )
+    assert again.status_code == 409
+    calls = (await env.http.get(f"{CONTROL}/calls")).json()
+    assert [(c["status"], c["fault"]) for c in calls[-2:]] == [(504, "lost_response"), (409, None)]

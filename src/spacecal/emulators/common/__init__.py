@@ -8,7 +8,7 @@ Stable public API (changes are additive only):
   `chars(alphabet, n)`. Every random choice of an emulator goes through one.
 - `FaultKind` (str enum): drop_notification, duplicate_notification,
   delay_notification, http_429, http_403_rate_limit, http_5xx, slow,
-  sync_token_expired, revoke_refresh_token.
+  sync_token_expired, revoke_refresh_token, lost_response (served, answer lost, 5xx).
   `FaultPlan.add(kind, *, probability=1.0, times=None, method=None, path=None,
   account=None, **params) -> FaultRule`; `draw(kind, *, method, path, account) ->
   FaultRule | None` (counts the firing); `rules()`, `remove(id)`, `clear()`,

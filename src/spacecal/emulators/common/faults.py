@@ -16,6 +16,10 @@ Where each kind is applied:
   non-control request; the provider turns the rule into its own wire error.
   params: http_429 `retry_after` (seconds, default 1); http_5xx `status` (default 500);
   slow `seconds` (default 1.0, the answer is delayed, then served normally).
+- lost_response: by the common middleware, after the other HTTP kinds did not fire:
+  the request is served in full (a write takes effect), then the answer is thrown
+  away and the client gets a 5xx instead (a gateway timing out after the backend
+  committed). params: `status` (default 504). The call log shows the 5xx.
 - sync_token_expired: by the provider on the next incremental sync call (Google: 410
   fullSyncRequired; the token is then dead for good).
 - revoke_refresh_token: by the provider on the next refresh-token grant (the refresh
@@ -46,6 +50,7 @@ class FaultKind(StrEnum):
     SLOW = "slow"
     SYNC_TOKEN_EXPIRED = "sync_token_expired"  # noqa: S105 (a fault name, not a secret)
     REVOKE_REFRESH_TOKEN = "revoke_refresh_token"  # noqa: S105 (a fault name)
+    LOST_RESPONSE = "lost_response"
 
 
 #: The kinds the common middleware applies to HTTP requests, in the order it tries them.

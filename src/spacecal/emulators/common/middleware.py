@@ -2,7 +2,9 @@
 
 For every request outside the exempt prefixes (the control API) it draws the HTTP
 fault kinds (slow, then 429, 403 rate limit, 5xx), lets the provider turn a fired
-rule into its own wire error, and records the call with its final status. The
+rule into its own wire error, and records the call with its final status. When none
+fired, a `lost_response` rule may still: the request is served (its effects stay),
+the answer is dropped, and the provider's 5xx goes out instead. The
 account of a call is whatever `account_of(headers)` says (the provider looks up the
 bearer token) or what a handler stored via `set_call_account(scope, email)`.
 """
@@ -86,10 +88,28 @@ class EmulatorMiddleware:
                 continue
             fired = rule
             break
+        lost: FaultRule | None = None
+        if fired is None:
+            lost = self.faults.draw(
+                FaultKind.LOST_RESPONSE, method=method, path=path, account=info["account"]
+            )
         try:
             if fired is not None:
                 fault_name = fired.kind.value
                 await self.fault_responder(fired)(scope, receive, send_and_capture)
+            elif lost is not None:
+                fault_name = lost.kind.value
+
+                async def swallow(message: Message) -> None:
+                    return None
+
+                await self.app(scope, receive, swallow)
+                as_5xx = FaultRule(
+                    id=lost.id,
+                    kind=FaultKind.HTTP_5XX,
+                    params={"status": int(lost.params.get("status", 504))},
+                )
+                await self.fault_responder(as_5xx)(scope, receive, send_and_capture)
             else:
                 await self.app(scope, receive, send_and_capture)
         finally:
