@@ -11,6 +11,12 @@ next free lane fetches all of them with one `id = ANY(:ids)` statement.
 Freshness: a request is answered only by a query that started after it arrived
 (the queue is taken when a query starts), so it sees every write committed before
 it was made, exactly as a query of its own would. Nothing is cached between queries.
+
+The statement is the record's SQLAlchemy select, compiled once for the engine's
+dialect (`CompiledRead`). Each query runs on the pooled connection's own psycopg
+connection, and each column goes through the result processor SQLAlchemy would
+apply: SQLAlchemy's per-execution work (result metadata, events) cost about three
+times the query itself here, and one compiled text never changes.
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ from collections.abc import Mapping, Sequence
 from itertools import islice
 from typing import Any
 
-from sqlalchemy import BigInteger, Select, any_, bindparam
+import psycopg
+from sqlalchemy import BigInteger, Dialect, Select, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from spacecal.api.crud import base_select
 from spacecal.api.spec import RecordSpec
@@ -37,6 +45,52 @@ def by_ids_statement(spec: RecordSpec) -> Select[Any]:
     return base_select(spec).where(spec.table.c.id == any_(ids))
 
 
+class CompiledRead:
+    """A select compiled once, run with psycopg, rows converted as SQLAlchemy would."""
+
+    def __init__(self, statement: Select[Any], dialect: Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        assert isinstance(compiled, SQLCompiler)
+        self.compiled = compiled
+        self.sql = compiled.string
+        self.dialect = dialect
+        self.keys = list(statement.selected_columns.keys())
+        self.types = [column.type.dialect_impl(dialect) for column in statement.selected_columns]
+        self.bind_processors = {
+            compiled.bind_names[bind]: processor
+            for bind in set(compiled.binds.values())
+            if (processor := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+        }
+        self._result_processors: list[Any] | None = None
+
+    def params(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        params = dict(self.compiled.construct_params(dict(values)))
+        for name, processor in self.bind_processors.items():
+            params[name] = processor(params[name])
+        return params
+
+    async def rows(self, raw: psycopg.AsyncConnection[Any], values: Mapping[str, Any]) -> list[Row]:
+        """Run on a checked-out pooled connection's psycopg connection (autocommit)."""
+        cursor = await raw.execute(self.sql, self.params(values))
+        fetched = await cursor.fetchall()
+        processors = self._result_processors
+        if processors is None:
+            type_codes = [column.type_code for column in cursor.description or ()]
+            processors = [
+                kind.result_processor(self.dialect, code)
+                for kind, code in zip(self.types, type_codes, strict=True)
+            ]
+            self._result_processors = processors
+        keys = self.keys
+        return [
+            {
+                key: value if processor is None else processor(value)
+                for key, processor, value in zip(keys, processors, row, strict=True)
+            }
+            for row in fetched
+        ]
+
+
 class CoalescedReads:
     """Rows of one record type by id; concurrent calls share queries (module docstring)."""
 
@@ -44,15 +98,18 @@ class CoalescedReads:
         self, reads: AsyncEngine, spec: RecordSpec, lanes: int, max_batch: int = 256
     ) -> None:
         self.reads = reads  # autocommit: one statement, one round trip
-        self.statement = by_ids_statement(spec)
+        self.read = CompiledRead(by_ids_statement(spec), reads.dialect)
         self.lanes = lanes
         self.max_batch = max_batch
         self._waiting: dict[int, list[asyncio.Future[Row | None]]] = {}
         self._running = 0
         self._tasks: set[asyncio.Task[None]] = set()  # strong references while running
+        self.queries = 0  # queries run and requests answered, to see the sharing
+        self.requests = 0
 
     async def get(self, record_id: int) -> Row | None:
         """The row with this id, or None when there is none (in this record type)."""
+        self.requests += 1
         future: asyncio.Future[Row | None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(record_id, []).append(future)
         if self._running < self.lanes:
@@ -70,13 +127,17 @@ class CoalescedReads:
         connected = False
         try:
             async with self.reads.connect() as conn:
+                raw = (await conn.get_raw_connection()).driver_connection
+                assert isinstance(raw, psycopg.AsyncConnection)
                 connected = True
                 while self._waiting:
                     batch = self._take()
                     try:
-                        rows = await self._fetch(conn, list(batch))
+                        rows = await self._fetch(raw, list(batch))
                     except BaseException as exc:
                         _settle(batch, exc)
+                        if isinstance(exc, psycopg.OperationalError) or raw.closed:
+                            await conn.invalidate()  # the pool must not hand it out again
                         raise
                     _answer(batch, rows)
         except BaseException as exc:
@@ -97,9 +158,9 @@ class CoalescedReads:
             return batch
         return {key: self._waiting.pop(key) for key in list(islice(self._waiting, self.max_batch))}
 
-    async def _fetch(self, conn: AsyncConnection, ids: Sequence[int]) -> dict[int, Row]:
-        result = await conn.execute(self.statement, {"ids": ids})
-        return {row["id"]: row for row in result.mappings().all()}
+    async def _fetch(self, raw: psycopg.AsyncConnection[Any], ids: Sequence[int]) -> dict[int, Row]:
+        self.queries += 1
+        return {row["id"]: row for row in await self.read.rows(raw, {"ids": ids})}
 
     def _take_all(self) -> dict[int, list[asyncio.Future[Row | None]]]:
         batch, self._waiting = self._waiting, {}

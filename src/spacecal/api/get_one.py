@@ -75,6 +75,10 @@ class GetOneFastPath:
             return exc.response()
         return JSONResponse(row_to_record(spec, row))
 
+    def readers(self) -> dict[str, CoalescedReads]:
+        """The readers in use, by record name (for tests and diagnostics)."""
+        return dict(self._readers)
+
     def _reader(self, state: AppState, spec: RecordSpec) -> CoalescedReads:
         if self._readers_of is not state:  # a new lifespan, a new database
             self._readers, self._readers_of = {}, state
