@@ -18,6 +18,8 @@ from spacecal.admin.health import (
     HEALTHY,
     NEEDS_RECONNECT,
     SYNCING,
+    active_reconciles,
+    reconcile_lock_of_connection,
     reconcile_queued,
     reconcile_running,
     state_expr,
@@ -55,6 +57,8 @@ def _escape_like(text: str) -> str:
 
 def _listing(now: datetime, soon: timedelta) -> Any:
     """Every connection with what the list shows, as a subquery to filter on."""
+    active = active_reconciles()
+    busy = active.c.queueing_lock.is_not(None)
     return (
         select(
             Connection.id,
@@ -72,12 +76,13 @@ def _listing(now: datetime, soon: timedelta) -> Any:
             Coworker.full_name.label("member_name"),
             Coworker.email.label("member_email"),
             ProviderAccount.email.label("account_email"),
-            state_expr(now, soon).label("state"),
+            state_expr(now, soon, busy).label("state"),
         )
         .join(Resource, Resource.id == Connection.resource_id)
         .join(Business, Business.id == Resource.business_id)
         .outerjoin(Coworker, Coworker.id == Connection.coworker_id)
         .outerjoin(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
+        .outerjoin(active, active.c.queueing_lock == reconcile_lock_of_connection())
         .subquery("listing")
     )
 

@@ -31,6 +31,7 @@ from sqlalchemy import (
     literal,
     literal_column,
     or_,
+    select,
     table,
 )
 
@@ -89,9 +90,36 @@ def reconcile_running() -> Any:
     )
 
 
-def state_expr(now: datetime, soon: timedelta) -> Any:
+def active_reconciles() -> Any:
+    """The queueing locks of reconcile jobs queued or running, one row each: join it
+    (outer) on `reconcile_lock_of_connection()` to test many connections at once with
+    one hash instead of a probe per row (the list and the summary do)."""
+    return (
+        select(_jobs.c.queueing_lock)
+        .where(
+            or_(
+                _jobs.c.status == literal_column("'todo'"),
+                _jobs.c.status == literal_column("'doing'"),
+            ),
+            _jobs.c.task_name == RECONCILE_TASK,
+            _jobs.c.queueing_lock.is_not(None),
+        )
+        .distinct()
+        .subquery("active_reconciles")
+    )
+
+
+def reconcile_lock_of_connection() -> Any:
+    return _reconcile_lock()
+
+
+def state_expr(now: datetime, soon: timedelta, busy: Any | None = None) -> Any:
     """The console's health of the row (a SQL expression over `connections` joined to
-    its `provider_accounts` row, outer)."""
+    its `provider_accounts` row, outer). `busy`: whether a reconcile is queued or
+    running, when the caller joined `active_reconciles()`; by default two EXISTS
+    probes of the job table per row."""
+    if busy is None:
+        busy = or_(reconcile_queued(), reconcile_running())
     return case(
         (
             or_(
@@ -119,8 +147,7 @@ def state_expr(now: datetime, soon: timedelta) -> Any:
                 Connection.health == "throttled",
                 Connection.sync_requested_at.is_not(None),
                 Connection.resync_requested,
-                reconcile_queued(),
-                reconcile_running(),
+                busy,
             ),
             SYNCING,
         ),
