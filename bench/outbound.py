@@ -89,7 +89,9 @@ async def _deliver(settings: Settings, target_port: int) -> tuple[int, float]:
         uvicorn.Config(app, host="127.0.0.1", port=target_port, log_level="warning")
     )
     task = asyncio.create_task(server.serve())
-    while not server.started:
+    for _ in range(500):
+        if server.started:
+            break
         await asyncio.sleep(0.02)
     db = await open_database(settings)
     try:
