@@ -29,7 +29,9 @@ from spacecal.db.models import Connection, ProviderAccount
 from spacecal.db.url import to_libpq
 from spacecal.logs import bind_trace
 from spacecal.outbound import tasks as outbound_tasks
+from spacecal.outbound.actions import DELIVER_TASK
 from spacecal.outbound.actions import QUEUE as OUTBOUND_QUEUE
+from spacecal.outbound.delivery import defer_delivery
 from spacecal.providers.base import CalendarProvider
 from spacecal.providers.registry import build_provider
 from spacecal.sync.dispatch import dispatch_all, run_dispatcher
@@ -165,6 +167,10 @@ async def recover_stalled(
                     select(Connection.provider_account_id).where(Connection.id == connection_id)
                 )
                 await defer_reconcile(conn, connection_id, account)
+        elif job.task_name == DELIVER_TASK:
+            # Cut short, it may or may not have reached the receiver: send it again.
+            async with rt.db.engine.begin() as conn:
+                await defer_delivery(conn, dict(job.task_kwargs))
         recovered += 1
     return recovered
 
