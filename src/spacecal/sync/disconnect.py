@@ -20,7 +20,12 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock
-from spacecal.db.models import Connection, ProviderAccount, SubscriptionGeneration
+from spacecal.db.models import (
+    Connection,
+    DetachedCalendar,
+    ProviderAccount,
+    SubscriptionGeneration,
+)
 from spacecal.providers.base import NotFound, ProviderError, Subscription
 from spacecal.sync.tokens import AccountUnavailable
 
@@ -163,6 +168,10 @@ async def disconnect_account(prov: Provisioner, coworker_id: int, provider_name:
                 prov.settings.disconnect_timeout_seconds,
             )
     async with prov.engine.begin() as conn:
+        # Notes still owed to kept calendars cannot be written without the consent.
+        await conn.execute(
+            delete(DetachedCalendar).where(DetachedCalendar.provider_account_id == account.id)
+        )
         await conn.execute(
             update(ProviderAccount)
             .where(ProviderAccount.id == account.id)

@@ -10,7 +10,10 @@ stopped instead of starting over:
     subscribe  a channel/subscription with a fresh random secret; store it as a live
                generation and on the record (a Graph 409 means a leftover subscription:
                delete the ones spacecal does not know, then subscribe again)
-    cursor     a full pull; store the sync token / delta link and the sync window
+    cursor     a full pull; link the events bookings already name (an adopted
+               calendar, sync/adopt.py); store the sync token / delta link (left
+               empty, with a reconcile queued, while events remain to decide) and
+               the sync window
     bookings   write the member's future bookings of the resource with idempotent
                creates (the key is derived from booking and calendar, so a repeat, or a
                reattached calendar, never gets a second copy) and link them
@@ -30,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
@@ -52,9 +55,11 @@ from spacecal.providers.base import (
     Subscription,
     TokenSet,
 )
+from spacecal.sync.adopt import link_known_events
 from spacecal.sync.generations import drop_unknown_subscriptions, record_live, show_live
 from spacecal.sync.leftovers import forget_adopted
 from spacecal.sync.naming import calendar_name, idempotency_key, sync_window
+from spacecal.sync.queue import defer_reconcile
 from spacecal.sync.target import load_target
 from spacecal.sync.tokens import AccountTokens, AccountUnavailable, store_tokens
 from spacecal.sync.writeback import push_bookings
@@ -136,91 +141,16 @@ class Provisioner:
         self, coworker_id: int, provider: str, tokens: TokenSet, identity: AccountIdentity
     ) -> int:
         """Store a fresh consent (one account per member and provider)."""
-        now = clock.now()
-        values: dict[str, Any] = {
-            "email": identity.email,
-            "subject": identity.subject,
-            "access_token_enc": self.cipher.encrypt(tokens.access_token),
-            "access_token_expires_at": tokens.expires_at,
-            "scopes": list(tokens.scopes),
-            "status": "active",
-            "status_reason": None,
-            "updated_at": now,
-        }
-        if tokens.refresh_token:
-            values["refresh_token_enc"] = self.cipher.encrypt(tokens.refresh_token)
-        async with self.engine.begin() as conn:
-            existing = (
-                await conn.execute(
-                    select(ProviderAccount.id, ProviderAccount.subject)
-                    .where(
-                        ProviderAccount.coworker_id == coworker_id,
-                        ProviderAccount.provider == provider,
-                    )
-                    .with_for_update()
-                )
-            ).first()
-            if existing is None:
-                account_id = await conn.scalar(
-                    insert(ProviderAccount)
-                    .values(coworker_id=coworker_id, provider=provider, created_at=now, **values)
-                    .returning(ProviderAccount.id)
-                )
-                assert account_id is not None
-                return int(account_id)
-            if existing.subject and existing.subject != identity.subject:
-                # Another account of the same provider: the old calendars live there
-                # and cannot be reached any more; forget them (bookings stay).
-                await conn.execute(
-                    delete(Connection).where(Connection.provider_account_id == existing.id)
-                )
-            await conn.execute(
-                update(ProviderAccount).where(ProviderAccount.id == existing.id).values(**values)
-            )
-            if not tokens.refresh_token:
-                has = await conn.scalar(
-                    select(ProviderAccount.refresh_token_enc.is_not(None)).where(
-                        ProviderAccount.id == existing.id
-                    )
-                )
-                if not has:
-                    raise ProvisioningFailed(
-                        "The provider did not grant offline access; connect again and allow it."
-                    )
-            return int(existing.id)
+        from spacecal.sync.accounts import save_account
+
+        return await save_account(self, coworker_id, provider, tokens, identity)
 
     async def reattach(self, account_id: int) -> list[int]:
         """After a reconnect: watch again the calendars spacecal made earlier, then
-        resync each in full. While the account needed reconnecting nothing was pulled
-        or pushed, and a channel made now reports nothing from before it, so the
-        keep-alive job (under the account lock) clears the cursor and queues a
-        reconcile whose full pull and write-back make bookings and events agree."""
-        # Imported here: keepalive and disconnect import this module.
-        from spacecal.sync.disconnect import stop_generations
-        from spacecal.sync.keepalive import defer_keepalive
+        resync each in full (sync/accounts.py)."""
+        from spacecal.sync.accounts import reattach
 
-        async with self.engine.connect() as conn:
-            ids = (
-                await conn.scalars(
-                    select(Connection.id).where(Connection.provider_account_id == account_id)
-                )
-            ).all()
-        done: list[int] = []
-        for connection_id in ids:
-            await stop_generations(self, connection_id, statuses=("stopping",))
-            try:
-                await self.resume(connection_id)
-            except ProvisioningFailed:
-                continue
-            async with self.engine.begin() as conn:
-                await conn.execute(
-                    update(Connection)
-                    .where(Connection.id == connection_id)
-                    .values(resync_requested=True)
-                )
-                await defer_keepalive(conn, connection_id, account_id)
-            done.append(connection_id)
-        return done
+        return await reattach(self, account_id)
 
     # --- one connection --------------------------------------------------------------
 
@@ -364,18 +294,48 @@ class Provisioner:
             await self._subscribe(target, calendar_id, provider, tokens)
             await self._step("subscribed")
         if target.cursor is None:
-            window = sync_window(target.time_zone, target.days_ahead, clock.now())
-            result = await tokens.call(lambda a: provider.pull(a, calendar_id, None, window))
-            await self._set(
-                target.id,
-                **{CURSOR_COLUMN[target.provider]: result.cursor},
-                sync_window_start=window.start,
-                sync_window_end=window.end,
-                last_sync_at=clock.now(),
-            )
+            await self._first_pull(target, calendar_id, provider, tokens)
             await self._step("cursor_stored")
         await self._write_bookings(target, calendar_id, provider, tokens)
         await self._set(target.id, health="healthy", last_error=None, last_error_at=None)
+
+    async def _first_pull(
+        self,
+        target: _Target,
+        calendar_id: str,
+        provider: CalendarProvider,
+        tokens: AccountTokens,
+    ) -> None:
+        """A full pull; events of an adopted calendar that bookings already name are
+        linked (sync/adopt.py). The cursor is stored only when no event is left
+        unexplained; otherwise a reconcile's full pull decides those."""
+        now = clock.now()
+        window = sync_window(target.time_zone, target.days_ahead, now)
+        result = await tokens.call(lambda a: provider.pull(a, calendar_id, None, window))
+        async with self.engine.begin() as conn:
+            unexplained = await link_known_events(
+                conn,
+                connection_id=target.id,
+                provider=target.provider,
+                calendar_id=calendar_id,
+                coworker_id=target.coworker_id,
+                resource_id=target.resource_id,
+                pull=result,
+                now=now,
+            )
+            values: dict[str, Any] = {
+                "sync_window_start": window.start,
+                "sync_window_end": window.end,
+                "last_sync_at": now,
+                "updated_on": now,
+            }
+            if unexplained == 0:
+                values[CURSOR_COLUMN[target.provider]] = result.cursor
+            await conn.execute(
+                update(Connection).where(Connection.id == target.id).values(**values)
+            )
+            if unexplained:
+                await defer_reconcile(conn, target.id, target.account_id)
 
     async def _calendar(
         self, target: _Target, provider: CalendarProvider, tokens: AccountTokens
