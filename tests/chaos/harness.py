@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, text
+from sqlalchemy import or_, select, text
 from tests.keepalive.conftest import SHRUNK
 from tests.portal.conftest import make_env
 from tests.support.member import GoogleMember, Member, MicrosoftMember
@@ -40,12 +40,19 @@ CHAOS_SETTINGS: dict[str, Any] = {
     "throttle_default_seconds": 2.0,
     "sweep_quiet_seconds": 120.0,
     "poll_interval_seconds": 60.0,
+    "renewal_backoff_base_seconds": 10.0,
+    "renewal_backoff_cap_seconds": 60.0,
 }
 #: The longest wait anything in a run may ask for (Retry-After bursts stay below).
 LONGEST_WAIT = timedelta(seconds=max(60.0, CHAOS_SETTINGS["sweep_quiet_seconds"]) + 1)
 
 #: Enough for any failure backoff or Retry-After of a run to pass.
-BACKOFF_SPAN = timedelta(seconds=CHAOS_SETTINGS["sync_backoff_cap_seconds"] + 31)
+BACKOFF_SPAN = timedelta(
+    seconds=max(
+        CHAOS_SETTINGS["sync_backoff_cap_seconds"], CHAOS_SETTINGS["renewal_backoff_cap_seconds"]
+    )
+    + 31
+)
 
 EVENT_WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 
@@ -80,23 +87,46 @@ class ChaosEnv(SyncEnv):
 
     async def anything_due(self) -> bool:
         """Whether a failed sync is backing off or a job waits for a later time."""
+        return bool(await self.still_due())
+
+    async def still_due(self) -> list[str]:
+        """What is still backing off or waiting: jobs scheduled later, and active
+        connections with a retry time or failing renewals (with their last error)."""
         async with self.engine.connect() as conn:
-            waiting = await conn.scalar(
-                text(
-                    "SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'"
-                    " AND scheduled_at > now()"
+            jobs = (
+                await conn.execute(
+                    text(
+                        "SELECT task_name, args, scheduled_at FROM procrastinate_jobs"
+                        " WHERE status = 'todo' AND scheduled_at > now()"
+                    )
                 )
-            )
-            retrying = await conn.scalar(
-                select(func.count())
-                .select_from(Connection)
-                .join(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
-                .where(
-                    or_(Connection.retry_at.is_not(None), Connection.renewal_failures > 0),
-                    ProviderAccount.status == "active",
+            ).all()
+            rows = (
+                await conn.execute(
+                    select(
+                        Connection.id,
+                        Connection.provider,
+                        Connection.health,
+                        Connection.retry_at,
+                        Connection.renewal_failures,
+                        Connection.last_error,
+                    )
+                    .join(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
+                    .where(
+                        or_(Connection.retry_at.is_not(None), Connection.renewal_failures > 0),
+                        ProviderAccount.status == "active",
+                    )
                 )
-            )
-        return bool(waiting) or bool(retrying)
+            ).all()
+        now = clock.now()
+        out = [f"job {j.task_name} {j.args} due {j.scheduled_at:%H:%M:%S}" for j in jobs]
+        out += [
+            f"connection {r.id} ({r.provider}) {r.health}, retry at"
+            f" {'-' if r.retry_at is None else f'now+{(r.retry_at - now).total_seconds():.0f}s'},"
+            f" {r.renewal_failures} failed renewal(s): {r.last_error}"
+            for r in rows
+        ]
+        return out
 
     async def account_status(self, provider: str, email: str) -> str | None:
         async with self.engine.connect() as conn:

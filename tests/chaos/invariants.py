@@ -138,8 +138,7 @@ async def check_all(env: ChaosEnv, scenario: Scenario) -> list[str]:
     problems = await check_calendars(env, scenario)
     problems += await check_overlaps(env)
     problems += check_write_bound(env, scenario)
-    if await env.anything_due():
-        problems.append("after recovery a sync is still backing off or waiting to run")
+    problems += [f"still due after recovery: {what}" for what in await env.still_due()]
     # Converged means quiet: one more round of periodic work writes nothing.
     before = env.event_writes()
     await env.advance(LONGEST_WAIT)
