@@ -144,6 +144,8 @@ _STANDARD = frozenset(vars(logging.LogRecord("x", logging.INFO, "x", 0, "", None
     "message",
     "asctime",
     "trace_id",
+    "trace",  # TextFormatter's rendering of trace_id
+    "color_message",  # uvicorn's ANSI-coloured twin of msg
 }
 
 
