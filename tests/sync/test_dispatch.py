@@ -177,3 +177,28 @@ async def test_the_first_notifications_trace_reaches_the_job(sync_env: SyncEnv) 
     assert await intake.google(sync_env.engine, headers) == 200
     await sync_env.dispatch()
     assert await _reconcile_jobs(sync_env) == [{"connection_id": gen.connection_id}]
+
+
+async def test_concurrent_notifications_share_commits_and_each_is_counted(
+    sync_env: SyncEnv,
+) -> None:
+    """Group commit (sync/coalesce.py): requests arriving together share statements;
+    every one is answered 200 only after its mark committed, and none is lost."""
+    await sync_env.connect("google")
+    await sync_env.connect("google", "bob")
+    await sync_env.settle()
+    async with sync_env.engine.connect() as conn:
+        gens = (
+            await conn.execute(
+                select(SubscriptionGeneration).where(SubscriptionGeneration.status == "live")
+            )
+        ).all()
+    assert len(gens) == 2
+    await asyncio.gather(*(_notify(sync_env, "google", gens[i % 2]) for i in range(30)))
+    async with sync_env.engine.connect() as conn:
+        pending = dict(
+            (await conn.execute(select(Connection.id, Connection.notifications_pending))).all()
+        )
+    assert sorted(pending.values()) == [15, 15]
+    assert await sync_env.dispatch() == 2
+    assert len(await _reconcile_jobs(sync_env)) == 2

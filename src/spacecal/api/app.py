@@ -28,6 +28,7 @@ from spacecal.config import Settings, get_settings
 from spacecal.db.engine import Database, open_database
 from spacecal.logs import TraceMiddleware
 from spacecal.portal import install_portal, mount_portal
+from spacecal.sync.webhooks import WebhookFastPath
 
 log = logging.getLogger("spacecal.api")
 
@@ -79,6 +80,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
         # inside the middleware added after it (last added runs first).
         specs = (GOOGLE_CALENDARS, MSOFFICE_CALENDARS)
         app.add_middleware(GetOneFastPath, owner=app, specs=specs)
+    app.add_middleware(WebhookFastPath)  # provider webhooks before routing (sync/webhooks.py)
     app.add_middleware(TraceMiddleware)  # trace id per request, access log (spacecal.logs)
 
     def openapi() -> dict[str, Any]:

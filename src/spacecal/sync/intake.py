@@ -8,7 +8,10 @@ during renewal, so both are accepted until the old one is stopped.
 A verified notification commits a mark on its connection (`sync_requested_at`, kept
 from the first notification; `notifications_pending` + 1; the first notification's
 trace id) and `last_notification_at`, in one statement; the answer is 2xx only after
-that commit. The worker's dispatcher (sync/dispatch.py) turns marks into reconcile
+that commit. Concurrent requests share their lookup and their mark statement
+(group commit, sync/coalesce.py): under a burst one round trip serves many requests,
+each still answered only after the statement holding its mark committed. The
+worker's dispatcher (sync/dispatch.py) turns marks into reconcile
 jobs in batches: a job insert per request would fire procrastinate's NOTIFY trigger,
 whose commits PostgreSQL serialises. A database failure answers 503, so the provider
 delivers again. Unknown or stopped
@@ -18,20 +21,22 @@ Forged or malformed requests change nothing and are counted. No provider I/O her
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import logging
+import weakref
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
-from spacecal.db.models import Connection, SubscriptionGeneration
 from spacecal.metrics import NOTIFICATIONS
+from spacecal.sync.coalesce import Coalescer
 from spacecal.sync.lifecycle import EVENTS as LIFECYCLE_EVENTS
 from spacecal.sync.lifecycle import LifecycleEvent, record_lifecycle
 
@@ -48,50 +53,107 @@ class Generation:
     status: str
 
 
+@dataclass(frozen=True)
+class _Mark:
+    connection_id: int
+    count: int
+    trace: str | None
+
+
+_LOOKUP = text(
+    "SELECT g.subscription_id, g.connection_id, g.secret, g.status, c.provider_account_id"
+    " FROM subscription_generations g LEFT JOIN connections c ON c.id = g.connection_id"
+    " WHERE g.provider = :provider AND g.subscription_id = ANY(CAST(:ids AS text[]))"
+)
+# One statement for a batch of marks: each connection's first notification time and
+# trace kept (SET reads the old row, so the CASE sees the mark as it was), counts
+# added. Ids in order, so two batches lock shared rows in the same order.
+_MARK = text(
+    "UPDATE connections c SET last_notification_at = :now,"
+    " sync_requested_at = COALESCE(c.sync_requested_at, :now),"
+    " sync_requested_trace = CASE WHEN c.sync_requested_at IS NULL THEN m.trace"
+    " ELSE c.sync_requested_trace END,"
+    " notifications_pending = c.notifications_pending + m.n"
+    " FROM unnest(CAST(:ids AS bigint[]), CAST(:counts AS integer[]),"
+    " CAST(:traces AS text[])) AS m(id, n, trace)"
+    " WHERE c.id = m.id"
+)
+
+
+def _mark_params(marks: Iterable[_Mark]) -> dict[str, Any]:
+    counts: dict[int, int] = {}
+    traces: dict[int, str | None] = {}
+    for m in marks:
+        counts[m.connection_id] = counts.get(m.connection_id, 0) + m.count
+        if traces.get(m.connection_id) is None:
+            traces[m.connection_id] = m.trace
+    ids = sorted(counts)
+    return {
+        "now": clock.now(),
+        "ids": ids,
+        "counts": [counts[i] for i in ids],
+        "traces": [traces[i] for i in ids],
+    }
+
+
+class _Intake:
+    """One process's (event loop's) group commit on one engine (sync/coalesce.py):
+    the channel lookups and the marks of concurrent requests, one statement each."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        # Autocommit: a lookup or a mark is one statement, one round trip, no BEGIN.
+        self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.lookups: Coalescer[tuple[str, str], Generation | None] = Coalescer(
+            self._lookup, default=None
+        )
+        self.marks: Coalescer[_Mark, None] = Coalescer(self._mark, default=None)
+
+    async def _lookup(
+        self, keys: list[tuple[str, str]]
+    ) -> dict[tuple[str, str], Generation | None]:
+        wanted: dict[str, set[str]] = {}
+        for provider, sub_id in keys:
+            wanted.setdefault(provider, set()).add(sub_id)
+        found: dict[tuple[str, str], Generation | None] = {}
+        async with self.engine.connect() as conn:
+            for provider, ids in sorted(wanted.items()):
+                rows = await conn.execute(_LOOKUP, {"provider": provider, "ids": sorted(ids)})
+                for r in rows:
+                    found[(provider, r.subscription_id)] = Generation(
+                        r.connection_id, r.provider_account_id, r.secret, r.status
+                    )
+        return found
+
+    async def _mark(self, marks: list[_Mark]) -> dict[_Mark, None]:
+        async with self.engine.connect() as conn:
+            await conn.execute(_MARK, _mark_params(marks))
+        return {}
+
+
+_INTAKES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, _Intake]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _intake(engine: AsyncEngine) -> _Intake:
+    per_loop = _INTAKES.setdefault(asyncio.get_running_loop(), {})
+    found = per_loop.get(id(engine))
+    if found is None or found.engine.sync_engine.pool is not engine.sync_engine.pool:
+        found = per_loop[id(engine)] = _Intake(engine)
+    return found
+
+
 async def _generations(
     engine: AsyncEngine, provider: str, ids: Iterable[str]
 ) -> dict[str, Generation]:
     wanted = sorted(set(ids))
-    if not wanted:
-        return {}
-    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
-        rows = (
-            await conn.execute(
-                select(
-                    SubscriptionGeneration.subscription_id,
-                    SubscriptionGeneration.connection_id,
-                    SubscriptionGeneration.secret,
-                    SubscriptionGeneration.status,
-                    Connection.provider_account_id,
-                )
-                .outerjoin(Connection, Connection.id == SubscriptionGeneration.connection_id)
-                .where(
-                    SubscriptionGeneration.provider == provider,
-                    SubscriptionGeneration.subscription_id.in_(wanted),
-                )
-            )
-        ).all()
-    return {
-        r.subscription_id: Generation(r.connection_id, r.provider_account_id, r.secret, r.status)
-        for r in rows
-    }
+    intake = _intake(engine)
+    found = await asyncio.gather(*(intake.lookups.submit((provider, i)) for i in wanted))
+    return {i: g for i, g in zip(wanted, found, strict=True) if g is not None}
 
 
 def _secret_matches(given: str | None, expected: str) -> bool:
     return hmac.compare_digest((given or "").encode(), expected.encode())
-
-
-# One statement: a mark per connection, the first notification's time and trace kept
-# (SET reads the old row, so the CASE sees the mark as it was).
-_MARK = text(
-    "UPDATE connections c SET last_notification_at = :now,"
-    " sync_requested_at = COALESCE(c.sync_requested_at, :now),"
-    " sync_requested_trace = CASE WHEN c.sync_requested_at IS NULL THEN :trace"
-    " ELSE c.sync_requested_trace END,"
-    " notifications_pending = c.notifications_pending + m.n"
-    " FROM unnest(CAST(:ids AS bigint[]), CAST(:counts AS integer[])) AS m(id, n)"
-    " WHERE c.id = m.id"
-)
 
 
 async def trigger(
@@ -103,25 +165,20 @@ async def trigger(
     trace: str | None = None,
 ) -> None:
     """Mark each connection in `targets` (id → account id) as notified (`counts`
-    notifications each, default 1), and record lifecycle events, in one transaction.
-    Raises on a database failure (the caller answers 503)."""
+    notifications each, default 1), and record lifecycle events, durably before
+    returning. Raises on a database failure (the caller answers 503). Plain marks
+    share a statement with concurrent requests; lifecycle events take a transaction
+    of their own."""
     if not targets and not lifecycle:
         return
-    ids = sorted(targets)
-    params = {
-        "now": clock.now(),
-        "trace": trace,
-        "ids": ids,
-        "counts": [(counts or {}).get(i, 1) for i in ids],
-    }
+    marks = [_Mark(i, (counts or {}).get(i, 1), trace) for i in sorted(targets)]
     if not lifecycle:
-        # A single statement commits on its own: no BEGIN/COMMIT round trips.
-        async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
-            await conn.execute(_MARK, params)
+        intake = _intake(engine)
+        await asyncio.gather(*(intake.marks.submit(m) for m in marks))
         return
     async with engine.begin() as conn:
-        if ids:
-            await conn.execute(_MARK, params)
+        if marks:
+            await conn.execute(_MARK, _mark_params(marks))
         await record_lifecycle(conn, lifecycle)
 
 

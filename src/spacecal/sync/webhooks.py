@@ -9,9 +9,12 @@ clientState, record the trigger durably, then answer 2xx.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from fastapi import APIRouter, Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spacecal.sync import intake
 
@@ -81,3 +84,29 @@ async def microsoft_lifecycle(request: Request) -> Response:
 async def google_notifications(request: Request) -> Response:
     status = await intake.google(_engine(request), request.headers, trace=_trace(request))
     return Response(status_code=status)
+
+
+_HANDLERS: dict[str, Callable[[Request], Awaitable[Response]]] = {
+    "/webhooks/google": google_notifications,
+    "/webhooks/microsoft": microsoft_notifications,
+    "/webhooks/microsoft/lifecycle": microsoft_lifecycle,
+}
+
+
+class WebhookFastPath:
+    """ASGI middleware: a provider's POST to a webhook, answered before FastAPI's
+    routing (which tries every records API route first) by the very route functions
+    above, so the answer is the same; anything else passes through. Under a
+    notification storm, routing and its plumbing cost more than intake itself."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            handler = _HANDLERS.get(scope["path"])
+            if handler is not None:
+                response = await handler(Request(scope, receive))
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
