@@ -217,3 +217,7 @@ async def test_the_connection_page_shows_fields_history_and_no_secret(world: Wor
     assert "There is no connection with that id" in page.text
     page = await browser.get("/admin/connections/not-a-number")
     assert page.status_code == 404
+    page = await browser.get("/admin/no/such/page")
+    assert page.status_code == 404
+    assert "This page does not exist" in page.text
+    assert page.headers["content-type"].startswith("text/html")

@@ -38,6 +38,11 @@ def mount_admin(app: FastAPI) -> None:
     async def admin_css() -> Response:
         return harden(FileResponse(_CSS, media_type="text/css"))
 
+    # Last, so every route above wins: a stale or mistyped console link reads a page.
+    @app.get("/admin/{rest:path}", include_in_schema=False)
+    async def not_found(request: Request, rest: str) -> Response:
+        raise Problem("This page does not exist. Use the menu above to go on.", status=404)
+
     async def problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
         rt = runtime(request)
@@ -48,7 +53,7 @@ def mount_admin(app: FastAPI) -> None:
             "problem.html",
             {
                 "problem": exc.message,
-                "heading": "Not allowed" if exc.status == 403 else None,
+                "heading": {403: "Not allowed", 404: "Not found"}.get(exc.status),
             },
             session=found[0] if found else None,
             user=found[1] if found else None,

@@ -135,9 +135,11 @@ async def list_connections(
         )
         pages = max(1, -(-total // size))
         page = min(max(1, page), pages)
-        rows = (
-            await conn.execute(
-                select(listing)
+        # Sort narrow rows (the sort keys) to find the page, then read its rows: a wide
+        # sort of every connection spills to disk at 100,000 connections.
+        ids = list(
+            await conn.scalars(
+                select(listing.c.id)
                 .where(*conditions)
                 .order_by(
                     _urgency(listing.c.state),
@@ -149,7 +151,11 @@ async def list_connections(
                 .limit(size)
                 .offset((page - 1) * size)
             )
-        ).all()
+        )
+        found = {
+            r.id: r for r in (await conn.execute(select(listing).where(listing.c.id.in_(ids))))
+        }
+    rows = [found[i] for i in ids if i in found]
     return Page(list(rows), total, page, pages)
 
 

@@ -69,14 +69,16 @@ _jobs = table(
 )
 
 
-def _reconcile_lock() -> Any:
+def reconcile_lock_of_connection() -> Any:
+    """The queueing lock a reconcile of the row's connection holds (sync/queue.py)."""
     return literal("reconcile:") + cast(Connection.id, String)
 
 
 def reconcile_queued() -> Any:
     """A reconcile of the connection waits in the queue (the unique queueing lock)."""
     return exists().where(
-        _jobs.c.status == literal_column("'todo'"), _jobs.c.queueing_lock == _reconcile_lock()
+        _jobs.c.status == literal_column("'todo'"),
+        _jobs.c.queueing_lock == reconcile_lock_of_connection(),
     )
 
 
@@ -85,7 +87,7 @@ def reconcile_running() -> Any:
     return exists().where(
         _jobs.c.status == literal_column("'doing'"),
         _jobs.c.lock == literal("account:") + cast(Connection.provider_account_id, String),
-        _jobs.c.queueing_lock == _reconcile_lock(),
+        _jobs.c.queueing_lock == reconcile_lock_of_connection(),
         _jobs.c.task_name == RECONCILE_TASK,
     )
 
@@ -107,10 +109,6 @@ def active_reconciles() -> Any:
         .distinct()
         .subquery("active_reconciles")
     )
-
-
-def reconcile_lock_of_connection() -> Any:
-    return _reconcile_lock()
 
 
 def state_expr(now: datetime, soon: timedelta, busy: Any | None = None) -> Any:

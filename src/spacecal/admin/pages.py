@@ -134,6 +134,7 @@ async def connection(request: Request, connection_id: str) -> Response:
             {
                 "problem": "There is no connection with that id (it may have been "
                 "disconnected). Find it again in the list of connections.",
+                "heading": "Not found",
             },
             session=session,
             user=user,
