@@ -138,3 +138,80 @@ async def test_a_resource_made_unbookable_disconnects_and_notes_the_calendar(
         )
     else:
         assert booked == events == [(start, start + timedelta(hours=1))]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_deleted_resource_disconnects_and_notes_the_calendar(
+    keep_env: KeepEnv, provider: str
+) -> None:
+    k = keep_env
+    member = await k.connect(provider, resource="desk")
+    await k.settle()
+    name = shown(k, provider, member.email, member.calendar_id).name
+    answer = await k.env.api.delete(f"/api/spaces/resources/{k.env.space.desk_id}")
+    assert answer.status_code == 200, answer.text
+    await k.settle()
+    assert await k.env.records(RECORDS[provider]) == []
+    assert k.live_at_provider(provider, member.calendar_id) == []
+    assert await open_generations(k) == []
+    assert_noted(shown(k, provider, member.email, member.calendar_id), provider, name, "removed")
+    assert await owed_notes(k) == 0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_note_that_cannot_be_written_is_retried_with_backoff(
+    keep_env: KeepEnv, provider: str
+) -> None:
+    k = keep_env
+    member = await k.connect(provider)
+    await k.settle()
+    name = shown(k, provider, member.email, member.calendar_id).name
+    if provider == "google":
+        base, rule = GOOGLE, {"method": "PATCH", "path": "/calendar/v3/calendars/*"}
+    else:
+        base, rule = MICROSOFT, {"method": "PATCH", "path": "/v1.0/me/calendars/*"}
+    await k.env.fault(base, {"kind": "http_5xx", "match": rule, "times": 2})
+    await put_record(k, "resources", k.env.space.room_id, Bookable=False)
+    await k.settle()
+    async with k.engine.connect() as conn:
+        [row] = (await conn.execute(select(DetachedCalendar))).all()
+    assert row.attempts == 1 and row.last_error and "500" in row.last_error
+    assert shown(k, provider, member.email, member.calendar_id).name == name
+    await k.advance(timedelta(minutes=50))  # inside the first wait (1 h here)
+    assert await owed_notes(k) == 1
+    await k.advance(timedelta(minutes=11))  # second try fails: the wait doubles
+    async with k.engine.connect() as conn:
+        [row] = (await conn.execute(select(DetachedCalendar))).all()
+    assert row.attempts == 2
+    await k.advance(timedelta(hours=1, minutes=30))
+    assert await owed_notes(k) == 1
+    await k.advance(timedelta(minutes=31))  # third try succeeds
+    assert await owed_notes(k) == 0
+    assert_noted(
+        shown(k, provider, member.email, member.calendar_id), provider, name, "made unbookable"
+    )
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_deleted_member_is_disconnected_and_their_push_stopped(
+    keep_env: KeepEnv, provider: str
+) -> None:
+    k = keep_env
+    member = await k.connect(provider)
+    await k.settle()
+    assert k.live_at_provider(provider, member.calendar_id) != []
+    answer = await k.env.api.delete(f"/api/spaces/coworkers/{k.env.space.alice}")
+    assert answer.status_code == 200, answer.text
+    await k.settle()
+    assert await k.env.records(RECORDS[provider]) == []
+    # Stopped at the provider while the member's account could still be used.
+    assert k.live_at_provider(provider, member.calendar_id) == []
+    assert await open_generations(k) == []
+    async with k.engine.connect() as conn:
+        accounts = await conn.scalar(text("SELECT count(*) FROM provider_accounts"))
+    assert accounts == 0
+    # Nothing is left for the periodic work to try: a day passes without a call.
+    emu = k.env.google if provider == "google" else k.env.microsoft
+    before = len(emu.core.calls.list())
+    await k.advance(timedelta(days=1), sweep_too=True)
+    assert len(emu.core.calls.list()) == before

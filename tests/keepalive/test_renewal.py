@@ -3,7 +3,7 @@ expired ones recovered, failing renewals backed off, all while events keep booki
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -31,6 +31,13 @@ async def assert_one_live(k: KeepEnv, provider: str, calendar_id: str) -> None:
     if provider == "google":
         assert record.watch_resource_id == live[0].watch_resource_id
     assert await k.generations(provider, "stopping") == []
+    shown = await k.record(provider)  # what the records API shows
+    assert shown["SubscriptionId"] == live[0].subscription_id
+    assert datetime.fromisoformat(shown["SubscriptionExpireDate"].replace("Z", "+00:00")) == (
+        pytest.approx(live[0].expires_at, abs=timedelta(seconds=1))
+    )
+    if provider == "google":
+        assert shown["WatchResourceId"] == live[0].watch_resource_id
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
