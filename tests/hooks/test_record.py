@@ -240,6 +240,7 @@ async def test_secrets_survive_a_key_rotation(
 
     from spacecal.crypto import TokenCipher
     from spacecal.outbound.secrets import reseal_webhook_secrets
+    from spacecal.sync.tokens import reencrypt_tokens
 
     hook_id = await create(client, admin, PATH, _body())
     unsigned = await create(client, admin, PATH, _body(Secret=None))
@@ -247,6 +248,10 @@ async def test_secrets_survive_a_key_rotation(
     rotating = TokenCipher([new_key, *database.cipher.keys])
     async with database.engine.begin() as conn:
         assert await reseal_webhook_secrets(conn, rotating) == 1
+    # `spacecal keys reencrypt` does it with the provider tokens, in one transaction.
+    newer = Fernet.generate_key().decode()
+    assert await reencrypt_tokens(database.engine, TokenCipher([newer, *rotating.keys])) == 1
+    new_key = newer
     async with database.engine.connect() as conn:
         sealed = await conn.scalar(select(WebHook.secret_enc).where(WebHook.id == hook_id))
         assert await conn.scalar(select(WebHook.secret_enc).where(WebHook.id == unsigned)) is None

@@ -25,6 +25,7 @@ from spacecal.db.models import (
     ProviderAccount,
     SubscriptionGeneration,
 )
+from spacecal.outbound.secrets import reseal_webhook_secrets
 from spacecal.providers.base import CalendarProvider, ConsentRevoked, TokenSet
 from spacecal.providers.session import AccountSession
 
@@ -225,6 +226,7 @@ async def reencrypt_tokens(
             )
             if progress is not None:
                 progress(1)
+        count += await reseal_webhook_secrets(conn, cipher)  # outbound webhooks' Secrets
         await conn.execute(
             update(Meta)
             .where(Meta.key == FINGERPRINT_META_KEY)
