@@ -221,3 +221,23 @@ async def test_the_connection_page_shows_fields_history_and_no_secret(world: Wor
     assert page.status_code == 404
     assert "This page does not exist" in page.text
     assert page.headers["content-type"].startswith("text/html")
+
+
+async def test_text_from_members_and_providers_is_escaped(world: World) -> None:
+    hostile = '<script>alert("x")</script>'
+    async with world.database.engine.begin() as conn:
+        await conn.execute(
+            update(Connection)
+            .where(Connection.id == world.ids["failing"])
+            .values(name=hostile, last_error=f"GraphError: {hostile}")
+        )
+    browser = await world.signed_in()
+    for path in (
+        "/admin/connections",
+        f"/admin/connections/{world.ids['failing']}",
+        "/admin/connections?q=%3Cscript%3E",
+    ):
+        page = await browser.get(path)
+        assert page.status_code == 200
+        assert "<script" not in page.text, path
+        assert "&lt;script&gt;" in page.text, path
