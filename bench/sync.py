@@ -2,7 +2,7 @@
 
     uv run python bench/sync.py [--parts intake,latency,initial,renewal,memory]
         [--connections 10000] [--duration 10] [--events 10000] [--refused-events 2000]
-        [--idle-connections 100000] [--samples 40]
+        [--renewals 10000] [--renewal-accounts 50] [--idle-connections 100000] [--samples 40]
 
 - intake: Google-style notifications (valid channel id + token, `exists`) against a
   fresh database holding N connections, each with a live channel; spacecal served by
@@ -10,13 +10,15 @@
   second process on loopback; beside bench/bare_app.py's `/notify` (202) under the
   same wrk settings, for the ratio. Then a fixed-rate run (~200/s, a small asyncio
   client in a third process, latency measured from each request's scheduled send
-  time so a stall is not hidden) for p99. No worker runs: jobs accumulate (one queued
-  per connection, the rest coalesce), which is the storm case.
+  time so a stall is not hidden) for p99. No worker runs: marks accumulate on the
+  connections (intake commits a mark, the worker's dispatcher makes the jobs), which
+  is the storm case.
 - latency: notification-to-booking p50/p95 on the demo's stack (emulators on loopback,
   push over HTTP), see bench/sync_inproc.py.
 - initial: one reconcile of a calendar holding N events; all bookable (no writes)
   and all refused (one mark written back per event), see bench/sync_inproc.py.
-- renewal: measured only when issue 8's renewal is committed; otherwise says so.
+- renewal: N due subscriptions renewed by the keep-alive pass and jobs against the
+  emulators (subscriptions/s, spacecal's queries per renewal), see bench/sync_renewal.py.
 - memory: RSS of a `spacecal worker` process against N idle connection rows (all
   synced recently, channels far from expiry), sampled through a periodic sweep.
 
@@ -145,8 +147,12 @@ def intake(args: argparse.Namespace, server: str, tmp: Path) -> dict[str, Any]:
             "127.0.0.1", api_port, "/webhooks/google", args.connections, 200.0, args.duration
         )
         with psycopg.connect(db_url, autocommit=True) as conn:
-            jobs = conn.execute("SELECT count(*) FROM procrastinate_jobs").fetchone()
-        return {"api": api_run, "bare": bare_run, "fixed": fixed, "jobs": jobs[0] if jobs else 0}
+            marks = conn.execute(
+                "SELECT count(*), coalesce(sum(notifications_pending), 0) FROM connections"
+                " WHERE sync_requested_at IS NOT NULL"
+            ).fetchone()
+        assert marks is not None
+        return {"api": api_run, "bare": bare_run, "fixed": fixed, "marks": marks}
     finally:
         stop_all(procs)
 
@@ -209,16 +215,6 @@ def memory(args: argparse.Namespace, server: str, tmp: Path) -> dict[str, Any]:
     }
 
 
-def renewal_available() -> bool:
-    """Issue 8's renewal, committed (not someone's work in progress)?"""
-    done = subprocess.run(
-        ["git", "ls-files", "--error-unmatch", "src/spacecal/sync/renewal.py"],
-        cwd=ROOT,
-        capture_output=True,
-    )
-    return done.returncode == 0
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -232,6 +228,8 @@ def main() -> None:
     parser.add_argument(
         "--refused-events", type=int, default=2_000, help="initial sync, all refused"
     )
+    parser.add_argument("--renewals", type=int, default=10_000, help="due subscriptions")
+    parser.add_argument("--renewal-accounts", type=int, default=50, help="per provider")
     parser.add_argument("--idle-connections", type=int, default=100_000)
     parser.add_argument("--memory-seconds", type=int, default=75, help="covers one sweep")
     args = parser.parse_args()
@@ -258,7 +256,8 @@ def main() -> None:
             ratio = api["rps"] / bare["rps"]
             print(
                 f"  intake {api['rps']:.0f}/s (target >= 1,000), ratio to bare {ratio:.2f}"
-                f" (target >= 0.30); jobs queued: {r['jobs']:,}"
+                f" (target >= 0.30); marks left for the dispatcher: {r['marks'][0]:,}"
+                f" connections, {r['marks'][1]:,} notifications"
             )
             print(
                 f"  fixed rate {fixed['rate']:.0f}/s for {fixed['seconds']:.0f} s "
@@ -294,14 +293,27 @@ def main() -> None:
                 )
             print("  target: >= 2,000 events/s (pull and decide)", flush=True)
         if "renewal" in parts:
-            if renewal_available():
-                print(
-                    "\n[renewal] renewal: not measured (issue 8's renewal exists, but "
-                    "bench/sync.py does not yet provision 10,000 live channels at the "
-                    "emulator for it to renew)"
-                )
-            else:
-                print("\n[renewal] renewal: not measured (not built yet)")
+            from bench.sync_renewal import renewal
+
+            print(
+                f"\n[renewal] {args.renewals:,} due subscriptions (half Google, half Graph), "
+                f"{args.renewal_accounts} accounts per provider …",
+                flush=True,
+            )
+            rn = asyncio.run(renewal(args.renewals, args.renewal_accounts))
+            done = rn["renewed"]
+            print(
+                f"  keep-alive pass queued {rn['queued']:,} in {rn['pass_seconds']:.1f} s; "
+                f"{rn['jobs']:,} keep-alive jobs; Google channels replaced {done['google']:,} "
+                f"(old ones stopped {done['google_old_stopped']:,}), Graph subscriptions "
+                f"extended {done['microsoft']:,}, failed {rn['failed']}"
+            )
+            print(
+                f"  {rn['seconds']:.1f} s = {rn['rate']:.1f} renewals/s (target >= 200/s); "
+                f"{rn['queries_per_renewal']:.1f} spacecal queries per renewal (target <= 5; "
+                f"procrastinate's own fetch/finish not counted); setup {rn['setup_seconds']:.0f} s",
+                flush=True,
+            )
         if "memory" in parts:
             print(
                 f"\n[memory] spacecal worker, {args.idle_connections:,} idle connections, "
