@@ -92,3 +92,13 @@ async def test_every_form_carries_a_token(world: World) -> None:
     assert len(posts) >= 6
     for form in posts:
         assert len(form.fields.get("csrf_token", "")) >= 32, form.action
+
+
+async def test_sign_out_after_the_session_ended_just_signs_out(world: World) -> None:
+    browser = await world.signed_in(ADMIN)
+    page = await browser.get("/admin/connections")
+    form = find_form(page.text, "/admin/signout")
+    browser.http.cookies.delete("spacecal_admin_session")  # it expired meanwhile
+    page = await browser.submit(form)
+    assert page.status_code == 200
+    assert "You are signed out." in page.text

@@ -101,7 +101,10 @@ async def signin(request: Request) -> Response:
 @router.post("/signout")
 async def signout(request: Request) -> Response:
     rt = runtime(request)
-    await checked_form(rt, request, rt.sessions.read(request))
+    session = rt.sessions.read(request)
+    if session is not None:
+        await checked_form(rt, request, session)
+    # Signed out already (the session expired): nothing to protect, just say so.
     response = redirect("/admin/signin", notice="signed_out")
     rt.sessions.end(response)
     return response
