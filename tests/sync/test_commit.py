@@ -13,7 +13,7 @@ from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
 from spacecal import activity, clock
 from spacecal.db.models import ActivityHourly, Booking, Connection, EventLink
-from spacecal.domain import CreateBooking, MoveBooking, Plan
+from spacecal.domain import CreateBooking, EventText, MoveBooking, Plan, RemoveMark
 from spacecal.sync.commit import commit_plan
 from spacecal.sync.target import load_target
 
@@ -132,3 +132,42 @@ async def test_bookings_and_refusals_from_calendars_are_counted(
     # The mark's echo and a further settle refuse nothing again.
     await sync_env.settle()
     assert await _counted(sync_env, activity.REFUSAL) == refused + 1
+
+
+async def test_a_mark_stays_on_an_event_whose_booking_lost_the_race(sync_env: SyncEnv) -> None:
+    """Chaos seed 10: a refused event moved to a free-looking slot was unmarked though
+    its booking lost the slot; the unmark's echo then hid the event from the re-pull,
+    leaving it unmarked and unbooked for good."""
+    await sync_env.connect("google")
+    await sync_env.settle()
+    async with sync_env.engine.connect() as conn:
+        connection_id = await conn.scalar(select(Connection.id))
+        target = await load_target(conn, connection_id)
+    assert target is not None
+    await _api_booking(sync_env, 10)  # Bob takes 10:00-11:00 meanwhile
+
+    def create(key: str, hour: int) -> CreateBooking:
+        start = tomorrow_at(hour)
+        return CreateBooking(key, start, start + timedelta(hours=1), False, None)
+
+    plan = Plan(
+        create=(create("ev-lost", 10), create("ev-won", 12)),
+        remove_marks=(
+            RemoveMark("ev-lost", EventText("Lost", "")),
+            RemoveMark("ev-won", EventText("Won", "")),
+        ),
+    )
+    async with sync_env.engine.begin() as conn:
+        result = await commit_plan(conn, target, plan, now=clock.now(), series_of={})
+    assert result.lost_races == 1
+    async with sync_env.engine.connect() as conn:
+        owed = dict(
+            (
+                await conn.execute(
+                    select(EventLink.event_key, EventLink.pending_write).where(
+                        EventLink.connection_id == target.connection_id
+                    )
+                )
+            ).all()
+        )
+    assert owed == {"ev-won": {"kind": "unmark", "title": "Won", "description": ""}}

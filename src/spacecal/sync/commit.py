@@ -282,6 +282,10 @@ async def commit_plan(
             )
         )
     await _upsert_links(conn, cid, now, owed)
+    # A mark comes off only with the booking it gave way to: after a lost race the
+    # event is decided again, and an unmark written now would make its next pull
+    # look like our own echo (skipped), leaving it unmarked and unbooked.
+    took = {m.event_key for m, _ in moved} | {c.event_key for c, _ in created}
     await _upsert_links(
         conn,
         cid,
@@ -292,6 +296,7 @@ async def commit_plan(
                 {"pending_write": {"kind": "unmark", **_text(u.text)}, "pending_since": now},
             )
             for u in plan.remove_marks
+            if u.event_key in took
         ],
     )
     await _forget(conn, cid, plan.forget)
