@@ -11,6 +11,7 @@ temporary directory): the machine's server is never stopped.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -21,7 +22,8 @@ import pytest
 from tests.support import loopback
 from tests.support.procs import EmbeddedServer, fleet
 
-SEED = 31
+#: Replay another run with CRASH_SEED=<n> (the seed is printed with the log).
+SEED = int(os.environ.get("CRASH_SEED", "31"))
 #: Shrunk time spans, in the production ratio: a worker is taken for dead only after
 #: a silence well beyond an outage (an outage longer than SPACECAL_STALLED_JOB_SECONDS
 #: makes live workers look dead: their jobs are then failed and queued again).
@@ -96,7 +98,7 @@ async def test_database_crash_and_restart_mid_run(own_server: EmbeddedServer) ->
                 log.append(f"  operator bookings refused by the crash: {refused}")
 
             verdict, took = await loopback.wait_converged(cal, space, db_url, 150)
-            print("\n" + "\n".join(log))
+            print(f"\nseed {SEED}\n" + "\n".join(log))
             print(
                 f"converged {took:.0f} s after the last restart: {verdict.events} events, "
                 f"{verdict.bookings} bookings, {verdict.refused} refused"

@@ -20,6 +20,7 @@ fails it and queues a fresh reconcile; the test checks it ran and that it did.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import Callable
@@ -30,7 +31,8 @@ import psycopg
 from tests.support import loopback
 from tests.support.procs import Fleet, Proc, fleet
 
-SEED = 20
+#: Replay another run with CRASH_SEED=<n> (the seed is printed with the log).
+SEED = int(os.environ.get("CRASH_SEED", "20"))
 #: Shrunk time spans: a dead worker is noticed in ~3 s and recovered in ~2 s more.
 KNOBS = {
     "SPACECAL_WORKER_HEARTBEAT_SECONDS": "0.5",
@@ -164,7 +166,7 @@ async def test_worker_killed_mid_sync_and_mid_write_back_recovers(
             await burst
 
             verdict, took = await loopback.wait_converged(cal, space, db_url, 120)
-            print("\n" + "\n".join(log))
+            print(f"\nseed {SEED}\n" + "\n".join(log))
             print(
                 f"converged {took:.0f} s after the last kill: {verdict.events} events, "
                 f"{verdict.bookings} bookings, {verdict.refused} refused"
