@@ -80,7 +80,10 @@ def margin(settings: Settings, provider: str) -> timedelta:
     return timedelta(seconds=seconds)
 
 
-async def _generations(engine: AsyncEngine, connection_id: int, status: str) -> list[_Gen]:
+async def _generations_by_status(
+    engine: AsyncEngine, connection_id: int, statuses: tuple[str, ...]
+) -> dict[str, list[_Gen]]:
+    """The connection's generations of each status, newest first, in one query."""
     async with engine.connect() as conn:
         rows = (
             await conn.execute(
@@ -90,19 +93,27 @@ async def _generations(engine: AsyncEngine, connection_id: int, status: str) -> 
                     SubscriptionGeneration.watch_resource_id,
                     SubscriptionGeneration.secret,
                     SubscriptionGeneration.expires_at,
+                    SubscriptionGeneration.status,
                 )
                 .where(
                     SubscriptionGeneration.connection_id == connection_id,
-                    SubscriptionGeneration.status == status,
+                    SubscriptionGeneration.status.in_(statuses),
                 )
                 .order_by(
                     SubscriptionGeneration.expires_at.desc(), SubscriptionGeneration.id.desc()
                 )
             )
         ).all()
-    return [
-        _Gen(r.id, r.subscription_id, r.watch_resource_id, r.secret, r.expires_at) for r in rows
-    ]
+    found: dict[str, list[_Gen]] = {status: [] for status in statuses}
+    for r in rows:
+        found[r.status].append(
+            _Gen(r.id, r.subscription_id, r.watch_resource_id, r.secret, r.expires_at)
+        )
+    return found
+
+
+async def _generations(engine: AsyncEngine, connection_id: int, status: str) -> list[_Gen]:
+    return (await _generations_by_status(engine, connection_id, (status,)))[status]
 
 
 class Renewal:
@@ -125,12 +136,19 @@ class Renewal:
         path, lifecycle = WEBHOOK_PATHS[target.provider]
         self.notification_url = base + path
         self.lifecycle_url = base + lifecycle if lifecycle else None
+        # This job's view of the `stopping` generations, once read with the live ones
+        # (the job runs under the account lock: nothing else retires them meanwhile),
+        # so stopping them needs no second read.
+        self._stopping: list[_Gen] | None = None
 
     async def run(self) -> bool:
         """Renew or recover as the tables say. True when a full resync is needed (the
         caller clears the cursor and queues a reconcile)."""
         now = clock.now()
-        live = await _generations(self.engine, self.target.connection_id, "live")
+        found = await _generations_by_status(
+            self.engine, self.target.connection_id, ("live", "stopping")
+        )
+        live, self._stopping = found["live"], found["stopping"]
         newest = live[0] if live else None
         if newest is None or newest.expires_at <= now:
             return await self._recover(live)
@@ -281,6 +299,9 @@ class Renewal:
                     .where(SubscriptionGeneration.id.in_(ids))
                     .values(status=status, provider_account_id=self.target.account_id)
                 )
+        if self._stopping is not None:
+            known = {g.id for g in self._stopping}
+            self._stopping += [g for g in gens if g.expires_at > now and g.id not in known]
 
     async def _mark(self, ids: list[int], status: str) -> None:
         async with self.engine.begin() as conn:
@@ -296,6 +317,8 @@ class Renewal:
                 await self._clear_request_in(conn)
 
     async def _clear_request_in(self, conn: AsyncConnection) -> None:
+        if not self.target.renew_requested:
+            return  # nothing to clear: spare the statement
         await conn.execute(
             update(Connection)
             .where(Connection.id == self.target.connection_id)
@@ -306,13 +329,24 @@ class Renewal:
         """Stop this connection's `stopping` generations at the provider; a lapsed
         one needs no call. A failure leaves it `stopping` for the next job."""
         now = clock.now()
-        for g in await _generations(self.engine, self.target.connection_id, "stopping"):
-            if g.expires_at > now:
-                with contextlib.suppress(NotFound):
-                    await self.tokens.call(
-                        partial(self.provider.unsubscribe, subscription=g.as_subscription())
-                    )
-            await self._mark([g.id], "stopped")
+        stopping = self._stopping
+        if stopping is None:
+            stopping = await _generations(self.engine, self.target.connection_id, "stopping")
+        done: list[int] = []
+        try:
+            for g in stopping:
+                if g.expires_at > now:
+                    with contextlib.suppress(NotFound):
+                        await self.tokens.call(
+                            partial(self.provider.unsubscribe, subscription=g.as_subscription())
+                        )
+                done.append(g.id)
+        finally:
+            # One statement for all of them; those stopped before a failure still count.
+            if done:
+                await self._mark(done, "stopped")
+                if self._stopping is not None:
+                    self._stopping = [g for g in self._stopping if g.id not in done]
 
 
 def clear_cursor_values(provider: str) -> dict[str, object]:
