@@ -84,6 +84,17 @@ async def test_unknown_search_parameters_are_named(
     assert_error(answer, 400, "orderBy")
 
 
+@pytest.mark.parametrize("path", PATHS)
+async def test_a_repeated_search_parameter_is_named(
+    client: httpx2.AsyncClient, admin: dict[str, str], path: str
+) -> None:
+    name = RECORD_NAMES[path]
+    for query in ("page=false&page=", "size=5&size=6", f"{name}_Name=a&{name}_Name=b", "id=1&id=2"):
+        answer = await client.get(f"/api/spaces/{path}?{query}", headers=admin)
+        assert_error(answer, 400, query.split("=")[0])
+        assert "more than once" in answer.json()["Message"]
+
+
 BAD_BODIES: list[tuple[str, bytes, str, int]] = [
     ("invalid-json", b'{"Name": ', "application/json", 400),
     ("json-array", b'[{"Name": "x"}]', "application/json", 400),

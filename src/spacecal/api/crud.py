@@ -195,7 +195,7 @@ def build_router(spec: RecordSpec) -> APIRouter:
     async def search(request: Request) -> Response:
         state: AppState = request.app.state.spacecal
         principal = await principal_for(request)
-        params = dict(request.query_params)
+        params = single_params(request)
         if "id" in params:
             require(principal, spec.role("Read"))
             return await get_many(state, params)
@@ -407,6 +407,17 @@ def _system_id(body: Mapping[str, Any]) -> str | None:
         return str(_SYSTEM_ID.parse(raw))
     except ParseError as exc:
         raise ApiError.field("SystemId", str(exc), raw) from None
+
+
+def single_params(request: Request) -> dict[str, str]:
+    """The query parameters, each given once: a repeated one (`page=1&page=2`) is a 400
+    naming it, not a silent choice of one of its values."""
+    params: dict[str, str] = {}
+    for name, value in request.query_params.multi_items():
+        if name in params:
+            raise ApiError.field(name, "is given more than once; send it once", value)
+        params[name] = value
+    return params
 
 
 def require(principal: Principal, role: str) -> None:
