@@ -237,10 +237,12 @@ class Settings(BaseSettings):
         default=500, ge=1, description="Marks turned into jobs per dispatcher transaction."
     )
     stalled_job_seconds: float = Field(
-        default=600.0,
+        default=120.0,
         gt=0,
         description="A running job whose worker stopped beating this "
-        "long ago is failed and queued again.",
+        "long ago is failed and queued again (until then it holds its account's lock). "
+        "Keep it above the longest database outage you expect: a live worker cut off "
+        "that long looks dead too, and its jobs run a second time.",
     )
 
     worker_heartbeat_seconds: float = Field(
@@ -250,7 +252,7 @@ class Settings(BaseSettings):
         "stalled_job_seconds, or a busy live worker's jobs look stalled.",
     )
     recover_every_seconds: int = Field(
-        default=300,
+        default=60,
         ge=1,
         description="How often stalled-job recovery runs (one run per period across all "
         "workers). Under 60: a second count; otherwise rounded down to whole minutes.",

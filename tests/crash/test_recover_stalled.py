@@ -90,5 +90,5 @@ def test_schedules_follow_the_settings() -> None:
     assert every(300) == "*/5 * * * *"
     assert every(7200) == "0 * * * *"
     defaults = Settings()
-    assert (defaults.sweep_every_seconds, defaults.recover_every_seconds) == (60, 300)
+    assert (defaults.sweep_every_seconds, defaults.recover_every_seconds) == (60, 60)
     assert defaults.worker_heartbeat_seconds * 10 <= defaults.stalled_job_seconds

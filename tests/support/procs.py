@@ -75,6 +75,7 @@ class Proc:
         if self.alive():
             self.popen.send_signal(signal.SIGKILL)
         self.popen.wait(timeout=30)
+        self._close_log()
 
     def stop(self, timeout: float = 20.0) -> int | None:
         """SIGTERM, then SIGKILL after `timeout`; the exit status."""
@@ -85,10 +86,13 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.popen.kill()
                 self.popen.wait(timeout=30)
+        self._close_log()
+        return self.popen.returncode
+
+    def _close_log(self) -> None:
         if self._log_file is not None:
             self._log_file.close()
             self._log_file = None
-        return self.popen.returncode
 
     def tail(self, lines: int = 30) -> str:
         try:
