@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
@@ -251,6 +251,20 @@ def production_providers(
     return provider_for, client
 
 
+async def _fetch_again_when_done(
+    call_next: Callable[[], Awaitable[Any]], context: JobContext, worker: Any
+) -> Any:
+    """Worker middleware. A job queued behind this one's lock (the same account) is
+    not woken when this one ends (procrastinate notifies inserts only), so it would
+    wait for the next poll. Once this job's status is stored (its task is done), this
+    worker fetches again at once."""
+    job_task = asyncio.current_task()
+    wake = getattr(worker, "_new_job_event", None)  # procrastinate's own wake-up
+    if job_task is not None and isinstance(wake, asyncio.Event):
+        job_task.add_done_callback(lambda _: wake.set())
+    return await call_next()
+
+
 async def run_worker(
     rt: SyncRuntime,
     *,
@@ -285,6 +299,7 @@ async def run_worker(
                 additional_context={"runtime": rt},
                 install_signal_handlers=False,
                 wait=wait,
+                worker_middleware=[_fetch_again_when_done],
                 **options,
             )
     finally:
