@@ -33,7 +33,7 @@ from spacecal.api.state import AppState
 
 
 class GetOneFastPath:
-    """ASGI middleware: `GET /api/spaces/<path>/<id>` of the given record types."""
+    """ASGI middleware: `GET <prefix>/<path>/<id>` of the given record types."""
 
     def __init__(self, app: ASGIApp, owner: FastAPI, specs: Sequence[RecordSpec]) -> None:
         self.app = app
