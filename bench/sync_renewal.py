@@ -135,7 +135,7 @@ async def _provision(
         provider = rt.provider_for(provider_name)
         path, lifecycle = WEBHOOK_PATHS[provider_name]
         secret = secrets.token_urlsafe(32)
-        async with gate:
+        async with gate:  # also bounds the database work below (a pool of 10)
             calendar = await provider.create_calendar(access, f"Room {room}", tz)
             sub = await provider.subscribe(
                 access,
@@ -145,49 +145,50 @@ async def _provision(
                 secret=secret,
                 ttl_seconds=rt.settings.subscription_ttl_seconds,
             )
-        async with rt.db.engine.begin() as conn:
-            connection = await conn.scalar(
-                text(
-                    "INSERT INTO connections (provider, resource_id, coworker_id, name,"
-                    " subscription_id, calendar_id, subscription_expire_date, watch_resource_id,"
-                    " provider_account_id, health, push_supported, sync_window_start,"
-                    " sync_window_end, last_sync_at, unique_id, created_on, updated_on)"
-                    " VALUES (:p, :r, :c, :name, :sub, :cal, :exp, :res, :a, 'healthy', true,"
-                    " :ws, :we, :now, :u, :now, :now) RETURNING id"
-                ),
-                {
-                    "p": provider_name,
-                    "r": room,
-                    "c": coworker,
-                    "name": calendar.name,
-                    "sub": sub.id,
-                    "cal": calendar.id,
-                    "exp": sub.expires_at,
-                    "res": sub.resource_id,
-                    "a": account_id,
-                    "ws": window.start,
-                    "we": window.end,
-                    "now": now,
-                    "u": uuid.uuid4(),
-                },
-            )
-            await conn.execute(
-                text(
-                    "INSERT INTO subscription_generations (connection_id, provider_account_id,"
-                    " provider, subscription_id, watch_resource_id, secret, expires_at, status,"
-                    " created_at) VALUES (:c, :a, :p, :s, :r, :secret, :exp, 'live', :now)"
-                ),
-                {
-                    "c": connection,
-                    "a": account_id,
-                    "p": provider_name,
-                    "s": sub.id,
-                    "r": sub.resource_id,
-                    "secret": sub.secret or secret,
-                    "exp": sub.expires_at,
-                    "now": now,
-                },
-            )
+            async with rt.db.engine.begin() as conn:
+                connection = await conn.scalar(
+                    text(
+                        "INSERT INTO connections (provider, resource_id, coworker_id, name,"
+                        " subscription_id, calendar_id, subscription_expire_date,"
+                        " watch_resource_id,"
+                        " provider_account_id, health, push_supported, sync_window_start,"
+                        " sync_window_end, last_sync_at, unique_id, created_on, updated_on)"
+                        " VALUES (:p, :r, :c, :name, :sub, :cal, :exp, :res, :a, 'healthy', true,"
+                        " :ws, :we, :now, :u, :now, :now) RETURNING id"
+                    ),
+                    {
+                        "p": provider_name,
+                        "r": room,
+                        "c": coworker,
+                        "name": calendar.name,
+                        "sub": sub.id,
+                        "cal": calendar.id,
+                        "exp": sub.expires_at,
+                        "res": sub.resource_id,
+                        "a": account_id,
+                        "ws": window.start,
+                        "we": window.end,
+                        "now": now,
+                        "u": uuid.uuid4(),
+                    },
+                )
+                await conn.execute(
+                    text(
+                        "INSERT INTO subscription_generations (connection_id, provider_account_id,"
+                        " provider, subscription_id, watch_resource_id, secret, expires_at, status,"
+                        " created_at) VALUES (:c, :a, :p, :s, :r, :secret, :exp, 'live', :now)"
+                    ),
+                    {
+                        "c": connection,
+                        "a": account_id,
+                        "p": provider_name,
+                        "s": sub.id,
+                        "r": sub.resource_id,
+                        "secret": sub.secret or secret,
+                        "exp": sub.expires_at,
+                        "now": now,
+                    },
+                )
 
     await asyncio.gather(*(one(a, room) for a, room in pairs))
     async with rt.db.engine.begin() as conn:

@@ -24,7 +24,9 @@ worker runs, they wait (and the sweep does not need to know about them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import weakref
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -92,12 +94,33 @@ async def dispatch_all(engine: AsyncEngine, *, batch: int) -> int:
             return total
 
 
+_WAKE: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Event] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def wake() -> None:
+    """A mark was just committed in this process: a dispatcher running here looks at
+    once instead of at its next poll (`spacecal serve` with its worker, the demo).
+    Marks committed by other processes are found by the poll."""
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    event = _WAKE.get(loop)
+    if event is not None:
+        event.set()
+
+
 async def run_dispatcher(engine: AsyncEngine, *, batch: int, poll_seconds: float) -> None:
     """Dispatch until cancelled: a full batch goes again at once; otherwise wait
-    `poll_seconds` (an indexed look at an empty partial index costs almost nothing).
+    `poll_seconds` (an indexed look at an empty partial index costs almost nothing),
+    or less when intake in this process says a mark was committed (`wake`).
     A database failure is logged and retried after a short pause."""
+    event = _WAKE.setdefault(asyncio.get_running_loop(), asyncio.Event())
     failures = 0
     while True:
+        event.clear()
         try:
             done = await dispatch_once(engine, batch=batch)
             failures = 0
@@ -114,4 +137,5 @@ async def run_dispatcher(engine: AsyncEngine, *, batch: int, poll_seconds: float
                 done.jobs,
             )
         if done.connections < batch:
-            await asyncio.sleep(poll_seconds)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(event.wait(), poll_seconds)

@@ -36,6 +36,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
 from spacecal.metrics import NOTIFICATIONS
+from spacecal.sync import dispatch
 from spacecal.sync.coalesce import Coalescer
 from spacecal.sync.lifecycle import EVENTS as LIFECYCLE_EVENTS
 from spacecal.sync.lifecycle import LifecycleEvent, record_lifecycle
@@ -127,6 +128,7 @@ class _Intake:
     async def _mark(self, marks: list[_Mark]) -> dict[_Mark, None]:
         async with self.engine.connect() as conn:
             await conn.execute(_MARK, _mark_params(marks))
+        dispatch.wake()
         return {}
 
 
@@ -180,6 +182,7 @@ async def trigger(
         if marks:
             await conn.execute(_MARK, _mark_params(marks))
         await record_lifecycle(conn, lifecycle)
+    dispatch.wake()
 
 
 async def google(
