@@ -32,6 +32,7 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 from tests.chaos.harness import ChaosEnv, chaos_env, fast_commit_url  # noqa: E402
+from tests.chaos.invariants import WRITES_PER_CHANGE  # noqa: E402
 from tests.chaos.runner import CI_STEPS, SeedResult, run_seed  # noqa: E402
 from tests.support.portal import PASSWORD  # noqa: E402
 
@@ -70,7 +71,9 @@ def _summary(results: list[SeedResult], wall: float) -> str:
         f"per seed: mean {statistics.mean(times):.2f} s, median {statistics.median(times):.2f} s,"
         f" p95 {p95:.2f} s, max {times[-1]:.2f} s",
         f"changes made: {changes}  provider event writes: {writes}"
-        f"  (ratio {writes / max(changes, 1):.2f} writes per change)",
+        f"  (ratio {writes / max(changes, 1):.2f} writes per change; highest seed"
+        f" {max(r.write_ratio for r in results):.2f} of the bound's"
+        f" {WRITES_PER_CHANGE} per change per connection)",
         "faults injected (besides 5% drop / 10% duplicate / 10% delay of notifications): "
         + ", ".join(f"{k} {v}" for k, v in sorted(faults.items())),
     ]

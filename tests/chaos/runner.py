@@ -25,6 +25,7 @@ class SeedResult:
     writes: int = 0
     error: str | None = None
     final: str = ""
+    write_ratio: float = 0.0  # writes per (change + reset + 1) per connection
 
     @property
     def ok(self) -> bool:
@@ -68,6 +69,9 @@ async def run_seed(
             error = f"{type(exc).__name__}: {exc}"
         writes = env.event_writes() - scenario.writes_at_start
         final = await final_state(env, scenario)
+        tally = scenario.tally
+        per = (tally.changes + tally.resets + 1) * max(len(scenario.calendars), 1)
+        ratio = writes / per
     assert scenario is not None
     return SeedResult(
         seed=seed,
@@ -79,4 +83,5 @@ async def run_seed(
         writes=writes,
         error=error,
         final=final,
+        write_ratio=ratio,
     )
