@@ -20,22 +20,27 @@ same way: the next pull refuses it with the taken span in words.
 
 from __future__ import annotations
 
-import functools
-import json
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import TextClause, select, text, update
+from sqlalchemy import text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import activity
-from spacecal.db.models import Booking, Connection, EventLink
+from spacecal.db.models import Booking, Connection
 from spacecal.domain import CreateBooking, EventText, MoveBooking, Plan, repeat_series_unique_id
+from spacecal.sync.commit_links import (
+    NOT_REFUSED,
+    drop_links,
+    forget,
+    refused_values,
+    upsert_links,
+)
 from spacecal.sync.queue import ReconcileRequest, defer_reconciles
 from spacecal.sync.target import SyncTarget
 
@@ -91,96 +96,12 @@ _CREATE = text(
     " unique_id, n)"
     " ORDER BY r.n RETURNING id, unique_id"
 )
-_DROP_LINKS = text(
-    "DELETE FROM event_links WHERE connection_id = :cid AND event_key = ANY(CAST(:keys AS text[]))"
-)
-_FORGET_UNBOOKED = text(
-    "DELETE FROM event_links WHERE connection_id = :cid AND event_key = ANY(CAST(:keys AS text[]))"
-    " AND booking_id IS NULL"
-)
-_FORGET_REFUSALS = text(
-    "UPDATE event_links SET refused_start = NULL, refused_end = NULL,"
-    " refused_all_day = false, refused_reason = NULL"
-    " WHERE connection_id = :cid AND event_key = ANY(CAST(:keys AS text[]))"
-)
 # The member's other calendars of (member, resource) for the changed bookings.
 _SHOWING = text(
     "SELECT DISTINCT c.id, c.provider_account_id FROM connections c"
     " JOIN bookings b ON b.coworker_id = c.coworker_id AND b.resource_id = c.resource_id"
     " WHERE b.id = ANY(CAST(:ids AS bigint[])) AND c.id <> :cid ORDER BY c.id"
 )
-
-
-# Link columns a plan writes, with their SQL types (for the arrays below).
-_LINK_TYPES = {
-    "booking_id": "bigint",
-    "booking_version": "integer",
-    "series_key": "text",
-    "pending_write": "jsonb",
-    "pending_since": "timestamptz",
-    "refused_start": "timestamptz",
-    "refused_end": "timestamptz",
-    "refused_all_day": "boolean",
-    "refused_reason": "text",
-}
-
-
-@functools.lru_cache(maxsize=32)
-def _upsert_sql(columns: tuple[str, ...]) -> TextClause:
-    """Insert-or-update of many links, as arrays: the statement text depends only on
-    the columns written, so it stays small and PostgreSQL can keep it prepared."""
-    given = ", ".join(f"CAST(:{c} AS {_LINK_TYPES[c]}[])" for c in columns)
-    into = ["connection_id", "event_key", "updated_at", *columns]
-    values = [":cid", "r.event_key", ":now", *(f"r.{c}" for c in columns)]
-    if "refused_all_day" not in columns:  # NOT NULL; a new link is not refused
-        into.append("refused_all_day")
-        values.append("false")
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in ("updated_at", *columns))
-    # Column names come only from _LINK_TYPES (a KeyError above otherwise), never input.
-    return text(
-        f"INSERT INTO event_links ({', '.join(into)}) SELECT {', '.join(values)}"  # noqa: S608
-        f" FROM unnest(CAST(:event_key AS text[]), {given}) AS r(event_key, {', '.join(columns)})"
-        f" ON CONFLICT ON CONSTRAINT event_links_unique_event DO UPDATE SET {updates}"
-    )
-
-
-async def _upsert_links(
-    conn: AsyncConnection,
-    connection_id: int,
-    now: datetime,
-    rows: Sequence[tuple[str, dict[str, Any]]],
-) -> None:
-    """Insert or update the links of `rows` ((event key, values); every row with the
-    same columns) in one statement; a later row for the same key wins, as it would
-    one statement at a time."""
-    if not rows:
-        return
-    merged = {key: values for key, values in rows}
-    columns = tuple(next(iter(merged.values())))
-    params: dict[str, Any] = {"cid": connection_id, "now": now, "event_key": list(merged)}
-    for c in columns:
-        column = [values[c] for values in merged.values()]
-        if _LINK_TYPES[c] == "jsonb":
-            column = [None if v is None else json.dumps(v) for v in column]
-        params[c] = column
-    await conn.execute(_upsert_sql(columns), params)
-
-
-def _refused(start: datetime, end: datetime, all_day: bool, message: str) -> dict[str, Any]:
-    return {
-        "refused_start": start,
-        "refused_end": end,
-        "refused_all_day": all_day,
-        "refused_reason": message,
-    }
-
-
-NOT_REFUSED: dict[str, Any] = {
-    "refused_start": None,
-    "refused_end": None,
-    "refused_all_day": False,
-    "refused_reason": None,
-}
 
 
 async def commit_plan(
@@ -207,11 +128,11 @@ async def commit_plan(
                 },
             )
         )
-        await conn.execute(_DROP_LINKS, {"cid": cid, "keys": [c.event_key for c in plan.cancel]})
+        await drop_links(conn, cid, [c.event_key for c in plan.cancel])
         result.bookings_changed += [c.booking_id for c in plan.cancel if c.booking_id in done]
 
     moved = await _move(conn, plan.move, now, result)
-    await _upsert_links(
+    await upsert_links(
         conn,
         cid,
         now,
@@ -232,7 +153,7 @@ async def commit_plan(
     result.bookings_changed += [m.booking_id for m, _ in moved]
 
     created = await _create(conn, target, plan.create, now, series_of, result)
-    await _upsert_links(
+    await upsert_links(
         conn,
         cid,
         now,
@@ -260,7 +181,7 @@ async def commit_plan(
                 {
                     "pending_write": {"kind": "mark", **_text(mark.text)},
                     "pending_since": now,
-                    **_refused(t.start, t.end, t.all_day, mark.refusal.message),
+                    **refused_values(t.start, t.end, t.all_day, mark.refusal.message),
                 },
             )
         )
@@ -277,16 +198,16 @@ async def commit_plan(
                         **_text(back.text),
                     },
                     "pending_since": now,
-                    **_refused(t.start, t.end, t.all_day, back.refusal.message),
+                    **refused_values(t.start, t.end, t.all_day, back.refusal.message),
                 },
             )
         )
-    await _upsert_links(conn, cid, now, owed)
+    await upsert_links(conn, cid, now, owed)
     # A mark comes off only with the booking it gave way to: after a lost race the
     # event is decided again, and an unmark written now would make its next pull
     # look like our own echo (skipped), leaving it unmarked and unbooked.
     took = {m.event_key for m, _ in moved} | {c.event_key for c, _ in created}
-    await _upsert_links(
+    await upsert_links(
         conn,
         cid,
         now,
@@ -299,7 +220,7 @@ async def commit_plan(
             if u.event_key in took
         ],
     )
-    await _forget(conn, cid, plan.forget)
+    await forget(conn, cid, plan.forget)
 
     await _queue_other_calendars(conn, result.bookings_changed, except_connection=cid)
     await activity.record_activity(
@@ -475,14 +396,6 @@ async def _queue_other_calendars(
     await defer_reconciles(conn, [ReconcileRequest(r.id, r.provider_account_id) for r in rows])
 
 
-async def _forget(conn: AsyncConnection, connection_id: int, keys: Iterable[str]) -> None:
-    keys = list(keys)
-    if not keys:
-        return
-    await conn.execute(_FORGET_UNBOOKED, {"cid": connection_id, "keys": keys})
-    await conn.execute(_FORGET_REFUSALS, {"cid": connection_id, "keys": keys})
-
-
 async def store_cursor(
     conn: AsyncConnection, target: SyncTarget, cursor: str, now: datetime
 ) -> None:
@@ -493,10 +406,3 @@ async def store_cursor(
         .where(Connection.id == target.connection_id)
         .values({column: cursor, "last_sync_at": now})
     )
-
-
-async def linked_keys(conn: AsyncConnection, connection_id: int) -> set[str]:
-    rows = await conn.scalars(
-        select(EventLink.event_key).where(EventLink.connection_id == connection_id)
-    )
-    return set(rows)
