@@ -311,7 +311,8 @@ def main() -> None:
             print(
                 f"  {rn['seconds']:.1f} s = {rn['rate']:.1f} renewals/s (target >= 200/s); "
                 f"{rn['queries_per_renewal']:.1f} spacecal queries per renewal (target <= 5; "
-                f"procrastinate's own fetch/finish not counted); setup {rn['setup_seconds']:.0f} s",
+                f"procrastinate's own fetch/finish and {rn['dispatcher_polls']} dispatcher "
+                f"polls not counted); setup {rn['setup_seconds']:.0f} s",
                 flush=True,
             )
         if "memory" in parts:

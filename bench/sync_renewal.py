@@ -15,8 +15,10 @@ is stopped; Graph's subscription gets a PATCHed expiry. Renewals are "due" becau
 bench's runtime uses a renewal margin longer than the subscriptions' lifetime.
 
 Database queries are counted with a SQLAlchemy `before_cursor_execute` hook on
-spacecal's engine (every statement spacecal sends); procrastinate's own statements
-(its pool: fetch and finish per job) are counted apart from `procrastinate_events`.
+spacecal's engine: every statement spacecal sends, including the keep-alive pass and
+the intake of the `sync` message Google sends to each new channel, except the
+dispatcher's polls (reported apart); procrastinate's own statements (its pool:
+fetch and finish per job) are not counted.
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+import psycopg
 from sqlalchemy import event, func, select, text
 
 from spacecal import clock
 from spacecal.db.models import Business, SubscriptionGeneration
+from spacecal.db.url import to_libpq
 from spacecal.demo.space import seed
 from spacecal.demo.stack import Stack, new_data_dir, start
-from spacecal.jobs import production_providers, queue_depth, run_worker
+from spacecal.jobs import production_providers, run_worker
 from spacecal.sync.keepalive import keepalive_pass
 from spacecal.sync.provisioning import WEBHOOK_PATHS
 from spacecal.sync.runtime import SyncRuntime
@@ -223,11 +227,14 @@ async def renewal(n: int, accounts_per_provider: int = 50) -> dict[str, Any]:
             setup = time.perf_counter() - made
             before_expiry = await _expiries(rt)
             began_at = clock.now()
-            queries = 0
+            queries = idle_dispatch = 0
 
-            def count(*_: Any) -> None:
-                nonlocal queries
-                queries += 1
+            def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+                nonlocal queries, idle_dispatch
+                if statement.startswith("WITH claimed AS"):
+                    idle_dispatch += 1  # the dispatcher's poll: not renewal work
+                else:
+                    queries += 1
 
             event.listen(rt.db.engine.sync_engine, "before_cursor_execute", count)
             began = time.perf_counter()
@@ -237,8 +244,20 @@ async def renewal(n: int, accounts_per_provider: int = 50) -> dict[str, Any]:
                 run_worker(rt, periodic=False, fetch_job_polling_interval=0.05)
             )
             try:
-                while await queue_depth(rt.db):  # noqa: ASYNC110 (a table, not an event)
-                    await asyncio.sleep(0.05)
+                # Polled on a connection of its own, so the bench's own queries are
+                # not counted as spacecal's.
+                async with await psycopg.AsyncConnection.connect(
+                    to_libpq(rt.db.url), autocommit=True
+                ) as watch:
+                    while True:
+                        cur = await watch.execute(
+                            "SELECT count(*) FROM procrastinate_jobs"
+                            " WHERE status IN ('todo', 'doing')"
+                        )
+                        row = await cur.fetchone()
+                        if not row or not row[0]:
+                            break
+                        await asyncio.sleep(0.05)
             finally:
                 worker.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -270,6 +289,7 @@ async def renewal(n: int, accounts_per_provider: int = 50) -> dict[str, Any]:
         "pass_seconds": pass_seconds,
         "rate": (renewed["google"] + renewed["microsoft"]) / seconds if seconds else 0.0,
         "queries": queries,
+        "dispatcher_polls": idle_dispatch,
         "queries_per_renewal": queries / max(1, renewed["google"] + renewed["microsoft"]),
         "generations_added": int(after or 0) - int(before or 0),
         "failed": int(failed or 0),
