@@ -10,10 +10,10 @@ import contextlib
 from datetime import datetime
 from functools import partial
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from spacecal.db.models import Connection, SubscriptionGeneration
+from spacecal.db.models import SubscriptionGeneration
 from spacecal.providers.base import CalendarProvider, NotFound, Subscription
 from spacecal.sync.tokens import AccountTokens
 
@@ -44,33 +44,21 @@ async def record_live(
     )
 
 
+# One statement: a row-valued sub-select sets the three columns to NULL when it finds
+# no live generation (PostgreSQL's UPDATE semantics), which is what the record shows.
+_SHOW_LIVE = text(
+    "UPDATE connections SET (subscription_id, watch_resource_id, subscription_expire_date)"
+    " = (SELECT g.subscription_id, g.watch_resource_id, g.expires_at"
+    " FROM subscription_generations AS g"
+    " WHERE g.connection_id = :connection_id AND g.status = 'live'"
+    " ORDER BY g.expires_at DESC, g.id DESC LIMIT 1),"
+    " updated_on = :now WHERE id = :connection_id"
+)
+
+
 async def show_live(conn: AsyncConnection, connection_id: int, now: datetime) -> None:
     """The record shows the newest live generation (or nothing when there is none)."""
-    newest = (
-        await conn.execute(
-            select(
-                SubscriptionGeneration.subscription_id,
-                SubscriptionGeneration.watch_resource_id,
-                SubscriptionGeneration.expires_at,
-            )
-            .where(
-                SubscriptionGeneration.connection_id == connection_id,
-                SubscriptionGeneration.status == "live",
-            )
-            .order_by(SubscriptionGeneration.expires_at.desc(), SubscriptionGeneration.id.desc())
-            .limit(1)
-        )
-    ).first()
-    await conn.execute(
-        update(Connection)
-        .where(Connection.id == connection_id)
-        .values(
-            subscription_id=newest.subscription_id if newest else None,
-            watch_resource_id=newest.watch_resource_id if newest else None,
-            subscription_expire_date=newest.expires_at if newest else None,
-            updated_on=now,
-        )
-    )
+    await conn.execute(_SHOW_LIVE, {"connection_id": connection_id, "now": now})
 
 
 async def drop_unknown_subscriptions(

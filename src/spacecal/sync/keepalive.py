@@ -45,7 +45,7 @@ from spacecal.sync.orphans import defer_stop_orphans, orphan_accounts
 from spacecal.sync.queue import QUEUE, account_lock, defer_reconcile
 from spacecal.sync.renewal import Renewal, RenewTarget, clear_cursor_values, margin
 from spacecal.sync.runtime import SyncRuntime
-from spacecal.sync.tokens import AccountTokens, AccountUnavailable
+from spacecal.sync.tokens import AccountRow, AccountTokens, AccountUnavailable
 from spacecal.sync.window import current_window, window_due
 
 log = logging.getLogger("spacecal.keepalive")
@@ -56,6 +56,19 @@ RENEWAL_ERROR_PREFIX = "Keeping the calendar's push alive failed: "
 _DEFER = text(
     "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, :priority, :lock,"
     " :queueing_lock, CAST(:args AS jsonb), NULL)]::procrastinate_job_to_defer_v1[])"
+)
+
+
+# The pass's batch in one statement (as sync/queue.py's `defer_reconciles`).
+_DEFER_MANY = text(
+    "SELECT procrastinate_defer_jobs_v1(ARRAY(SELECT ROW(:queue, :task, 1, j.lock,"
+    " j.queueing_lock, j.args, NULL)::procrastinate_job_to_defer_v1"
+    " FROM unnest(CAST(:locks AS text[]), CAST(:queueing_locks AS text[]),"
+    " CAST(:args AS jsonb[])) AS j(lock, queueing_lock, args)))"
+)
+_QUEUED = text(
+    "SELECT queueing_lock FROM procrastinate_jobs"
+    " WHERE status = 'todo' AND queueing_lock = ANY(CAST(:locks AS text[]))"
 )
 
 
@@ -82,6 +95,38 @@ async def defer_keepalive(
     except IntegrityError:
         return False
     return True
+
+
+async def defer_keepalives(conn: AsyncConnection, targets: list[tuple[int, int | None]]) -> int:
+    """Queue the keep-alive job of each (connection, account) in `conn`'s transaction,
+    in one insert: connections with one already queued are left out first; should one
+    be queued concurrently in between (the unique queueing lock), the batch falls back
+    to one savepoint per job. Returns how many were newly queued."""
+    wanted = {keepalive_queueing_lock(cid): (cid, aid) for cid, aid in targets}
+    if not wanted:
+        return 0
+    queued = set(await conn.scalars(_QUEUED, {"locks": list(wanted)}))
+    # In the pass's order (soonest expiry first): the workers take them in that order.
+    todo = [target for lock, target in wanted.items() if lock not in queued]
+    if not todo:
+        return 0
+    params = {
+        "queue": QUEUE,
+        "task": KEEPALIVE_TASK,
+        "locks": [account_lock(aid, cid) for cid, aid in todo],
+        "queueing_locks": [keepalive_queueing_lock(cid) for cid, _ in todo],
+        "args": [json.dumps({"connection_id": cid}) for cid, _ in todo],
+    }
+    try:
+        async with conn.begin_nested():
+            await conn.execute(_DEFER_MANY, params)
+    except IntegrityError:
+        made = 0
+        for cid, aid in todo:
+            if await defer_keepalive(conn, cid, aid):
+                made += 1
+        return made
+    return len(todo)
 
 
 def jitter_offset(connection_id: int, window_seconds: float) -> timedelta:
@@ -187,13 +232,11 @@ async def keepalive_pass(rt: SyncRuntime) -> int:
         )
         .order_by(live_expiry.asc().nulls_first(), Connection.id)
     )
-    queued = 0
     async with rt.db.engine.begin() as conn:
         rows = (await conn.execute(query)).all()
         due = [c for c in (_Candidate(*tuple(r)) for r in rows) if _is_due(rt, c, now)]
-        for c in due[: s.renewal_batch_size]:
-            if await defer_keepalive(conn, c.id, c.account_id):
-                queued += 1
+        batch = due[: s.renewal_batch_size]
+        queued = await defer_keepalives(conn, [(c.id, c.account_id) for c in batch])
         await _settle_orphans(conn, now, s.leftover_max_attempts)
     return queued
 
@@ -235,8 +278,13 @@ async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
                     Connection.rename_pending,
                     Connection.sync_window_start,
                     Connection.renewal_failures,
+                    Connection.renewal_retry_at,
                     Connection.last_error,
                     ProviderAccount.status.label("account_status"),
+                    # The account's tokens in the same read (AccountTokens.preload).
+                    ProviderAccount.refresh_token_enc,
+                    ProviderAccount.access_token_enc,
+                    ProviderAccount.access_token_expires_at,
                     Business.time_zone,
                     Business.max_booking_days_ahead,
                 )
@@ -251,6 +299,14 @@ async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
     account_id = int(row.provider_account_id)
     provider = rt.provider_for(row.provider)
     tokens = rt.tokens(row.provider, account_id)
+    tokens.preload(
+        AccountRow(
+            row.account_status,
+            row.refresh_token_enc,
+            row.access_token_enc,
+            row.access_token_expires_at,
+        )
+    )
     target = RenewTarget(
         connection_id, row.provider, account_id, row.calendar_id, row.renew_requested
     )
@@ -275,7 +331,7 @@ async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
     if resync:
         await _full_resync(rt, connection_id, account_id, row, now)
     if outcome == "ok":
-        await _succeeded(rt, connection_id, row.last_error)
+        await _succeeded(rt, connection_id, row)
     return outcome
 
 
@@ -343,9 +399,15 @@ async def _failed(rt: SyncRuntime, connection_id: int, failures: int, exc: Provi
         )
 
 
-async def _succeeded(rt: SyncRuntime, connection_id: int, last_error: str | None) -> None:
+async def _succeeded(rt: SyncRuntime, connection_id: int, row: Any) -> None:
+    """Clear the failure record. Skipped when there is none (the common case): the job
+    runs under the account lock and only it writes these columns, so the row read at
+    its start is still what the table holds."""
+    renewal_error = row.last_error is not None and row.last_error.startswith(RENEWAL_ERROR_PREFIX)
+    if not renewal_error and row.renewal_failures == 0 and row.renewal_retry_at is None:
+        return
     values: dict[str, object] = {"renewal_failures": 0, "renewal_retry_at": None}
-    if last_error is not None and last_error.startswith(RENEWAL_ERROR_PREFIX):
+    if renewal_error:
         values.update(health="healthy", last_error=None)
     async with rt.db.engine.begin() as conn:
         await conn.execute(

@@ -10,8 +10,8 @@ connects again. That is what keeps a revoked consent from becoming a retry storm
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
-from typing import TypeVar
+from datetime import datetime, timedelta
+from typing import NamedTuple, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -37,6 +37,15 @@ class AccountUnavailable(Exception):
     call was made. `str()` is a sentence for the member."""
 
 
+class AccountRow(NamedTuple):
+    """What `AccountTokens` needs of the account's row."""
+
+    status: str
+    refresh_token_enc: bytes | None
+    access_token_enc: bytes | None
+    access_token_expires_at: datetime | None
+
+
 class AccountTokens:
     """Provider calls for one account through `providers.session.AccountSession`
     (refresh ahead of expiry, once more after a 401), with the account's state kept in
@@ -57,21 +66,21 @@ class AccountTokens:
         self.account_id = account_id
         self.margin = timedelta(seconds=margin_seconds)
         self._session: AccountSession | None = None
+        self._preloaded: AccountRow | None = None
+
+    def preload(self, row: AccountRow) -> None:
+        """The account's row, already read by the caller in its own query (the
+        keep-alive job joins it to the connection): the first call spares its read.
+        Used once; a later reopen (after a dead consent) reads afresh."""
+        self._preloaded = row
 
     async def _open(self) -> AccountSession:
         if self._session is not None:
             return self._session
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        ProviderAccount.status,
-                        ProviderAccount.refresh_token_enc,
-                        ProviderAccount.access_token_enc,
-                        ProviderAccount.access_token_expires_at,
-                    ).where(ProviderAccount.id == self.account_id)
-                )
-            ).first()
+        row: AccountRow | None
+        row, self._preloaded = self._preloaded, None
+        if row is None:
+            row = await self._read()
         if row is None:
             raise AccountUnavailable("This calendar account is no longer connected.")
         if row.status != "active":
@@ -99,6 +108,20 @@ class AccountTokens:
             refresh_margin=self.margin,
         )
         return self._session
+
+    async def _read(self) -> AccountRow | None:
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(
+                        ProviderAccount.status,
+                        ProviderAccount.refresh_token_enc,
+                        ProviderAccount.access_token_enc,
+                        ProviderAccount.access_token_expires_at,
+                    ).where(ProviderAccount.id == self.account_id)
+                )
+            ).first()
+        return AccountRow(*row) if row is not None else None
 
     async def call(self, fn: Callable[[str], Awaitable[T]]) -> T:
         """`fn(access_token)`, refreshing as needed; a dead consent marks the account
