@@ -43,7 +43,14 @@ from spacecal.db.models import (
 from spacecal.providers.base import CalendarProvider, ProviderError, Throttled
 from spacecal.sync.orphans import defer_stop_orphans, orphan_accounts
 from spacecal.sync.queue import QUEUE, account_lock, defer_reconcile
-from spacecal.sync.renewal import Renewal, RenewTarget, clear_cursor_values, margin
+from spacecal.sync.renewal import (
+    Renewal,
+    RenewTarget,
+    clear_cursor_values,
+    generations_from_json,
+    generations_json,
+    margin,
+)
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.tokens import AccountRow, AccountTokens, AccountUnavailable
 from spacecal.sync.window import current_window, window_due
@@ -285,6 +292,8 @@ async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
                     ProviderAccount.refresh_token_enc,
                     ProviderAccount.access_token_enc,
                     ProviderAccount.access_token_expires_at,
+                    # ... and its generations (Renewal's `generations`).
+                    generations_json(Connection.id).label("generations"),
                     Business.time_zone,
                     Business.max_booking_days_ahead,
                 )
@@ -310,7 +319,14 @@ async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
     target = RenewTarget(
         connection_id, row.provider, account_id, row.calendar_id, row.renew_requested
     )
-    renewal = Renewal(rt.db.engine, rt.settings, provider, tokens, target)
+    renewal = Renewal(
+        rt.db.engine,
+        rt.settings,
+        provider,
+        tokens,
+        target,
+        generations=generations_from_json(row.generations),
+    )
     resync = row.resync_requested or window_due(
         row.provider, row.sync_window_start, row.time_zone, row.max_booking_days_ahead, now
     )

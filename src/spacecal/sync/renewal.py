@@ -26,9 +26,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, ScalarSelect, func, select, text, update
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.orm import InstrumentedAttribute
 
 from spacecal import clock, metrics
 from spacecal.config import Settings
@@ -112,6 +115,49 @@ async def _generations_by_status(
     return found
 
 
+def generations_from_json(rows: list[dict[str, object]]) -> dict[str, list[_Gen]]:
+    """The `live` and `stopping` generations as `generations_json` returns them (one
+    JSON array, newest first), for a caller that read them in its own query."""
+    found: dict[str, list[_Gen]] = {"live": [], "stopping": []}
+    for r in rows:
+        found[str(r["status"])].append(
+            _Gen(
+                int(str(r["id"])),
+                str(r["subscription_id"]),
+                None if r["watch_resource_id"] is None else str(r["watch_resource_id"]),
+                str(r["secret"]),
+                datetime.fromisoformat(str(r["expires_at"])),
+            )
+        )
+    return found
+
+
+def generations_json(
+    connection_id: ColumnElement[int] | InstrumentedAttribute[int],
+) -> ScalarSelect[Any]:
+    """A sub-select of the connection's `live` and `stopping` generations as one JSON
+    array, newest first (the order `_generations_by_status` reads them in)."""
+    g = SubscriptionGeneration
+    item = func.json_build_object(
+        "id", g.id,
+        "subscription_id", g.subscription_id,
+        "watch_resource_id", g.watch_resource_id,
+        "secret", g.secret,
+        "expires_at", g.expires_at,
+        "status", g.status,
+    )  # fmt: skip
+    return (
+        select(
+            func.coalesce(
+                func.json_agg(aggregate_order_by(item, g.expires_at.desc(), g.id.desc())),
+                text("'[]'::json"),
+            )
+        )
+        .where(g.connection_id == connection_id, g.status.in_(("live", "stopping")))
+        .scalar_subquery()
+    )
+
+
 async def _generations(engine: AsyncEngine, connection_id: int, status: str) -> list[_Gen]:
     return (await _generations_by_status(engine, connection_id, (status,)))[status]
 
@@ -126,7 +172,11 @@ class Renewal:
         provider: CalendarProvider,
         tokens: AccountTokens,
         target: RenewTarget,
+        *,
+        generations: dict[str, list[_Gen]] | None = None,
     ) -> None:
+        """`generations`: the `live` and `stopping` ones, when the caller read them
+        with its own query (`generations_json`); `run` then spares its read."""
         self.engine = engine
         self.settings = settings
         self.provider = provider
@@ -139,15 +189,18 @@ class Renewal:
         # This job's view of the `stopping` generations, once read with the live ones
         # (the job runs under the account lock: nothing else retires them meanwhile),
         # so stopping them needs no second read.
-        self._stopping: list[_Gen] | None = None
+        self._stopping: list[_Gen] | None = generations["stopping"] if generations else None
+        self._preread = generations
 
     async def run(self) -> bool:
         """Renew or recover as the tables say. True when a full resync is needed (the
         caller clears the cursor and queues a reconcile)."""
         now = clock.now()
-        found = await _generations_by_status(
-            self.engine, self.target.connection_id, ("live", "stopping")
-        )
+        found, self._preread = self._preread, None
+        if found is None:
+            found = await _generations_by_status(
+                self.engine, self.target.connection_id, ("live", "stopping")
+            )
         live, self._stopping = found["live"], found["stopping"]
         newest = live[0] if live else None
         if newest is None or newest.expires_at <= now:
