@@ -22,14 +22,12 @@ so thousands of connections made at once renew spread over that window.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock, metrics
@@ -41,8 +39,12 @@ from spacecal.db.models import (
     SubscriptionGeneration,
 )
 from spacecal.providers.base import CalendarProvider, ProviderError, Throttled
+from spacecal.sync.keepalive_queue import KEEPALIVE_TASK as KEEPALIVE_TASK
+from spacecal.sync.keepalive_queue import defer_keepalive as defer_keepalive
+from spacecal.sync.keepalive_queue import defer_keepalives
+from spacecal.sync.keepalive_queue import keepalive_queueing_lock as keepalive_queueing_lock
 from spacecal.sync.orphans import defer_stop_orphans, orphan_accounts
-from spacecal.sync.queue import QUEUE, account_lock, defer_reconcile
+from spacecal.sync.queue import defer_reconcile
 from spacecal.sync.renewal import (
     Renewal,
     RenewTarget,
@@ -57,83 +59,7 @@ from spacecal.sync.window import current_window, window_due
 
 log = logging.getLogger("spacecal.keepalive")
 
-KEEPALIVE_TASK = "spacecal.keepalive"
 RENEWAL_ERROR_PREFIX = "Keeping the calendar's push alive failed: "
-
-_DEFER = text(
-    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, :priority, :lock,"
-    " :queueing_lock, CAST(:args AS jsonb), NULL)]::procrastinate_job_to_defer_v1[])"
-)
-
-
-# The pass's batch in one statement (as sync/queue.py's `defer_reconciles`).
-_DEFER_MANY = text(
-    "SELECT procrastinate_defer_jobs_v1(ARRAY(SELECT ROW(:queue, :task, 1, j.lock,"
-    " j.queueing_lock, j.args, NULL)::procrastinate_job_to_defer_v1"
-    " FROM unnest(CAST(:locks AS text[]), CAST(:queueing_locks AS text[]),"
-    " CAST(:args AS jsonb[])) AS j(lock, queueing_lock, args)))"
-)
-_QUEUED = text(
-    "SELECT queueing_lock FROM procrastinate_jobs"
-    " WHERE status = 'todo' AND queueing_lock = ANY(CAST(:locks AS text[]))"
-)
-
-
-def keepalive_queueing_lock(connection_id: int) -> str:
-    return f"renew:{connection_id}"
-
-
-async def defer_keepalive(
-    conn: AsyncConnection, connection_id: int, account_id: int | None
-) -> bool:
-    """Queue the keep-alive job of `connection_id` in `conn`'s transaction; False when
-    one is already queued (that one will read the tables when it runs)."""
-    params = {
-        "queue": QUEUE,
-        "task": KEEPALIVE_TASK,
-        "priority": 1,  # ahead of routine reconciles: an expiring channel cannot wait
-        "lock": account_lock(account_id, connection_id),
-        "queueing_lock": keepalive_queueing_lock(connection_id),
-        "args": json.dumps({"connection_id": connection_id}),
-    }
-    try:
-        async with conn.begin_nested():
-            await conn.execute(_DEFER, params)
-    except IntegrityError:
-        return False
-    return True
-
-
-async def defer_keepalives(conn: AsyncConnection, targets: list[tuple[int, int | None]]) -> int:
-    """Queue the keep-alive job of each (connection, account) in `conn`'s transaction,
-    in one insert: connections with one already queued are left out first; should one
-    be queued concurrently in between (the unique queueing lock), the batch falls back
-    to one savepoint per job. Returns how many were newly queued."""
-    wanted = {keepalive_queueing_lock(cid): (cid, aid) for cid, aid in targets}
-    if not wanted:
-        return 0
-    queued = set(await conn.scalars(_QUEUED, {"locks": list(wanted)}))
-    # In the pass's order (soonest expiry first): the workers take them in that order.
-    todo = [target for lock, target in wanted.items() if lock not in queued]
-    if not todo:
-        return 0
-    params = {
-        "queue": QUEUE,
-        "task": KEEPALIVE_TASK,
-        "locks": [account_lock(aid, cid) for cid, aid in todo],
-        "queueing_locks": [keepalive_queueing_lock(cid) for cid, _ in todo],
-        "args": [json.dumps({"connection_id": cid}) for cid, _ in todo],
-    }
-    try:
-        async with conn.begin_nested():
-            await conn.execute(_DEFER_MANY, params)
-    except IntegrityError:
-        made = 0
-        for cid, aid in todo:
-            if await defer_keepalive(conn, cid, aid):
-                made += 1
-        return made
-    return len(todo)
 
 
 def jitter_offset(connection_id: int, window_seconds: float) -> timedelta:
