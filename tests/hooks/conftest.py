@@ -4,32 +4,28 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
 from typing import Any
 
 import httpx2
 import pytest
 import uvicorn
-from sqlalchemy import insert, text
+from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from spacecal import clock
 from spacecal.api.app import create_app
-from spacecal.api.auth import hash_password, token_hash
-from spacecal.api.users import validate_roles
+from spacecal.api.auth import hash_password
 from spacecal.config import Settings
 from spacecal.db.engine import Database
-from spacecal.db.models import ApiToken, ApiUser
 from spacecal.jobs import run_worker
 from spacecal.providers.base import CalendarProvider
 from spacecal.sync.runtime import SyncRuntime
+from support.api import insert_api_user
 
 TABLES = (
     "webhooks, sync_runs, event_links, subscription_generations, connections, "
@@ -162,31 +158,7 @@ def make_user(database: Database, clean: None, password_hash: str) -> MakeUser:
     async def make(
         email: str = "admin@example.com", roles: list[str] | None = None, full_admin: bool = False
     ) -> dict[str, str]:
-        now = clock.now()
-        token = secrets.token_urlsafe(32)
-        async with database.engine.begin() as conn:
-            user_id = await conn.scalar(
-                insert(ApiUser)
-                .values(
-                    email=email,
-                    password_hash=password_hash,
-                    roles=validate_roles(roles or []),
-                    full_admin=full_admin,
-                    active=True,
-                    created_on=now,
-                )
-                .returning(ApiUser.id)
-            )
-            await conn.execute(
-                insert(ApiToken).values(
-                    token_hash=token_hash(token),
-                    kind="access",
-                    user_id=user_id,
-                    created_at=now,
-                    expires_at=now + timedelta(days=7),
-                )
-            )
-        return {"Authorization": f"Bearer {token}"}
+        return await insert_api_user(database, password_hash, email, roles, full_admin)
 
     return make
 

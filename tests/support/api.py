@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import secrets
+from datetime import timedelta
 from typing import Any
 
 import httpx2
+from sqlalchemy import insert
+
+from spacecal import clock
+from spacecal.api.auth import token_hash
+from spacecal.api.users import validate_roles
+from spacecal.db.engine import Database
+from spacecal.db.models import ApiToken, ApiUser
 
 
 async def create(
@@ -14,3 +23,40 @@ async def create(
     assert answer.status_code == 200, answer.text
     assert answer.json()["WasSuccessful"] is True
     return int(answer.json()["Value"]["Id"])
+
+
+async def insert_api_user(
+    database: Database,
+    password_hash: str,
+    email: str = "admin@example.com",
+    roles: list[str] | None = None,
+    full_admin: bool = False,
+) -> dict[str, str]:
+    """An API user with a bearer token, written the way `POST /api/token` writes it,
+    without paying argon2 per user (`password_hash` is one hash made per session).
+    Returns the bearer headers."""
+    now = clock.now()
+    token = secrets.token_urlsafe(32)
+    async with database.engine.begin() as conn:
+        user_id = await conn.scalar(
+            insert(ApiUser)
+            .values(
+                email=email,
+                password_hash=password_hash,
+                roles=validate_roles(roles or []),
+                full_admin=full_admin,
+                active=True,
+                created_on=now,
+            )
+            .returning(ApiUser.id)
+        )
+        await conn.execute(
+            insert(ApiToken).values(
+                token_hash=token_hash(token),
+                kind="access",
+                user_id=user_id,
+                created_at=now,
+                expires_at=now + timedelta(days=7),
+            )
+        )
+    return {"Authorization": f"Bearer {token}"}
