@@ -31,6 +31,7 @@ from spacecal.db.engine import Database, open_database
 from spacecal.emulators.google import GoogleEmulator
 from spacecal.emulators.microsoft import MicrosoftEmulator
 from spacecal.emulators.server import build
+from spacecal.sockets import listen_tcp
 
 GOOGLE_CLIENT = ("spacecal-emulator.apps.googleusercontent.com", "spacecal-emulator-secret")
 MICROSOFT_CLIENT = ("spacecal-demo-client", "spacecal-demo-secret")
@@ -43,15 +44,6 @@ class _Server(uvicorn.Server):
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
-
-
-def _bind(port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", port))
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
 
 
 def demo_settings(data_dir: Path, port: int, google: str, microsoft: str) -> Settings:
@@ -164,7 +156,11 @@ async def start(
     from spacecal.jobs import production_providers, run_worker
     from spacecal.sync.runtime import SyncRuntime
 
-    spacecal_sock, google_sock, microsoft_sock = _bind(port), _bind(0), _bind(0)
+    spacecal_sock, google_sock, microsoft_sock = (
+        listen_tcp("127.0.0.1", port),
+        listen_tcp("127.0.0.1", 0),
+        listen_tcp("127.0.0.1", 0),
+    )
     port = spacecal_sock.getsockname()[1]
     stack.spacecal_url = f"http://127.0.0.1:{port}"
     stack.google_url = f"http://127.0.0.1:{google_sock.getsockname()[1]}"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import signal
-import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -25,6 +24,8 @@ from typing import Protocol
 
 import uvicorn
 from starlette.types import ASGIApp
+
+from spacecal.sockets import listen_tcp
 
 
 class ServedEmulator(Protocol):
@@ -62,20 +63,9 @@ def build(provider: str, base_url: str, seed: int = 0) -> ServedEmulator:
     return builder(base_url, seed)
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    # Listen before printing the URLs, so a client reading them can connect at once.
-    sock.listen(128)
-    sock.setblocking(False)
-    return sock
-
-
 def serve(provider: str, host: str, port: int, seed: int = 0) -> None:
     """Serve `provider`'s emulator on host:port until SIGINT/SIGTERM."""
-    sock = _bind(host, port)
+    sock = listen_tcp(host, port)
     bound_port = sock.getsockname()[1]
     url_host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)  # noqa: S104
     if ":" in url_host and not url_host.startswith("["):
