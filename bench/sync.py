@@ -2,7 +2,8 @@
 
     uv run python bench/sync.py [--parts intake,latency,initial,renewal,memory]
         [--connections 10000] [--duration 10] [--events 10000] [--refused-events 2000]
-        [--renewals 10000] [--renewal-accounts 50] [--idle-connections 100000] [--samples 40]
+        [--renewals 10000] [--renewal-accounts 50] [--renewal-workers 1]
+        [--idle-connections 100000] [--samples 40]
 
 - intake: Google-style notifications (valid channel id + token, `exists`) against a
   fresh database holding N connections, each with a live channel; spacecal served by
@@ -230,6 +231,13 @@ def main() -> None:
     )
     parser.add_argument("--renewals", type=int, default=10_000, help="due subscriptions")
     parser.add_argument("--renewal-accounts", type=int, default=50, help="per provider")
+    parser.add_argument(
+        "--renewal-workers",
+        type=int,
+        default=1,
+        help="worker processes for the renewal part (0: in the bench's process, beside "
+        "the API and the emulators)",
+    )
     parser.add_argument("--idle-connections", type=int, default=100_000)
     parser.add_argument("--memory-seconds", type=int, default=75, help="covers one sweep")
     args = parser.parse_args()
@@ -297,10 +305,15 @@ def main() -> None:
 
             print(
                 f"\n[renewal] {args.renewals:,} due subscriptions (half Google, half Graph), "
-                f"{args.renewal_accounts} accounts per provider …",
+                f"{args.renewal_accounts} accounts per provider, "
+                + (
+                    f"{args.renewal_workers} worker process(es) …"
+                    if args.renewal_workers
+                    else "worker in the bench's process …"
+                ),
                 flush=True,
             )
-            rn = asyncio.run(renewal(args.renewals, args.renewal_accounts))
+            rn = asyncio.run(renewal(args.renewals, args.renewal_accounts, args.renewal_workers))
             done = rn["renewed"]
             print(
                 f"  keep-alive pass queued {rn['queued']:,} in {rn['pass_seconds']:.1f} s; "

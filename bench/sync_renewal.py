@@ -14,17 +14,25 @@ keep-alive jobs until the queue is empty: Google gets a new channel and the old 
 is stopped; Graph's subscription gets a PATCHed expiry. Renewals are "due" because the
 bench's runtime uses a renewal margin longer than the subscriptions' lifetime.
 
+Where the worker runs (`workers`): 0 = in the bench's own process and event loop,
+beside the API and both emulators (one core for everything); K >= 1 = K worker
+processes (`run_worker`, as `spacecal worker` runs it), while the API and the emulators
+stay in the bench's process: production's shape (`spacecal serve --no-worker` and
+`spacecal worker` are separate processes; Google and Microsoft are not on our
+machine, but here they share its two cores).
+
 Database queries are counted with a SQLAlchemy `before_cursor_execute` hook on
-spacecal's engine: every statement spacecal sends, including the keep-alive pass and
-the intake of the `sync` message Google sends to each new channel, except the
-dispatcher's polls (reported apart); procrastinate's own statements (its pool:
-fetch and finish per job) are not counted.
+spacecal's engine in every process (counted in shared memory): every statement
+spacecal sends, including the keep-alive pass and the intake of the `sync` message
+Google sends to each new channel, except the dispatcher's polls (reported apart);
+procrastinate's own statements (its pool: fetch and finish per job) are not counted.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import multiprocessing
 import secrets
 import time
 import uuid
@@ -35,6 +43,9 @@ import psycopg
 from sqlalchemy import event, func, select, text
 
 from spacecal import clock
+from spacecal.config import Settings
+from spacecal.crypto import load_keys
+from spacecal.db.engine import open_database
 from spacecal.db.models import Business, SubscriptionGeneration
 from spacecal.db.url import to_libpq
 from spacecal.demo.space import seed
@@ -199,8 +210,42 @@ async def _provision(
         await conn.execute(text("ANALYZE"))
 
 
-async def renewal(n: int, accounts_per_provider: int = 50) -> dict[str, Any]:
-    """Renewals/s and queries per renewal for `n` due subscriptions."""
+def _counter(counts: Any, slot: int) -> Any:
+    """A before_cursor_execute hook counting into counts[2*slot] (spacecal's
+    statements) and counts[2*slot+1] (the dispatcher's polls). One slot per process,
+    so no two processes write the same cell."""
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        if statement.startswith("WITH claimed AS"):
+            counts[2 * slot + 1] += 1  # the dispatcher's poll: not renewal work
+        else:
+            counts[2 * slot] += 1
+
+    return count
+
+
+def _worker_process(settings: dict[str, Any], counts: Any, slot: int) -> None:
+    """A worker process of its own (the way `spacecal worker` runs): its own engine,
+    pool, HTTP client and event loop. Runs until the bench terminates it."""
+
+    async def run() -> None:
+        config = Settings(**settings)
+        db = await open_database(config, migrate=False)
+        event.listen(db.engine.sync_engine, "before_cursor_execute", _counter(counts, slot))
+        provider_for, client = production_providers(config)
+        rt = SyncRuntime(settings=config, db=db, provider_for=provider_for)
+        try:
+            await run_worker(rt, periodic=False, fetch_job_polling_interval=0.05)
+        finally:
+            await client.aclose()
+            await db.dispose()
+
+    asyncio.run(run())
+
+
+async def renewal(n: int, accounts_per_provider: int = 50, workers: int = 1) -> dict[str, Any]:
+    """Renewals/s and queries per renewal for `n` due subscriptions, with the worker in
+    the bench's process (`workers` 0) or in `workers` processes of its own."""
     stack = Stack(data_dir=new_data_dir(), keep=False)
     try:
         await start(stack, 0, _quiet, worker=False)
@@ -227,21 +272,34 @@ async def renewal(n: int, accounts_per_provider: int = 50) -> dict[str, Any]:
             setup = time.perf_counter() - made
             before_expiry = await _expiries(rt)
             began_at = clock.now()
-            queries = idle_dispatch = 0
-
-            def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-                nonlocal queries, idle_dispatch
-                if statement.startswith("WITH claimed AS"):
-                    idle_dispatch += 1  # the dispatcher's poll: not renewal work
-                else:
-                    queries += 1
-
+            # Slot 0: this process (the pass, the API's intake); 1..workers: workers.
+            counts = multiprocessing.get_context("spawn").RawArray("q", 2 * (workers + 1))
+            count = _counter(counts, 0)
             event.listen(rt.db.engine.sync_engine, "before_cursor_execute", count)
+            # The worker processes' settings: this database and key, as `spacecal
+            # worker` would get them from the environment.
+            child = {
+                **settings.model_dump(),
+                "database_url": rt.db.url,
+                "secret_keys": load_keys(settings, embedded=True),
+            }
             began = time.perf_counter()
             queued = await keepalive_pass(rt)
             pass_seconds = time.perf_counter() - began
-            worker = asyncio.create_task(
-                run_worker(rt, periodic=False, fetch_job_polling_interval=0.05)
+            procs = [
+                multiprocessing.get_context("spawn").Process(
+                    target=_worker_process, args=(child, counts, slot), daemon=True
+                )
+                for slot in range(1, workers + 1)
+            ]
+            for proc in procs:
+                proc.start()
+            worker = (
+                None
+                if workers
+                else asyncio.create_task(
+                    run_worker(rt, periodic=False, fetch_job_polling_interval=0.05)
+                )
             )
             try:
                 # Polled on a connection of its own, so the bench's own queries are
@@ -250,6 +308,8 @@ async def renewal(n: int, accounts_per_provider: int = 50) -> dict[str, Any]:
                     to_libpq(rt.db.url), autocommit=True
                 ) as watch:
                     while True:
+                        if procs and not any(p.is_alive() for p in procs):
+                            raise RuntimeError("every worker process stopped")
                         cur = await watch.execute(
                             "SELECT count(*) FROM procrastinate_jobs"
                             " WHERE status IN ('todo', 'doing')"
@@ -259,11 +319,18 @@ async def renewal(n: int, accounts_per_provider: int = 50) -> dict[str, Any]:
                             break
                         await asyncio.sleep(0.05)
             finally:
-                worker.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+                if worker is not None:
+                    worker.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await worker
+                for proc in procs:
+                    proc.terminate()
+                for proc in procs:
+                    await asyncio.to_thread(proc.join, 10)
             seconds = time.perf_counter() - began
             event.remove(rt.db.engine.sync_engine, "before_cursor_execute", count)
+            queries = sum(counts[0::2])
+            idle_dispatch = sum(counts[1::2])
             renewed = await _renewed(rt, before_expiry, began_at)
             async with rt.db.engine.connect() as conn:
                 jobs = await conn.scalar(
@@ -282,6 +349,7 @@ async def renewal(n: int, accounts_per_provider: int = 50) -> dict[str, Any]:
         await stack.stop(_quiet)
     return {
         "subscriptions": n,
+        "workers": workers,
         "queued": queued,
         "jobs": int(jobs or 0),
         "renewed": renewed,
