@@ -224,9 +224,10 @@ def _counter(counts: Any, slot: int) -> Any:
     return count
 
 
-def _worker_process(settings: dict[str, Any], counts: Any, slot: int) -> None:
+def _worker_process(settings: dict[str, Any], counts: Any, slot: int, ready: Any) -> None:
     """A worker process of its own (the way `spacecal worker` runs): its own engine,
-    pool, HTTP client and event loop. Runs until the bench terminates it."""
+    pool, HTTP client and event loop. Sets `ready` once imported and connected (the
+    clock starts after that); runs until the bench terminates it."""
 
     async def run() -> None:
         config = Settings(**settings)
@@ -234,6 +235,7 @@ def _worker_process(settings: dict[str, Any], counts: Any, slot: int) -> None:
         event.listen(db.engine.sync_engine, "before_cursor_execute", _counter(counts, slot))
         provider_for, client = production_providers(config)
         rt = SyncRuntime(settings=config, db=db, provider_for=provider_for)
+        ready.set()
         try:
             await run_worker(rt, periodic=False, fetch_job_polling_interval=0.05)
         finally:
@@ -273,7 +275,8 @@ async def renewal(n: int, accounts_per_provider: int = 50, workers: int = 1) -> 
             before_expiry = await _expiries(rt)
             began_at = clock.now()
             # Slot 0: this process (the pass, the API's intake); 1..workers: workers.
-            counts = multiprocessing.get_context("spawn").RawArray("q", 2 * (workers + 1))
+            spawn = multiprocessing.get_context("spawn")
+            counts = spawn.RawArray("q", 2 * (workers + 1))
             count = _counter(counts, 0)
             event.listen(rt.db.engine.sync_engine, "before_cursor_execute", count)
             # The worker processes' settings: this database and key, as `spacecal
@@ -281,19 +284,23 @@ async def renewal(n: int, accounts_per_provider: int = 50, workers: int = 1) -> 
             child = {
                 **settings.model_dump(),
                 "database_url": rt.db.url,
-                "secret_keys": load_keys(settings, embedded=True),
+                "secret_keys": ",".join(load_keys(settings, embedded=True)),
             }
+            procs = []
+            for slot in range(1, workers + 1):
+                ready = spawn.Event()
+                proc = spawn.Process(
+                    target=_worker_process, args=(child, counts, slot, ready), daemon=True
+                )
+                proc.start()
+                procs.append((proc, ready))
+            for proc, ready in procs:  # started and idle before the clock starts
+                if not await asyncio.to_thread(ready.wait, 60):
+                    raise RuntimeError(f"worker process {proc.pid} did not start")
+            counts[:] = [0] * len(counts)  # their idle polls so far are not renewal work
             began = time.perf_counter()
             queued = await keepalive_pass(rt)
             pass_seconds = time.perf_counter() - began
-            procs = [
-                multiprocessing.get_context("spawn").Process(
-                    target=_worker_process, args=(child, counts, slot), daemon=True
-                )
-                for slot in range(1, workers + 1)
-            ]
-            for proc in procs:
-                proc.start()
             worker = (
                 None
                 if workers
@@ -308,7 +315,7 @@ async def renewal(n: int, accounts_per_provider: int = 50, workers: int = 1) -> 
                     to_libpq(rt.db.url), autocommit=True
                 ) as watch:
                     while True:
-                        if procs and not any(p.is_alive() for p in procs):
+                        if procs and not any(p.is_alive() for p, _ in procs):
                             raise RuntimeError("every worker process stopped")
                         cur = await watch.execute(
                             "SELECT count(*) FROM procrastinate_jobs"
@@ -317,15 +324,15 @@ async def renewal(n: int, accounts_per_provider: int = 50, workers: int = 1) -> 
                         row = await cur.fetchone()
                         if not row or not row[0]:
                             break
-                        await asyncio.sleep(0.05)
+                        await asyncio.sleep(0.1)
             finally:
                 if worker is not None:
                     worker.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await worker
-                for proc in procs:
+                for proc, _ in procs:
                     proc.terminate()
-                for proc in procs:
+                for proc, _ in procs:
                     await asyncio.to_thread(proc.join, 10)
             seconds = time.perf_counter() - began
             event.remove(rt.db.engine.sync_engine, "before_cursor_execute", count)

@@ -38,7 +38,7 @@ from spacecal.sync.dispatch import dispatch_all, run_dispatcher
 from spacecal.sync.keepalive import KEEPALIVE_TASK, keepalive_connection, keepalive_pass
 from spacecal.sync.orphans import STOP_ORPHANS_TASK, stop_orphans
 from spacecal.sync.prune import prune
-from spacecal.sync.queue import QUEUE, RECONCILE_TASK, defer_reconcile
+from spacecal.sync.queue import QUEUE, RECONCILE_TASK, defer_reconcile, refresh_queue_statistics
 from spacecal.sync.reconcile import reconcile
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.sweep import behind
@@ -138,6 +138,7 @@ async def sweep(rt: SyncRuntime) -> int:
         for connection_id, account_id in rows:
             if await defer_reconcile(conn, connection_id, account_id, priority=-1):
                 queued += 1
+    await refresh_queue_statistics(rt.db.engine, queued)
     return queued
 
 

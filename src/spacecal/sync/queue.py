@@ -21,7 +21,7 @@ from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacecal.logs import current_trace
 
@@ -145,3 +145,23 @@ async def defer_reconciles(conn: AsyncConnection, requests: Sequence[ReconcileRe
                 made += 1
         return made
     return len(todo)
+
+
+#: A batch at least this large refreshes the job table's statistics (see below).
+ANALYZE_AFTER_JOBS = 200
+
+
+async def refresh_queue_statistics(engine: AsyncEngine, queued: int) -> None:
+    """ANALYZE procrastinate_jobs after a large batch was queued (and committed).
+
+    procrastinate's fetch plans on the table's statistics. Stale ones (a table that
+    was near empty when last analysed, now holding thousands of queued jobs) make
+    PostgreSQL read every queued job and sort them on each fetch instead of walking
+    the queue index to the first free job: a fetch then costs O(queue), and a worker
+    fetches one job at a time. Autovacuum catches up within a minute or so; the
+    batch's first minute is when it matters."""
+    if queued < ANALYZE_AFTER_JOBS:
+        return
+    async with engine.connect() as conn:
+        await conn.execute(text("ANALYZE procrastinate_jobs"))
+        await conn.commit()
