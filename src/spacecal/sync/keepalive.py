@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock, metrics
@@ -39,20 +39,14 @@ from spacecal.db.models import (
     SubscriptionGeneration,
 )
 from spacecal.providers.base import CalendarProvider, ProviderError, Throttled
+from spacecal.sync.generations import generations_from_json, generations_json
 from spacecal.sync.keepalive_queue import KEEPALIVE_TASK as KEEPALIVE_TASK
 from spacecal.sync.keepalive_queue import defer_keepalive as defer_keepalive
 from spacecal.sync.keepalive_queue import defer_keepalives
 from spacecal.sync.keepalive_queue import keepalive_queueing_lock as keepalive_queueing_lock
 from spacecal.sync.orphans import defer_stop_orphans, orphan_accounts
 from spacecal.sync.queue import defer_reconcile, refresh_queue_statistics
-from spacecal.sync.renewal import (
-    Renewal,
-    RenewTarget,
-    clear_cursor_values,
-    generations_from_json,
-    generations_json,
-    margin,
-)
+from spacecal.sync.renewal import Renewal, RenewTarget, clear_cursor_values, margin
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.tokens import AccountRow, AccountTokens, AccountUnavailable
 from spacecal.sync.window import current_window, window_due
@@ -210,42 +204,44 @@ async def _settle_orphans(conn: AsyncConnection, now: datetime, max_attempts: in
 
 # --- the job ---------------------------------------------------------------------
 
+# Built once: constructing and keying this statement per job cost more CPU than
+# running it.
+_JOB_READ = (
+    select(
+        Connection.provider,
+        Connection.provider_account_id,
+        Connection.calendar_id,
+        Connection.name,
+        Connection.push_supported,
+        Connection.renew_requested,
+        Connection.resync_requested,
+        Connection.rename_pending,
+        Connection.sync_window_start,
+        Connection.renewal_failures,
+        Connection.renewal_retry_at,
+        Connection.last_error,
+        ProviderAccount.status.label("account_status"),
+        # The account's tokens in the same read (AccountTokens.preload).
+        ProviderAccount.refresh_token_enc,
+        ProviderAccount.access_token_enc,
+        ProviderAccount.access_token_expires_at,
+        # ... and its generations (Renewal's `generations`).
+        generations_json(Connection.id).label("generations"),
+        Business.time_zone,
+        Business.max_booking_days_ahead,
+    )
+    .join(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
+    .join(Resource, Resource.id == Connection.resource_id)
+    .join(Business, Business.id == Resource.business_id)
+    .where(Connection.id == bindparam("connection_id"))
+)
+
 
 async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
     """Everything one connection owes, under the account lock. Returns an outcome word."""
     now = clock.now()
-    async with rt.db.engine.connect() as conn:
-        row = (
-            await conn.execute(
-                select(
-                    Connection.provider,
-                    Connection.provider_account_id,
-                    Connection.calendar_id,
-                    Connection.name,
-                    Connection.push_supported,
-                    Connection.renew_requested,
-                    Connection.resync_requested,
-                    Connection.rename_pending,
-                    Connection.sync_window_start,
-                    Connection.renewal_failures,
-                    Connection.renewal_retry_at,
-                    Connection.last_error,
-                    ProviderAccount.status.label("account_status"),
-                    # The account's tokens in the same read (AccountTokens.preload).
-                    ProviderAccount.refresh_token_enc,
-                    ProviderAccount.access_token_enc,
-                    ProviderAccount.access_token_expires_at,
-                    # ... and its generations (Renewal's `generations`).
-                    generations_json(Connection.id).label("generations"),
-                    Business.time_zone,
-                    Business.max_booking_days_ahead,
-                )
-                .join(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
-                .join(Resource, Resource.id == Connection.resource_id)
-                .join(Business, Business.id == Resource.business_id)
-                .where(Connection.id == connection_id)
-            )
-        ).first()
+    async with rt.db.reads.connect() as conn:
+        row = (await conn.execute(_JOB_READ, {"connection_id": connection_id})).first()
     if row is None or row.calendar_id is None or row.account_status != "active":
         return "skipped"  # gone, not provisioned, or needs reconnect: no provider call
     account_id = int(row.provider_account_id)

@@ -23,15 +23,12 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Any
 
-from sqlalchemy import ColumnElement, ScalarSelect, func, select, text, update
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
-from sqlalchemy.orm import InstrumentedAttribute
 
 from spacecal import clock, metrics
 from spacecal.config import Settings
@@ -43,7 +40,14 @@ from spacecal.providers.base import (
     PushNotSupported,
     Subscription,
 )
-from spacecal.sync.generations import drop_unknown_subscriptions, record_live, show_live
+from spacecal.sync.generations import (
+    Gen,
+    drop_unknown_subscriptions,
+    generations_by_status,
+    generations_of,
+    replace_live,
+    show_live,
+)
 from spacecal.sync.provisioning import CURSOR_COLUMN, WEBHOOK_PATHS
 from spacecal.sync.tokens import AccountTokens
 
@@ -57,23 +61,6 @@ class RenewTarget:
     renew_requested: bool
 
 
-@dataclass(frozen=True)
-class _Gen:
-    id: int
-    subscription_id: str
-    resource_id: str | None
-    secret: str
-    expires_at: datetime
-
-    def as_subscription(self) -> Subscription:
-        return Subscription(
-            id=self.subscription_id,
-            expires_at=self.expires_at,
-            secret=self.secret,
-            resource_id=self.resource_id,
-        )
-
-
 def margin(settings: Settings, provider: str) -> timedelta:
     seconds = (
         settings.google_renewal_margin_seconds
@@ -81,85 +68,6 @@ def margin(settings: Settings, provider: str) -> timedelta:
         else settings.microsoft_renewal_margin_seconds
     )
     return timedelta(seconds=seconds)
-
-
-async def _generations_by_status(
-    engine: AsyncEngine, connection_id: int, statuses: tuple[str, ...]
-) -> dict[str, list[_Gen]]:
-    """The connection's generations of each status, newest first, in one query."""
-    async with engine.connect() as conn:
-        rows = (
-            await conn.execute(
-                select(
-                    SubscriptionGeneration.id,
-                    SubscriptionGeneration.subscription_id,
-                    SubscriptionGeneration.watch_resource_id,
-                    SubscriptionGeneration.secret,
-                    SubscriptionGeneration.expires_at,
-                    SubscriptionGeneration.status,
-                )
-                .where(
-                    SubscriptionGeneration.connection_id == connection_id,
-                    SubscriptionGeneration.status.in_(statuses),
-                )
-                .order_by(
-                    SubscriptionGeneration.expires_at.desc(), SubscriptionGeneration.id.desc()
-                )
-            )
-        ).all()
-    found: dict[str, list[_Gen]] = {status: [] for status in statuses}
-    for r in rows:
-        found[r.status].append(
-            _Gen(r.id, r.subscription_id, r.watch_resource_id, r.secret, r.expires_at)
-        )
-    return found
-
-
-def generations_from_json(rows: list[dict[str, object]]) -> dict[str, list[_Gen]]:
-    """The `live` and `stopping` generations as `generations_json` returns them (one
-    JSON array, newest first), for a caller that read them in its own query."""
-    found: dict[str, list[_Gen]] = {"live": [], "stopping": []}
-    for r in rows:
-        found[str(r["status"])].append(
-            _Gen(
-                int(str(r["id"])),
-                str(r["subscription_id"]),
-                None if r["watch_resource_id"] is None else str(r["watch_resource_id"]),
-                str(r["secret"]),
-                datetime.fromisoformat(str(r["expires_at"])),
-            )
-        )
-    return found
-
-
-def generations_json(
-    connection_id: ColumnElement[int] | InstrumentedAttribute[int],
-) -> ScalarSelect[Any]:
-    """A sub-select of the connection's `live` and `stopping` generations as one JSON
-    array, newest first (the order `_generations_by_status` reads them in)."""
-    g = SubscriptionGeneration
-    item = func.json_build_object(
-        "id", g.id,
-        "subscription_id", g.subscription_id,
-        "watch_resource_id", g.watch_resource_id,
-        "secret", g.secret,
-        "expires_at", g.expires_at,
-        "status", g.status,
-    )  # fmt: skip
-    return (
-        select(
-            func.coalesce(
-                func.json_agg(aggregate_order_by(item, g.expires_at.desc(), g.id.desc())),
-                text("'[]'::json"),
-            )
-        )
-        .where(g.connection_id == connection_id, g.status.in_(("live", "stopping")))
-        .scalar_subquery()
-    )
-
-
-async def _generations(engine: AsyncEngine, connection_id: int, status: str) -> list[_Gen]:
-    return (await _generations_by_status(engine, connection_id, (status,)))[status]
 
 
 class Renewal:
@@ -173,11 +81,13 @@ class Renewal:
         tokens: AccountTokens,
         target: RenewTarget,
         *,
-        generations: dict[str, list[_Gen]] | None = None,
+        generations: dict[str, list[Gen]] | None = None,
     ) -> None:
         """`generations`: the `live` and `stopping` ones, when the caller read them
         with its own query (`generations_json`); `run` then spares its read."""
         self.engine = engine
+        # Single statements need no transaction: one round trip, no BEGIN/COMMIT.
+        self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.settings = settings
         self.provider = provider
         self.tokens = tokens
@@ -189,7 +99,7 @@ class Renewal:
         # This job's view of the `stopping` generations, once read with the live ones
         # (the job runs under the account lock: nothing else retires them meanwhile),
         # so stopping them needs no second read.
-        self._stopping: list[_Gen] | None = generations["stopping"] if generations else None
+        self._stopping: list[Gen] | None = generations["stopping"] if generations else None
         self._preread = generations
 
     async def run(self) -> bool:
@@ -198,7 +108,7 @@ class Renewal:
         now = clock.now()
         found, self._preread = self._preread, None
         if found is None:
-            found = await _generations_by_status(
+            found = await generations_by_status(
                 self.engine, self.target.connection_id, ("live", "stopping")
             )
         live, self._stopping = found["live"], found["stopping"]
@@ -219,7 +129,7 @@ class Renewal:
 
     # --- Google: a new channel first, then stop the old ones ------------------------
 
-    async def _new_channel(self, current: _Gen, live: list[_Gen]) -> None:
+    async def _new_channel(self, current: Gen, live: list[Gen]) -> None:
         secret = secrets.token_urlsafe(32)
         sub = await self.tokens.call(
             lambda access: self.provider.renew(
@@ -238,7 +148,7 @@ class Renewal:
 
     # --- Graph: PATCH the expiry; gone → a new subscription ---------------------------
 
-    async def _patch(self, current: _Gen, older: list[_Gen]) -> bool:
+    async def _patch(self, current: Gen, older: list[Gen]) -> bool:
         try:
             sub = await self.tokens.call(
                 lambda access: self.provider.renew(
@@ -255,23 +165,27 @@ class Renewal:
             await self._mark([current.id], "stopped")
             return await self._recover(older)
         now = clock.now()
-        async with self.engine.begin() as conn:
+        async with self.autocommit.connect() as conn:
             # Graph keeps the clientState: store what came back, never a new secret.
-            await conn.execute(
-                update(SubscriptionGeneration)
-                .where(SubscriptionGeneration.id == current.id)
-                .values(expires_at=sub.expires_at, secret=sub.secret or current.secret)
+            await replace_live(
+                conn,
+                connection_id=self.target.connection_id,
+                account_id=self.target.account_id,
+                provider=self.target.provider,
+                sub=replace(sub, secret=sub.secret or current.secret),
+                retire=[g.id for g in older],
+                now=now,
+                extends=current.id,
+                clear_request=self.target.renew_requested,
             )
-            await self._retire_in(conn, older)
-            await self._clear_request_in(conn)
-            await show_live(conn, self.target.connection_id, now)
+        self._note_retired(older, now)
         metrics.renewal(self.target.provider, "renewed")
         await self.stop_stopping()
         return False
 
     # --- recovery: nothing live (expired, removed, never made) ------------------------
 
-    async def _recover(self, live: list[_Gen]) -> bool:
+    async def _recover(self, live: list[Gen]) -> bool:
         secret = secrets.token_urlsafe(32)
 
         async def subscribe(access: str) -> Subscription:
@@ -309,37 +223,32 @@ class Renewal:
 
     # --- bookkeeping -----------------------------------------------------------------
 
-    async def _record(self, sub: Subscription, *, retire: list[_Gen], resync: bool = False) -> None:
+    async def _record(self, sub: Subscription, *, retire: list[Gen], resync: bool = False) -> None:
         """The new generation, live; the ones it replaces, `stopping` (stopped next).
         `resync`: a recovery; the full resync it owes is recorded with it, so a failure
         after this point cannot lose it."""
         now = clock.now()
-        async with self.engine.begin() as conn:
-            await record_live(
+        async with self.autocommit.connect() as conn:
+            await replace_live(
                 conn,
                 connection_id=self.target.connection_id,
                 account_id=self.target.account_id,
                 provider=self.target.provider,
                 sub=sub,
+                retire=[g.id for g in retire],
                 now=now,
+                clear_request=self.target.renew_requested,
+                resync=resync,
             )
-            await self._retire_in(conn, retire)
-            await self._clear_request_in(conn)
-            if resync:
-                await conn.execute(
-                    update(Connection)
-                    .where(Connection.id == self.target.connection_id)
-                    .values(resync_requested=True)
-                )
-            await show_live(conn, self.target.connection_id, now)
+        self._note_retired(retire, now)
 
-    async def _retire(self, gens: list[_Gen]) -> None:
+    async def _retire(self, gens: list[Gen]) -> None:
         async with self.engine.begin() as conn:
             await self._retire_in(conn, gens)
             await show_live(conn, self.target.connection_id, clock.now())
         await self.stop_stopping()
 
-    async def _retire_in(self, conn: AsyncConnection, gens: list[_Gen]) -> None:
+    async def _retire_in(self, conn: AsyncConnection, gens: list[Gen]) -> None:
         if not gens:
             return
         now = clock.now()
@@ -352,12 +261,16 @@ class Renewal:
                     .where(SubscriptionGeneration.id.in_(ids))
                     .values(status=status, provider_account_id=self.target.account_id)
                 )
+        self._note_retired(gens, now)
+
+    def _note_retired(self, gens: list[Gen], now: datetime) -> None:
+        """Retired generations still open are this job's to stop (`stop_stopping`)."""
         if self._stopping is not None:
             known = {g.id for g in self._stopping}
             self._stopping += [g for g in gens if g.expires_at > now and g.id not in known]
 
     async def _mark(self, ids: list[int], status: str) -> None:
-        async with self.engine.begin() as conn:
+        async with self.autocommit.connect() as conn:
             await conn.execute(
                 update(SubscriptionGeneration)
                 .where(SubscriptionGeneration.id.in_(ids))
@@ -384,7 +297,7 @@ class Renewal:
         now = clock.now()
         stopping = self._stopping
         if stopping is None:
-            stopping = await _generations(self.engine, self.target.connection_id, "stopping")
+            stopping = await generations_of(self.engine, self.target.connection_id, "stopping")
         done: list[int] = []
         try:
             for g in stopping:
