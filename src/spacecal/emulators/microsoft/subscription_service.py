@@ -66,7 +66,12 @@ class SubscriptionRegistry:
         return list(self.subs.values())
 
     def get(self, sub_id: str, caller: Caller | None = None) -> Subscription:
-        sub = next((s for s in self.live() if s.id == sub_id), None)
+        # One lookup, not a pass over every subscription (`live`): renewing thousands
+        # would otherwise cost the emulator O(n) each.
+        sub = self.subs.get(sub_id)
+        if sub is not None and sub.expiration <= self._clock.now():
+            del self.subs[sub_id]
+            sub = None
         if sub is None or (
             caller is not None
             and (sub.user_id != caller.account.user_id or sub.client_id != caller.grant.client_id)
