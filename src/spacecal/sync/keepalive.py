@@ -42,7 +42,7 @@ from spacecal.providers.base import CalendarProvider, ProviderError, Throttled
 from spacecal.sync.generations import generations_from_json, generations_json
 from spacecal.sync.keepalive_queue import KEEPALIVE_TASK as KEEPALIVE_TASK
 from spacecal.sync.keepalive_queue import defer_keepalive as defer_keepalive
-from spacecal.sync.keepalive_queue import defer_keepalives
+from spacecal.sync.keepalive_queue import defer_keepalives, spread_by_account
 from spacecal.sync.keepalive_queue import keepalive_queueing_lock as keepalive_queueing_lock
 from spacecal.sync.orphans import defer_stop_orphans, orphan_accounts
 from spacecal.sync.queue import defer_reconcile, refresh_queue_statistics
@@ -162,27 +162,13 @@ async def keepalive_pass(rt: SyncRuntime) -> int:
     async with rt.db.engine.begin() as conn:
         rows = (await conn.execute(query)).all()
         due = [c for c in (_Candidate(*tuple(r)) for r in rows) if _is_due(rt, c, now)]
-        batch = spread_by_account(due[: s.renewal_batch_size])
-        queued = await defer_keepalives(conn, [(c.id, c.account_id) for c in batch])
+        batch: list[tuple[int, int | None]] = [
+            (c.id, c.account_id) for c in due[: s.renewal_batch_size]
+        ]
+        queued = await defer_keepalives(conn, spread_by_account(batch))
         await _settle_orphans(conn, now, s.leftover_max_attempts)
     await refresh_queue_statistics(rt.db.engine, queued)
     return queued
-
-
-def spread_by_account(batch: list[_Candidate]) -> list[_Candidate]:
-    """The batch in rounds: each account's most urgent connection, then each one's
-    second, and so on (soonest expiry first within a round). Jobs of one account
-    share a lock and run one at a time, and procrastinate's fetch walks the queue in
-    order past every job whose lock is busy: queued account by account, a fetch
-    would walk past the running accounts' whole backlog each time, and one account
-    with many calendars would hold up everyone else's."""
-    seen: dict[int, int] = {}
-    ranked = []
-    for position, c in enumerate(batch):
-        rank = seen.get(c.account_id, 0)
-        seen[c.account_id] = rank + 1
-        ranked.append((rank, position, c))
-    return [c for _, _, c in sorted(ranked, key=lambda r: (r[0], r[1]))]
 
 
 async def _settle_orphans(conn: AsyncConnection, now: datetime, max_attempts: int) -> None:

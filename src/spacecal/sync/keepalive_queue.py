@@ -33,6 +33,24 @@ _QUEUED = text(
 )
 
 
+def spread_by_account(
+    targets: list[tuple[int, int | None]],
+) -> list[tuple[int, int | None]]:
+    """(connection, account) pairs in rounds: each account's first, then each one's
+    second, and so on, keeping the given order within a round. Jobs of one account
+    share a lock and run one at a time, and procrastinate's fetch walks the queue in
+    order past every job whose lock is busy: queued account by account, each fetch
+    would walk past the running accounts' whole backlog, and one account with many
+    calendars would hold up everyone else's."""
+    seen: dict[int | None, int] = {}
+    ranked = []
+    for position, (connection_id, account_id) in enumerate(targets):
+        rank = seen.get(account_id, 0)
+        seen[account_id] = rank + 1
+        ranked.append((rank, position, (connection_id, account_id)))
+    return [target for _, _, target in sorted(ranked, key=lambda r: (r[0], r[1]))]
+
+
 def keepalive_queueing_lock(connection_id: int) -> str:
     return f"renew:{connection_id}"
 
