@@ -158,8 +158,11 @@ async def test_no_token_in_any_response_log_or_error_page(
 ) -> None:
     s = sync_env
     env = s.env
-    recorder = recording(env.app)
-    env.app.add_middleware(lambda app: recorder if recorder.app is app else recording(app))
+    # Outermost, around spacecal's own outer layers (api/app.py `SpacecalAPI`), so the
+    # provider webhooks' fast path is recorded too.
+    build = env.app.build_middleware_stack
+    env.app.build_middleware_stack = lambda: recording(build())  # type: ignore[method-assign]
+    env.app.middleware_stack = None
     issued = Issued()
     provider_http = await _watch_token_endpoints(s, issued)
     try:

@@ -9,6 +9,7 @@ clientState, record the trigger durably, then answer 2xx.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
@@ -17,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spacecal.sync import intake
+
+log = logging.getLogger("spacecal.webhooks")
 
 router = APIRouter(include_in_schema=False)
 
@@ -95,9 +98,11 @@ _HANDLERS: dict[str, Callable[[Request], Awaitable[Response]]] = {
 
 class WebhookFastPath:
     """ASGI middleware: a provider's POST to a webhook, answered before FastAPI's
-    routing (which tries every records API route first) by the very route functions
-    above, so the answer is the same; anything else passes through. Under a
-    notification storm, routing and its plumbing cost more than intake itself."""
+    routing (which tries every records API route first) and its error middleware
+    (api/app.py `SpacecalAPI`) by the very route functions above, so the answer is the
+    same; anything else passes through. Under a notification storm, routing and its
+    plumbing cost more than intake itself. An unexpected failure is logged and
+    answered 500 without details (the provider delivers again)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -106,7 +111,11 @@ class WebhookFastPath:
         if scope["type"] == "http" and scope["method"] == "POST":
             handler = _HANDLERS.get(scope["path"])
             if handler is not None:
-                response = await handler(Request(scope, receive))
+                try:
+                    response = await handler(Request(scope, receive))
+                except Exception:
+                    log.exception("webhook %s failed", scope["path"])
+                    response = Response(status_code=500)
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)
