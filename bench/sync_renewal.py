@@ -317,9 +317,11 @@ async def renewal(n: int, accounts_per_provider: int = 50, workers: int = 1) -> 
                     while True:
                         if procs and not any(p.is_alive() for p, _ in procs):
                             raise RuntimeError("every worker process stopped")
+                        # An index probe (procrastinate's partial index on queued and
+                        # running jobs), not a count over the whole queue.
                         cur = await watch.execute(
-                            "SELECT count(*) FROM procrastinate_jobs"
-                            " WHERE status IN ('todo', 'doing')"
+                            "SELECT EXISTS (SELECT 1 FROM procrastinate_jobs"
+                            " WHERE status IN ('todo', 'doing'))"
                         )
                         row = await cur.fetchone()
                         if not row or not row[0]:
