@@ -27,6 +27,7 @@ from spacecal.db.models import (
     SubscriptionGeneration,
 )
 from spacecal.providers.base import NotFound, ProviderError, Subscription
+from spacecal.sync.generations import GEN_COLUMNS
 from spacecal.sync.tokens import AccountUnavailable
 
 if TYPE_CHECKING:
@@ -76,13 +77,7 @@ async def stop_generations(
     async with prov.engine.connect() as read:
         generations = (
             await read.execute(
-                select(
-                    SubscriptionGeneration.id,
-                    SubscriptionGeneration.subscription_id,
-                    SubscriptionGeneration.watch_resource_id,
-                    SubscriptionGeneration.secret,
-                    SubscriptionGeneration.expires_at,
-                ).where(
+                select(*GEN_COLUMNS).where(
                     SubscriptionGeneration.connection_id == connection_id,
                     SubscriptionGeneration.status.in_(list(statuses)),
                 )

@@ -39,6 +39,16 @@ class Gen:
         )
 
 
+#: What renewing or stopping a generation needs of its row (`Gen`'s fields).
+GEN_COLUMNS = (
+    SubscriptionGeneration.id,
+    SubscriptionGeneration.subscription_id,
+    SubscriptionGeneration.watch_resource_id,
+    SubscriptionGeneration.secret,
+    SubscriptionGeneration.expires_at,
+)
+
+
 async def generations_by_status(
     engine: AsyncEngine, connection_id: int, statuses: tuple[str, ...]
 ) -> dict[str, list[Gen]]:
@@ -46,14 +56,7 @@ async def generations_by_status(
     async with engine.connect() as conn:
         rows = (
             await conn.execute(
-                select(
-                    SubscriptionGeneration.id,
-                    SubscriptionGeneration.subscription_id,
-                    SubscriptionGeneration.watch_resource_id,
-                    SubscriptionGeneration.secret,
-                    SubscriptionGeneration.expires_at,
-                    SubscriptionGeneration.status,
-                )
+                select(*GEN_COLUMNS, SubscriptionGeneration.status)
                 .where(
                     SubscriptionGeneration.connection_id == connection_id,
                     SubscriptionGeneration.status.in_(statuses),

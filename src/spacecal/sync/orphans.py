@@ -30,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from spacecal import clock
 from spacecal.db.models import ProviderAccount, SubscriptionGeneration
 from spacecal.providers.base import NotFound, ProviderError, Subscription, Throttled
+from spacecal.sync.generations import GEN_COLUMNS
 from spacecal.sync.leftovers import accounts_owing_notes, wait_after, write_notes
 from spacecal.sync.queue import QUEUE
 from spacecal.sync.runtime import SyncRuntime
@@ -104,14 +105,7 @@ async def stop_orphans(rt: SyncRuntime, account_id: int) -> int:
         ).first()
         gens = (
             await conn.execute(
-                select(
-                    SubscriptionGeneration.id,
-                    SubscriptionGeneration.subscription_id,
-                    SubscriptionGeneration.watch_resource_id,
-                    SubscriptionGeneration.secret,
-                    SubscriptionGeneration.expires_at,
-                    SubscriptionGeneration.stop_failures,
-                )
+                select(*GEN_COLUMNS, SubscriptionGeneration.stop_failures)
                 .where(
                     SubscriptionGeneration.provider_account_id == account_id,
                     *_stop_due(now, max_attempts),

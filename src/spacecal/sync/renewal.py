@@ -164,21 +164,10 @@ class Renewal:
         except NotFound:
             await self._mark([current.id], "stopped")
             return await self._recover(older)
-        now = clock.now()
-        async with self.autocommit.connect() as conn:
-            # Graph keeps the clientState: store what came back, never a new secret.
-            await replace_live(
-                conn,
-                connection_id=self.target.connection_id,
-                account_id=self.target.account_id,
-                provider=self.target.provider,
-                sub=replace(sub, secret=sub.secret or current.secret),
-                retire=[g.id for g in older],
-                now=now,
-                extends=current.id,
-                clear_request=self.target.renew_requested,
-            )
-        self._note_retired(older, now)
+        # Graph keeps the clientState: store what came back, never a new secret.
+        await self._replace(
+            replace(sub, secret=sub.secret or current.secret), retire=older, extends=current.id
+        )
         metrics.renewal(self.target.provider, "renewed")
         await self.stop_stopping()
         return False
@@ -227,6 +216,18 @@ class Renewal:
         """The new generation, live; the ones it replaces, `stopping` (stopped next).
         `resync`: a recovery; the full resync it owes is recorded with it, so a failure
         after this point cannot lose it."""
+        await self._replace(sub, retire=retire, resync=resync)
+
+    async def _replace(
+        self,
+        sub: Subscription,
+        *,
+        retire: list[Gen],
+        extends: int | None = None,
+        resync: bool = False,
+    ) -> None:
+        """`generations.replace_live` for this connection (one statement), then note
+        the retired generations this job still has to stop."""
         now = clock.now()
         async with self.autocommit.connect() as conn:
             await replace_live(
@@ -237,6 +238,7 @@ class Renewal:
                 sub=sub,
                 retire=[g.id for g in retire],
                 now=now,
+                extends=extends,
                 clear_request=self.target.renew_requested,
                 resync=resync,
             )
