@@ -28,10 +28,10 @@ import uvicorn
 from spacecal.config import Settings
 from spacecal.db.embedded import stop_embedded
 from spacecal.db.engine import Database, open_database
+from spacecal.emulators.common.sockets import listen_tcp
 from spacecal.emulators.google import GoogleEmulator
 from spacecal.emulators.microsoft import MicrosoftEmulator
 from spacecal.emulators.server import build
-from spacecal.sockets import listen_tcp
 
 GOOGLE_CLIENT = ("spacecal-emulator.apps.googleusercontent.com", "spacecal-emulator-secret")
 MICROSOFT_CLIENT = ("spacecal-demo-client", "spacecal-demo-secret")

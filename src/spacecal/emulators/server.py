@@ -25,7 +25,7 @@ from typing import Protocol
 import uvicorn
 from starlette.types import ASGIApp
 
-from spacecal.sockets import listen_tcp
+from spacecal.emulators.common.sockets import listen_tcp
 
 
 class ServedEmulator(Protocol):

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
-from spacecal.sockets import listen_tcp
+from spacecal.emulators.common.sockets import listen_tcp
 
 
 async def test_connections_accepted_on_a_listen_tcp_socket_have_tcp_nodelay() -> None:

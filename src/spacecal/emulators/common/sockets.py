@@ -1,6 +1,7 @@
-"""Listening sockets for servers handed to uvicorn as ready sockets (the demo's stack,
-`spacecal emulator`): bound and listening before the URL is printed, so a client
-reading the URL can connect at once."""
+"""Listening sockets for servers handed to uvicorn as ready sockets (`spacecal
+emulate`, and the demo's stack for the emulators and spacecal alike): bound and
+listening before the URL is printed, so a client reading the URL can connect at once.
+Here, not in spacecal proper, because the emulators import nothing from spacecal."""
 
 from __future__ import annotations
 
