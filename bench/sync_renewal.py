@@ -57,6 +57,8 @@ from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.window import current_window
 
 PROVIDERS = ("google", "microsoft")
+# The dispatcher's idle probe and its claim (sync/dispatch.py), by their first words.
+DISPATCHER_POLLS = ("WITH claimed AS", "SELECT EXISTS (SELECT 1 FROM connections WHERE sync")
 
 
 def _quiet(line: str) -> None:
@@ -216,7 +218,7 @@ def _counter(counts: Any, slot: int) -> Any:
     so no two processes write the same cell."""
 
     def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
-        if statement.startswith("WITH claimed AS"):
+        if statement.startswith(DISPATCHER_POLLS):
             counts[2 * slot + 1] += 1  # the dispatcher's poll: not renewal work
         else:
             counts[2 * slot] += 1

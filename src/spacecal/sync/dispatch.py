@@ -53,6 +53,12 @@ _CLAIM = text(
 )
 
 
+# An idle poll's whole cost: one autocommit probe of the partial index on marks, where
+# the claim would be a transaction (BEGIN, claim, COMMIT: three round trips). A worker
+# polls every `dispatch_poll_seconds` (0.05 s by default), marks or not.
+_ANY_MARK = text("SELECT EXISTS (SELECT 1 FROM connections WHERE sync_requested_at IS NOT NULL)")
+
+
 @dataclass(frozen=True)
 class Dispatched:
     connections: int  # marks claimed and cleared
@@ -61,7 +67,11 @@ class Dispatched:
 
 
 async def dispatch_once(engine: AsyncEngine, *, batch: int) -> Dispatched:
-    """One pass: at most `batch` marks become jobs and counts, in one transaction."""
+    """One pass: at most `batch` marks become jobs and counts, in one transaction
+    (none when a probe finds no mark)."""
+    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as probe:
+        if not await probe.scalar(_ANY_MARK):
+            return Dispatched(0, 0, 0)
     async with engine.begin() as conn:
         rows = (await conn.execute(_CLAIM, {"n": batch})).all()
         if not rows:
