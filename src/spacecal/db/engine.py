@@ -62,9 +62,10 @@ class Database:
 
     @cached_property
     def reads(self) -> AsyncEngine:
-        """The same pool in autocommit: a read is one round trip (no BEGIN, and no
-        ROLLBACK when the connection goes back to the pool). For single statements
-        that only read; anything that writes uses `engine`."""
+        """The same pool in autocommit: a statement is one round trip (no BEGIN, and no
+        COMMIT or ROLLBACK after it). For single statements: reads, and writes that are
+        one statement (renewal's `replace_live`); anything needing a transaction uses
+        `engine`."""
         return self.engine.execution_options(isolation_level="AUTOCOMMIT")
 
     async def dispose(self) -> None:

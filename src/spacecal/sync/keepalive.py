@@ -245,7 +245,7 @@ async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
         connection_id, row.provider, account_id, row.calendar_id, row.renew_requested
     )
     renewal = Renewal(
-        rt.db.engine,
+        rt.db,
         rt.settings,
         provider,
         tokens,

@@ -6,31 +6,14 @@ from __future__ import annotations
 
 import json
 
-from sqlalchemy import text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spacecal.sync.queue import QUEUE, account_lock
+from spacecal.sync.queue import JobRow, account_lock, defer_job, defer_jobs
 
 KEEPALIVE_TASK = "spacecal.keepalive"
 
-_DEFER = text(
-    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, :priority, :lock,"
-    " :queueing_lock, CAST(:args AS jsonb), NULL)]::procrastinate_job_to_defer_v1[])"
-)
-
-
-# The pass's batch in one statement (as sync/queue.py's `defer_reconciles`).
-_DEFER_MANY = text(
-    "SELECT procrastinate_defer_jobs_v1(ARRAY(SELECT ROW(:queue, :task, 1, j.lock,"
-    " j.queueing_lock, j.args, NULL)::procrastinate_job_to_defer_v1"
-    " FROM unnest(CAST(:locks AS text[]), CAST(:queueing_locks AS text[]),"
-    " CAST(:args AS jsonb[])) AS j(lock, queueing_lock, args)))"
-)
-_QUEUED = text(
-    "SELECT queueing_lock FROM procrastinate_jobs"
-    " WHERE status = 'todo' AND queueing_lock = ANY(CAST(:locks AS text[]))"
-)
+# Ahead of routine reconciles: an expiring channel cannot wait.
+PRIORITY = 1
 
 
 def spread_by_account(
@@ -55,54 +38,26 @@ def keepalive_queueing_lock(connection_id: int) -> str:
     return f"renew:{connection_id}"
 
 
+def _job(connection_id: int, account_id: int | None) -> JobRow:
+    return JobRow(
+        account_lock(account_id, connection_id),
+        keepalive_queueing_lock(connection_id),
+        json.dumps({"connection_id": connection_id}),
+    )
+
+
 async def defer_keepalive(
     conn: AsyncConnection, connection_id: int, account_id: int | None
 ) -> bool:
     """Queue the keep-alive job of `connection_id` in `conn`'s transaction; False when
     one is already queued (that one will read the tables when it runs)."""
-    params = {
-        "queue": QUEUE,
-        "task": KEEPALIVE_TASK,
-        "priority": 1,  # ahead of routine reconciles: an expiring channel cannot wait
-        "lock": account_lock(account_id, connection_id),
-        "queueing_lock": keepalive_queueing_lock(connection_id),
-        "args": json.dumps({"connection_id": connection_id}),
-    }
-    try:
-        async with conn.begin_nested():
-            await conn.execute(_DEFER, params)
-    except IntegrityError:
-        return False
-    return True
+    return await defer_job(conn, KEEPALIVE_TASK, _job(connection_id, account_id), priority=PRIORITY)
 
 
 async def defer_keepalives(conn: AsyncConnection, targets: list[tuple[int, int | None]]) -> int:
     """Queue the keep-alive job of each (connection, account) in `conn`'s transaction,
-    in one insert: connections with one already queued are left out first; should one
-    be queued concurrently in between (the unique queueing lock), the batch falls back
-    to one savepoint per job. Returns how many were newly queued."""
-    wanted = {keepalive_queueing_lock(cid): (cid, aid) for cid, aid in targets}
-    if not wanted:
-        return 0
-    queued = set(await conn.scalars(_QUEUED, {"locks": list(wanted)}))
-    # In the pass's order (soonest expiry first): the workers take them in that order.
-    todo = [target for lock, target in wanted.items() if lock not in queued]
-    if not todo:
-        return 0
-    params = {
-        "queue": QUEUE,
-        "task": KEEPALIVE_TASK,
-        "locks": [account_lock(aid, cid) for cid, aid in todo],
-        "queueing_locks": [keepalive_queueing_lock(cid) for cid, _ in todo],
-        "args": [json.dumps({"connection_id": cid}) for cid, _ in todo],
-    }
-    try:
-        async with conn.begin_nested():
-            await conn.execute(_DEFER_MANY, params)
-    except IntegrityError:
-        made = 0
-        for cid, aid in todo:
-            if await defer_keepalive(conn, cid, aid):
-                made += 1
-        return made
-    return len(todo)
+    in one insert and in the given order (the workers take them in that order);
+    connections with one already queued are left out. Returns how many were newly
+    queued."""
+    jobs = [_job(cid, aid) for cid, aid in dict(targets).items()]
+    return await defer_jobs(conn, KEEPALIVE_TASK, jobs, priority=PRIORITY)

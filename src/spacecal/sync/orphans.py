@@ -23,8 +23,7 @@ import logging
 from datetime import datetime
 from functools import partial
 
-from sqlalchemy import ColumnElement, or_, select, text, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock
@@ -32,7 +31,7 @@ from spacecal.db.models import ProviderAccount, SubscriptionGeneration
 from spacecal.providers.base import NotFound, ProviderError, Subscription, Throttled
 from spacecal.sync.generations import GEN_COLUMNS
 from spacecal.sync.leftovers import accounts_owing_notes, wait_after, write_notes
-from spacecal.sync.queue import QUEUE
+from spacecal.sync.queue import JobRow, defer_job
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.tokens import AccountUnavailable
 
@@ -40,26 +39,12 @@ log = logging.getLogger("spacecal.orphans")
 
 STOP_ORPHANS_TASK = "spacecal.stop_orphans"
 
-_DEFER = text(
-    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, :lock,"
-    " :queueing_lock, CAST(:args AS jsonb), NULL)]::procrastinate_job_to_defer_v1[])"
-)
-
 
 async def defer_stop_orphans(conn: AsyncConnection, account_id: int) -> bool:
-    params = {
-        "queue": QUEUE,
-        "task": STOP_ORPHANS_TASK,
-        "lock": f"account:{account_id}",
-        "queueing_lock": f"stop:{account_id}",
-        "args": json.dumps({"account_id": account_id}),
-    }
-    try:
-        async with conn.begin_nested():
-            await conn.execute(_DEFER, params)
-    except IntegrityError:
-        return False
-    return True
+    job = JobRow(
+        f"account:{account_id}", f"stop:{account_id}", json.dumps({"account_id": account_id})
+    )
+    return await defer_job(conn, STOP_ORPHANS_TASK, job)
 
 
 def _stop_due(now: datetime, max_attempts: int) -> list[ColumnElement[bool]]:

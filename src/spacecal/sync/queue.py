@@ -40,9 +40,9 @@ _POSTPONE = text(
 )
 
 
-# Many jobs in one statement (the dispatcher): one array, one insert.
+# Many jobs in one statement (the dispatcher, the keep-alive pass): one array, one insert.
 _DEFER_MANY = text(
-    "SELECT procrastinate_defer_jobs_v1(ARRAY(SELECT ROW(:queue, :task, 0, j.lock,"
+    "SELECT procrastinate_defer_jobs_v1(ARRAY(SELECT ROW(:queue, :task, :priority, j.lock,"
     " j.queueing_lock, j.args, NULL)::procrastinate_job_to_defer_v1"
     " FROM unnest(CAST(:locks AS text[]), CAST(:queueing_locks AS text[]),"
     " CAST(:args AS jsonb[])) AS j(lock, queueing_lock, args)))"
@@ -70,6 +70,83 @@ def connection_queueing_lock(connection_id: int) -> str:
     return f"reconcile:{connection_id}"
 
 
+@dataclass(frozen=True)
+class JobRow:
+    """One job to queue: its lock, its queueing lock and its arguments (JSON)."""
+
+    lock: str
+    queueing_lock: str
+    args: str
+
+
+async def defer_job(
+    conn: AsyncConnection,
+    task: str,
+    job: JobRow,
+    *,
+    priority: int = 0,
+    scheduled_at: datetime | None = None,
+) -> bool:
+    """Queue `job` in `conn`'s transaction. True: a new job; False: one with its
+    queueing lock was already queued (a savepoint keeps the transaction alive)."""
+    params = {
+        "queue": QUEUE,
+        "task": task,
+        "priority": priority,
+        "lock": job.lock,
+        "queueing_lock": job.queueing_lock,
+        "args": job.args,
+        "scheduled_at": scheduled_at,
+    }
+    try:
+        async with conn.begin_nested():
+            await conn.execute(_DEFER, params)
+    except IntegrityError:
+        return False
+    return True
+
+
+async def defer_jobs(
+    conn: AsyncConnection, task: str, jobs: Sequence[JobRow], *, priority: int = 0
+) -> int:
+    """Queue `jobs` in `conn`'s transaction, in the given order and in one insert where
+    possible: jobs whose queueing lock is already queued are left out first; should
+    one be queued concurrently in between (the unique queueing lock), the batch falls
+    back to one savepoint per job. Returns how many new jobs were queued."""
+    if not jobs:
+        return 0
+    queued = set(await conn.scalars(_QUEUED, {"locks": [j.queueing_lock for j in jobs]}))
+    todo = [j for j in jobs if j.queueing_lock not in queued]
+    if not todo:
+        return 0
+    params = {
+        "queue": QUEUE,
+        "task": task,
+        "priority": priority,
+        "locks": [j.lock for j in todo],
+        "queueing_locks": [j.queueing_lock for j in todo],
+        "args": [j.args for j in todo],
+    }
+    try:
+        async with conn.begin_nested():
+            await conn.execute(_DEFER_MANY, params)
+    except IntegrityError:
+        made = 0
+        for job in todo:
+            if await defer_job(conn, task, job, priority=priority):
+                made += 1
+        return made
+    return len(todo)
+
+
+def _reconcile_job(connection_id: int, account_id: int | None, trace: str | None) -> JobRow:
+    return JobRow(
+        account_lock(account_id, connection_id),
+        connection_queueing_lock(connection_id),
+        _args(connection_id, trace),
+    )
+
+
 async def defer_reconcile(
     conn: AsyncConnection,
     connection_id: int,
@@ -84,28 +161,14 @@ async def defer_reconcile(
     True: a new job; False: one was already queued (and, with `scheduled_at`, it is
     pushed back to at least that time). `trace` defaults to the trace id of the
     request or job doing the deferring (spacecal.logs), so it follows the change."""
-    if trace is None:
-        trace = current_trace()
-    params = {
-        "queue": QUEUE,
-        "task": RECONCILE_TASK,
-        "priority": priority,
-        "lock": account_lock(account_id, connection_id),
-        "queueing_lock": connection_queueing_lock(connection_id),
-        "args": _args(connection_id, trace),
-        "scheduled_at": scheduled_at,
-    }
-    try:
-        async with conn.begin_nested():
-            await conn.execute(_DEFER, params)
-    except IntegrityError:
-        if scheduled_at is not None:
-            await conn.execute(
-                _POSTPONE,
-                {"scheduled_at": scheduled_at, "queueing_lock": params["queueing_lock"]},
-            )
-        return False
-    return True
+    job = _reconcile_job(connection_id, account_id, trace if trace is not None else current_trace())
+    if await defer_job(conn, RECONCILE_TASK, job, priority=priority, scheduled_at=scheduled_at):
+        return True
+    if scheduled_at is not None:
+        await conn.execute(
+            _POSTPONE, {"scheduled_at": scheduled_at, "queueing_lock": job.queueing_lock}
+        )
+    return False
 
 
 @dataclass(frozen=True)
@@ -121,30 +184,13 @@ async def defer_reconciles(conn: AsyncConnection, requests: Sequence[ReconcileRe
     queued concurrently in between (the unique queueing lock), the batch falls back to
     one savepoint per job. Returns how many new jobs were queued."""
     wanted = {r.connection_id: r for r in requests}
-    if not wanted:
-        return 0
-    locks = {connection_queueing_lock(cid): cid for cid in wanted}
-    queued = set(await conn.scalars(_QUEUED, {"locks": list(locks)}))
-    todo = [wanted[cid] for lock, cid in sorted(locks.items()) if lock not in queued]
-    if not todo:
-        return 0
-    params = {
-        "queue": QUEUE,
-        "task": RECONCILE_TASK,
-        "locks": [account_lock(r.account_id, r.connection_id) for r in todo],
-        "queueing_locks": [connection_queueing_lock(r.connection_id) for r in todo],
-        "args": [_args(r.connection_id, r.trace or current_trace()) for r in todo],
-    }
-    try:
-        async with conn.begin_nested():
-            await conn.execute(_DEFER_MANY, params)
-    except IntegrityError:
-        made = 0
-        for r in todo:
-            if await defer_reconcile(conn, r.connection_id, r.account_id, trace=r.trace):
-                made += 1
-        return made
-    return len(todo)
+    jobs = [
+        _reconcile_job(r.connection_id, r.account_id, r.trace or current_trace())
+        for r in wanted.values()
+    ]
+    # A fixed order (by queueing lock), so concurrent batches insert in the same order.
+    jobs.sort(key=lambda j: j.queueing_lock)
+    return await defer_jobs(conn, RECONCILE_TASK, jobs)
 
 
 #: A batch at least this large refreshes the job table's statistics (see below).

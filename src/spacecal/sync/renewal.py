@@ -28,10 +28,11 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from sqlalchemy import update
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock, metrics
 from spacecal.config import Settings
+from spacecal.db.engine import Database
 from spacecal.db.models import Connection, SubscriptionGeneration
 from spacecal.providers.base import (
     CalendarProvider,
@@ -75,7 +76,7 @@ class Renewal:
 
     def __init__(
         self,
-        engine: AsyncEngine,
+        db: Database,
         settings: Settings,
         provider: CalendarProvider,
         tokens: AccountTokens,
@@ -85,9 +86,9 @@ class Renewal:
     ) -> None:
         """`generations`: the `live` and `stopping` ones, when the caller read them
         with its own query (`generations_json`); `run` then spares its read."""
-        self.engine = engine
+        self.engine = db.engine
         # Single statements need no transaction: one round trip, no BEGIN/COMMIT.
-        self.autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.autocommit = db.reads
         self.settings = settings
         self.provider = provider
         self.tokens = tokens
