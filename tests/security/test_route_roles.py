@@ -12,7 +12,6 @@ the whole matrix, aliases and the sign-in-link route included.
 from __future__ import annotations
 
 import itertools
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
@@ -22,16 +21,16 @@ import httpx2
 import pytest
 from cryptography.fernet import Fernet
 from fastapi.routing import APIRoute
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import func, select, text
 from starlette.routing import Mount, Route
+from tests.support.api import insert_api_user_in
 
 from spacecal import clock
 from spacecal.api.app import create_app
-from spacecal.api.auth import token_hash
 from spacecal.api.users import KNOWN_ROLES
 from spacecal.config import Settings
 from spacecal.db.engine import Database
-from spacecal.db.models import ApiToken, ApiUser, MemberSignInLink
+from spacecal.db.models import MemberSignInLink
 
 TABLES = (
     "sync_runs, event_links, subscription_generations, connections, provider_accounts, "
@@ -166,33 +165,17 @@ def _day(days: int, hour: int) -> str:
 
 
 async def _users(db: Database) -> dict[str, dict[str, str]]:
-    now = clock.now()
     headers: dict[str, dict[str, str]] = {"anonymous": {}}
     async with db.engine.begin() as conn:
         for n, who in enumerate(PRINCIPALS[1:]):
-            token = secrets.token_urlsafe(32)
-            user = await conn.scalar(
-                insert(ApiUser)
-                .values(
-                    email=f"user{n}@example.com",
-                    password_hash="unused",
-                    roles=[who] if who in KNOWN_ROLES else [],
-                    full_admin=who == "full-admin",
-                    active=True,
-                    created_on=now,
-                )
-                .returning(ApiUser.id)
+            headers[who] = await insert_api_user_in(
+                conn,
+                "unused",
+                f"user{n}@example.com",
+                roles=[who] if who in KNOWN_ROLES else [],
+                full_admin=who == "full-admin",
+                token_days=1,
             )
-            await conn.execute(
-                insert(ApiToken).values(
-                    token_hash=token_hash(token),
-                    kind="access",
-                    user_id=user,
-                    created_at=now,
-                    expires_at=now + timedelta(days=1),
-                )
-            )
-            headers[who] = {"Authorization": f"Bearer {token}"}
     return headers
 
 

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx2
 from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock
 from spacecal.api.auth import token_hash
@@ -35,28 +36,40 @@ async def insert_api_user(
     """An API user with a bearer token, written the way `POST /api/token` writes it,
     without paying argon2 per user (`password_hash` is one hash made per session).
     Returns the bearer headers."""
+    async with database.engine.begin() as conn:
+        return await insert_api_user_in(conn, password_hash, email, roles, full_admin)
+
+
+async def insert_api_user_in(
+    conn: AsyncConnection,
+    password_hash: str,
+    email: str = "admin@example.com",
+    roles: list[str] | None = None,
+    full_admin: bool = False,
+    token_days: int = 7,
+) -> dict[str, str]:
+    """`insert_api_user` in the caller's transaction."""
     now = clock.now()
     token = secrets.token_urlsafe(32)
-    async with database.engine.begin() as conn:
-        user_id = await conn.scalar(
-            insert(ApiUser)
-            .values(
-                email=email,
-                password_hash=password_hash,
-                roles=validate_roles(roles or []),
-                full_admin=full_admin,
-                active=True,
-                created_on=now,
-            )
-            .returning(ApiUser.id)
+    user_id = await conn.scalar(
+        insert(ApiUser)
+        .values(
+            email=email,
+            password_hash=password_hash,
+            roles=validate_roles(roles or []),
+            full_admin=full_admin,
+            active=True,
+            created_on=now,
         )
-        await conn.execute(
-            insert(ApiToken).values(
-                token_hash=token_hash(token),
-                kind="access",
-                user_id=user_id,
-                created_at=now,
-                expires_at=now + timedelta(days=7),
-            )
+        .returning(ApiUser.id)
+    )
+    await conn.execute(
+        insert(ApiToken).values(
+            token_hash=token_hash(token),
+            kind="access",
+            user_id=user_id,
+            created_at=now,
+            expires_at=now + timedelta(days=token_days),
         )
+    )
     return {"Authorization": f"Bearer {token}"}

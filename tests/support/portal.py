@@ -4,20 +4,18 @@ form reader, and a seeded space (business, resources, members with passwords).""
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass, field
-from datetime import timedelta
 from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin
 
 import httpx2
 from sqlalchemy import insert
+from tests.support.api import insert_api_user_in
 
 from spacecal import clock
-from spacecal.api.auth import token_hash
-from spacecal.db.models import ApiToken, ApiUser, Business, Coworker, Resource
+from spacecal.db.models import Business, Coworker, Resource
 
 SPACECAL = "http://spacecal.test"
 GOOGLE = "http://google.emulator.test"
@@ -137,7 +135,6 @@ async def seed_space(engine: Any, password_hash: str) -> Space:
         "created_on": now,
         "updated_on": now,
     }
-    token = secrets.token_urlsafe(32)
     async with engine.begin() as conn:
         business = await conn.scalar(
             insert(Business)
@@ -181,25 +178,7 @@ async def seed_space(engine: Any, password_hash: str) -> Space:
                     .returning(Coworker.id)
                 )
             )
-        admin = await conn.scalar(
-            insert(ApiUser)
-            .values(
-                email="admin@example.com",
-                password_hash=password_hash,
-                roles=[],
-                full_admin=True,
-                active=True,
-                created_on=now,
-            )
-            .returning(ApiUser.id)
+        admin = await insert_api_user_in(
+            conn, password_hash, "admin@example.com", full_admin=True, token_days=1
         )
-        await conn.execute(
-            insert(ApiToken).values(
-                token_hash=token_hash(token),
-                kind="access",
-                user_id=admin,
-                created_at=now,
-                expires_at=now + timedelta(days=1),
-            )
-        )
-    return Space(business, room, desk, ids[0], ids[1], {"Authorization": f"Bearer {token}"})
+    return Space(business, room, desk, ids[0], ids[1], admin)
