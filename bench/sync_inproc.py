@@ -32,7 +32,7 @@ from spacecal.demo.browser import Browser
 from spacecal.demo.space import OPEN_EVERY_DAY, Space, seed
 from spacecal.demo.stack import Stack, new_data_dir, start
 from spacecal.jobs import production_providers
-from spacecal.sync.reconcile import reconcile
+from spacecal.sync.reconcile.task import reconcile
 from spacecal.sync.runtime import SyncRuntime
 
 LONDON = ZoneInfo("Europe/London")

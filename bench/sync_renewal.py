@@ -8,7 +8,7 @@ emulator through spacecal's own adapters (`create_calendar`, `subscribe`; Graph
 validates each notification URL against spacecal as it would in production).
 
 Timed: what production does when N subscriptions fall due together: the keep-alive
-pass (sync/keepalive.py) queues every due connection (the bench raises
+pass (sync/upkeep/keepalive.py) queues every due connection (the bench raises
 `renewal_batch_size` to N; the default queues 500 a minute), then workers run the
 keep-alive jobs until the queue is empty: Google gets a new channel and the old one
 is stopped; Graph's subscription gets a PATCHed expiry. Renewals are "due" because the
@@ -51,13 +51,13 @@ from spacecal.db.url import to_libpq
 from spacecal.demo.space import seed
 from spacecal.demo.stack import Stack, new_data_dir, start
 from spacecal.jobs import production_providers, run_worker
-from spacecal.sync.keepalive import keepalive_pass
-from spacecal.sync.provisioning import WEBHOOK_PATHS
+from spacecal.sync.accounts.provisioning import WEBHOOK_PATHS
 from spacecal.sync.runtime import SyncRuntime
-from spacecal.sync.window import current_window
+from spacecal.sync.upkeep.keepalive import keepalive_pass
+from spacecal.sync.upkeep.window import current_window
 
 PROVIDERS = ("google", "microsoft")
-# The dispatcher's idle probe and its claim (sync/dispatch.py), by their first words.
+# The dispatcher's idle probe and its claim (sync/intake/dispatch.py), by their first words.
 DISPATCHER_POLLS = ("WITH claimed AS", "SELECT EXISTS (SELECT 1 FROM connections WHERE sync")
 
 

@@ -231,7 +231,7 @@ class Settings(BaseSettings):
         default=0.05,
         gt=0,
         description="How often each worker turns webhook marks on connections into reconcile "
-        "jobs (sync/dispatch.py); bounds the delay a notification adds before its sync.",
+        "jobs (sync/intake/dispatch.py); bounds the delay a notification adds before its sync.",
     )
     dispatch_batch_size: int = Field(
         default=500, ge=1, description="Marks turned into jobs per dispatcher transaction."

@@ -4,7 +4,7 @@ Tasks are thin: each hands its argument to a plain function in `spacecal.sync`,
 with the process's `SyncRuntime` from the worker's context. Job rules (DESIGN,
 Jobs): reconcile runs under `lock` = provider account and `queueing_lock` =
 connection, and uses no procrastinate `retry` (backoff is a new deferral or the
-connection's `retry_at`, see sync/reconcile.py). Jobs are deferred in the caller's
+connection's `retry_at`, see sync/reconcile/task.py). Jobs are deferred in the caller's
 own transaction (sync/queue.py), so the task name here must match that module.
 """
 
@@ -34,14 +34,14 @@ from spacecal.outbound.actions import QUEUE as OUTBOUND_QUEUE
 from spacecal.outbound.delivery import defer_delivery
 from spacecal.providers.base import CalendarProvider
 from spacecal.providers.registry import build_provider
-from spacecal.sync.dispatch import dispatch_all, run_dispatcher
-from spacecal.sync.keepalive import KEEPALIVE_TASK, keepalive_connection, keepalive_pass
-from spacecal.sync.orphans import STOP_ORPHANS_TASK, stop_orphans
-from spacecal.sync.prune import prune
+from spacecal.sync.intake.dispatch import dispatch_all, run_dispatcher
 from spacecal.sync.queue import QUEUE, RECONCILE_TASK, defer_reconcile, refresh_queue_statistics
-from spacecal.sync.reconcile import reconcile
+from spacecal.sync.reconcile.task import reconcile
 from spacecal.sync.runtime import SyncRuntime
-from spacecal.sync.sweep import behind
+from spacecal.sync.upkeep.keepalive import KEEPALIVE_TASK, keepalive_connection, keepalive_pass
+from spacecal.sync.upkeep.orphans import STOP_ORPHANS_TASK, stop_orphans
+from spacecal.sync.upkeep.prune import prune
+from spacecal.sync.upkeep.sweep import behind
 
 log = logging.getLogger("spacecal.jobs")
 
@@ -58,7 +58,7 @@ def _runtime(context: JobContext) -> SyncRuntime:
 
 
 async def reconcile_task(context: JobContext, connection_id: int, trace: str | None = None) -> None:
-    """`trace`: the trace id of the first notification behind this job (sync/dispatch.py),
+    """`trace`: the trace id of the first notification behind this job (sync/intake/dispatch.py),
     absent for jobs from other triggers (they get a new one). Bound for the run, so the
     reconciles this one defers carry it on (sync/queue.py)."""
     rt = _runtime(context)
@@ -221,7 +221,7 @@ def make_app(
         log.info("pruned %d job(s), %d sync run(s)", pruned.jobs, pruned.sync_runs)
 
     # Per-connection keep-alive work: lock = account, queueing lock = renew:{id}
-    # (sync/keepalive.py defers it with procrastinate's SQL; no retry).
+    # (sync/upkeep/keepalive.py defers it with procrastinate's SQL; no retry).
     app.task(name=KEEPALIVE_TASK, queue=QUEUE, pass_context=True)(keepalive_task)
     app.task(name=STOP_ORPHANS_TASK, queue=QUEUE, pass_context=True)(stop_orphans_task)
     outbound_tasks.register(app)  # webhook deliveries, queue "outbound"
@@ -275,7 +275,7 @@ async def run_worker(
     **options: Any,
 ) -> None:
     """Run a worker until cancelled (or, with wait=False, until the queue is empty),
-    with the notification dispatcher (sync/dispatch.py) beside it: as a loop while
+    with the notification dispatcher (sync/intake/dispatch.py) beside it: as a loop while
     waiting; once, before the jobs, with wait=False."""
     app = make_app(rt.db.url, periodic=periodic, settings=rt.settings)
     # A dead worker's jobs are found through its missing heartbeat (recover_stalled).

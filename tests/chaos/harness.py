@@ -29,8 +29,8 @@ from spacecal.db.models import Connection, ProviderAccount
 from spacecal.jobs import sweep
 from spacecal.providers.base import AccountIdentity, TokenSet
 from spacecal.providers.http import decode_jwt_claims
-from spacecal.sync.keepalive import keepalive_pass
 from spacecal.sync.runtime import SyncRuntime
+from spacecal.sync.upkeep.keepalive import keepalive_pass
 
 # Every span a recovery waits for is seconds of simulated time (the clocks jump).
 CHAOS_SETTINGS: dict[str, Any] = {
@@ -175,7 +175,7 @@ class ChaosEnv(SyncEnv):
     async def connect_member(self, provider: str, who: str) -> Member:
         """`who` connects `provider` and switches the meeting room on, stored and
         provisioned exactly as the portal's callback and resource switch do
-        (sync/provisioning.py), without the pages and the password check (the portal
+        (sync/accounts/provisioning.py), without the pages and the password check (the portal
         suite covers those; here they would be most of a seed's time)."""
         await self._consent(provider, who)
         space = self.env.space

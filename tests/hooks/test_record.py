@@ -240,7 +240,7 @@ async def test_secrets_survive_a_key_rotation(
 
     from spacecal.crypto import TokenCipher
     from spacecal.outbound.secrets import reseal_webhook_secrets
-    from spacecal.sync.tokens import reencrypt_tokens
+    from spacecal.sync.accounts.tokens import reencrypt_tokens
 
     hook_id = await create(client, admin, PATH, _body())
     unsigned = await create(client, admin, PATH, _body(Secret=None))

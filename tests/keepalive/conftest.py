@@ -22,8 +22,8 @@ from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import Connection, SubscriptionGeneration
 from spacecal.jobs import sweep
-from spacecal.sync.keepalive import keepalive_pass
 from spacecal.sync.runtime import SyncRuntime
+from spacecal.sync.upkeep.keepalive import keepalive_pass
 
 HOUR = 3600.0
 

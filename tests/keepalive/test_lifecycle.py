@@ -15,8 +15,8 @@ from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
 from spacecal import clock
 from spacecal.db.models import ProviderAccount, SyncRun
-from spacecal.sync.prune import prune
 from spacecal.sync.queue import defer_reconcile
+from spacecal.sync.upkeep.prune import prune
 
 
 async def _lifecycle(k: KeepEnv, event: str) -> None:

@@ -13,7 +13,7 @@ from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
 from spacecal import clock
 from spacecal.db.models import ProviderAccount
-from spacecal.sync.keepalive import jitter_offset
+from spacecal.sync.upkeep.keepalive import jitter_offset
 
 GOOGLE = "http://google.emulator.test"
 MICROSOFT = "http://microsoft.emulator.test"

@@ -18,7 +18,7 @@ from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import Connection
 from spacecal.jobs import run_worker
-from spacecal.sync.dispatch import dispatch_all
+from spacecal.sync.intake.dispatch import dispatch_all
 from spacecal.sync.runtime import SyncRuntime
 
 PROVIDERS = ["google", "microsoft"]

@@ -14,8 +14,8 @@ from tests.sync.test_scenarios import live_bookings, tomorrow_at
 from spacecal import activity, clock
 from spacecal.db.models import ActivityHourly, Booking, Connection, EventLink
 from spacecal.domain import CreateBooking, EventText, MoveBooking, Plan, RemoveMark
-from spacecal.sync.commit import commit_plan
-from spacecal.sync.target import load_target
+from spacecal.sync.reconcile.commit import commit_plan
+from spacecal.sync.reconcile.target import load_target
 
 
 async def _counted(s: SyncEnv, kind: str) -> int:

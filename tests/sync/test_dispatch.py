@@ -14,8 +14,8 @@ from tests.sync.conftest import PROVIDERS, SyncEnv
 
 from spacecal import activity
 from spacecal.db.models import ActivityHourly, Connection, SubscriptionGeneration, SyncRun
-from spacecal.sync import intake
-from spacecal.sync.dispatch import dispatch_once
+from spacecal.sync.intake import marks as intake
+from spacecal.sync.intake.dispatch import dispatch_once
 
 
 async def _generation(s: SyncEnv, provider: str) -> Any:
@@ -182,7 +182,7 @@ async def test_the_first_notifications_trace_reaches_the_job(sync_env: SyncEnv) 
 async def test_concurrent_notifications_share_commits_and_each_is_counted(
     sync_env: SyncEnv,
 ) -> None:
-    """Group commit (sync/coalesce.py): requests arriving together share statements;
+    """Group commit (sync/intake/coalesce.py): requests arriving together share statements;
     every one is answered 200 only after its mark committed, and none is lost."""
     await sync_env.connect("google")
     await sync_env.connect("google", "bob")

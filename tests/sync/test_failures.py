@@ -11,7 +11,7 @@ from sqlalchemy import select, text
 from tests.sync.conftest import PROVIDERS, SyncEnv
 from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
-import spacecal.sync.writeback as writeback
+import spacecal.sync.reconcile.writeback as writeback
 from spacecal import clock
 from spacecal.db.models import Connection, SubscriptionGeneration, SyncRun
 

@@ -2,12 +2,12 @@
 already knows how to serve (DESIGN, principle 3):
 
 - resync now: `resync_requested` and a keep-alive job, in one transaction. The job
-  (sync/keepalive.py) clears the cursor and queues a reconcile, whose full pull
+  (sync/upkeep/keepalive.py) clears the cursor and queues a reconcile, whose full pull
   replaces it (DESIGN, Full resync). Should the job be lost, the keep-alive pass
   finds the flag within a minute.
 - renew now: `renew_requested` and a keep-alive job: the job makes a new channel
   (Google) or renews the subscription (Graph), then clears the flag.
-- disconnect: what the member's "remove" does (sync/disconnect.py): stop the push at
+- disconnect: what the member's "remove" does (sync/accounts/disconnect.py): stop the push at
   the provider (best effort), forget the connection; bookings stay.
 
 Each is logged with the admin's email, so the log says who did what.
@@ -21,9 +21,9 @@ from enum import Enum
 from sqlalchemy import select, update
 
 from spacecal.db.models import Connection, ProviderAccount
-from spacecal.sync.disconnect import remove_connection
-from spacecal.sync.keepalive import defer_keepalive
-from spacecal.sync.provisioning import Provisioner
+from spacecal.sync.accounts.disconnect import remove_connection
+from spacecal.sync.accounts.provisioning import Provisioner
+from spacecal.sync.upkeep.keepalive import defer_keepalive
 
 log = logging.getLogger("spacecal.admin")
 

@@ -16,7 +16,7 @@ from spacecal.admin.actions import Outcome
 from spacecal.admin.runtime import runtime
 from spacecal.admin.signin import checked_form
 from spacecal.admin.views import redirect
-from spacecal.sync.provisioning import Provisioner
+from spacecal.sync.accounts.provisioning import Provisioner
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 

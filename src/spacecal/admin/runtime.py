@@ -17,7 +17,7 @@ from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import ApiUser
 from spacecal.portal.security import Session, SessionCodec
-from spacecal.sync.provisioning import Provisioner
+from spacecal.sync.accounts.provisioning import Provisioner
 
 ADMIN_PATH = "/admin"
 SESSION_COOKIE = "spacecal_admin_session"

@@ -29,7 +29,7 @@ from spacecal.config import Settings, get_settings
 from spacecal.db.engine import Database, open_database
 from spacecal.logs import TraceMiddleware
 from spacecal.portal import install_portal, mount_portal
-from spacecal.sync.webhooks import WebhookFastPath
+from spacecal.sync.intake.endpoints import WebhookFastPath
 
 log = logging.getLogger("spacecal.api")
 
@@ -37,7 +37,7 @@ log = logging.getLogger("spacecal.api")
 class SpacecalAPI(FastAPI):
     """FastAPI whose outermost layers are spacecal's own: the trace id and access line
     of every request (spacecal.logs), then the provider webhooks' fast path
-    (sync/webhooks.py), both ahead of Starlette's error and telemetry middleware. Each
+    (sync/intake/endpoints.py), both ahead of Starlette's error and telemetry middleware. Each
     of those wraps every ASGI message; under a notification storm the wrapping cost
     about a fifth of the intake process's CPU. The fast path answers its own errors."""
 

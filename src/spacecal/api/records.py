@@ -27,14 +27,14 @@ from spacecal.db.models import (
 )
 from spacecal.domain import OpeningHours
 from spacecal.outbound.record import WEBHOOKS
-from spacecal.sync.changes import (
+from spacecal.sync.accounts.disconnect import connection_on_delete
+from spacecal.sync.triggers import notify_booking_changed
+from spacecal.sync.upkeep.changes import (
     business_before_write,
     coworker_on_delete,
     resource_before_write,
     resource_on_delete,
 )
-from spacecal.sync.disconnect import connection_on_delete
-from spacecal.sync.triggers import notify_booking_changed
 
 connections = table_of(Connection)
 coworkers = table_of(Coworker)
@@ -101,7 +101,7 @@ async def _resource_before_write(
     low, high = values.get("min_booking_minutes"), values.get("max_booking_minutes")
     if low is not None and high is not None and low > high:
         raise ApiError.field("MinBookingLength", "must not be longer than MaxBookingLength", low)
-    # A rename reaches the calendars; made unbookable disconnects them (sync/changes.py).
+    # A rename reaches the calendars; made unbookable disconnects them (sync/upkeep/changes.py).
     await resource_before_write(conn, values, old)
 
 

@@ -2,7 +2,7 @@
 
 The same request as the console's buttons (spacecal.admin.actions): set the flag
 (`resync_requested` / `renew_requested`) and queue the connection's keep-alive job,
-which serves it (sync/keepalive.py) and clears the flag. Done in batches, one
+which serves it (sync/upkeep/keepalive.py) and clears the flag. Done in batches, one
 transaction each, so a run over thousands of connections neither holds one long
 transaction nor pays one per connection; a batch that loses a deadlock is run again.
 """
@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacecal.db.engine import in_transaction
 from spacecal.db.models import Connection, ProviderAccount, Resource
-from spacecal.sync.keepalive import defer_keepalive
+from spacecal.sync.upkeep.keepalive import defer_keepalive
 
 
 async def select_ids(

@@ -129,7 +129,7 @@ def check_keys(settings: Settings) -> tuple[Check, Any]:
 async def check_public_url(settings: Settings, *, resolve: bool = True) -> Check:
     """Where providers deliver notifications: https, a real host name, reachable from
     the internet (as far as can be told from here: it resolves to a public address)."""
-    from spacecal.sync.provisioning import WEBHOOK_PATHS
+    from spacecal.sync.accounts.provisioning import WEBHOOK_PATHS
 
     name = "public webhook URL"
     url = settings.effective_public_url()

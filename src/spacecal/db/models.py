@@ -233,7 +233,7 @@ class Connection(RecordMixin, Base):
     push_supported: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     consecutive_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     retry_at: Mapped[datetime | None] = mapped_column(TZ)
-    # --- keep-alive (sync/keepalive.py): what is still owed, level-triggered --------
+    # --- keep-alive (sync/upkeep/keepalive.py): what is still owed, level-triggered --------
     renew_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     resync_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     rename_pending: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
@@ -277,7 +277,7 @@ class SubscriptionGeneration(Base):
 
 class DetachedCalendar(Base):
     """A calendar kept after its connection was disconnected (resource unbookable or
-    deleted): the note saying so is still to be written (sync/leftovers.py)."""
+    deleted): the note saying so is still to be written (sync/upkeep/leftovers.py)."""
 
     __tablename__ = "detached_calendars"
     __table_args__ = (Index("detached_calendars_account", "provider_account_id"),)

@@ -1,6 +1,6 @@
 """Webhook secrets under key rotation.
 
-`spacecal keys reencrypt` (sync/tokens.py `reencrypt_tokens`) re-encrypts provider
+`spacecal keys reencrypt` (sync/accounts/tokens.py `reencrypt_tokens`) re-encrypts provider
 tokens under the newest key before the old key is dropped; webhook secrets need the
 same, in the same transaction, or they become unreadable (a delivery then fails with
 "its Secret cannot be decrypted", and the operator must set the Secret again).

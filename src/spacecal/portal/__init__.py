@@ -21,8 +21,8 @@ from spacecal.portal import api_routes, booking_pages, pages
 from spacecal.portal.runtime import PortalRuntime
 from spacecal.portal.security import CsrfRejected, SessionCodec
 from spacecal.portal.views import render
-from spacecal.sync import webhooks
-from spacecal.sync.disconnect import current_provisioner
+from spacecal.sync.accounts.disconnect import current_provisioner
+from spacecal.sync.intake import endpoints as webhooks
 
 __all__ = ["PortalRuntime", "install_portal"]
 

@@ -19,7 +19,7 @@ from spacecal import clock
 from spacecal.db.models import OAuthState
 from spacecal.portal.runtime import PortalRuntime
 from spacecal.providers.base import ProviderError
-from spacecal.sync.provisioning import ProvisioningFailed
+from spacecal.sync.accounts.provisioning import ProvisioningFailed
 
 
 class ConnectOutcome(StrEnum):

@@ -14,8 +14,8 @@ from spacecal.portal.data import load_accounts, load_connections, load_member, l
 from spacecal.portal.oauth import ConnectOutcome, finish_connect, start_connect
 from spacecal.portal.runtime import PROVIDER_LABELS, PROVIDERS, PortalRuntime, missing_settings
 from spacecal.portal.views import current_member, local_time, redirect, render
-from spacecal.sync.disconnect import disconnect_account, remove_connection
-from spacecal.sync.provisioning import ProvisioningFailed
+from spacecal.sync.accounts.disconnect import disconnect_account, remove_connection
+from spacecal.sync.accounts.provisioning import ProvisioningFailed
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 

@@ -15,7 +15,7 @@ from spacecal.db.engine import Database
 from spacecal.portal.security import SessionCodec
 from spacecal.providers.base import CalendarProvider
 from spacecal.providers.registry import availability, build_provider
-from spacecal.sync.provisioning import Provisioner, StepHook
+from spacecal.sync.accounts.provisioning import Provisioner, StepHook
 
 PROVIDERS = ("google", "microsoft")
 PROVIDER_LABELS = {"google": "Google Calendar", "microsoft": "Microsoft 365"}

@@ -1,7 +1,7 @@
 """The dispatcher: turns notification marks into reconcile jobs, in batches.
 
 Webhook intake commits only a mark on the connection (`sync_requested_at`,
-`notifications_pending`, `sync_requested_trace`; sync/intake.py), because a job
+`notifications_pending`, `sync_requested_trace`; sync/intake/marks.py), because a job
 insert per notification fires procrastinate's NOTIFY trigger, and PostgreSQL
 serialises the commits of notifying transactions: intake could not go faster than
 one such commit at a time. Each worker process runs this loop beside its

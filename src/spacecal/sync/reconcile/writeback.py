@@ -31,10 +31,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from spacecal import clock
 from spacecal.db.models import Booking, EventLink
 from spacecal.providers.base import CalendarProvider, EventWrite, NotFound, WrittenEvent
-from spacecal.sync.commit import EVENT_ID_COLUMN
+from spacecal.sync.accounts.tokens import AccountTokens
 from spacecal.sync.naming import idempotency_key
-from spacecal.sync.target import SyncTarget
-from spacecal.sync.tokens import AccountTokens
+from spacecal.sync.reconcile.commit import EVENT_ID_COLUMN
+from spacecal.sync.reconcile.target import SyncTarget
 
 
 def booking_event(

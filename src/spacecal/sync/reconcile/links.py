@@ -1,4 +1,4 @@
-"""The event-link writes of a commit (sync/commit.py), each one statement for a whole
+"""The event-link writes of a commit (sync/reconcile/commit.py), each one statement for a whole
 plan: links inserted or updated from arrays, dropped, or their refusals forgotten."""
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Graph validates `notificationUrl` and `lifecycleNotificationUrl` synchronously while
 it creates a subscription, so provisioning needs these endpoints to answer the
 `?validationToken=` handshake (200, text/plain, the decoded token) from the start.
-Everything else is notification intake (sync/intake.py): verify the channel token /
+Everything else is notification intake (sync/intake/marks.py): verify the channel token /
 clientState, record the trigger durably, then answer 2xx.
 """
 
@@ -17,7 +17,7 @@ from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from spacecal.sync import intake
+from spacecal.sync.intake import marks as intake
 
 log = logging.getLogger("spacecal.webhooks")
 

@@ -27,11 +27,11 @@ from spacecal.db.models import (
     SubscriptionGeneration,
 )
 from spacecal.providers.base import NotFound, ProviderError, Subscription
-from spacecal.sync.generations import GEN_COLUMNS
-from spacecal.sync.tokens import AccountUnavailable
+from spacecal.sync.accounts.tokens import AccountUnavailable
+from spacecal.sync.upkeep.generations import GEN_COLUMNS
 
 if TYPE_CHECKING:
-    from spacecal.sync.provisioning import Provisioner
+    from spacecal.sync.accounts.provisioning import Provisioner
 
 # The running app's provisioner, for the records API's delete hook (which receives only
 # its transaction). Set per request by the portal's middleware.

@@ -9,9 +9,9 @@ A verified notification commits a mark on its connection (`sync_requested_at`, k
 from the first notification; `notifications_pending` + 1; the first notification's
 trace id) and `last_notification_at`, in one statement; the answer is 2xx only after
 that commit. Concurrent requests share their lookup and their mark statement
-(group commit, sync/coalesce.py): under a burst one round trip serves many requests,
+(group commit, sync/intake/coalesce.py): under a burst one round trip serves many requests,
 each still answered only after the statement holding its mark committed. The
-worker's dispatcher (sync/dispatch.py) turns marks into reconcile
+worker's dispatcher (sync/intake/dispatch.py) turns marks into reconcile
 jobs in batches: a job insert per request would fire procrastinate's NOTIFY trigger,
 whose commits PostgreSQL serialises. A database failure answers 503, so the provider
 delivers again. Unknown or stopped
@@ -36,10 +36,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
 from spacecal.metrics import NOTIFICATIONS
-from spacecal.sync import dispatch
-from spacecal.sync.coalesce import Coalescer
-from spacecal.sync.lifecycle import EVENTS as LIFECYCLE_EVENTS
-from spacecal.sync.lifecycle import LifecycleEvent, record_lifecycle
+from spacecal.sync.intake import dispatch
+from spacecal.sync.intake.coalesce import Coalescer
+from spacecal.sync.intake.lifecycle import EVENTS as LIFECYCLE_EVENTS
+from spacecal.sync.intake.lifecycle import LifecycleEvent, record_lifecycle
 
 log = logging.getLogger("spacecal.webhooks")
 
@@ -98,7 +98,7 @@ def _mark_params(marks: Iterable[_Mark]) -> dict[str, Any]:
 
 
 class _Intake:
-    """One process's (event loop's) group commit on one engine (sync/coalesce.py):
+    """One process's (event loop's) group commit on one engine (sync/intake/coalesce.py):
     the channel lookups and the marks of concurrent requests, one statement each."""
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -233,7 +233,7 @@ async def microsoft(
 ) -> int:
     """Handle one Graph POST (change or lifecycle notifications); the status to answer.
 
-    Lifecycle events (sync/lifecycle.py) reconcile now and record what the keep-alive
+    Lifecycle events (sync/intake/lifecycle.py) reconcile now and record what the keep-alive
     job must do: `reauthorizationRequired` → PATCH (reauthorize), `subscriptionRemoved`
     → a new subscription and a full resync, `missed` → a full resync."""
     kind = "lifecycle" if lifecycle else "change"

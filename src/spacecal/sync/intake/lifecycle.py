@@ -19,7 +19,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal.db.models import Connection, SubscriptionGeneration
-from spacecal.sync.keepalive import defer_keepalive
+from spacecal.sync.upkeep.keepalive import defer_keepalive
 
 EVENTS = ("reauthorizationRequired", "subscriptionRemoved", "missed")
 

@@ -1,6 +1,6 @@
 """Queueing the keep-alive job (`spacecal.keepalive(connection_id)`) in the caller's
 transaction: one at a time (a lifecycle notification, an admin action) or the periodic
-pass's whole batch in one insert. Job rules in sync/keepalive.py's docstring."""
+pass's whole batch in one insert. Job rules in sync/upkeep/keepalive.py's docstring."""
 
 from __future__ import annotations
 

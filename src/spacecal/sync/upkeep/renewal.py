@@ -1,6 +1,6 @@
 """Keeping one connection's push channel/subscription alive.
 
-Runs inside the keep-alive job (sync/keepalive.py), under the account lock, so it
+Runs inside the keep-alive job (sync/upkeep/keepalive.py), under the account lock, so it
 never races a reconcile of the same mailbox. Everything it decides is read from
 `subscription_generations` each time, so it is safe to run twice:
 
@@ -41,7 +41,9 @@ from spacecal.providers.base import (
     PushNotSupported,
     Subscription,
 )
-from spacecal.sync.generations import (
+from spacecal.sync.accounts.provisioning import CURSOR_COLUMN, WEBHOOK_PATHS
+from spacecal.sync.accounts.tokens import AccountTokens
+from spacecal.sync.upkeep.generations import (
     Gen,
     drop_unknown_subscriptions,
     generations_by_status,
@@ -49,8 +51,6 @@ from spacecal.sync.generations import (
     replace_live,
     show_live,
 )
-from spacecal.sync.provisioning import CURSOR_COLUMN, WEBHOOK_PATHS
-from spacecal.sync.tokens import AccountTokens
 
 
 @dataclass(frozen=True)

@@ -18,9 +18,9 @@ from sqlalchemy import delete, insert, select, update
 from spacecal import clock
 from spacecal.db.models import Connection, ProviderAccount
 from spacecal.providers.base import AccountIdentity, TokenSet
-from spacecal.sync.disconnect import stop_generations
-from spacecal.sync.keepalive import defer_keepalive
-from spacecal.sync.provisioning import Provisioner, ProvisioningFailed
+from spacecal.sync.accounts.disconnect import stop_generations
+from spacecal.sync.accounts.provisioning import Provisioner, ProvisioningFailed
+from spacecal.sync.upkeep.keepalive import defer_keepalive
 
 
 async def save_account(

@@ -7,7 +7,7 @@
   subscriptions are marked `stopping` with the account that can stop them, the
   connection rows are deleted (bookings stay), and `stop_orphans` stops them at the
   provider after the commit. The calendars are kept, each owed a note saying spacecal
-  no longer syncs it and why (sync/leftovers.py; Google: the description, Graph: a
+  no longer syncs it and why (sync/upkeep/leftovers.py; Google: the description, Graph: a
   name suffix, as Graph calendars have no description), written by the same job.
 - A member (coworker) deleted: their provider accounts go with the row (cascade), so
   their subscriptions are stopped inline, best effort within the disconnect budget,
@@ -35,11 +35,11 @@ from spacecal.db.models import (
     Resource,
     SubscriptionGeneration,
 )
-from spacecal.sync.disconnect import current_provisioner, stop_generations
-from spacecal.sync.keepalive import defer_keepalive
-from spacecal.sync.leftovers import Detached, record_detached
-from spacecal.sync.orphans import defer_stop_orphans
-from spacecal.sync.provisioning import calendar_name
+from spacecal.sync.accounts.disconnect import current_provisioner, stop_generations
+from spacecal.sync.accounts.provisioning import calendar_name
+from spacecal.sync.upkeep.keepalive import defer_keepalive
+from spacecal.sync.upkeep.leftovers import Detached, record_detached
+from spacecal.sync.upkeep.orphans import defer_stop_orphans
 
 log = logging.getLogger("spacecal.changes")
 

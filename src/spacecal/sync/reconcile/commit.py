@@ -34,15 +34,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from spacecal import activity
 from spacecal.db.models import Booking, Connection
 from spacecal.domain import CreateBooking, EventText, MoveBooking, Plan, repeat_series_unique_id
-from spacecal.sync.commit_links import (
+from spacecal.sync.queue import ReconcileRequest, defer_reconciles
+from spacecal.sync.reconcile.links import (
     NOT_REFUSED,
     drop_links,
     forget,
     refused_values,
     upsert_links,
 )
-from spacecal.sync.queue import ReconcileRequest, defer_reconciles
-from spacecal.sync.target import SyncTarget
+from spacecal.sync.reconcile.target import SyncTarget
 
 EVENT_ID_COLUMN = {"google": "google_event_id", "microsoft": "office365_event_id"}
 

@@ -39,17 +39,17 @@ from spacecal.db.models import (
     SubscriptionGeneration,
 )
 from spacecal.providers.base import CalendarProvider, ProviderError, Throttled
-from spacecal.sync.generations import generations_from_json, generations_json
-from spacecal.sync.keepalive_queue import KEEPALIVE_TASK as KEEPALIVE_TASK
-from spacecal.sync.keepalive_queue import defer_keepalive as defer_keepalive
-from spacecal.sync.keepalive_queue import defer_keepalives, spread_by_account
-from spacecal.sync.keepalive_queue import keepalive_queueing_lock as keepalive_queueing_lock
-from spacecal.sync.orphans import defer_stop_orphans, orphan_accounts
+from spacecal.sync.accounts.tokens import AccountRow, AccountTokens, AccountUnavailable
 from spacecal.sync.queue import defer_reconcile, refresh_queue_statistics
-from spacecal.sync.renewal import Renewal, RenewTarget, clear_cursor_values, margin
 from spacecal.sync.runtime import SyncRuntime
-from spacecal.sync.tokens import AccountRow, AccountTokens, AccountUnavailable
-from spacecal.sync.window import current_window, window_due
+from spacecal.sync.upkeep.generations import generations_from_json, generations_json
+from spacecal.sync.upkeep.keepalive_queue import KEEPALIVE_TASK as KEEPALIVE_TASK
+from spacecal.sync.upkeep.keepalive_queue import defer_keepalive as defer_keepalive
+from spacecal.sync.upkeep.keepalive_queue import defer_keepalives, spread_by_account
+from spacecal.sync.upkeep.keepalive_queue import keepalive_queueing_lock as keepalive_queueing_lock
+from spacecal.sync.upkeep.orphans import defer_stop_orphans, orphan_accounts
+from spacecal.sync.upkeep.renewal import Renewal, RenewTarget, clear_cursor_values, margin
+from spacecal.sync.upkeep.window import current_window, window_due
 
 log = logging.getLogger("spacecal.keepalive")
 

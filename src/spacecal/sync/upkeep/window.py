@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from spacecal.providers.base import SyncWindow
-from spacecal.sync.provisioning import sync_window
+from spacecal.sync.accounts.provisioning import sync_window
 
 
 def window_due(

@@ -11,7 +11,7 @@ stopped instead of starting over:
                generation and on the record (a Graph 409 means a leftover subscription:
                delete the ones spacecal does not know, then subscribe again)
     cursor     a full pull; link the events bookings already name (an adopted
-               calendar, sync/adopt.py); store the sync token / delta link (left
+               calendar, sync/reconcile/adopt.py); store the sync token / delta link (left
                empty, with a reconcile queued, while events remain to decide) and
                the sync window
     bookings   write the member's future bookings of the resource with idempotent
@@ -55,14 +55,14 @@ from spacecal.providers.base import (
     Subscription,
     TokenSet,
 )
-from spacecal.sync.adopt import link_known_events
-from spacecal.sync.generations import drop_unknown_subscriptions, record_live, show_live
-from spacecal.sync.leftovers import forget_adopted
+from spacecal.sync.accounts.tokens import AccountTokens, AccountUnavailable, store_tokens
 from spacecal.sync.naming import calendar_name, idempotency_key, sync_window
 from spacecal.sync.queue import defer_reconcile
-from spacecal.sync.target import load_target
-from spacecal.sync.tokens import AccountTokens, AccountUnavailable, store_tokens
-from spacecal.sync.writeback import push_bookings
+from spacecal.sync.reconcile.adopt import link_known_events
+from spacecal.sync.reconcile.target import load_target
+from spacecal.sync.reconcile.writeback import push_bookings
+from spacecal.sync.upkeep.generations import drop_unknown_subscriptions, record_live, show_live
+from spacecal.sync.upkeep.leftovers import forget_adopted
 
 ProviderFactory = Callable[[str], CalendarProvider]
 # Called after each step with the step's name; tests inject a crash with it.
@@ -141,14 +141,14 @@ class Provisioner:
         self, coworker_id: int, provider: str, tokens: TokenSet, identity: AccountIdentity
     ) -> int:
         """Store a fresh consent (one account per member and provider)."""
-        from spacecal.sync.accounts import save_account
+        from spacecal.sync.accounts.consent import save_account
 
         return await save_account(self, coworker_id, provider, tokens, identity)
 
     async def reattach(self, account_id: int) -> list[int]:
         """After a reconnect: watch again the calendars spacecal made earlier, then
-        resync each in full (sync/accounts.py)."""
-        from spacecal.sync.accounts import reattach
+        resync each in full (sync/accounts/consent.py)."""
+        from spacecal.sync.accounts.consent import reattach
 
         return await reattach(self, account_id)
 
@@ -307,7 +307,7 @@ class Provisioner:
         tokens: AccountTokens,
     ) -> None:
         """A full pull; events of an adopted calendar that bookings already name are
-        linked (sync/adopt.py). The cursor is stored only when no event is left
+        linked (sync/reconcile/adopt.py). The cursor is stored only when no event is left
         unexplained; otherwise a reconcile's full pull decides those."""
         now = clock.now()
         window = sync_window(target.time_zone, target.days_ahead, now)
@@ -423,7 +423,7 @@ class Provisioner:
         tokens: AccountTokens,
     ) -> None:
         """The member's existing bookings of this resource, written the way every
-        reconcile writes them (idempotent, crash-safe: sync/writeback.py)."""
+        reconcile writes them (idempotent, crash-safe: sync/reconcile/writeback.py)."""
         async with self.engine.connect() as conn:
             sync_target = await load_target(conn, target.id)
         if sync_target is not None:

@@ -2,7 +2,7 @@
 
 A booking change queues reconciles in its own transaction (sync/triggers.py); if that
 trigger were lost, the calendar copy stays behind. The sweep finds such connections
-from the tables, with the same bounds write-back uses (sync/writeback.py), so a
+from the tables, with the same bounds write-back uses (sync/reconcile/writeback.py), so a
 connection is never selected for a debt its reconcile would not pay (no reconcile
 every minute for nothing):
 

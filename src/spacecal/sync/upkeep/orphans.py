@@ -3,7 +3,7 @@
 Deleting a connection row (a resource deleted or made unbookable) happens in the
 API's transaction, with no provider call there. Its open generations stay
 `stopping` with the account that can stop them, and its kept calendar is owed a note
-(sync/leftovers.py). `stop_orphans(account)` (a job under the account lock, queueing
+(sync/upkeep/leftovers.py). `stop_orphans(account)` (a job under the account lock, queueing
 lock `stop:{account}`) stops those channels/subscriptions and writes those notes.
 
 A stop that fails is not tried again on the next keep-alive pass (one a minute) but
@@ -29,11 +29,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from spacecal import clock
 from spacecal.db.models import ProviderAccount, SubscriptionGeneration
 from spacecal.providers.base import NotFound, ProviderError, Subscription, Throttled
-from spacecal.sync.generations import GEN_COLUMNS
-from spacecal.sync.leftovers import accounts_owing_notes, wait_after, write_notes
+from spacecal.sync.accounts.tokens import AccountUnavailable
 from spacecal.sync.queue import JobRow, defer_job
 from spacecal.sync.runtime import SyncRuntime
-from spacecal.sync.tokens import AccountUnavailable
+from spacecal.sync.upkeep.generations import GEN_COLUMNS
+from spacecal.sync.upkeep.leftovers import accounts_owing_notes, wait_after, write_notes
 
 log = logging.getLogger("spacecal.orphans")
 

@@ -36,18 +36,18 @@ from spacecal.providers.base import (
     SyncReset,
     Throttled,
 )
-from spacecal.sync.commit import commit_plan, store_cursor
+from spacecal.sync.accounts.tokens import AccountTokens, AccountUnavailable
 from spacecal.sync.naming import sync_window
 from spacecal.sync.queue import defer_reconcile
-from spacecal.sync.runtime import SyncRuntime
-from spacecal.sync.target import LinkRow, SyncTarget, load_links, load_target, sync_state
-from spacecal.sync.tokens import AccountTokens, AccountUnavailable
-from spacecal.sync.writeback import (
+from spacecal.sync.reconcile.commit import commit_plan, store_cursor
+from spacecal.sync.reconcile.target import LinkRow, SyncTarget, load_links, load_target, sync_state
+from spacecal.sync.reconcile.writeback import (
     finish_pending_creates,
     is_pending,
     push_bookings,
     push_pending,
 )
+from spacecal.sync.runtime import SyncRuntime
 
 log = logging.getLogger("spacecal.sync")
 

@@ -1,0 +1,1 @@
+"""A member's provider accounts: consent, provisioning, token care, disconnect."""

@@ -1,0 +1,1 @@
+"""One reconcile of one calendar: read the target, pull, decide, commit, write back."""
