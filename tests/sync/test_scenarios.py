@@ -193,9 +193,9 @@ async def test_api_bookings_appear_move_and_vanish_without_duplicates(
     # More triggers change nothing: no second event, no extra write.
     writes = _writes(sync_env, provider)
     async with sync_env.engine.begin() as conn:
-        from spacecal.sync.triggers import notify_booking_changed
+        from spacecal import bookings
 
-        await notify_booking_changed(conn, booking_id)
+        await bookings.calendars_owe(conn, [booking_id])
     await sync_env.settle()
     assert len(member.events()) == 1 and _writes(sync_env, provider) == writes
 

@@ -12,7 +12,12 @@ from sqlalchemy import Dialect, Text, case, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator
 
-from spacecal.api.bookings import booking_before_write, booking_on_delete, booking_to_string
+from spacecal.api.bookings import (
+    booking_after_write,
+    booking_before_write,
+    booking_on_delete,
+    booking_to_string,
+)
 from spacecal.api.envelopes import ApiError
 from spacecal.api.fields import Field, Kind, ParseError
 from spacecal.api.spec import Computed, RecordSpec
@@ -28,7 +33,6 @@ from spacecal.db.models import (
 from spacecal.domain import OpeningHours
 from spacecal.outbound.record import WEBHOOKS
 from spacecal.sync.accounts.disconnect import connection_on_delete
-from spacecal.sync.triggers import notify_booking_changed
 from spacecal.sync.upkeep.changes import (
     business_before_write,
     coworker_on_delete,
@@ -215,14 +219,8 @@ _CONNECTION_COMPUTED = (
 )
 
 
-async def _booking_after_write(conn: AsyncConnection, booking_id: int) -> None:
-    await notify_booking_changed(conn, booking_id)
-
-
 async def _booking_on_delete(conn: AsyncConnection, old: Mapping[str, Any]) -> bool:
-    handled = await booking_on_delete(conn, old)
-    await notify_booking_changed(conn, int(old["id"]))
-    return handled
+    return await booking_on_delete(conn, old, by="api")
 
 
 def _connection_spec(
@@ -436,7 +434,7 @@ BOOKINGS = RecordSpec(
     fixed_values={"source": "api"},
     to_string=booking_to_string,
     before_write=booking_before_write,
-    after_write=_booking_after_write,
+    after_write=booking_after_write,
     on_delete=_booking_on_delete,
     delete_message="was successfully deleted.",
 )

@@ -1,23 +1,18 @@
 """Booking from the portal: pick a resource, a day and a free slot; see upcoming
-bookings and cancel one. Writes go through the API's own booking check
-(`api.bookings.booking_before_write`, i.e. `domain.check_booking`), so the rules are
-the same wherever a booking is made, and tell the sync core after the write."""
+bookings and cancel one. Writes go through the one booking write path
+(spacecal.bookings), so the rules, the stamps and the calendars told are the same
+wherever a booking is made."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime, timedelta
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
-from spacecal import clock
-from spacecal.api.bookings import booking_before_write
-from spacecal.api.envelopes import ApiError
+from spacecal import bookings, clock
 from spacecal.api.fields import ParseError, parse_datetime
-from spacecal.db.models import Booking
 from spacecal.portal.data import (
     Member,
     free_slots,
@@ -28,7 +23,6 @@ from spacecal.portal.data import (
 from spacecal.portal.pages import runtime
 from spacecal.portal.security import Session
 from spacecal.portal.views import current_member, local_time, redirect, render
-from spacecal.sync.triggers import notify_booking_changed
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -128,7 +122,6 @@ async def book(request: Request) -> Response:
         return await _page(
             request, session, member, form_error="Pick a resource from the list.", status=400
         )
-    now = clock.now()
     values = {
         "resource_id": resource_id,
         "coworker_id": member.id,
@@ -139,25 +132,10 @@ async def book(request: Request) -> Response:
     }
     try:
         async with rt.db.engine.begin() as conn:
-            await booking_before_write(conn, values, None)
-            booking_id = await conn.scalar(
-                insert(Booking)
-                .values(
-                    **values,
-                    unique_id=uuid.uuid4(),
-                    created_on=now,
-                    updated_on=now,
-                    updated_by=member.email,
-                    version=1,
-                )
-                .returning(Booking.id)
-            )
-            assert booking_id is not None
-            await notify_booking_changed(conn, int(booking_id))
-    except ApiError as exc:
+            await bookings.create(conn, values, by=member.email, now=clock.now())
+    except bookings.BookingRefused as refused:
         # The domain's words, e.g. "Not booked: Room A is taken 10:00–11:00".
-        text = exc.errors[0].message if exc.errors else exc.message
-        return await _page(request, session, member, form_error=text, status=409)
+        return await _page(request, session, member, form_error=refused.message, status=409)
     except IntegrityError:
         return await _page(
             request,
@@ -179,24 +157,10 @@ async def cancel(request: Request, booking_id: int) -> Response:
     session, member = found
     async with rt.db.engine.begin() as conn:
         # Only the member's own live booking: another member's id changes nothing.
-        cancelled = await conn.scalar(
-            update(Booking)
-            .where(
-                Booking.id == booking_id,
-                Booking.coworker_id == member.id,
-                Booking.cancelled_at.is_(None),
-            )
-            .values(
-                cancelled_at=clock.now(),
-                version=Booking.version + 1,
-                updated_on=clock.now(),
-                updated_by=member.email,
-            )
-            .returning(Booking.id)
+        cancelled = await bookings.cancel(
+            conn, booking_id, by=member.email, now=clock.now(), coworker_id=member.id
         )
-        if cancelled is not None:
-            await notify_booking_changed(conn, int(cancelled))
-    if cancelled is None:
+    if not cancelled:
         return await _page(
             request,
             session,

@@ -31,10 +31,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spacecal import activity
+from spacecal import activity, bookings
 from spacecal.db.models import Booking, Connection
 from spacecal.domain import CreateBooking, EventText, MoveBooking, Plan, repeat_series_unique_id
-from spacecal.sync.queue import ReconcileRequest, defer_reconciles
 from spacecal.sync.reconcile.links import (
     NOT_REFUSED,
     drop_links,
@@ -95,12 +94,6 @@ _CREATE = text(
     " WITH ORDINALITY AS r(from_time, to_time, tentative, series, google_id, office_id,"
     " unique_id, n)"
     " ORDER BY r.n RETURNING id, unique_id"
-)
-# The member's other calendars of (member, resource) for the changed bookings.
-_SHOWING = text(
-    "SELECT DISTINCT c.id, c.provider_account_id FROM connections c"
-    " JOIN bookings b ON b.coworker_id = c.coworker_id AND b.resource_id = c.resource_id"
-    " WHERE b.id = ANY(CAST(:ids AS bigint[])) AND c.id <> :cid ORDER BY c.id"
 )
 
 
@@ -222,7 +215,7 @@ async def commit_plan(
     )
     await forget(conn, cid, plan.forget)
 
-    await _queue_other_calendars(conn, result.bookings_changed, except_connection=cid)
+    await bookings.calendars_owe(conn, result.bookings_changed, except_connection=cid)
     await activity.record_activity(
         conn,
         [
@@ -380,20 +373,6 @@ async def _create_one_by_one(
         assert booking_id is not None
         done.append((create, booking_id))
     return done
-
-
-async def _queue_other_calendars(
-    conn: AsyncConnection, booking_ids: Sequence[int], *, except_connection: int
-) -> None:
-    """What `sync.triggers.notify_booking_changed` does per booking, for all of them at
-    once: a reconcile for every other calendar showing these bookings' (member,
-    resource)."""
-    if not booking_ids:
-        return
-    rows = (
-        await conn.execute(_SHOWING, {"ids": list(booking_ids), "cid": except_connection})
-    ).all()
-    await defer_reconciles(conn, [ReconcileRequest(r.id, r.provider_account_id) for r in rows])
 
 
 async def store_cursor(

@@ -1,6 +1,6 @@
 """What the sweep reads besides quiet connections: calendars behind on bookings.
 
-A booking change queues reconciles in its own transaction (sync/triggers.py); if that
+A booking change queues reconciles in its own transaction (spacecal/bookings.py); if that
 trigger were lost, the calendar copy stays behind. The sweep finds such connections
 from the tables, with the same bounds write-back uses (sync/reconcile/writeback.py), so a
 connection is never selected for a debt its reconcile would not pay (no reconcile
