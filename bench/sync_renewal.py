@@ -51,7 +51,7 @@ from spacecal.db.url import to_libpq
 from spacecal.demo.space import seed
 from spacecal.demo.stack import Stack, new_data_dir, start
 from spacecal.jobs import production_providers, run_worker
-from spacecal.sync.accounts.provisioning import WEBHOOK_PATHS
+from spacecal.sync.naming import webhook_urls
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep.keepalive import keepalive_pass
 from spacecal.sync.upkeep.window import current_window
@@ -150,15 +150,15 @@ async def _provision(
     async def one(account: Any, room: int) -> None:
         provider_name, coworker, account_id, access = account
         provider = rt.provider_for(provider_name)
-        path, lifecycle = WEBHOOK_PATHS[provider_name]
+        notification_url, lifecycle_url = webhook_urls(base, provider.capabilities)
         secret = secrets.token_urlsafe(32)
         async with gate:  # also bounds the database work below (a pool of 10)
             calendar = await provider.create_calendar(access, f"Room {room}", tz)
             sub = await provider.subscribe(
                 access,
                 calendar.id,
-                notification_url=base + path,
-                lifecycle_url=base + lifecycle if lifecycle else None,
+                notification_url=notification_url,
+                lifecycle_url=lifecycle_url,
                 secret=secret,
                 ttl_seconds=rt.settings.subscription_ttl_seconds,
             )

@@ -361,6 +361,11 @@ class Settings(BaseSettings):
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
+    def renewal_margin_seconds(self, provider: str) -> float:
+        """The renewal margin of `provider`'s subscriptions (one setting each)."""
+        margin: float = getattr(self, f"{provider}_renewal_margin_seconds")
+        return margin
+
     def secret_key_list(self) -> list[str]:
         if not self.secret_keys:
             return []

@@ -129,13 +129,14 @@ def check_keys(settings: Settings) -> tuple[Check, Any]:
 async def check_public_url(settings: Settings, *, resolve: bool = True) -> Check:
     """Where providers deliver notifications: https, a real host name, reachable from
     the internet (as far as can be told from here: it resolves to a public address)."""
-    from spacecal.sync.accounts.provisioning import WEBHOOK_PATHS
+    from spacecal.providers.registry import PROVIDER_NAMES, capabilities
 
     name = "public webhook URL"
     url = settings.effective_public_url()
     parts = urlsplit(url)
     host = parts.hostname or ""
-    hooks = ", ".join(url + path for path, _ in WEBHOOK_PATHS.values())
+    paths = (capabilities(name).webhook_path for name in PROVIDER_NAMES)
+    hooks = ", ".join(url + path for path in paths if path)
     if _uses_emulators(settings):
         return Check(name, OK, f"{url} (the providers are emulators on this machine).")
     if not settings.public_url:

@@ -185,6 +185,38 @@ class WrittenEvent:
     etag: str
 
 
+class Delivery(enum.Enum):
+    """How spacecal learns that a calendar changed."""
+
+    PUSH = "push"  # the provider calls our webhook (Google channels, Graph subscriptions)
+    POLL = "poll"  # nobody calls: the sweep's schedule pulls (CalDAV)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What the sync engine may ask of a provider. sync/ branches on these, never on
+    the provider's name, so a new provider is a new adapter and a new row here.
+
+    - `delivery`: push (webhooks, subscriptions to renew) or poll.
+    - `windowed`: a pull covers a window that must roll daily (Graph's calendarView
+      delta), so the engine records the window and resyncs when the day moves on.
+    - `renews_in_place`: renewal extends the same subscription (Graph PATCH);
+      otherwise a new channel replaces the old one, which is stopped after (Google).
+    - `webhook_path` / `lifecycle_path`: where its notifications arrive (None: none).
+    - `batch_writes`: several event writes per request. No adapter batches yet."""
+
+    delivery: Delivery
+    windowed: bool
+    renews_in_place: bool
+    webhook_path: str | None
+    lifecycle_path: str | None = None
+    batch_writes: bool = False
+
+    @property
+    def push(self) -> bool:
+        return self.delivery is Delivery.PUSH
+
+
 # --- the interface ----------------------------------------------------------------
 
 TokenSaver = Callable[[TokenSet], Awaitable[None]]
@@ -196,6 +228,7 @@ class CalendarProvider(Protocol):
     and retries once after a refresh on 401."""
 
     name: ProviderName
+    capabilities: Capabilities
 
     # OAuth (authorization code with PKCE)
     def authorize_url(self, *, state: str, code_challenge: str, redirect_uri: str) -> str: ...
@@ -298,8 +331,10 @@ __all__ = [
     "AccountIdentity",
     "CalendarNote",
     "CalendarProvider",
+    "Capabilities",
     "Conflict",
     "ConsentRevoked",
+    "Delivery",
     "EventStyle",
     "EventWrite",
     "NotFound",

@@ -7,17 +7,33 @@ Google Calendar") instead of a connect button that cannot work.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx2
 
 from spacecal.config import Settings
-from spacecal.providers.base import CalendarProvider, ProviderName
+from spacecal.providers.base import CalendarProvider, Capabilities, ProviderName
 from spacecal.providers.google import GoogleProvider
 from spacecal.providers.microsoft import MicrosoftProvider
 
 PROVIDER_NAMES: tuple[ProviderName, ...] = ("google", "microsoft")
 LABELS: dict[ProviderName, str] = {"google": "Google Calendar", "microsoft": "Microsoft 365"}
+_CAPABILITIES: dict[str, Capabilities] = {
+    "google": GoogleProvider.capabilities,
+    "microsoft": MicrosoftProvider.capabilities,
+}
+
+
+def capabilities(name: str) -> Capabilities:
+    """What provider `name` can do, without building an adapter (sync reads it for
+    rows whose provider is only a name)."""
+    return _CAPABILITIES[name]
+
+
+def providers_where(wanted: Callable[[Capabilities], bool]) -> tuple[str, ...]:
+    """The providers whose capabilities satisfy `wanted`, for SQL filters."""
+    return tuple(name for name, caps in _CAPABILITIES.items() if wanted(caps))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,6 @@
 """Names and keys derived from spacecal's own data: the calendar's name, the
 idempotency key of a booking's event, and the span a Graph delta covers. Shared by
-provisioning, reconcile and write-back, so each derives them the same way."""
+provisioning, renewal, reconcile and write-back, so each derives them the same way."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from spacecal.domain.opening_hours import local_minute_to_utc
-from spacecal.providers.base import SyncWindow
+from spacecal.providers.base import Capabilities, SyncWindow
 
 
 def calendar_name(resource_name: str, business_name: str) -> str:
@@ -25,6 +25,13 @@ def idempotency_key(booking_id: int, calendar_id: str) -> str:
     """
     digest = hashlib.sha256(f"spacecal:{booking_id}:{calendar_id}".encode()).digest()[:20]
     return base64.b32hexencode(digest).decode().lower().rstrip("=")
+
+
+def webhook_urls(public_url: str, caps: Capabilities) -> tuple[str, str | None]:
+    """Where the provider should deliver notifications and lifecycle events."""
+    path = caps.webhook_path or ""
+    lifecycle = public_url + caps.lifecycle_path if caps.lifecycle_path else None
+    return public_url + path, lifecycle
 
 
 def sync_window(business_zone: str, days_ahead: int, now: datetime) -> SyncWindow:

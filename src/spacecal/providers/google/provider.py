@@ -19,7 +19,9 @@ from spacecal.domain import CalendarEvent
 from spacecal.providers.base import (
     AccountIdentity,
     CalendarNote,
+    Capabilities,
     Conflict,
+    Delivery,
     EventWrite,
     NotFound,
     ProviderError,
@@ -53,6 +55,12 @@ class GoogleProvider:
     one whose transport is the emulator)."""
 
     name: ProviderName = "google"
+    capabilities = Capabilities(
+        delivery=Delivery.PUSH,
+        windowed=False,
+        renews_in_place=False,
+        webhook_path="/webhooks/google",
+    )
 
     def __init__(self, settings: Settings, client: httpx2.AsyncClient) -> None:
         if not settings.google_client_id or not settings.google_client_secret:

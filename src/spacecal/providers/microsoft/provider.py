@@ -27,7 +27,9 @@ from spacecal.domain import CalendarEvent
 from spacecal.providers.base import (
     AccountIdentity,
     CalendarNote,
+    Capabilities,
     Conflict,
+    Delivery,
     EventWrite,
     NotFound,
     ProviderError,
@@ -71,6 +73,13 @@ class MicrosoftProvider:
     """Microsoft Graph v1.0. Construct with the settings and an httpx2 client."""
 
     name: ProviderName = "microsoft"
+    capabilities = Capabilities(
+        delivery=Delivery.PUSH,
+        windowed=True,
+        renews_in_place=True,
+        webhook_path="/webhooks/microsoft",
+        lifecycle_path="/webhooks/microsoft/lifecycle",
+    )
 
     def __init__(self, settings: Settings, client: httpx2.AsyncClient) -> None:
         if not settings.microsoft_client_id or not settings.microsoft_client_secret:

@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from spacecal import clock
 from spacecal.config import Settings
 from spacecal.crypto import TokenCipher
+from spacecal.db.columns import CURSOR_COLUMN, cursor_of
 from spacecal.db.models import (
     Business,
     Connection,
@@ -56,7 +57,7 @@ from spacecal.providers.base import (
     TokenSet,
 )
 from spacecal.sync.accounts.tokens import AccountTokens, AccountUnavailable, store_tokens
-from spacecal.sync.naming import calendar_name, idempotency_key, sync_window
+from spacecal.sync.naming import calendar_name, idempotency_key, sync_window, webhook_urls
 from spacecal.sync.queue import defer_reconcile
 from spacecal.sync.reconcile.adopt import link_known_events
 from spacecal.sync.reconcile.target import load_target
@@ -67,15 +68,6 @@ from spacecal.sync.upkeep.leftovers import forget_adopted
 ProviderFactory = Callable[[str], CalendarProvider]
 # Called after each step with the step's name; tests inject a crash with it.
 StepHook = Callable[[str], Awaitable[None]]
-
-# Where each provider's cursor and event ids are stored: the schema's two columns
-# (Nexudus names), not a difference in behaviour.
-CURSOR_COLUMN = {"google": "event_sync_token", "microsoft": "delta_link"}
-
-WEBHOOK_PATHS: dict[str, tuple[str, str | None]] = {
-    "google": ("/webhooks/google", None),
-    "microsoft": ("/webhooks/microsoft", "/webhooks/microsoft/lifecycle"),
-}
 
 
 # One provisioning per (member, resource, provider) at a time in this process: a double
@@ -252,7 +244,7 @@ class Provisioner:
             coworker_id=row.coworker_id,
             account_id=row.provider_account_id,
             calendar_id=row.calendar_id,
-            cursor=row.event_sync_token if row.provider == "google" else row.delta_link,
+            cursor=cursor_of(row),
             push_supported=row.push_supported,
             time_zone=row.time_zone,
             days_ahead=row.max_booking_days_ahead,
@@ -379,16 +371,17 @@ class Provisioner:
         provider: CalendarProvider,
         tokens: AccountTokens,
     ) -> None:
-        base = self.settings.effective_public_url()
-        path, lifecycle = WEBHOOK_PATHS[target.provider]
+        notification_url, lifecycle_url = webhook_urls(
+            self.settings.effective_public_url(), provider.capabilities
+        )
         secret = secrets.token_urlsafe(32)
 
         async def subscribe(access: str) -> Subscription:
             return await provider.subscribe(
                 access,
                 calendar_id,
-                notification_url=base + path,
-                lifecycle_url=base + lifecycle if lifecycle else None,
+                notification_url=notification_url,
+                lifecycle_url=lifecycle_url,
                 secret=secret,
                 ttl_seconds=self.settings.subscription_ttl_seconds,
             )

@@ -27,10 +27,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from spacecal.db.columns import BOOKING_CALENDAR_COLUMN, BOOKING_EVENT_ID_COLUMN
 from spacecal.db.models import Booking, EventLink
 from spacecal.providers.base import PullResult
-
-EVENT_ID_COLUMN = {"google": Booking.google_event_id, "microsoft": Booking.office365_event_id}
 
 
 async def link_known_events(
@@ -49,7 +48,7 @@ async def link_known_events(
     events = {e.key: e for e in pull.events if not e.cancelled and e.time is not None}
     if not events:
         return 0
-    column = EVENT_ID_COLUMN[provider]
+    column = Booking.__table__.c[BOOKING_EVENT_ID_COLUMN[provider]]
     query = select(
         Booking.id, column.label("event_key"), Booking.from_time, Booking.to_time, Booking.version
     ).where(
@@ -57,8 +56,8 @@ async def link_known_events(
         Booking.resource_id == resource_id,
         column.in_(list(events)),
     )
-    if provider == "google":
-        query = query.where(Booking.google_calendar_id == calendar_id)
+    if calendar_column := BOOKING_CALENDAR_COLUMN.get(provider):
+        query = query.where(Booking.__table__.c[calendar_column] == calendar_id)
     known = (await conn.execute(query)).all()
     for b in known:
         event = events[b.event_key]

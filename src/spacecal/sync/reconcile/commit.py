@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import activity, bookings
+from spacecal.db.columns import BOOKING_CALENDAR_COLUMN, BOOKING_EVENT_ID_COLUMN, CURSOR_COLUMN
 from spacecal.db.models import Booking, Connection
 from spacecal.domain import CreateBooking, EventText, MoveBooking, Plan, repeat_series_unique_id
 from spacecal.sync.reconcile.links import (
@@ -42,8 +43,6 @@ from spacecal.sync.reconcile.links import (
     upsert_links,
 )
 from spacecal.sync.reconcile.target import SyncTarget
-
-EVENT_ID_COLUMN = {"google": "google_event_id", "microsoft": "office365_event_id"}
 
 
 @dataclass
@@ -303,7 +302,7 @@ def _booking_values(
         "repeat_series_unique_id": series_uuid,
         "source": target.provider,
         "version": 1,
-        "google_calendar_id": target.calendar_id if target.provider == "google" else None,
+        "google_calendar_id": None,
         "google_event_id": None,
         "office365_event_id": None,
         "unique_id": uuid.uuid4(),
@@ -311,7 +310,9 @@ def _booking_values(
         "updated_on": now,
         "updated_by": None,
     }
-    values[EVENT_ID_COLUMN[target.provider]] = create.event_key
+    values[BOOKING_EVENT_ID_COLUMN[target.provider]] = create.event_key
+    if calendar_column := BOOKING_CALENDAR_COLUMN.get(target.provider):
+        values[calendar_column] = target.calendar_id
     return values
 
 
@@ -332,7 +333,7 @@ async def _create(
         "resource_id": target.resource.resource_id,
         "coworker_id": target.coworker_id,
         "source": target.provider,
-        "calendar_id": target.calendar_id if target.provider == "google" else None,
+        "calendar_id": rows[0]["google_calendar_id"],
         "now": now,
         "starts": [r["from_time"] for r in rows],
         "ends": [r["to_time"] for r in rows],
@@ -379,7 +380,7 @@ async def store_cursor(
     conn: AsyncConnection, target: SyncTarget, cursor: str, now: datetime
 ) -> None:
     """The new sync token / delta link, only after the whole change set is committed."""
-    column = "event_sync_token" if target.provider == "google" else "delta_link"
+    column = CURSOR_COLUMN[target.provider]
     await conn.execute(
         update(Connection)
         .where(Connection.id == target.connection_id)

@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from spacecal.db.columns import cursor_of
 from spacecal.db.models import Booking, Business, Connection, Coworker, EventLink, ProviderAccount
 from spacecal.db.models import Resource as ResourceRow
 from spacecal.db.rules import RULE_COLUMNS, rules_from_row
@@ -81,7 +82,7 @@ async def load_target(conn: AsyncConnection, connection_id: int) -> SyncTarget |
         account_status=row.account_status,
         coworker_id=row.coworker_id,
         calendar_id=row.calendar_id,
-        cursor=row.event_sync_token if row.provider == "google" else row.delta_link,
+        cursor=cursor_of(row),
         resource=resource,
         business=business,
         member_allowed=row.member_business_id == row.business_id,

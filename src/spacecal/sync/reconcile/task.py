@@ -36,6 +36,7 @@ from spacecal.providers.base import (
     SyncReset,
     Throttled,
 )
+from spacecal.providers.registry import capabilities
 from spacecal.sync.accounts.tokens import AccountTokens, AccountUnavailable
 from spacecal.sync.naming import sync_window
 from spacecal.sync.queue import defer_reconcile
@@ -164,7 +165,7 @@ def _changes(
             end = link.booking.end if link.booking else link.refused_end
             start = link.booking.start if link.booking else link.refused_start
             if (
-                target.provider == "microsoft"
+                capabilities(target.provider).windowed
                 and start is not None
                 and end is not None
                 and (end <= window.start or start >= window.end)

@@ -29,11 +29,11 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacecal import clock
+from spacecal.db.columns import BOOKING_CALENDAR_COLUMN, BOOKING_EVENT_ID_COLUMN
 from spacecal.db.models import Booking, EventLink
 from spacecal.providers.base import CalendarProvider, EventWrite, NotFound, WrittenEvent
 from spacecal.sync.accounts.tokens import AccountTokens
 from spacecal.sync.naming import idempotency_key
-from spacecal.sync.reconcile.commit import EVENT_ID_COLUMN
 from spacecal.sync.reconcile.target import SyncTarget
 
 
@@ -333,9 +333,9 @@ async def _link_new_event(
     written: WrittenEvent,
 ) -> None:
     now = clock.now()
-    booking_values: dict[str, Any] = {EVENT_ID_COLUMN[target.provider]: written.event_id}
-    if target.provider == "google":
-        booking_values["google_calendar_id"] = calendar_id
+    booking_values: dict[str, Any] = {BOOKING_EVENT_ID_COLUMN[target.provider]: written.event_id}
+    if calendar_column := BOOKING_CALENDAR_COLUMN.get(target.provider):
+        booking_values[calendar_column] = calendar_id
     async with engine.begin() as conn:
         await conn.execute(
             delete(EventLink).where(

@@ -31,6 +31,7 @@ from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock, metrics
+from spacecal.db.columns import clear_cursor
 from spacecal.db.models import (
     Business,
     Connection,
@@ -39,6 +40,7 @@ from spacecal.db.models import (
     SubscriptionGeneration,
 )
 from spacecal.providers.base import CalendarProvider, ProviderError, Throttled
+from spacecal.providers.registry import capabilities, providers_where
 from spacecal.sync.accounts.tokens import AccountRow, AccountTokens, AccountUnavailable
 from spacecal.sync.queue import defer_reconcile, refresh_queue_statistics
 from spacecal.sync.runtime import SyncRuntime
@@ -48,7 +50,7 @@ from spacecal.sync.upkeep.keepalive_queue import defer_keepalive as defer_keepal
 from spacecal.sync.upkeep.keepalive_queue import defer_keepalives, spread_by_account
 from spacecal.sync.upkeep.keepalive_queue import keepalive_queueing_lock as keepalive_queueing_lock
 from spacecal.sync.upkeep.orphans import defer_stop_orphans, orphan_accounts
-from spacecal.sync.upkeep.renewal import Renewal, RenewTarget, clear_cursor_values, margin
+from spacecal.sync.upkeep.renewal import Renewal, RenewTarget, margin
 from spacecal.sync.upkeep.window import current_window, window_due
 
 log = logging.getLogger("spacecal.keepalive")
@@ -145,7 +147,7 @@ async def keepalive_pass(rt: SyncRuntime) -> int:
                 Connection.rename_pending,
                 has_stopping,
                 and_(
-                    Connection.provider == "microsoft",
+                    Connection.provider.in_(providers_where(lambda c: c.windowed)),
                     or_(
                         Connection.sync_window_start.is_(None),
                         Connection.sync_window_start <= now - timedelta(days=1),
@@ -300,8 +302,8 @@ async def _full_resync(
 ) -> None:
     """Clear the cursor (and, for Graph, record the new window) and queue a reconcile,
     in one transaction: its full pull replaces the token (DESIGN, Full resync)."""
-    values: dict[str, object] = {**clear_cursor_values(row.provider), "resync_requested": False}
-    if row.provider == "microsoft":
+    values: dict[str, object] = {**clear_cursor(row.provider), "resync_requested": False}
+    if capabilities(row.provider).windowed:
         window = current_window(row.time_zone, row.max_booking_days_ahead, now)
         values.update(sync_window_start=window.start, sync_window_end=window.end)
     async with rt.db.engine.begin() as conn:

@@ -41,8 +41,8 @@ from spacecal.providers.base import (
     PushNotSupported,
     Subscription,
 )
-from spacecal.sync.accounts.provisioning import CURSOR_COLUMN, WEBHOOK_PATHS
 from spacecal.sync.accounts.tokens import AccountTokens
+from spacecal.sync.naming import webhook_urls
 from spacecal.sync.upkeep.generations import (
     Gen,
     drop_unknown_subscriptions,
@@ -63,12 +63,9 @@ class RenewTarget:
 
 
 def margin(settings: Settings, provider: str) -> timedelta:
-    seconds = (
-        settings.google_renewal_margin_seconds
-        if provider == "google"
-        else settings.microsoft_renewal_margin_seconds
-    )
-    return timedelta(seconds=seconds)
+    """How long before expiry a subscription is renewed: a setting per provider, since
+    their lifetimes differ (Google's channels live days, Graph's events ~3 days)."""
+    return timedelta(seconds=settings.renewal_margin_seconds(provider))
 
 
 class Renewal:
@@ -93,10 +90,9 @@ class Renewal:
         self.provider = provider
         self.tokens = tokens
         self.target = target
-        base = settings.effective_public_url()
-        path, lifecycle = WEBHOOK_PATHS[target.provider]
-        self.notification_url = base + path
-        self.lifecycle_url = base + lifecycle if lifecycle else None
+        self.notification_url, self.lifecycle_url = webhook_urls(
+            settings.effective_public_url(), provider.capabilities
+        )
         # This job's view of the `stopping` generations, once read with the live ones
         # (the job runs under the account lock: nothing else retires them meanwhile),
         # so stopping them needs no second read.
@@ -119,7 +115,7 @@ class Renewal:
         if self.target.renew_requested or newest.expires_at <= now + margin(
             self.settings, self.target.provider
         ):
-            if self.target.provider == "microsoft":
+            if self.provider.capabilities.renews_in_place:
                 return await self._patch(newest, live[1:])
             await self._new_channel(newest, live)
             return False
@@ -316,8 +312,3 @@ class Renewal:
                 await self._mark(done, "stopped")
                 if self._stopping is not None:
                     self._stopping = [g for g in self._stopping if g.id not in done]
-
-
-def clear_cursor_values(provider: str) -> dict[str, object]:
-    """A full resync: the next reconcile pulls everything (DESIGN, Full resync)."""
-    return {CURSOR_COLUMN[provider]: None}
