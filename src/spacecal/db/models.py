@@ -189,12 +189,18 @@ class ProviderAccount(Base):
     updated_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
 
 
+CONNECTION_KEY = ("coworker_id", "resource_id", "provider")
+
+
 class Connection(RecordMixin, Base):
     """One (member, resource, provider) calendar: both connection records live here."""
 
     __tablename__ = "connections"
     __table_args__ = (
         CheckConstraint("provider IN ('google', 'microsoft')", name="connections_provider"),
+        # One per (member, resource, provider): provisioning inserts against it
+        # (migration 0011 resolved the duplicates an in-process lock let through).
+        UniqueConstraint(*CONNECTION_KEY, name="connections_one_per_member_resource_provider"),
         Index("connections_provider_id", "provider", "id"),
         Index("connections_provider_expiry", "provider", "subscription_expire_date"),
         Index("connections_coworker_resource", "coworker_id", "resource_id"),

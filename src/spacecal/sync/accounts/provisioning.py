@@ -26,14 +26,14 @@ whose answer was lost lapses at its expiry and its notifications are ignored).
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
@@ -41,6 +41,7 @@ from spacecal.config import Settings
 from spacecal.crypto import TokenCipher
 from spacecal.db.columns import CURSOR_COLUMN, cursor_of
 from spacecal.db.models import (
+    CONNECTION_KEY,
     Business,
     Connection,
     ProviderAccount,
@@ -56,6 +57,7 @@ from spacecal.providers.base import (
     Subscription,
     TokenSet,
 )
+from spacecal.sync.accounts.locks import provisioning_lock
 from spacecal.sync.accounts.tokens import AccountTokens, AccountUnavailable, store_tokens
 from spacecal.sync.naming import calendar_name, idempotency_key, sync_window, webhook_urls
 from spacecal.sync.queue import defer_reconcile
@@ -68,11 +70,6 @@ from spacecal.sync.upkeep.leftovers import forget_adopted
 ProviderFactory = Callable[[str], CalendarProvider]
 # Called after each step with the step's name; tests inject a crash with it.
 StepHook = Callable[[str], Awaitable[None]]
-
-
-# One provisioning per (member, resource, provider) at a time in this process: a double
-# click must not make two calendars.
-_LOCKS: dict[tuple[int, int, str], asyncio.Lock] = {}
 
 
 class ProvisioningFailed(Exception):
@@ -148,12 +145,9 @@ class Provisioner:
 
     async def add_resource(self, coworker_id: int, provider: str, resource_id: int) -> int:
         """The member switched a resource on: make (or finish) its connection."""
-        key = (coworker_id, resource_id, provider)
-        lock = _LOCKS.setdefault(key, asyncio.Lock())
-        async with lock:
-            connection_id = await self._connection_row(coworker_id, provider, resource_id)
-            await self.resume(connection_id)
-            return connection_id
+        connection_id = await self._connection_row(coworker_id, provider, resource_id)
+        await self.resume(connection_id)
+        return connection_id
 
     async def _connection_row(self, coworker_id: int, provider: str, resource_id: int) -> int:
         now = clock.now()
@@ -190,6 +184,8 @@ class Provisioner:
             ).first()
             if names is None:
                 raise ProvisioningFailed("This resource does not exist any more.")
+            # The triple is unique: a concurrent insert that won leaves nothing here,
+            # and its row is read below.
             new_id = await conn.scalar(
                 insert(Connection)
                 .values(
@@ -204,8 +200,17 @@ class Provisioner:
                     updated_on=now,
                     updated_by="portal",
                 )
+                .on_conflict_do_nothing(index_elements=CONNECTION_KEY)
                 .returning(Connection.id)
             )
+            if new_id is None:
+                new_id = await conn.scalar(
+                    select(Connection.id).where(
+                        Connection.coworker_id == coworker_id,
+                        Connection.provider == provider,
+                        Connection.resource_id == resource_id,
+                    )
+                )
             assert new_id is not None
             return int(new_id)
 
@@ -258,7 +263,13 @@ class Provisioner:
             )
 
     async def resume(self, connection_id: int) -> None:
-        """Run the remaining steps of one connection; safe to run again at any time."""
+        """Run the remaining steps of one connection; safe to run again at any time.
+        Under the connection's provisioning lock (sync/accounts/locks.py): a second
+        set-up of the same connection waits, then finds the steps done."""
+        async with provisioning_lock(self.engine, connection_id):
+            await self._resume(connection_id)
+
+    async def _resume(self, connection_id: int) -> None:
         target = await self._target(connection_id)
         try:
             await self._run(target)

@@ -41,6 +41,7 @@ from spacecal.providers.base import (
     PushNotSupported,
     Subscription,
 )
+from spacecal.sync.accounts.locks import provisioning_lock
 from spacecal.sync.accounts.tokens import AccountTokens
 from spacecal.sync.naming import webhook_urls
 from spacecal.sync.upkeep.generations import (
@@ -110,7 +111,9 @@ class Renewal:
             )
         live, self._stopping = found["live"], found["stopping"]
         newest = live[0] if live else None
-        if newest is None or newest.expires_at <= now:
+        if newest is None:
+            return await self._first_or_recover()
+        if newest.expires_at <= now:
             return await self._recover(live)
         if self.target.renew_requested or newest.expires_at <= now + margin(
             self.settings, self.target.provider
@@ -170,6 +173,19 @@ class Renewal:
         return False
 
     # --- recovery: nothing live (expired, removed, never made) ------------------------
+
+    async def _first_or_recover(self) -> bool:
+        """No live channel at all. Its provisioner may be between storing the calendar
+        and recording the first channel: then that channel is the provisioner's to
+        make, and this job leaves the connection alone. Otherwise read again under the
+        same lock (provisioning may have finished since this job's read) and recover."""
+        async with provisioning_lock(self.engine, self.target.connection_id, wait=False) as held:
+            if not held:
+                return False
+            live = await generations_of(self.engine, self.target.connection_id, "live")
+            if live and live[0].expires_at > clock.now():
+                return False
+            return await self._recover(live)
 
     async def _recover(self, live: list[Gen]) -> bool:
         secret = secrets.token_urlsafe(32)
