@@ -75,7 +75,7 @@ async def test_two_apis_two_workers_converge_under_a_storm(
                 # Loose on purpose (bench/storm.py measures): a leak per notification
                 # would show as hundreds of MB here.
                 assert values and max(values) < 400 * 2**20, (name, mb(values))
-            assert r["non_2xx"] == 0 and r["transport_errors"] == 0, r
+            assert r["non_2xx"] == 0 and r["transport_errors"] == 0, f"{r}\n{f.logs_tail(60)}"
             assert set(r["read_statuses"]) == {"200"} and r["reads"] > 0, r["read_statuses"]
             assert set(result.last_ok) == {s.connection_id for s in space.seats}
 

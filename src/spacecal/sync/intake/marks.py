@@ -30,8 +30,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from psycopg.errors import DeadlockDetected
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
@@ -68,17 +69,26 @@ _LOOKUP = text(
 )
 # One statement for a batch of marks: each connection's first notification time and
 # trace kept (SET reads the old row, so the CASE sees the mark as it was), counts
-# added. Ids in order, so two batches lock shared rows in the same order.
+# added. The rows are locked first, in id order (`locked`: a CTE with FOR UPDATE is
+# never inlined, and its sort runs below the lock): the UPDATE's own join visits rows
+# in whatever order its plan chose, and two API processes' batches that shared rows
+# deadlocked on that (CI: 503s under a storm).
 _MARK = text(
-    "UPDATE connections c SET last_notification_at = :now,"
+    "WITH m AS (SELECT * FROM unnest(CAST(:ids AS bigint[]), CAST(:counts AS integer[]),"
+    " CAST(:traces AS text[])) AS m(id, n, trace)),"
+    " locked AS (SELECT c.id FROM connections c WHERE c.id IN (SELECT id FROM m)"
+    " ORDER BY c.id FOR UPDATE)"
+    " UPDATE connections c SET last_notification_at = :now,"
     " sync_requested_at = COALESCE(c.sync_requested_at, :now),"
     " sync_requested_trace = CASE WHEN c.sync_requested_at IS NULL THEN m.trace"
     " ELSE c.sync_requested_trace END,"
     " notifications_pending = c.notifications_pending + m.n"
-    " FROM unnest(CAST(:ids AS bigint[]), CAST(:counts AS integer[]),"
-    " CAST(:traces AS text[])) AS m(id, n, trace)"
+    " FROM m JOIN locked ON locked.id = m.id"
     " WHERE c.id = m.id"
 )
+# A deadlock with another writer of these rows aborts the statement whole, so running
+# it again is exact; past these attempts the request answers 503 and is redelivered.
+_MARK_ATTEMPTS = 3
 
 
 def _mark_params(marks: Iterable[_Mark]) -> dict[str, Any]:
@@ -126,8 +136,16 @@ class _Intake:
         return found
 
     async def _mark(self, marks: list[_Mark]) -> dict[_Mark, None]:
-        async with self.engine.connect() as conn:
-            await conn.execute(_MARK, _mark_params(marks))
+        params = _mark_params(marks)
+        for attempt in range(1, _MARK_ATTEMPTS + 1):
+            try:
+                async with self.engine.connect() as conn:
+                    await conn.execute(_MARK, params)
+                break
+            except DBAPIError as exc:
+                if attempt == _MARK_ATTEMPTS or not isinstance(exc.orig, DeadlockDetected):
+                    raise
+                log.warning("marking notifications deadlocked; running it again")
         dispatch.wake()
         return {}
 
