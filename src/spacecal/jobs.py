@@ -39,7 +39,7 @@ from spacecal.sync.queue import QUEUE, RECONCILE_TASK, defer_reconcile, refresh_
 from spacecal.sync.reconcile.task import reconcile
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep.keepalive import KEEPALIVE_TASK, keepalive_connection, keepalive_pass
-from spacecal.sync.upkeep.orphans import STOP_ORPHANS_TASK, stop_orphans
+from spacecal.sync.upkeep.orphan_channels import STOP_ORPHANS_TASK, stop_orphans
 from spacecal.sync.upkeep.prune import prune
 from spacecal.sync.upkeep.sweep import behind
 

@@ -283,7 +283,7 @@ class SubscriptionGeneration(Base):
 
 class DetachedCalendar(Base):
     """A calendar kept after its connection was disconnected (resource unbookable or
-    deleted): the note saying so is still to be written (sync/upkeep/leftovers.py)."""
+    deleted): the note saying so is still to be written (sync/upkeep/detached_calendars.py)."""
 
     __tablename__ = "detached_calendars"
     __table_args__ = (Index("detached_calendars_account", "provider_account_id"),)

@@ -64,8 +64,8 @@ from spacecal.sync.queue import defer_reconcile
 from spacecal.sync.reconcile.adopt import link_known_events
 from spacecal.sync.reconcile.target import load_target
 from spacecal.sync.reconcile.writeback import push_bookings
+from spacecal.sync.upkeep.detached_calendars import forget_adopted
 from spacecal.sync.upkeep.generations import drop_unknown_subscriptions, record_live, show_live
-from spacecal.sync.upkeep.leftovers import forget_adopted
 
 ProviderFactory = Callable[[str], CalendarProvider]
 # Called after each step with the step's name; tests inject a crash with it.
@@ -77,7 +77,7 @@ class ProvisioningFailed(Exception):
 
 
 @dataclass(frozen=True)
-class _Target:
+class _SetUp:
     """One connection row with what provisioning needs to know around it."""
 
     id: int
@@ -214,7 +214,7 @@ class Provisioner:
             assert new_id is not None
             return int(new_id)
 
-    async def _target(self, connection_id: int) -> _Target:
+    async def _target(self, connection_id: int) -> _SetUp:
         async with self.engine.connect() as conn:
             row = (
                 await conn.execute(
@@ -240,7 +240,7 @@ class Provisioner:
             ).first()
         if row is None or row.provider_account_id is None or row.coworker_id is None:
             raise ProvisioningFailed("This calendar connection is not linked to an account.")
-        return _Target(
+        return _SetUp(
             id=row.id,
             provider=row.provider,
             name=row.name,
@@ -270,9 +270,9 @@ class Provisioner:
             await self._resume(connection_id)
 
     async def _resume(self, connection_id: int) -> None:
-        target = await self._target(connection_id)
+        setup = await self._target(connection_id)
         try:
-            await self._run(target)
+            await self._run(setup)
         except AccountUnavailable as exc:
             raise ProvisioningFailed(str(exc)) from None
         except ProviderError as exc:
@@ -287,24 +287,24 @@ class Provisioner:
                 f"({exc.status or 'no answer'}). Try again in a moment."
             ) from exc
 
-    async def _run(self, target: _Target) -> None:
-        provider = self.provider_for(target.provider)
-        tokens = self.tokens(target.provider, target.account_id)
-        calendar_id = target.calendar_id
+    async def _run(self, setup: _SetUp) -> None:
+        provider = self.provider_for(setup.provider)
+        tokens = self.tokens(setup.provider, setup.account_id)
+        calendar_id = setup.calendar_id
         if calendar_id is None:
-            calendar_id = await self._calendar(target, provider, tokens)
-        if target.push_supported and not await self._has_live_generation(target.id):
-            await self._subscribe(target, calendar_id, provider, tokens)
+            calendar_id = await self._calendar(setup, provider, tokens)
+        if setup.push_supported and not await self._has_live_generation(setup.id):
+            await self._subscribe(setup, calendar_id, provider, tokens)
             await self._step("subscribed")
-        if target.cursor is None:
-            await self._first_pull(target, calendar_id, provider, tokens)
+        if setup.cursor is None:
+            await self._first_pull(setup, calendar_id, provider, tokens)
             await self._step("cursor_stored")
-        await self._write_bookings(target, calendar_id, provider, tokens)
-        await self._set(target.id, health="healthy", last_error=None, last_error_at=None)
+        await self._write_bookings(setup, calendar_id, provider, tokens)
+        await self._set(setup.id, health="healthy", last_error=None, last_error_at=None)
 
     async def _first_pull(
         self,
-        target: _Target,
+        setup: _SetUp,
         calendar_id: str,
         provider: CalendarProvider,
         tokens: AccountTokens,
@@ -313,16 +313,16 @@ class Provisioner:
         linked (sync/reconcile/adopt.py). The cursor is stored only when no event is left
         unexplained; otherwise a reconcile's full pull decides those."""
         now = clock.now()
-        window = sync_window(target.time_zone, target.days_ahead, now)
+        window = sync_window(setup.time_zone, setup.days_ahead, now)
         result = await tokens.call(lambda a: provider.pull(a, calendar_id, None, window))
         async with self.engine.begin() as conn:
             unexplained = await link_known_events(
                 conn,
-                connection_id=target.id,
-                provider=target.provider,
+                connection_id=setup.id,
+                provider=setup.provider,
                 calendar_id=calendar_id,
-                coworker_id=target.coworker_id,
-                resource_id=target.resource_id,
+                coworker_id=setup.coworker_id,
+                resource_id=setup.resource_id,
                 pull=result,
                 now=now,
             )
@@ -333,21 +333,19 @@ class Provisioner:
                 "updated_on": now,
             }
             if unexplained == 0:
-                values[CURSOR_COLUMN[target.provider]] = result.cursor
-            await conn.execute(
-                update(Connection).where(Connection.id == target.id).values(**values)
-            )
+                values[CURSOR_COLUMN[setup.provider]] = result.cursor
+            await conn.execute(update(Connection).where(Connection.id == setup.id).values(**values))
             if unexplained:
-                await defer_reconcile(conn, target.id, target.account_id)
+                await defer_reconcile(conn, setup.id, setup.account_id)
 
     async def _calendar(
-        self, target: _Target, provider: CalendarProvider, tokens: AccountTokens
+        self, setup: _SetUp, provider: CalendarProvider, tokens: AccountTokens
     ) -> str:
         calendars = await tokens.call(provider.list_calendars)
-        leftover = [c for c in calendars if c.name == target.name]
+        leftover = [c for c in calendars if c.name == setup.name]
         if not leftover:
             made = await tokens.call(
-                lambda a: provider.create_calendar(a, target.name, target.time_zone)
+                lambda a: provider.create_calendar(a, setup.name, setup.time_zone)
             )
             calendar_id = made.id
         else:
@@ -356,12 +354,12 @@ class Provisioner:
             # already written ("no longer synced") is taken away before it is stored
             # (a crash in between adopts it again and repeats both).
             async with self.engine.begin() as conn:
-                await forget_adopted(conn, target.account_id, calendar_id)
+                await forget_adopted(conn, setup.account_id, calendar_id)
             await tokens.call(
-                lambda a: provider.set_calendar_note(a, calendar_id, name=target.name, note=None)
+                lambda a: provider.set_calendar_note(a, calendar_id, name=setup.name, note=None)
             )
         await self._step("calendar_created")
-        await self._set(target.id, calendar_id=calendar_id)
+        await self._set(setup.id, calendar_id=calendar_id)
         await self._step("calendar_stored")
         return calendar_id
 
@@ -377,7 +375,7 @@ class Provisioner:
 
     async def _subscribe(
         self,
-        target: _Target,
+        setup: _SetUp,
         calendar_id: str,
         provider: CalendarProvider,
         tokens: AccountTokens,
@@ -405,23 +403,23 @@ class Provisioner:
                 sub = await tokens.call(subscribe)
         except PushNotSupported:
             # This calendar cannot be watched: the sweep polls it instead.
-            await self._set(target.id, push_supported=False)
+            await self._set(setup.id, push_supported=False)
             return
         now = clock.now()
         async with self.engine.begin() as conn:
             await record_live(
                 conn,
-                connection_id=target.id,
-                account_id=target.account_id,
-                provider=target.provider,
+                connection_id=setup.id,
+                account_id=setup.account_id,
+                provider=setup.provider,
                 sub=sub,
                 now=now,
             )
-            await show_live(conn, target.id, now)
+            await show_live(conn, setup.id, now)
 
     async def _write_bookings(
         self,
-        target: _Target,
+        setup: _SetUp,
         calendar_id: str,
         provider: CalendarProvider,
         tokens: AccountTokens,
@@ -429,7 +427,7 @@ class Provisioner:
         """The member's existing bookings of this resource, written the way every
         reconcile writes them (idempotent, crash-safe: sync/reconcile/writeback.py)."""
         async with self.engine.connect() as conn:
-            sync_target = await load_target(conn, target.id)
+            sync_target = await load_target(conn, setup.id)
         if sync_target is not None:
             await push_bookings(self.engine, sync_target, provider, tokens, now=clock.now())
 

@@ -176,22 +176,22 @@ def _secret_matches(given: str | None, expected: str) -> bool:
     return hmac.compare_digest((given or "").encode(), expected.encode())
 
 
-async def trigger(
+async def mark_notified(
     engine: AsyncEngine,
-    targets: Mapping[int, int | None],
+    notified: Mapping[int, int | None],
     lifecycle: list[LifecycleEvent] | None = None,
     *,
     counts: Mapping[int, int] | None = None,
     trace: str | None = None,
 ) -> None:
-    """Mark each connection in `targets` (id → account id) as notified (`counts`
+    """Mark each connection in `notified` (id → account id) as notified (`counts`
     notifications each, default 1), and record lifecycle events, durably before
     returning. Raises on a database failure (the caller answers 503). Plain marks
     share a statement with concurrent requests; lifecycle events take a transaction
     of their own."""
-    if not targets and not lifecycle:
+    if not notified and not lifecycle:
         return
-    marks = [_Mark(i, (counts or {}).get(i, 1), trace) for i in sorted(targets)]
+    marks = [_Mark(i, (counts or {}).get(i, 1), trace) for i in sorted(notified)]
     if not lifecycle:
         intake = _intake(engine)
         await asyncio.gather(*(intake.marks.submit(m) for m in marks))
@@ -226,7 +226,7 @@ async def google(
         NOTIFICATIONS.labels("google", "sync").inc()
         return 200
     try:
-        await trigger(engine, {generation.connection_id: generation.account_id}, trace=trace)
+        await mark_notified(engine, {generation.connection_id: generation.account_id}, trace=trace)
     except SQLAlchemyError:
         log.exception("could not record a google notification")
         NOTIFICATIONS.labels("google", "error").inc()
@@ -261,7 +261,7 @@ async def microsoft(
         return 400
     ids = [str(i.get("subscriptionId")) for i in items if i.get("subscriptionId")]
     generations = await _generations(engine, "microsoft", ids)
-    targets: dict[int, int | None] = {}
+    notified: dict[int, int | None] = {}
     counts: dict[int, int] = {}
     events: list[LifecycleEvent] = []
     for item in items:
@@ -279,17 +279,17 @@ async def microsoft(
             events.append(
                 LifecycleEvent(event, sub_id, generation.connection_id, generation.account_id)
             )
-        targets[generation.connection_id] = generation.account_id
+        notified[generation.connection_id] = generation.account_id
         # Lifecycle events are about the subscription, not the member's changes.
         counts[generation.connection_id] = counts.get(generation.connection_id, 0) + (
             0 if lifecycle else 1
         )
     try:
-        await trigger(engine, targets, events, counts=counts, trace=trace)
+        await mark_notified(engine, notified, events, counts=counts, trace=trace)
     except SQLAlchemyError:
         log.exception("could not record graph notifications")
         NOTIFICATIONS.labels("microsoft", "error").inc()
         return 503
-    if targets:
-        NOTIFICATIONS.labels("microsoft", "accepted").inc(len(targets))
+    if notified:
+        NOTIFICATIONS.labels("microsoft", "accepted").inc(len(notified))
     return 202

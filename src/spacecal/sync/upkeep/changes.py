@@ -7,7 +7,7 @@
   subscriptions are marked `stopping` with the account that can stop them, the
   connection rows are deleted (bookings stay), and `stop_orphans` stops them at the
   provider after the commit. The calendars are kept, each owed a note saying spacecal
-  no longer syncs it and why (sync/upkeep/leftovers.py; Google: the description, Graph: a
+  no longer syncs it and why (sync/upkeep/detached_calendars.py; Google: the description, Graph: a
   name suffix, as Graph calendars have no description), written by the same job.
 - A member (coworker) deleted: their provider accounts go with the row (cascade), so
   their subscriptions are stopped inline, best effort within the disconnect budget,
@@ -37,9 +37,9 @@ from spacecal.db.models import (
 )
 from spacecal.sync.accounts.disconnect import current_provisioner, stop_generations
 from spacecal.sync.accounts.provisioning import calendar_name
+from spacecal.sync.upkeep.detached_calendars import Detached, record_detached
 from spacecal.sync.upkeep.keepalive import defer_keepalive
-from spacecal.sync.upkeep.leftovers import Detached, record_detached
-from spacecal.sync.upkeep.orphans import defer_stop_orphans
+from spacecal.sync.upkeep.orphan_channels import defer_stop_orphans
 
 log = logging.getLogger("spacecal.changes")
 

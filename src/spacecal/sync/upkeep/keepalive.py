@@ -49,8 +49,8 @@ from spacecal.sync.upkeep.keepalive_queue import KEEPALIVE_TASK as KEEPALIVE_TAS
 from spacecal.sync.upkeep.keepalive_queue import defer_keepalive as defer_keepalive
 from spacecal.sync.upkeep.keepalive_queue import defer_keepalives, spread_by_account
 from spacecal.sync.upkeep.keepalive_queue import keepalive_queueing_lock as keepalive_queueing_lock
-from spacecal.sync.upkeep.orphans import defer_stop_orphans, orphan_accounts
-from spacecal.sync.upkeep.renewal import Renewal, RenewTarget, margin
+from spacecal.sync.upkeep.orphan_channels import defer_stop_orphans, orphan_accounts
+from spacecal.sync.upkeep.renewal import Renewal, RenewalSubject, margin
 from spacecal.sync.upkeep.window import current_window, window_due
 
 log = logging.getLogger("spacecal.keepalive")
@@ -243,7 +243,7 @@ async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
             row.access_token_expires_at,
         )
     )
-    target = RenewTarget(
+    subject = RenewalSubject(
         connection_id, row.provider, account_id, row.calendar_id, row.renew_requested
     )
     renewal = Renewal(
@@ -251,7 +251,7 @@ async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
         rt.settings,
         provider,
         tokens,
-        target,
+        subject,
         generations=generations_from_json(row.generations),
     )
     resync = row.resync_requested or window_due(

@@ -55,7 +55,7 @@ from spacecal.sync.upkeep.generations import (
 
 
 @dataclass(frozen=True)
-class RenewTarget:
+class RenewalSubject:
     connection_id: int
     provider: str
     account_id: int
@@ -78,7 +78,7 @@ class Renewal:
         settings: Settings,
         provider: CalendarProvider,
         tokens: AccountTokens,
-        target: RenewTarget,
+        subject: RenewalSubject,
         *,
         generations: dict[str, list[Gen]] | None = None,
     ) -> None:
@@ -90,7 +90,7 @@ class Renewal:
         self.settings = settings
         self.provider = provider
         self.tokens = tokens
-        self.target = target
+        self.subject = subject
         self.notification_url, self.lifecycle_url = webhook_urls(
             settings.effective_public_url(), provider.capabilities
         )
@@ -107,7 +107,7 @@ class Renewal:
         found, self._preread = self._preread, None
         if found is None:
             found = await generations_by_status(
-                self.engine, self.target.connection_id, ("live", "stopping")
+                self.engine, self.subject.connection_id, ("live", "stopping")
             )
         live, self._stopping = found["live"], found["stopping"]
         newest = live[0] if live else None
@@ -115,8 +115,8 @@ class Renewal:
             return await self._first_or_recover()
         if newest.expires_at <= now:
             return await self._recover(live)
-        if self.target.renew_requested or newest.expires_at <= now + margin(
-            self.settings, self.target.provider
+        if self.subject.renew_requested or newest.expires_at <= now + margin(
+            self.settings, self.subject.provider
         ):
             if self.provider.capabilities.renews_in_place:
                 return await self._patch(newest, live[1:])
@@ -134,7 +134,7 @@ class Renewal:
         sub = await self.tokens.call(
             lambda access: self.provider.renew(
                 access,
-                self.target.calendar_id,
+                self.subject.calendar_id,
                 current.as_subscription(),
                 notification_url=self.notification_url,
                 lifecycle_url=self.lifecycle_url,
@@ -143,7 +143,7 @@ class Renewal:
             )
         )
         await self._record(sub, retire=live)
-        metrics.renewal(self.target.provider, "renewed")
+        metrics.renewal(self.subject.provider, "renewed")
         await self.stop_stopping()
 
     # --- Graph: PATCH the expiry; gone → a new subscription ---------------------------
@@ -153,7 +153,7 @@ class Renewal:
             sub = await self.tokens.call(
                 lambda access: self.provider.renew(
                     access,
-                    self.target.calendar_id,
+                    self.subject.calendar_id,
                     current.as_subscription(),
                     notification_url=self.notification_url,
                     lifecycle_url=self.lifecycle_url,
@@ -168,7 +168,7 @@ class Renewal:
         await self._replace(
             replace(sub, secret=sub.secret or current.secret), retire=older, extends=current.id
         )
-        metrics.renewal(self.target.provider, "renewed")
+        metrics.renewal(self.subject.provider, "renewed")
         await self.stop_stopping()
         return False
 
@@ -179,10 +179,10 @@ class Renewal:
         and recording the first channel: then that channel is the provisioner's to
         make, and this job leaves the connection alone. Otherwise read again under the
         same lock (provisioning may have finished since this job's read) and recover."""
-        async with provisioning_lock(self.engine, self.target.connection_id, wait=False) as held:
+        async with provisioning_lock(self.engine, self.subject.connection_id, wait=False) as held:
             if not held:
                 return False
-            live = await generations_of(self.engine, self.target.connection_id, "live")
+            live = await generations_of(self.engine, self.subject.connection_id, "live")
             if live and live[0].expires_at > clock.now():
                 return False
             return await self._recover(live)
@@ -193,7 +193,7 @@ class Renewal:
         async def subscribe(access: str) -> Subscription:
             return await self.provider.subscribe(
                 access,
-                self.target.calendar_id,
+                self.subject.calendar_id,
                 notification_url=self.notification_url,
                 lifecycle_url=self.lifecycle_url,
                 secret=secret,
@@ -205,21 +205,21 @@ class Renewal:
                 sub = await self.tokens.call(subscribe)
             except Conflict:
                 await drop_unknown_subscriptions(
-                    self.engine, self.provider, self.tokens, self.target.calendar_id
+                    self.engine, self.provider, self.tokens, self.subject.calendar_id
                 )
                 sub = await self.tokens.call(subscribe)
         except PushNotSupported:
             async with self.engine.begin() as conn:
                 await conn.execute(
                     update(Connection)
-                    .where(Connection.id == self.target.connection_id)
+                    .where(Connection.id == self.subject.connection_id)
                     .values(push_supported=False, renew_requested=False)
                 )
                 await self._retire_in(conn, live)
-            metrics.renewal(self.target.provider, "push_not_supported")
+            metrics.renewal(self.subject.provider, "push_not_supported")
             return True
         await self._record(sub, retire=live, resync=True)
-        metrics.renewal(self.target.provider, "recovered")
+        metrics.renewal(self.subject.provider, "recovered")
         await self.stop_stopping()
         return True
 
@@ -245,14 +245,14 @@ class Renewal:
         async with self.autocommit.connect() as conn:
             await replace_live(
                 conn,
-                connection_id=self.target.connection_id,
-                account_id=self.target.account_id,
-                provider=self.target.provider,
+                connection_id=self.subject.connection_id,
+                account_id=self.subject.account_id,
+                provider=self.subject.provider,
                 sub=sub,
                 retire=[g.id for g in retire],
                 now=now,
                 extends=extends,
-                clear_request=self.target.renew_requested,
+                clear_request=self.subject.renew_requested,
                 resync=resync,
             )
         self._note_retired(retire, now)
@@ -260,7 +260,7 @@ class Renewal:
     async def _retire(self, gens: list[Gen]) -> None:
         async with self.engine.begin() as conn:
             await self._retire_in(conn, gens)
-            await show_live(conn, self.target.connection_id, clock.now())
+            await show_live(conn, self.subject.connection_id, clock.now())
         await self.stop_stopping()
 
     async def _retire_in(self, conn: AsyncConnection, gens: list[Gen]) -> None:
@@ -274,7 +274,7 @@ class Renewal:
                 await conn.execute(
                     update(SubscriptionGeneration)
                     .where(SubscriptionGeneration.id.in_(ids))
-                    .values(status=status, provider_account_id=self.target.account_id)
+                    .values(status=status, provider_account_id=self.subject.account_id)
                 )
         self._note_retired(gens, now)
 
@@ -293,16 +293,16 @@ class Renewal:
             )
 
     async def _clear_request(self) -> None:
-        if self.target.renew_requested:
+        if self.subject.renew_requested:
             async with self.engine.begin() as conn:
                 await self._clear_request_in(conn)
 
     async def _clear_request_in(self, conn: AsyncConnection) -> None:
-        if not self.target.renew_requested:
+        if not self.subject.renew_requested:
             return  # nothing to clear: spare the statement
         await conn.execute(
             update(Connection)
-            .where(Connection.id == self.target.connection_id)
+            .where(Connection.id == self.subject.connection_id)
             .values(renew_requested=False)
         )
 
@@ -312,7 +312,7 @@ class Renewal:
         now = clock.now()
         stopping = self._stopping
         if stopping is None:
-            stopping = await generations_of(self.engine, self.target.connection_id, "stopping")
+            stopping = await generations_of(self.engine, self.subject.connection_id, "stopping")
         done: list[int] = []
         try:
             for g in stopping:

@@ -1,10 +1,13 @@
-"""What deleted connections leave behind, settled at the provider after the deletion.
+"""Orphan channels: the subscriptions deleted connections leave behind, stopped at
+the provider after the deletion. (Their calendars are the other leftover: kept, with
+a note, in sync/upkeep/detached_calendars.py.)
 
 Deleting a connection row (a resource deleted or made unbookable) happens in the
 API's transaction, with no provider call there. Its open generations stay
 `stopping` with the account that can stop them, and its kept calendar is owed a note
-(sync/upkeep/leftovers.py). `stop_orphans(account)` (a job under the account lock, queueing
-lock `stop:{account}`) stops those channels/subscriptions and writes those notes.
+(sync/upkeep/detached_calendars.py). `stop_orphans(account)` (a job under the
+account lock, queueing lock `stop:{account}`) stops those channels/subscriptions
+and writes those notes.
 
 A stop that fails is not tried again on the next keep-alive pass (one a minute) but
 after a growing wait: each generation records `stop_failures` and `stop_retry_at`
@@ -32,8 +35,8 @@ from spacecal.providers.base import NotFound, ProviderError, Subscription, Throt
 from spacecal.sync.accounts.tokens import AccountUnavailable
 from spacecal.sync.queue import JobRow, defer_job
 from spacecal.sync.runtime import SyncRuntime
+from spacecal.sync.upkeep.detached_calendars import accounts_owing_notes, wait_after, write_notes
 from spacecal.sync.upkeep.generations import GEN_COLUMNS
-from spacecal.sync.upkeep.leftovers import accounts_owing_notes, wait_after, write_notes
 
 log = logging.getLogger("spacecal.orphans")
 

@@ -1,10 +1,12 @@
-"""Calendars kept after their connection is gone, and the note they are owed.
+"""Detached calendars: calendars kept after their connection is gone, and the note
+they are owed. (Their channels are the other leftover: stopped in
+sync/upkeep/orphan_channels.py.)
 
 A resource made unbookable, or deleted, disconnects its connections in the records
 API's transaction, with no provider call there (sync/upkeep/changes.py). Each calendar is
 kept (its events are the member's record of past bookings) and a row in
 `detached_calendars` says a note is owed: "spacecal no longer syncs this calendar,
-and why". The account's `stop_orphans` job (sync/upkeep/orphans.py, under the account lock)
+and why". The account's `stop_orphans` job (sync/upkeep/orphan_channels.py, under the account lock)
 writes it through `CalendarProvider.set_calendar_note`: Google shows it as the
 calendar's description; Graph calendars have no description, so the name gets a
 suffix, "Room 1 · Riverside (no longer synced)" (providers/microsoft/provider.py).
