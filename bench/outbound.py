@@ -31,8 +31,8 @@ from starlette.routing import Route
 from spacecal.config import Settings
 from spacecal.db.engine import open_database
 from spacecal.db.url import to_libpq
-from spacecal.jobs import run_worker
 from spacecal.providers.base import CalendarProvider
+from spacecal.runner import run_worker
 from spacecal.sync.runtime import SyncRuntime
 
 

@@ -50,7 +50,8 @@ from spacecal.db.models import Business, SubscriptionGeneration
 from spacecal.db.url import to_libpq
 from spacecal.demo.space import seed
 from spacecal.demo.stack import Stack, new_data_dir, start
-from spacecal.jobs import production_providers, run_worker
+from spacecal.providers.registry import production_providers
+from spacecal.runner import run_worker
 from spacecal.sync.accounts.provisioning import WEBHOOK_PATHS
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep.keepalive import keepalive_pass

@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import text
 
 from spacecal.db.engine import Database
-from spacecal.sync.queue import ANALYZE_AFTER_JOBS, refresh_queue_statistics
-from spacecal.sync.upkeep.keepalive_queue import KEEPALIVE_TASK, defer_keepalives, spread_by_account
+from spacecal.jobs import ANALYZE_AFTER_JOBS, names
+from spacecal.jobs import refresh_statistics as refresh_queue_statistics
+from spacecal.sync.upkeep.keepalive_queue import defer_keepalives, spread_by_account
 
 # Connection ids far from any a test makes (procrastinate_jobs has no foreign keys).
 BASE = 9_000_000
@@ -43,7 +44,7 @@ async def queued(database: Database) -> AsyncIterator[Database]:
                 "DELETE FROM procrastinate_jobs WHERE task_name = :t"
                 " AND (args->>'connection_id')::bigint >= :b"
             ),
-            {"t": KEEPALIVE_TASK, "b": BASE},
+            {"t": names.KEEPALIVE, "b": BASE},
         )
 
 
@@ -101,7 +102,7 @@ async def test_fetching_checks_a_jobs_lock_through_the_lock_index(queued: Databa
                     "SELECT lock FROM procrastinate_jobs WHERE task_name = :t"
                     " AND (args->>'connection_id')::bigint >= :b ORDER BY id LIMIT 40"
                 ),
-                {"t": KEEPALIVE_TASK, "b": BASE},
+                {"t": names.KEEPALIVE, "b": BASE},
             )
         )
     assert len(set(first)) == 40
