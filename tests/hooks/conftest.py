@@ -220,8 +220,10 @@ async def outbound_jobs(database: Database) -> list[dict[str, Any]]:
     async with database.engine.connect() as conn:
         rows = await conn.execute(
             text(
-                "SELECT args, status, scheduled_at FROM procrastinate_jobs"
-                " WHERE queue_name = 'outbound' ORDER BY id"
+                # `delay`: how long after its deferral a job runs (the database's clock).
+                "SELECT args, status, scheduled_at, scheduled_at - (SELECT min(e.at)"
+                " FROM procrastinate_events e WHERE e.job_id = j.id) AS delay"
+                " FROM procrastinate_jobs j WHERE queue_name = 'outbound' ORDER BY id"
             )
         )
         return [dict(r._mapping) for r in rows]
