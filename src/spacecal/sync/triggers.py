@@ -1,10 +1,13 @@
-"""What a booking write tells the sync engine.
+"""What a booking write tells the sync engine: reconcile the calendars that show it.
 
-Every place that commits a booking change (the records API, the portal, a pull)
-calls `notify_booking_changed` inside the same transaction: a reconcile is queued
-for each calendar connection of that (member, resource), durably with the change.
-Each such reconcile then writes the booking to its calendar (create, move or
-delete the event). Nothing here talks to a provider.
+The records API and the portal call `notify_booking_changed` inside the transaction
+that commits a booking change, so the reconcile jobs commit or roll back with it
+(sync/queue.py). A pull does not come through here: its commit queues the same
+reconciles for all its bookings at once with set-based SQL
+(sync/reconcile/commit.py). Each reconcile then writes the booking to its calendar
+(create, move or delete the event). Nothing here talks to a provider, and these
+are not database triggers: outbound webhooks come from those (migrations 0008 and
+0011), through the job outbox.
 """
 
 from __future__ import annotations
