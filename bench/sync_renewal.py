@@ -59,7 +59,11 @@ from spacecal.sync.upkeep.window import current_window
 
 PROVIDERS = ("google", "microsoft")
 # The dispatcher's idle probe and its claim (sync/intake/dispatch.py), by their first words.
-DISPATCHER_POLLS = ("WITH claimed AS", "SELECT EXISTS (SELECT 1 FROM connections WHERE sync")
+DISPATCHER_POLLS = (
+    "WITH claimed AS",
+    "SELECT EXISTS (SELECT 1 FROM connections WHERE sync",
+    "WITH taken AS",
+)
 
 
 def _quiet(line: str) -> None:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
 import spacecal.runner  # noqa: F401  (imports every module that registers a task)
 from spacecal import jobs
 from spacecal.jobs.app import make_app
@@ -66,3 +68,22 @@ def test_jobs_imports_nothing_above_it() -> None:
                 assert not node.module.startswith(above), (path.name, node.module)
             if isinstance(node, ast.Import):
                 assert not any(a.name.startswith(above) for a in node.names), path.name
+
+
+def test_an_app_missing_a_registration_refuses_to_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    from spacecal.jobs import registry
+
+    kept = {n: t for n, t in registry.registered().items() if n != "spacecal.outbound.deliver"}
+    monkeypatch.setattr(registry, "_registered", kept)
+    with pytest.raises(RuntimeError, match=r"spacecal\.outbound\.deliver"):
+        make_app("postgresql://unused/")
+
+
+def test_a_name_is_registered_once_and_only_if_stored() -> None:
+    async def other(runtime: object) -> None:
+        pass
+
+    with pytest.raises(ValueError, match="registered twice"):
+        jobs.task("spacecal.reconcile")(other)
+    with pytest.raises(ValueError, match="not a stored task name"):
+        jobs.task("spacecal.renamed")(other)

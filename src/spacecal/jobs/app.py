@@ -10,6 +10,7 @@ name unregistered: a worker without a task's module imported would fail its jobs
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import procrastinate
@@ -18,8 +19,10 @@ from procrastinate import JobContext
 from spacecal.config import Settings
 from spacecal.db.url import to_libpq
 from spacecal.jobs import names
-from spacecal.jobs.periodic import every, log, recover_stalled
+from spacecal.jobs.periodic import every, recover_stalled
 from spacecal.jobs.registry import Runtime, Task, registered
+
+log = logging.getLogger("spacecal.jobs")
 
 
 def runtime_of(context: JobContext) -> Any:

@@ -8,15 +8,11 @@ procrastinate retry would collide with the queued job's queueing lock.
 
 from __future__ import annotations
 
-import logging
-
 import procrastinate
 
 from spacecal.jobs.registry import Runtime, every, registered
 
 __all__ = ["every", "recover_stalled"]
-
-log = logging.getLogger("spacecal.jobs")
 
 
 async def recover_stalled(

@@ -75,7 +75,7 @@ def task(name: str, *, on_stalled: OnStalled | None = None) -> Callable[[F], F]:
     of jobs/names.py, whose queue it runs on); returns `f` unchanged."""
 
     def register(func: F) -> F:
-        _add(Task(name, names.QUEUE_OF[name], func, on_stalled))
+        _add(Task(name, names.QUEUE_OF.get(name, ""), func, on_stalled))
         return func
 
     return register
@@ -86,7 +86,11 @@ def periodic_task(name: str, *, periodic_id: str, schedule: Schedule) -> Callabl
     deferred on `schedule(settings)` (a cron line; see `every`)."""
 
     def register(func: F) -> F:
-        _add(Task(name, names.QUEUE_OF[name], func, schedule=schedule, periodic_id=periodic_id))
+        _add(
+            Task(
+                name, names.QUEUE_OF.get(name, ""), func, schedule=schedule, periodic_id=periodic_id
+            )
+        )
         return func
 
     return register

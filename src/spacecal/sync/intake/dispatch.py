@@ -61,8 +61,8 @@ _CLAIM = text(
 # COMMIT: three round trips). A worker polls every `dispatch_poll_seconds` (0.05 s by
 # default), marks or not.
 _ANY_WORK = text(
-    "SELECT EXISTS (SELECT 1 FROM connections WHERE sync_requested_at IS NOT NULL)"
-    " OR EXISTS (SELECT 1 FROM job_outbox)"  # jobs/' outbox (migration 0011)
+    "SELECT EXISTS (SELECT 1 FROM connections WHERE sync_requested_at IS NOT NULL),"
+    " EXISTS (SELECT 1 FROM job_outbox)"  # jobs/' outbox (migration 0011)
 )
 
 
@@ -82,11 +82,12 @@ async def dispatch_once(engine: AsyncEngine, *, batch: int) -> Dispatched:
     """One pass: at most `batch` marks become jobs and counts, and at most `batch`
     outbox rows become jobs, in one transaction (none when a probe finds neither)."""
     async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as probe:
-        if not await probe.scalar(_ANY_WORK):
-            return Dispatched(0, 0, 0)
+        marked, outboxed = (await probe.execute(_ANY_WORK)).one()
+    if not (marked or outboxed):
+        return Dispatched(0, 0, 0)
     async with engine.begin() as conn:
-        outbox = await jobs.drain_outbox(conn, limit=batch)
-        rows = (await conn.execute(_CLAIM, {"n": batch})).all()
+        outbox = await jobs.drain_outbox(conn, limit=batch) if outboxed else 0
+        rows = (await conn.execute(_CLAIM, {"n": batch})).all() if marked else []
         if not rows:
             return Dispatched(0, 0, 0, outbox)
         queued = await defer_reconciles(
