@@ -73,6 +73,7 @@ def _hooks(url: str, count: int, target: str) -> None:
                 (uuid.uuid4(), f"bench {i}", target),
             )
         conn.execute("DELETE FROM procrastinate_jobs")
+        conn.execute("DELETE FROM job_outbox")
 
 
 async def _deliver(settings: Settings, target_port: int) -> tuple[int, float]:
