@@ -2,7 +2,7 @@
 package knows procrastinate").
 
 - names: every stored queue and task name;
-- registry: `task` / `periodic` decorators the modules above register through;
+- registry: the `task` / `periodic_task` decorators the modules above register through;
 - queue: deferring in the caller's transaction (one, a batch, postpone, outbox);
 - app, worker, periodic: building the procrastinate app, running a worker,
   schedules and stalled-job recovery;
