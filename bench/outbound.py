@@ -31,8 +31,8 @@ from starlette.routing import Route
 from spacecal.config import Settings
 from spacecal.db.engine import open_database
 from spacecal.db.url import to_libpq
-from spacecal.jobs import run_worker
 from spacecal.providers.base import CalendarProvider
+from spacecal.runner import run_worker
 from spacecal.sync.runtime import SyncRuntime
 
 
@@ -73,6 +73,7 @@ def _hooks(url: str, count: int, target: str) -> None:
                 (uuid.uuid4(), f"bench {i}", target),
             )
         conn.execute("DELETE FROM procrastinate_jobs")
+        conn.execute("DELETE FROM job_outbox")
 
 
 async def _deliver(settings: Settings, target_port: int) -> tuple[int, float]:

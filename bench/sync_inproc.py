@@ -31,7 +31,7 @@ from spacecal.db.models import Booking, Business, Connection, EventLink
 from spacecal.demo.browser import Browser
 from spacecal.demo.space import OPEN_EVERY_DAY, Space, seed
 from spacecal.demo.stack import Stack, new_data_dir, start
-from spacecal.jobs import production_providers
+from spacecal.providers.registry import production_providers
 from spacecal.sync.reconcile.task import reconcile
 from spacecal.sync.runtime import SyncRuntime
 

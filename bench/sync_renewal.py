@@ -50,7 +50,8 @@ from spacecal.db.models import Business, SubscriptionGeneration
 from spacecal.db.url import to_libpq
 from spacecal.demo.space import seed
 from spacecal.demo.stack import Stack, new_data_dir, start
-from spacecal.jobs import production_providers, run_worker
+from spacecal.providers.registry import production_providers
+from spacecal.runner import run_worker
 from spacecal.sync.naming import webhook_urls
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep.keepalive import keepalive_pass
@@ -58,7 +59,11 @@ from spacecal.sync.upkeep.window import current_window
 
 PROVIDERS = ("google", "microsoft")
 # The dispatcher's idle probe and its claim (sync/intake/dispatch.py), by their first words.
-DISPATCHER_POLLS = ("WITH claimed AS", "SELECT EXISTS (SELECT 1 FROM connections WHERE sync")
+DISPATCHER_POLLS = (
+    "WITH claimed AS",
+    "SELECT EXISTS (SELECT 1 FROM connections WHERE sync",
+    "WITH taken AS",
+)
 
 
 def _quiet(line: str) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from spacecal.db.models import Booking, Business, Coworker, Resource
 from spacecal.db.rules import RULE_COLUMNS, rules_from_row
 from spacecal.domain import BookedSpan, BusinessRules, ResourceRules, check_booking
-from spacecal.sync.queue import ReconcileRequest, defer_reconciles
+from spacecal.jobs.reconcile import ReconcileRequest, defer_reconciles
 
 # Bookings around the span too, not only overlapping ones: the refusal names the
 # whole back-to-back block ("taken 09:00–12:00"), as the sync engine's check does.

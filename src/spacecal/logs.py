@@ -4,7 +4,7 @@ The trace id lives in a contextvar. The HTTP middleware sets one per request (th
 caller's `X-Request-ID` when it is a sane token, else a new one) and puts it on
 `request.state.trace_id`; webhook intake keeps it on the connection's mark, the
 dispatcher puts it in the reconcile job's `trace` argument, the job binds it again,
-and every reconcile that job defers carries it on (sync/queue.py). So one grep for
+and every reconcile that job defers carries it on (jobs/reconcile.py). So one grep for
 the id shows a change from the webhook to the booking to the write-back in another
 calendar.
 

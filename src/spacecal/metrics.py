@@ -16,14 +16,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 NOTIFICATIONS = Counter(
     "spacecal_webhook_notifications_total",
@@ -153,17 +153,19 @@ async def timed_sync(
 
 # --- scrape time ----------------------------------------------------------------------
 
-_QUEUE_SQL = text(
-    "SELECT status::text, count(*) FROM procrastinate_jobs"
-    " WHERE status IN ('todo', 'doing') GROUP BY status"
-)
+#: Reads the job counts by status ('todo', 'doing'): jobs.status.job_counts. Handed in
+#: by the caller, because the job tables are jobs/' business and this module is a leaf.
+JobCounts = Callable[[AsyncConnection], Awaitable[Mapping[str, int]]]
+
 # The partial index connections_sync_requested covers exactly the marked rows.
 _MARKS_SQL = text(
     "SELECT count(*), min(sync_requested_at) FROM connections WHERE sync_requested_at IS NOT NULL"
 )
 
 
-async def collect_queue(engine: AsyncEngine, *, limit_seconds: float = 2.0) -> bool:
+async def collect_queue(
+    engine: AsyncEngine, *, job_counts: JobCounts, limit_seconds: float = 2.0
+) -> bool:
     """Set the queue gauges from the database (two index scans, bounded by
     `limit_seconds`). False when the database did not answer: the gauges keep their last
     values and SCRAPE_ERRORS counts it, so a scrape never fails on the database."""
@@ -172,9 +174,7 @@ async def collect_queue(engine: AsyncEngine, *, limit_seconds: float = 2.0) -> b
     try:
         async with asyncio.timeout(limit_seconds):
             async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
-                jobs: dict[str, int] = {
-                    s: int(n) for s, n in (await conn.execute(_QUEUE_SQL)).all()
-                }
+                jobs = await job_counts(conn)
                 marks, oldest = (await conn.execute(_MARKS_SQL)).one()
     except Exception:
         SCRAPE_ERRORS.inc()
@@ -187,14 +187,16 @@ async def collect_queue(engine: AsyncEngine, *, limit_seconds: float = 2.0) -> b
     return True
 
 
-async def exposition(engine: AsyncEngine | None) -> tuple[bytes, str]:
+async def exposition(engine: AsyncEngine | None, *, job_counts: JobCounts) -> tuple[bytes, str]:
     """The text a scrape answers with (queue gauges refreshed first), and its type."""
     if engine is not None:
-        await collect_queue(engine)
+        await collect_queue(engine, job_counts=job_counts)
     return generate_latest(), CONTENT_TYPE_LATEST
 
 
-async def serve_metrics(engine: AsyncEngine, host: str, port: int) -> None:
+async def serve_metrics(
+    engine: AsyncEngine, host: str, port: int, *, job_counts: JobCounts
+) -> None:
     """`/metrics` (and `/healthz`) on their own port, for a worker process that serves
     no API; runs until cancelled."""
     import uvicorn
@@ -204,7 +206,7 @@ async def serve_metrics(engine: AsyncEngine, host: str, port: int) -> None:
     from starlette.routing import Route
 
     async def metrics(request: Request) -> Response:
-        body, content_type = await exposition(engine)
+        body, content_type = await exposition(engine, job_counts=job_counts)
         return Response(body, media_type=content_type)
 
     async def healthz(request: Request) -> Response:

@@ -1,7 +1,17 @@
 """Running spacecal's processes: the API (with or without an in-process worker) and a
 worker alone. Both share one database handle and stop cleanly on SIGINT/SIGTERM:
-the worker finishes or abandons its job (procrastinate marks it for recovery), HTTP
-connections close, the database pool is disposed."""
+the worker finishes or abandons its job (it is found by the stalled-job recovery),
+HTTP connections close, the database pool is disposed.
+
+A worker is jobs/'s worker plus what runs beside it: the notification dispatcher
+(which also drains the job outbox). Tasks register with jobs/ where they are
+defined (`@jobs.task`), so they exist only once their module is imported: this
+entry point imports every such module (TASK_MODULES) rather than jobs/ importing
+them by name, because jobs/ sits below sync/ and outbound/ and may not import
+them, and an explicit import is what the layout test and mypy can see. jobs/
+refuses to build an app with a stored task name unregistered, so a module missing
+here fails at start, not when its first job runs.
+"""
 
 from __future__ import annotations
 
@@ -10,17 +20,60 @@ import contextlib
 import logging
 import signal
 import time
+from typing import Any
 
 import uvicorn
 
 from spacecal.api.app import create_app
 from spacecal.config import Settings
 from spacecal.db.engine import open_database
-from spacecal.jobs import production_providers, run_worker
+from spacecal.jobs import worker as job_worker
+from spacecal.jobs.status import job_counts
 from spacecal.metrics import serve_metrics
+from spacecal.outbound import tasks as outbound_tasks
+from spacecal.providers.registry import production_providers
+from spacecal.sync.intake.dispatch import dispatch_all, run_dispatcher
+from spacecal.sync.reconcile import task as reconcile_tasks
 from spacecal.sync.runtime import SyncRuntime
+from spacecal.sync.upkeep import keepalive, orphan_channels, prune, sweep
+
+#: Every module that registers job tasks (imported above for their registrations).
+TASK_MODULES = (reconcile_tasks, keepalive, orphan_channels, sweep, prune, outbound_tasks)
 
 log = logging.getLogger("spacecal.runner")
+
+
+async def run_worker(
+    rt: SyncRuntime,
+    *,
+    concurrency: int | None = None,
+    wait: bool = True,
+    periodic: bool = True,
+    **options: Any,
+) -> None:
+    """Run a worker until cancelled (or, with wait=False, until the queue is empty),
+    with the notification dispatcher (sync/intake/dispatch.py) beside it: as a loop while
+    waiting; once, before the jobs, with wait=False."""
+    batch = rt.settings.dispatch_batch_size
+    dispatcher: asyncio.Task[None] | None = None
+    if wait:
+        dispatcher = asyncio.create_task(
+            run_dispatcher(
+                rt.db.engine, batch=batch, poll_seconds=rt.settings.dispatch_poll_seconds
+            ),
+            name="spacecal-dispatcher",
+        )
+    else:
+        await dispatch_all(rt.db.engine, batch=batch)
+    try:
+        await job_worker.run_worker(
+            rt, concurrency=concurrency, wait=wait, periodic=periodic, **options
+        )
+    finally:
+        if dispatcher is not None:
+            dispatcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await dispatcher
 
 
 async def keep_working(rt: SyncRuntime, *, concurrency: int | None = None) -> None:
@@ -98,7 +151,9 @@ async def work(
     metrics_task: asyncio.Task[None] | None = None
     if metrics_port is not None:
         metrics_task = asyncio.create_task(
-            serve_metrics(db.engine, settings.worker_metrics_host, metrics_port),
+            serve_metrics(
+                db.engine, settings.worker_metrics_host, metrics_port, job_counts=job_counts
+            ),
             name="spacecal-worker-metrics",
         )
     loop = asyncio.get_running_loop()

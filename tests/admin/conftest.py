@@ -44,10 +44,10 @@ from spacecal.db.models import (
     SubscriptionGeneration,
     SyncRun,
 )
-from spacecal.sync.queue import defer_reconcile
+from spacecal.jobs.reconcile import defer_reconcile
 
 ALL_TABLES = TABLES + ", activity_hourly"
-JOB_TABLES = "procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs"
+JOB_TABLES = "procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, job_outbox"
 
 G, M = "CoworkerGoogleCalendar", "CoworkerMsOfficeCalendar"
 # Users by what they may do (password: PASSWORD). admin@example.com (seed_space) is a

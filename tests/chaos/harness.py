@@ -26,11 +26,11 @@ from spacecal import clock
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import Connection, ProviderAccount
-from spacecal.jobs import sweep
 from spacecal.providers.base import AccountIdentity, TokenSet
 from spacecal.providers.http import decode_jwt_claims
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep.keepalive import keepalive_pass
+from spacecal.sync.upkeep.sweep import sweep
 
 # Every span a recovery waits for is seconds of simulated time (the clocks jump).
 CHAOS_SETTINGS: dict[str, Any] = {

@@ -168,7 +168,7 @@ async def test_worker_runs_queued_jobs_and_stops_on_sigterm(
 
     from spacecal.config import Settings
     from spacecal.db.engine import open_database
-    from spacecal.sync.queue import defer_reconcile
+    from spacecal.jobs.reconcile import defer_reconcile
 
     url = fresh_database_on(server_url)
     key = Fernet.generate_key().decode()

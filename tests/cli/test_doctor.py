@@ -30,7 +30,8 @@ from spacecal.cli.doctor_checks import (
 )
 from spacecal.config import Settings
 from spacecal.db.engine import Database, make_engine
-from spacecal.jobs import production_providers, run_worker
+from spacecal.providers.registry import production_providers
+from spacecal.runner import run_worker
 from spacecal.sync.runtime import SyncRuntime
 
 EMULATED = {

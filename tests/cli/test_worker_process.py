@@ -22,7 +22,7 @@ from sqlalchemy import text
 from spacecal.cli import main
 from spacecal.config import Settings
 from spacecal.db.engine import open_database
-from spacecal.sync.queue import defer_reconcile
+from spacecal.jobs.reconcile import defer_reconcile
 
 
 @pytest.mark.parametrize(

@@ -10,8 +10,11 @@ from sqlalchemy import text
 
 from spacecal.config import Settings
 from spacecal.db.engine import Database
-from spacecal.jobs import every, make_app, recover_stalled
-from spacecal.sync.queue import RECONCILE_TASK, defer_reconcile
+from spacecal.jobs import every, names
+from spacecal.jobs.app import make_app
+from spacecal.jobs.periodic import recover_stalled
+from spacecal.jobs.reconcile import defer_reconcile
+from spacecal.runner import TASK_MODULES  # noqa: F401  (imports the task modules)
 from spacecal.sync.runtime import SyncRuntime
 
 
@@ -72,7 +75,7 @@ async def test_a_dead_workers_job_is_failed_and_queued_again_but_not_the_recover
                     "SELECT args->>'connection_id', status::text FROM procrastinate_jobs"
                     " WHERE task_name = :task ORDER BY id"
                 ),
-                {"task": RECONCILE_TASK},
+                {"task": names.RECONCILE},
             )
         ).all()
     assert [(r[0], r[1]) for r in rows] == [

@@ -18,12 +18,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from spacecal import jobs
 from spacecal.api.app import create_app
 from spacecal.api.auth import hash_password
 from spacecal.config import Settings
 from spacecal.db.engine import Database
-from spacecal.jobs import run_worker
 from spacecal.providers.base import CalendarProvider
+from spacecal.runner import run_worker
 from spacecal.sync.runtime import SyncRuntime
 from support.api import insert_api_user
 
@@ -125,12 +126,14 @@ async def clean(database: Database) -> AsyncIterator[None]:
     async with database.engine.begin() as conn:
         await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
         await conn.execute(text("DELETE FROM procrastinate_jobs"))
+        await conn.execute(text("DELETE FROM job_outbox"))
     yield
     # Leave no webhook behind: in a whole-suite session, later tests' bookings would
     # otherwise queue deliveries to a receiver that is gone.
     async with database.engine.begin() as conn:
         await conn.execute(text("TRUNCATE webhooks RESTART IDENTITY"))
         await conn.execute(text("DELETE FROM procrastinate_jobs WHERE queue_name = 'outbound'"))
+        await conn.execute(text("DELETE FROM job_outbox"))
 
 
 @pytest.fixture
@@ -186,12 +189,13 @@ def work(hook_settings: Settings, database: Database) -> RunWorker:
         for _ in range(30):
             await run_worker(rt, wait=False, periodic=False, concurrency=2)
             async with database.engine.connect() as conn:
+                # Deliveries the triggers wrote while it ran wait in the outbox.
                 due = await conn.scalar(
                     text(
                         "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = 'outbound'"
                         " AND status = 'todo' AND (scheduled_at IS NULL OR scheduled_at <= now())"
                     )
-                )
+                ) or await conn.scalar(text("SELECT count(*) FROM job_outbox"))
             if not due:
                 return
         raise AssertionError("deliveries kept coming")
@@ -208,11 +212,18 @@ async def create(
 
 
 async def outbound_jobs(database: Database) -> list[dict[str, Any]]:
+    """The delivery jobs, once the outbox rows the triggers wrote are jobs (what the
+    worker's dispatcher does)."""
+    async with database.engine.begin() as conn:
+        while await jobs.drain_outbox(conn, limit=1000):
+            pass
     async with database.engine.connect() as conn:
         rows = await conn.execute(
             text(
-                "SELECT args, status, scheduled_at FROM procrastinate_jobs"
-                " WHERE queue_name = 'outbound' ORDER BY id"
+                # `delay`: how long after its deferral a job runs (the database's clock).
+                "SELECT args, status, scheduled_at, scheduled_at - (SELECT min(e.at)"
+                " FROM procrastinate_events e WHERE e.job_id = j.id) AS delay"
+                " FROM procrastinate_jobs j WHERE queue_name = 'outbound' ORDER BY id"
             )
         )
         return [dict(r._mapping) for r in rows]

@@ -10,9 +10,11 @@ from sqlalchemy import text
 from hooks.conftest import outbound_jobs
 from spacecal.config import Settings
 from spacecal.db.engine import Database
-from spacecal.jobs import make_app, recover_stalled
+from spacecal.jobs.app import make_app
+from spacecal.jobs.periodic import recover_stalled
 from spacecal.outbound.delivery import defer_delivery
 from spacecal.providers.base import CalendarProvider
+from spacecal.runner import TASK_MODULES  # noqa: F401  (imports the task modules)
 from spacecal.sync.runtime import SyncRuntime
 
 

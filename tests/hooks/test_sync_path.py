@@ -30,6 +30,7 @@ async def no_hooks(database: Database) -> AsyncIterator[None]:
         async with database.engine.begin() as conn:
             await conn.execute(text("TRUNCATE webhooks RESTART IDENTITY"))
             await conn.execute(text("DELETE FROM procrastinate_jobs WHERE queue_name = 'outbound'"))
+            await conn.execute(text("DELETE FROM job_outbox"))
 
     await wipe()
     yield

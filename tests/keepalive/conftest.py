@@ -21,9 +21,9 @@ from spacecal.api.auth import hash_password
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import Connection, SubscriptionGeneration
-from spacecal.jobs import sweep
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep.keepalive import keepalive_pass
+from spacecal.sync.upkeep.sweep import sweep
 
 HOUR = 3600.0
 
@@ -116,7 +116,7 @@ async def _clean_jobs(database: Database) -> None:
         await conn.execute(
             text(
                 "TRUNCATE procrastinate_events, procrastinate_periodic_defers,"
-                " procrastinate_jobs RESTART IDENTITY CASCADE"
+                " procrastinate_jobs, job_outbox RESTART IDENTITY CASCADE"
             )
         )
 

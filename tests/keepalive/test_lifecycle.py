@@ -15,7 +15,7 @@ from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
 from spacecal import clock
 from spacecal.db.models import ProviderAccount, SyncRun
-from spacecal.sync.queue import defer_reconcile
+from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.sync.upkeep.prune import prune
 
 

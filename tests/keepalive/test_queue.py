@@ -4,7 +4,7 @@ current statistics, and with an index that makes the fetch's same-lock check a p
 Jobs of one provider account share a lock and run one at a time. procrastinate's
 fetch walks the queue in order and, for each job, checks whether another job with
 its lock is running or ahead of it. These tests pin the three things that keep a
-fetch from reading the whole queue (see sync/upkeep/keepalive_queue.py, sync/queue.py and
+fetch from reading the whole queue (see sync/upkeep/keepalive_queue.py, jobs/reconcile.py and
 migration 0010)."""
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ import pytest
 from sqlalchemy import text
 
 from spacecal.db.engine import Database
-from spacecal.sync.queue import ANALYZE_AFTER_JOBS, refresh_queue_statistics
-from spacecal.sync.upkeep.keepalive_queue import KEEPALIVE_TASK, defer_keepalives, spread_by_account
+from spacecal.jobs import ANALYZE_AFTER_JOBS, names
+from spacecal.jobs import refresh_statistics as refresh_queue_statistics
+from spacecal.sync.upkeep.keepalive_queue import defer_keepalives, spread_by_account
 
 # Connection ids far from any a test makes (procrastinate_jobs has no foreign keys).
 BASE = 9_000_000
@@ -43,7 +44,7 @@ async def queued(database: Database) -> AsyncIterator[Database]:
                 "DELETE FROM procrastinate_jobs WHERE task_name = :t"
                 " AND (args->>'connection_id')::bigint >= :b"
             ),
-            {"t": KEEPALIVE_TASK, "b": BASE},
+            {"t": names.KEEPALIVE, "b": BASE},
         )
 
 
@@ -101,7 +102,7 @@ async def test_fetching_checks_a_jobs_lock_through_the_lock_index(queued: Databa
                     "SELECT lock FROM procrastinate_jobs WHERE task_name = :t"
                     " AND (args->>'connection_id')::bigint >= :b ORDER BY id LIMIT 40"
                 ),
-                {"t": KEEPALIVE_TASK, "b": BASE},
+                {"t": names.KEEPALIVE, "b": BASE},
             )
         )
     assert len(set(first)) == 40

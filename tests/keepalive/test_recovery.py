@@ -13,7 +13,7 @@ from tests.sync.conftest import PROVIDERS
 from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
 from spacecal.db.models import Connection, ProviderAccount, SyncRun
-from spacecal.jobs import sweep
+from spacecal.sync.upkeep.sweep import sweep
 
 RECORDS = {"google": "coworkergooglecalendars", "microsoft": "coworkermsofficecalendars"}
 

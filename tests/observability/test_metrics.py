@@ -19,6 +19,7 @@ from tests.sync.test_scenarios import tomorrow_at
 from spacecal.cli.bulk import request_bulk
 from spacecal.db.models import Connection, SubscriptionGeneration
 from spacecal.emulators.common.faults import FaultKind
+from spacecal.jobs.status import job_counts
 from spacecal.metrics import serve_metrics
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -145,7 +146,9 @@ def _free_port() -> int:
 
 async def test_a_worker_serves_its_own_metrics_port(sync_env: SyncEnv) -> None:
     port = _free_port()
-    server = asyncio.create_task(serve_metrics(sync_env.engine, "127.0.0.1", port))
+    server = asyncio.create_task(
+        serve_metrics(sync_env.engine, "127.0.0.1", port, job_counts=job_counts)
+    )
     try:
         async with httpx2.AsyncClient() as client:
             for _ in range(100):

@@ -17,7 +17,7 @@ from spacecal.api.auth import hash_password
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import Connection
-from spacecal.jobs import run_worker
+from spacecal.runner import run_worker
 from spacecal.sync.intake.dispatch import dispatch_all
 from spacecal.sync.runtime import SyncRuntime
 
@@ -108,7 +108,7 @@ async def _clean_jobs(database: Database) -> None:
         await conn.execute(
             text(
                 "TRUNCATE procrastinate_events, procrastinate_periodic_defers,"
-                " procrastinate_jobs RESTART IDENTITY CASCADE"
+                " procrastinate_jobs, job_outbox RESTART IDENTITY CASCADE"
             )
         )
 

@@ -26,17 +26,16 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    column,
     exists,
     literal,
     literal_column,
     or_,
     select,
-    table,
 )
 
 from spacecal.db.models import Connection, ProviderAccount
-from spacecal.sync.queue import RECONCILE_TASK
+from spacecal.jobs import names
+from spacecal.jobs.sql import JOBS as _jobs
 
 HEALTHY = "healthy"
 SYNCING = "syncing"
@@ -60,17 +59,9 @@ STATE_HELP = {
     EXPIRING: "Push is about to lapse (renewal is overdue): renew now, or look at the error.",
 }
 
-_jobs = table(
-    "procrastinate_jobs",
-    column("status"),  # an enum type of procrastinate's: compared to literals
-    column("lock", String),
-    column("queueing_lock", String),
-    column("task_name", String),
-)
-
 
 def reconcile_lock_of_connection() -> Any:
-    """The queueing lock a reconcile of the row's connection holds (sync/queue.py)."""
+    """The queueing lock a reconcile of the row's connection holds (jobs/reconcile.py)."""
     return literal("reconcile:") + cast(Connection.id, String)
 
 
@@ -88,7 +79,7 @@ def reconcile_running() -> Any:
         _jobs.c.status == literal_column("'doing'"),
         _jobs.c.lock == literal("account:") + cast(Connection.provider_account_id, String),
         _jobs.c.queueing_lock == reconcile_lock_of_connection(),
-        _jobs.c.task_name == RECONCILE_TASK,
+        _jobs.c.task_name == names.RECONCILE,
     )
 
 
@@ -103,7 +94,7 @@ def active_reconciles() -> Any:
                 _jobs.c.status == literal_column("'todo'"),
                 _jobs.c.status == literal_column("'doing'"),
             ),
-            _jobs.c.task_name == RECONCILE_TASK,
+            _jobs.c.task_name == names.RECONCILE,
             _jobs.c.queueing_lock.is_not(None),
         )
         .distinct()

@@ -11,6 +11,7 @@ from sqlalchemy import text
 
 from spacecal.api.state import AppState
 from spacecal.db.migrate import head_revision
+from spacecal.jobs.status import job_counts
 from spacecal.metrics import exposition
 
 router = APIRouter(tags=["Health"])
@@ -26,7 +27,7 @@ async def metrics(request: Request) -> Response:
     # Labels are provider, outcome and the like, never an id or a secret; the queue
     # gauges are read from the database now (spacecal.metrics).
     state: AppState = request.app.state.spacecal
-    body, content_type = await exposition(state.db.engine)
+    body, content_type = await exposition(state.db.engine, job_counts=job_counts)
     return Response(body, media_type=content_type)
 
 

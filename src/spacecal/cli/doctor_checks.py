@@ -19,6 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal.config import Settings
+from spacecal.jobs import status as job_status
 
 OK, WARN, FAIL = "OK", "WARN", "FAIL"
 
@@ -26,7 +27,7 @@ OK, WARN, FAIL = "OK", "WARN", "FAIL"
 # and renewal are computed here; the database stamps worker heartbeats.
 SKEW_WARN_SECONDS = 2.0
 SKEW_FAIL_SECONDS = 30.0
-WORKER_ALIVE_SECONDS = 60.0  # procrastinate beats every 10 s
+WORKER_ALIVE_SECONDS = 60.0  # workers beat every 10 s (worker_heartbeat_seconds)
 QUEUE_WAIT_WARN_SECONDS = 300.0
 MARK_WAIT_WARN_SECONDS = 60.0
 
@@ -296,13 +297,7 @@ async def check_clock(engine: AsyncEngine, now: Any) -> Check:
 
 async def check_workers(engine: AsyncEngine) -> Check:
     async with engine.connect() as conn:
-        alive = await conn.scalar(
-            text(
-                "SELECT count(*) FROM procrastinate_workers"
-                " WHERE last_heartbeat > now() - make_interval(secs => :s)"
-            ),
-            {"s": WORKER_ALIVE_SECONDS},
-        )
+        alive = await job_status.workers_alive(conn, within_seconds=WORKER_ALIVE_SECONDS)
     if not alive:
         return Check(
             "workers",
@@ -316,19 +311,8 @@ async def check_workers(engine: AsyncEngine) -> Check:
 
 async def check_queue(engine: AsyncEngine) -> Check:
     async with engine.connect() as conn:
-        runnable, oldest = (
-            await conn.execute(
-                text(
-                    "SELECT count(*), min(e.at) FROM procrastinate_jobs j"
-                    " LEFT JOIN procrastinate_events e ON e.job_id = j.id AND e.type = 'deferred'"
-                    " WHERE j.status = 'todo'"
-                    " AND (j.scheduled_at IS NULL OR j.scheduled_at <= now())"
-                )
-            )
-        ).one()
-        running = await conn.scalar(
-            text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'doing'")
-        )
+        runnable, oldest = await job_status.runnable(conn)
+        running = await job_status.running(conn)
         marks, first_mark, db_now = (
             await conn.execute(
                 text(

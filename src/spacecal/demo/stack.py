@@ -153,7 +153,8 @@ async def start(
     """Start every part into `stack` (which the caller stops, even after a failure).
     `worker` False leaves jobs queued (bench/sync.py runs reconcile itself)."""
     from spacecal.api.app import create_app
-    from spacecal.jobs import production_providers, run_worker
+    from spacecal.providers.registry import production_providers
+    from spacecal.runner import run_worker
     from spacecal.sync.runtime import SyncRuntime
 
     spacecal_sock, google_sock, microsoft_sock = (

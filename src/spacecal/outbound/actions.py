@@ -5,14 +5,12 @@ API spells them without spaces). Nexudus has none for calendar connections; ours
 follow the same `<Record><Verb>` style: `CoworkerCalendar` covers both connection
 records (CoworkerGoogleCalendar, CoworkerMsOfficeCalendar), and the body says which.
 
-The strings below also appear in migration 0008's trigger functions: a rename needs
-a migration.
+The strings below also appear in the trigger functions of migrations 0008 and 0012:
+a rename needs a migration. The delivery task's and queue's names are in
+jobs/names.py (DELIVER, OUTBOUND_QUEUE).
 """
 
 from __future__ import annotations
-
-QUEUE = "outbound"
-DELIVER_TASK = "spacecal.outbound.deliver"
 
 BOOKING_CREATE = "BookingCreate"
 BOOKING_UPDATE = "BookingUpdate"

@@ -9,8 +9,8 @@ so is its signature). Bookkeeping and the next attempt commit together:
   failures the webhook is turned off (Active false, LastError says why); otherwise a
   retry is deferred after an exponential backoff, up to `outbound_max_attempts`.
 
-Retries are new jobs with `scheduled_at`, not procrastinate's retry, as the sync jobs
-do (DESIGN, Jobs). A webhook turned off or deleted meanwhile gets nothing more.
+Retries are new jobs deferred with a delay (jobs.defer), not procrastinate's retry,
+as the sync jobs do (DESIGN, Jobs). A webhook turned off or deleted meanwhile gets nothing more.
 """
 
 from __future__ import annotations
@@ -18,29 +18,24 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import httpx2
-from sqlalchemy import case, select, text, update
+from sqlalchemy import case, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spacecal import __version__, clock
+from spacecal import __version__, clock, jobs
 from spacecal.config import Settings
 from spacecal.crypto import KeyConfigurationError
 from spacecal.db.engine import Database
 from spacecal.db.models import WebHook
-from spacecal.outbound.actions import DELIVER_TASK, QUEUE
+from spacecal.jobs import names
 from spacecal.outbound.render import render
 from spacecal.outbound.send import SendResult, post
 from spacecal.outbound.signing import SIGNATURE_HEADER, sign
 
 log = logging.getLogger("spacecal.outbound")
-
-_DEFER = text(
-    "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, 0, NULL, NULL,"
-    " CAST(:args AS jsonb), :scheduled_at)]::procrastinate_job_to_defer_v1[])"
-)
 
 
 @dataclass(frozen=True)
@@ -59,16 +54,12 @@ def backoff(settings: Settings, attempt: int) -> timedelta:
 
 
 async def defer_delivery(
-    conn: AsyncConnection, args: dict[str, Any], scheduled_at: datetime | None = None
+    conn: AsyncConnection, args: dict[str, Any], *, delay_seconds: float | None = None
 ) -> None:
-    await conn.execute(
-        _DEFER,
-        {
-            "queue": QUEUE,
-            "task": DELIVER_TASK,
-            "args": json.dumps(args),
-            "scheduled_at": scheduled_at,
-        },
+    """Queue a delivery in `conn`'s transaction, `delay_seconds` from now (None: at
+    once). Deliveries have no lock and no queueing lock: each is its own."""
+    await jobs.defer(
+        conn, names.DELIVER, jobs.JobRow(None, None, args), delay_seconds=delay_seconds
     )
 
 
@@ -177,7 +168,7 @@ async def _failed(
         if attempt < settings.outbound_max_attempts:
             retry = {"webhook_id": webhook_id, "action": action, "body": body}
             wait = backoff(settings, attempt)
-            when = now + wait if wait else None  # no wait: runnable at once
-            await defer_delivery(conn, {**retry, "attempt": attempt + 1}, when)
+            delay = wait.total_seconds() if wait else None  # no wait: runnable at once
+            await defer_delivery(conn, {**retry, "attempt": attempt + 1}, delay_seconds=delay)
     log.info("webhook %s %s attempt %d failed: %s", webhook_id, action, attempt, error)
     return Outcome("failed", attempt, result.status, error)

@@ -1,4 +1,5 @@
-"""The delivery task on the worker's procrastinate app (registered by spacecal.jobs).
+"""The delivery task, registered with jobs/ under its stored name (jobs/names.py
+DELIVER); a stalled delivery (its worker died) is sent again.
 
 Deliveries share one HTTP client per event loop: building a client loads the TLS
 trust store (~60-100 ms here), several times the cost of a delivery itself, and a
@@ -13,11 +14,11 @@ from typing import Any
 from weakref import WeakKeyDictionary
 
 import httpx2
-import procrastinate
-from procrastinate import JobContext
+from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spacecal.outbound.actions import DELIVER_TASK, QUEUE
-from spacecal.outbound.delivery import deliver
+from spacecal import jobs
+from spacecal.jobs import names
+from spacecal.outbound.delivery import defer_delivery, deliver
 from spacecal.sync.runtime import SyncRuntime
 
 _clients: WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncClient] = WeakKeyDictionary()
@@ -32,11 +33,11 @@ def shared_client() -> httpx2.AsyncClient:
     return client
 
 
-async def deliver_task(context: JobContext, /, **args: Any) -> None:
-    runtime = (context.additional_context or {}).get("runtime")
-    assert isinstance(runtime, SyncRuntime), "the worker was started without a runtime"
+async def _send_again(conn: AsyncConnection, args: dict[str, Any]) -> None:
+    # Cut short, it may or may not have reached the receiver: send it again.
+    await defer_delivery(conn, args)
+
+
+@jobs.task(names.DELIVER, on_stalled=_send_again)
+async def deliver_task(runtime: SyncRuntime, /, **args: Any) -> None:
     await deliver(runtime.db, runtime.settings, shared_client(), **args)
-
-
-def register(app: procrastinate.App) -> None:
-    app.task(name=DELIVER_TASK, queue=QUEUE, pass_context=True)(deliver_task)

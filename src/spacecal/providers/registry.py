@@ -102,3 +102,18 @@ def build_provider(
             raise ValueError(message)
         return MicrosoftProvider(settings, client)
     raise ValueError(f"unknown provider {name!r}; known: {', '.join(PROVIDER_NAMES)}")
+
+
+def production_providers(
+    settings: Settings,
+) -> tuple[Callable[[str], CalendarProvider], httpx2.AsyncClient]:
+    """Adapters with one real HTTP client, built on first use (and cached)."""
+    client = httpx2.AsyncClient(timeout=settings.provider_timeout_seconds)
+    cache: dict[str, CalendarProvider] = {}
+
+    def provider_for(name: str) -> CalendarProvider:
+        if name not in cache:
+            cache[name] = build_provider(name, settings, client)
+        return cache[name]
+
+    return provider_for, client

@@ -48,6 +48,7 @@ from spacecal.db.models import (
     Resource,
     SubscriptionGeneration,
 )
+from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.providers.base import (
     AccountIdentity,
     CalendarProvider,
@@ -60,7 +61,6 @@ from spacecal.providers.base import (
 from spacecal.sync.accounts.locks import provisioning_lock
 from spacecal.sync.accounts.tokens import AccountTokens, AccountUnavailable, store_tokens
 from spacecal.sync.naming import calendar_name, idempotency_key, sync_window, webhook_urls
-from spacecal.sync.queue import defer_reconcile
 from spacecal.sync.reconcile.adopt import link_known_events
 from spacecal.sync.reconcile.target import load_target
 from spacecal.sync.reconcile.writeback import push_bookings

@@ -11,10 +11,13 @@ procrastinate worker; one pass, in one transaction:
    `FOR UPDATE SKIP LOCKED` (several workers never claim the same mark, and a claim
    never waits for an intake UPDATE of the same row: that row is taken next pass),
    and clears their marks;
-2. queues one reconcile per connection (sync/queue.py `defer_reconciles`: lock =
+2. queues one reconcile per connection (jobs/reconcile.py `defer_reconciles`: lock =
    account, queueing lock = connection, so a connection has at most one queued
    reconcile however many notifications arrived);
-3. adds the notification counts to `activity_hourly`.
+3. adds the notification counts to `activity_hourly`;
+4. turns up to `dispatch_batch_size` rows of the job outbox into jobs (jobs.drain_outbox):
+   database triggers write those rows (outbound webhook deliveries, migration 0012)
+   instead of calling procrastinate's functions themselves.
 
 So a mark is cleared exactly when its job and its counts commit; a worker that dies
 mid-pass leaves the marks for the next pass. Marks are level-triggered state: if no
@@ -33,8 +36,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacecal import activity, clock
-from spacecal.sync.queue import ReconcileRequest, defer_reconciles
+from spacecal import activity, clock, jobs
+from spacecal.jobs.reconcile import ReconcileRequest, defer_reconciles
 
 log = logging.getLogger("spacecal.dispatch")
 
@@ -53,10 +56,14 @@ _CLAIM = text(
 )
 
 
-# An idle poll's whole cost: one autocommit probe of the partial index on marks, where
-# the claim would be a transaction (BEGIN, claim, COMMIT: three round trips). A worker
-# polls every `dispatch_poll_seconds` (0.05 s by default), marks or not.
-_ANY_MARK = text("SELECT EXISTS (SELECT 1 FROM connections WHERE sync_requested_at IS NOT NULL)")
+# An idle poll's whole cost: one autocommit probe of the partial index on marks and of
+# the (usually empty) outbox, where the claim would be a transaction (BEGIN, claim,
+# COMMIT: three round trips). A worker polls every `dispatch_poll_seconds` (0.05 s by
+# default), marks or not.
+_ANY_WORK = text(
+    "SELECT EXISTS (SELECT 1 FROM connections WHERE sync_requested_at IS NOT NULL),"
+    " EXISTS (SELECT 1 FROM job_outbox)"  # jobs/' outbox (migration 0012)
+)
 
 
 @dataclass(frozen=True)
@@ -64,19 +71,26 @@ class Dispatched:
     connections: int  # marks claimed and cleared
     jobs: int  # reconciles newly queued (the rest were already queued)
     notifications: int  # notifications those marks stood for
+    outbox: int = 0  # outbox rows turned into jobs
+
+    def full(self, batch: int) -> bool:
+        """A whole batch of either: more may be waiting."""
+        return self.connections >= batch or self.outbox >= batch
 
 
 async def dispatch_once(engine: AsyncEngine, *, batch: int) -> Dispatched:
-    """One pass: at most `batch` marks become jobs and counts, in one transaction
-    (none when a probe finds no mark)."""
+    """One pass: at most `batch` marks become jobs and counts, and at most `batch`
+    outbox rows become jobs, in one transaction (none when a probe finds neither)."""
     async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as probe:
-        if not await probe.scalar(_ANY_MARK):
-            return Dispatched(0, 0, 0)
+        marked, outboxed = (await probe.execute(_ANY_WORK)).one()
+    if not (marked or outboxed):
+        return Dispatched(0, 0, 0)
     async with engine.begin() as conn:
-        rows = (await conn.execute(_CLAIM, {"n": batch})).all()
+        outbox = await jobs.drain_outbox(conn, limit=batch) if outboxed else 0
+        rows = (await conn.execute(_CLAIM, {"n": batch})).all() if marked else []
         if not rows:
-            return Dispatched(0, 0, 0)
-        jobs = await defer_reconciles(
+            return Dispatched(0, 0, 0, outbox)
+        queued = await defer_reconciles(
             conn,
             [ReconcileRequest(r.id, r.provider_account_id, r.sync_requested_trace) for r in rows],
         )
@@ -90,17 +104,17 @@ async def dispatch_once(engine: AsyncEngine, *, batch: int) -> Dispatched:
             ],
             at=clock.now(),
         )
-    return Dispatched(len(rows), jobs, sum(r.notifications_pending for r in rows))
+    return Dispatched(len(rows), queued, sum(r.notifications_pending for r in rows), outbox)
 
 
 async def dispatch_all(engine: AsyncEngine, *, batch: int) -> int:
-    """Passes until no mark is left (tests, and a worker run with wait=False);
-    returns how many marks were dispatched."""
+    """Passes until no mark or outbox row is left (tests, and a worker run with
+    wait=False); returns how many marks were dispatched."""
     total = 0
     while True:
         done = await dispatch_once(engine, batch=batch)
         total += done.connections
-        if done.connections < batch:
+        if not done.full(batch):
             return total
 
 
@@ -146,6 +160,6 @@ async def run_dispatcher(engine: AsyncEngine, *, batch: int, poll_seconds: float
                 done.notifications,
                 done.jobs,
             )
-        if done.connections < batch:
+        if not done.full(batch):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), poll_seconds)

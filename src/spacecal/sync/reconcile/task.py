@@ -22,13 +22,17 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
-from sqlalchemy import case, insert, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import case, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from spacecal import activity, clock, metrics
+from spacecal import activity, clock, jobs, metrics
 from spacecal.db.models import Connection, SyncRun
 from spacecal.domain import CalendarEvent, EventStatus, decide_changes
+from spacecal.jobs import names
+from spacecal.jobs.reconcile import defer_reconcile
+from spacecal.logs import bind_trace
 from spacecal.providers.base import (
     CalendarProvider,
     ProviderError,
@@ -39,7 +43,6 @@ from spacecal.providers.base import (
 from spacecal.providers.registry import capabilities
 from spacecal.sync.accounts.tokens import AccountTokens, AccountUnavailable
 from spacecal.sync.naming import sync_window
-from spacecal.sync.queue import defer_reconcile
 from spacecal.sync.reconcile.commit import commit_plan, store_cursor
 from spacecal.sync.reconcile.target import LinkRow, SyncTarget, load_links, load_target, sync_state
 from spacecal.sync.reconcile.writeback import (
@@ -257,7 +260,10 @@ async def _record(
         if requeue and retry_in is not None:
             # Account-wide throttling: wait under the account lock (DESIGN, Jobs).
             await defer_reconcile(
-                conn, target.connection_id, target.account_id, scheduled_at=now + retry_in
+                conn,
+                target.connection_id,
+                target.account_id,
+                delay_seconds=retry_in.total_seconds(),
             )
 
 
@@ -283,3 +289,39 @@ async def _history(
                 [activity.Activity(target.business_id, target.provider, activity.SYNC)],
                 at=started,
             )
+
+
+# --- the job (jobs/names.py RECONCILE) -------------------------------------------------
+
+# The outcome lines keep the logger they always had (docs/operations.md greps it).
+job_log = logging.getLogger("spacecal.jobs")
+
+
+async def _requeue_stalled(conn: AsyncConnection, args: dict[str, Any]) -> None:
+    """A reconcile cut short by a dead worker: queue a fresh one."""
+    connection_id = args.get("connection_id")
+    if isinstance(connection_id, int):
+        account = await conn.scalar(
+            select(Connection.provider_account_id).where(Connection.id == connection_id)
+        )
+        await defer_reconcile(conn, connection_id, account)
+
+
+@jobs.task(names.RECONCILE, on_stalled=_requeue_stalled)
+async def reconcile_task(rt: SyncRuntime, connection_id: int, trace: str | None = None) -> None:
+    """`trace`: the trace id of the first notification behind this job (sync/intake/dispatch.py),
+    absent for jobs from other triggers (they get a new one). Bound for the run, so the
+    reconciles this one defers carry it on (jobs/reconcile.py)."""
+    with bind_trace(trace):
+        async with metrics.timed_sync(rt.db.engine, connection_id) as timer:
+            outcome = await reconcile(rt, connection_id)
+            timer.outcome = outcome.status
+        job_log.info(
+            "reconcile %s: %s (pulled %d, wrote %d%s)",
+            connection_id,
+            outcome.status,
+            outcome.pulled,
+            outcome.writes,
+            ", full" if outcome.full else "",
+            extra={"connection_id": connection_id},
+        )

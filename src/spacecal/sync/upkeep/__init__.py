@@ -1,2 +1,2 @@
 """Keeping connections alive and tidy: keep-alive and renewal, generations, the sync
-window, the sweep, orphans, leftovers, pruning."""
+window, the sweep, orphan channels, detached calendars, pruning."""

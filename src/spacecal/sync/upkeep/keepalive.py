@@ -30,7 +30,7 @@ from typing import Any
 from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spacecal import clock, metrics
+from spacecal import clock, jobs, metrics
 from spacecal.db.columns import clear_cursor
 from spacecal.db.models import (
     Business,
@@ -39,13 +39,14 @@ from spacecal.db.models import (
     Resource,
     SubscriptionGeneration,
 )
+from spacecal.jobs import names
+from spacecal.jobs.reconcile import defer_reconcile
+from spacecal.logs import bind_trace
 from spacecal.providers.base import CalendarProvider, ProviderError, Throttled
 from spacecal.providers.registry import capabilities, providers_where
 from spacecal.sync.accounts.tokens import AccountRow, AccountTokens, AccountUnavailable
-from spacecal.sync.queue import defer_reconcile, refresh_queue_statistics
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep.generations import generations_from_json, generations_json
-from spacecal.sync.upkeep.keepalive_queue import KEEPALIVE_TASK as KEEPALIVE_TASK
 from spacecal.sync.upkeep.keepalive_queue import defer_keepalive as defer_keepalive
 from spacecal.sync.upkeep.keepalive_queue import defer_keepalives, spread_by_account
 from spacecal.sync.upkeep.keepalive_queue import keepalive_queueing_lock as keepalive_queueing_lock
@@ -96,6 +97,13 @@ def _is_due(rt: SyncRuntime, c: _Candidate, now: datetime) -> bool:
         return True
     offset = jitter_offset(c.id, rt.settings.renewal_jitter_seconds)
     return c.live_expiry - offset <= now + margin(rt.settings, c.provider)
+
+
+@jobs.periodic_task(names.KEEPALIVE_PASS, periodic_id="renewal", schedule=lambda _: "* * * * *")
+async def keepalive_pass_task(rt: SyncRuntime) -> None:
+    queued = await keepalive_pass(rt)
+    if queued:
+        log.info("keep-alive pass queued %d connection(s)", queued)
 
 
 async def keepalive_pass(rt: SyncRuntime) -> int:
@@ -169,7 +177,7 @@ async def keepalive_pass(rt: SyncRuntime) -> int:
         ]
         queued = await defer_keepalives(conn, spread_by_account(batch))
         await _settle_orphans(conn, now, s.leftover_max_attempts)
-    await refresh_queue_statistics(rt.db.engine, queued)
+    await jobs.refresh_statistics(rt.db.engine, queued)
     return queued
 
 
@@ -223,6 +231,13 @@ _JOB_READ = (
     .join(Business, Business.id == Resource.business_id)
     .where(Connection.id == bindparam("connection_id"))
 )
+
+
+@jobs.task(names.KEEPALIVE)
+async def keepalive_task(rt: SyncRuntime, connection_id: int) -> None:
+    with bind_trace(None):
+        outcome = await keepalive_connection(rt, connection_id)
+        log.info("keep-alive %s: %s", connection_id, outcome)
 
 
 async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:

@@ -1,16 +1,15 @@
 """Queueing the keep-alive job (`spacecal.keepalive(connection_id)`) in the caller's
-transaction: one at a time (a lifecycle notification, an admin action) or the periodic
-pass's whole batch in one insert. Job rules in sync/upkeep/keepalive.py's docstring."""
+transaction (jobs.defer / jobs.defer_many): one at a time (a lifecycle notification,
+an admin action) or the periodic pass's whole batch in one insert. Job rules in
+sync/upkeep/keepalive.py's docstring."""
 
 from __future__ import annotations
 
-import json
-
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spacecal.sync.queue import JobRow, account_lock, defer_job, defer_jobs
-
-KEEPALIVE_TASK = "spacecal.keepalive"
+from spacecal import jobs
+from spacecal.jobs import names
+from spacecal.jobs.reconcile import account_lock
 
 # Ahead of routine reconciles: an expiring channel cannot wait.
 PRIORITY = 1
@@ -38,11 +37,11 @@ def keepalive_queueing_lock(connection_id: int) -> str:
     return f"renew:{connection_id}"
 
 
-def _job(connection_id: int, account_id: int | None) -> JobRow:
-    return JobRow(
+def _job(connection_id: int, account_id: int | None) -> jobs.JobRow:
+    return jobs.JobRow(
         account_lock(account_id, connection_id),
         keepalive_queueing_lock(connection_id),
-        json.dumps({"connection_id": connection_id}),
+        {"connection_id": connection_id},
     )
 
 
@@ -51,7 +50,9 @@ async def defer_keepalive(
 ) -> bool:
     """Queue the keep-alive job of `connection_id` in `conn`'s transaction; False when
     one is already queued (that one will read the tables when it runs)."""
-    return await defer_job(conn, KEEPALIVE_TASK, _job(connection_id, account_id), priority=PRIORITY)
+    return await jobs.defer(
+        conn, names.KEEPALIVE, _job(connection_id, account_id), priority=PRIORITY
+    )
 
 
 async def defer_keepalives(conn: AsyncConnection, targets: list[tuple[int, int | None]]) -> int:
@@ -59,5 +60,5 @@ async def defer_keepalives(conn: AsyncConnection, targets: list[tuple[int, int |
     in one insert and in the given order (the workers take them in that order);
     connections with one already queued are left out. Returns how many were newly
     queued."""
-    jobs = [_job(cid, aid) for cid, aid in dict(targets).items()]
-    return await defer_jobs(conn, KEEPALIVE_TASK, jobs, priority=PRIORITY)
+    batch = [_job(cid, aid) for cid, aid in dict(targets).items()]
+    return await jobs.defer_many(conn, names.KEEPALIVE, batch, priority=PRIORITY)

@@ -21,7 +21,6 @@ provider that keeps failing costs one call per backoff step, never a loop.
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 from datetime import datetime
 from functools import partial
@@ -29,25 +28,21 @@ from functools import partial
 from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spacecal import clock
+from spacecal import clock, jobs
 from spacecal.db.models import ProviderAccount, SubscriptionGeneration
+from spacecal.jobs import names
 from spacecal.providers.base import NotFound, ProviderError, Subscription, Throttled
 from spacecal.sync.accounts.tokens import AccountUnavailable
-from spacecal.sync.queue import JobRow, defer_job
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep.detached_calendars import accounts_owing_notes, wait_after, write_notes
 from spacecal.sync.upkeep.generations import GEN_COLUMNS
 
 log = logging.getLogger("spacecal.orphans")
 
-STOP_ORPHANS_TASK = "spacecal.stop_orphans"
-
 
 async def defer_stop_orphans(conn: AsyncConnection, account_id: int) -> bool:
-    job = JobRow(
-        f"account:{account_id}", f"stop:{account_id}", json.dumps({"account_id": account_id})
-    )
-    return await defer_job(conn, STOP_ORPHANS_TASK, job)
+    job = jobs.JobRow(f"account:{account_id}", f"stop:{account_id}", {"account_id": account_id})
+    return await jobs.defer(conn, names.STOP_ORPHANS, job)
 
 
 def _stop_due(now: datetime, max_attempts: int) -> list[ColumnElement[bool]]:
@@ -75,6 +70,14 @@ async def orphan_accounts(conn: AsyncConnection, now: datetime, max_attempts: in
     accounts = {int(a) for a in rows if a is not None}
     accounts |= await accounts_owing_notes(conn, now, max_attempts)
     return sorted(accounts)
+
+
+@jobs.task(names.STOP_ORPHANS)
+async def stop_orphans_task(rt: SyncRuntime, account_id: int) -> None:
+    """The job: lock = the account, queueing lock = stop:{account} (no retry)."""
+    stopped = await stop_orphans(rt, account_id)
+    if stopped:
+        log.info("stopped %d subscription(s) of deleted connections", stopped)
 
 
 async def stop_orphans(rt: SyncRuntime, account_id: int) -> int:

@@ -8,27 +8,20 @@ that move it see the same cut-off as production.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, text
+from sqlalchemy import delete
 
-from spacecal import clock
+from spacecal import clock, jobs
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import SyncRun
+from spacecal.jobs import names, status
+from spacecal.sync.runtime import SyncRuntime
 
-# procrastinate_events cascades with its job. A job's age is its last event's time;
-# a job with no events (deleted history) falls back to its scheduled time. The few jobs
-# procrastinate's periodic bookkeeping still points at (no cascade there) are kept:
-# procrastinate replaces those rows itself.
-_DELETE_JOBS = text(
-    "DELETE FROM procrastinate_jobs j"
-    " WHERE j.status IN ('succeeded', 'failed', 'cancelled', 'aborted')"
-    " AND NOT EXISTS (SELECT 1 FROM procrastinate_periodic_defers p WHERE p.job_id = j.id)"
-    " AND COALESCE((SELECT max(e.at) FROM procrastinate_events e WHERE e.job_id = j.id),"
-    "              j.scheduled_at, '-infinity'::timestamptz) < :before"
-)
+log = logging.getLogger("spacecal.prune")
 
 
 @dataclass
@@ -42,6 +35,12 @@ async def prune(db: Database, settings: Settings) -> Pruned:
     jobs_before = now - timedelta(seconds=settings.prune_jobs_after_seconds)
     runs_before = now - timedelta(seconds=settings.prune_sync_runs_after_seconds)
     async with db.engine.begin() as conn:
-        jobs = await conn.execute(_DELETE_JOBS, {"before": jobs_before})
+        pruned_jobs = await status.prune_finished(conn, before=jobs_before)
         runs = await conn.execute(delete(SyncRun).where(SyncRun.started_at < runs_before))
-    return Pruned(jobs=jobs.rowcount or 0, sync_runs=runs.rowcount or 0)
+    return Pruned(jobs=pruned_jobs, sync_runs=runs.rowcount or 0)
+
+
+@jobs.periodic_task(names.PRUNE, periodic_id="prune", schedule=lambda _: "17 * * * *")
+async def prune_task(rt: SyncRuntime) -> None:
+    pruned = await prune(rt.db, rt.settings)
+    log.info("pruned %d job(s), %d sync run(s)", pruned.jobs, pruned.sync_runs)

@@ -1,4 +1,10 @@
-"""What the sweep reads besides quiet connections: calendars behind on bookings.
+"""The sweep: the periodic task that queues a reconcile for every connection due.
+
+Due means quiet for longer than the sweep span (a lost notification is recovered
+within it; calendars that cannot be watched use the shorter poll interval), behind
+on bookings, or past its failure backoff.
+
+What the sweep reads besides quiet connections: calendars behind on bookings.
 
 A booking change queues reconciles in its own transaction (spacecal/bookings.py); if that
 trigger were lost, the calendar copy stays behind. The sweep finds such connections
@@ -13,11 +19,18 @@ every minute for nothing):
 
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+from datetime import datetime, timedelta
 
 from sqlalchemy import ColumnElement, and_, exists, func, or_, select
 
-from spacecal.db.models import Booking, Business, Connection, EventLink, Resource
+from spacecal import clock, jobs
+from spacecal.db.models import Booking, Business, Connection, EventLink, ProviderAccount, Resource
+from spacecal.jobs import names
+from spacecal.jobs.reconcile import defer_reconcile
+from spacecal.sync.runtime import SyncRuntime
+
+log = logging.getLogger("spacecal.sweep")
 
 
 def behind(now: datetime) -> ColumnElement[bool]:
@@ -56,3 +69,63 @@ def behind(now: datetime) -> ColumnElement[bool]:
         ~linked_here,
     )
     return or_(owed, stale, and_(Connection.coworker_id.is_not(None), missing))
+
+
+async def sweep(rt: SyncRuntime) -> int:
+    """Queue a reconcile for every connection that is due (see above). Returns how
+    many were newly queued."""
+    now = clock.now()
+    quiet = or_(
+        and_(
+            Connection.push_supported,
+            or_(
+                Connection.last_sync_at.is_(None),
+                Connection.last_sync_at < now - timedelta(seconds=rt.settings.sweep_quiet_seconds),
+            ),
+            or_(
+                Connection.last_notification_at.is_(None),
+                Connection.last_notification_at
+                < now - timedelta(seconds=rt.settings.sweep_quiet_seconds),
+            ),
+        ),
+        and_(
+            Connection.push_supported.is_(False),
+            or_(
+                Connection.last_sync_at.is_(None),
+                Connection.last_sync_at
+                < now - timedelta(seconds=rt.settings.poll_interval_seconds),
+            ),
+        ),
+        behind(now),
+    )
+    async with rt.db.engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                select(Connection.id, Connection.provider_account_id)
+                .join(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
+                .where(
+                    ProviderAccount.status == "active",
+                    Connection.calendar_id.is_not(None),
+                    or_(
+                        Connection.retry_at <= now,
+                        and_(Connection.retry_at.is_(None), quiet),
+                    ),
+                )
+                .order_by(Connection.id)
+            )
+        ).all()
+        queued = 0
+        for connection_id, account_id in rows:
+            if await defer_reconcile(conn, connection_id, account_id, priority=-1):
+                queued += 1
+    await jobs.refresh_statistics(rt.db.engine, queued)
+    return queued
+
+
+@jobs.periodic_task(
+    names.SWEEP, periodic_id="sweep", schedule=lambda s: jobs.every(s.sweep_every_seconds)
+)
+async def sweep_task(rt: SyncRuntime) -> None:
+    queued = await sweep(rt)
+    if queued:
+        log.info("sweep queued %d reconcile(s)", queued)

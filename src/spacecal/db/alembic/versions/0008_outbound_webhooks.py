@@ -11,6 +11,9 @@ The trigger stores a snapshot of the row (`to_jsonb`); the delivery task renders
 into the record's API shape (spacecal.outbound.render). Queue and task names here
 must match spacecal.outbound.actions.
 
+Since migration 0012 the trigger writes a job outbox row instead of deferring the
+job itself (only jobs/ calls procrastinate); the dispatcher turns the rows into jobs.
+
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-21

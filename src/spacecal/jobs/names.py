@@ -1,0 +1,37 @@
+"""Every stored job name: the queues and task names procrastinate keeps in its rows.
+
+A name here is data, not code: queued job rows hold it (queued outbound deliveries
+exist only as job rows), migration 0008's and 0012's trigger SQL writes the delivery
+task's name into the outbox, and procrastinate looks a job's task up by it. So a
+name never changes; a rename needs a migration of the queued rows.
+`tests/jobs/test_registry.py` pins the registered names to a frozen list.
+"""
+
+from __future__ import annotations
+
+SYNC_QUEUE = "sync"
+OUTBOUND_QUEUE = "outbound"
+QUEUES = (SYNC_QUEUE, OUTBOUND_QUEUE)
+
+RECONCILE = "spacecal.reconcile"  # sync/reconcile/task.py
+KEEPALIVE = "spacecal.keepalive"  # sync/upkeep/keepalive.py, one connection
+STOP_ORPHANS = "spacecal.stop_orphans"  # sync/upkeep/orphan_channels.py
+DELIVER = "spacecal.outbound.deliver"  # outbound/tasks.py
+# Periodic:
+SWEEP = "spacecal.sweep"  # sync/upkeep/sweep.py
+KEEPALIVE_PASS = "spacecal.renewal"  # noqa: S105 (a task name, not a password); sync/upkeep/keepalive.py (the name predates the pass)
+PRUNE = "spacecal.prune"  # sync/upkeep/prune.py
+RECOVER_STALLED = "spacecal.recover_stalled"  # jobs/periodic.py
+
+#: The queue of each task (job rows are inserted with it).
+QUEUE_OF: dict[str, str] = {
+    RECONCILE: SYNC_QUEUE,
+    KEEPALIVE: SYNC_QUEUE,
+    STOP_ORPHANS: SYNC_QUEUE,
+    DELIVER: OUTBOUND_QUEUE,
+    SWEEP: SYNC_QUEUE,
+    KEEPALIVE_PASS: SYNC_QUEUE,
+    PRUNE: SYNC_QUEUE,
+    RECOVER_STALLED: SYNC_QUEUE,
+}
+TASKS = tuple(QUEUE_OF)
