@@ -13,10 +13,10 @@ import time
 
 import uvicorn
 
-from spacecal.api.app import create_app
+from spacecal.app import build_services, create_app
 from spacecal.config import Settings
 from spacecal.db.engine import open_database
-from spacecal.jobs import production_providers, run_worker
+from spacecal.jobs import run_worker
 from spacecal.metrics import serve_metrics
 from spacecal.sync.runtime import SyncRuntime
 
@@ -60,13 +60,13 @@ async def serve(
     settings: Settings, *, host: str, port: int, worker: bool, log_level: str = "info"
 ) -> None:
     db = await open_database(settings)
-    provider_for, client = production_providers(settings)
+    # One services object for the web parts and the in-process worker (spacecal.app).
+    services = build_services(settings, db)
     worker_task: asyncio.Task[None] | None = None
     try:
-        app = create_app(settings, db)
+        app = create_app(services=services)
         if worker:
-            rt = SyncRuntime(settings=settings, db=db, provider_for=provider_for)
-            worker_task = asyncio.create_task(keep_working(rt), name="spacecal-worker")
+            worker_task = asyncio.create_task(keep_working(services), name="spacecal-worker")
         # log_config=None: uvicorn's own lines go through spacecal's handler (spacecal.logs).
         config = uvicorn.Config(
             app,
@@ -80,7 +80,7 @@ async def serve(
         await uvicorn.Server(config).serve()
     finally:
         await _cancel(worker_task)
-        await client.aclose()
+        await services.http.aclose()
         await db.dispose()
 
 
@@ -90,8 +90,8 @@ async def work(
     """A worker process: runs jobs until SIGINT/SIGTERM; with `metrics_port`, serves its
     Prometheus /metrics there too (its counters are its own: spacecal.metrics)."""
     db = await open_database(settings)
-    provider_for, client = production_providers(settings)
-    rt = SyncRuntime(settings=settings, db=db, provider_for=provider_for)
+    services = build_services(settings, db)
+    rt: SyncRuntime = services
     # A job queued behind its account's running job is only picked up by polling
     # (procrastinate wakes workers on inserts only): poll often (config.py).
     task = asyncio.create_task(keep_working(rt, concurrency=concurrency), name="spacecal-worker")
@@ -109,5 +109,5 @@ async def work(
             await task
     finally:
         await _cancel(metrics_task)
-        await client.aclose()
+        await services.http.aclose()
         await db.dispose()

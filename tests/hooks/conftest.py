@@ -18,13 +18,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from spacecal.api.app import create_app
-from spacecal.api.auth import hash_password
+from spacecal.app import create_app
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.jobs import run_worker
 from spacecal.providers.base import CalendarProvider
 from spacecal.sync.runtime import SyncRuntime
+from spacecal.web.auth import hash_password
 from support.api import insert_api_user
 
 TABLES = (

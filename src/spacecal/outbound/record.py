@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spacecal.api.fields import Field, Kind, ParseError
-from spacecal.api.spec import RecordSpec
 from spacecal.db.models import WebHook, table_of
 from spacecal.outbound.actions import ACTIONS
+from spacecal.records.fields import Field, Kind, ParseError
+from spacecal.records.spec import RecordSpec
 
 _BY_FOLDED = {name.lower(): name for name in ACTIONS}
 

@@ -14,9 +14,6 @@ from sqlalchemy import insert, update
 from sqlalchemy.exc import IntegrityError
 
 from spacecal import clock
-from spacecal.api.bookings import booking_before_write
-from spacecal.api.envelopes import ApiError
-from spacecal.api.fields import ParseError, parse_datetime
 from spacecal.db.models import Booking
 from spacecal.portal.data import (
     Member,
@@ -26,9 +23,12 @@ from spacecal.portal.data import (
     slot_lengths,
 )
 from spacecal.portal.pages import runtime
-from spacecal.portal.security import Session
 from spacecal.portal.views import current_member, local_time, redirect, render
+from spacecal.records.bookings import booking_before_write
+from spacecal.records.errors import ApiError
+from spacecal.records.fields import ParseError, parse_datetime
 from spacecal.sync.triggers import notify_booking_changed
+from spacecal.web.sessions import Session
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 

@@ -86,3 +86,20 @@ def build_provider(
             raise ValueError(message)
         return MicrosoftProvider(settings, client)
     raise ValueError(f"unknown provider {name!r}; known: {', '.join(PROVIDER_NAMES)}")
+
+
+class ProviderCache:
+    """The adapters of one process, built on first use over one HTTP client: called
+    with a provider's name, it answers that provider's adapter (CalendarProvider)."""
+
+    def __init__(self, settings: Settings, client: httpx2.AsyncClient) -> None:
+        self.settings = settings
+        self.client = client
+        self._built: dict[str, CalendarProvider] = {}
+
+    def __call__(self, name: str) -> CalendarProvider:
+        adapter = self._built.get(name)
+        if adapter is None:
+            adapter = build_provider(name, self.settings, self.client)
+            self._built[name] = adapter
+        return adapter

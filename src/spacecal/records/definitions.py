@@ -1,6 +1,11 @@
 """The record types of the API: the two connection records of the mission and the
 supporting records (Business, Resource, Coworker, Booking), declared as data; the
-WebHook record is declared in spacecal.outbound.record."""
+WebHook record is declared in spacecal.outbound.record and api/catalog.py lists them
+all.
+
+Deleting a connection or a coworker stops subscriptions at the provider, which needs
+the running application's provisioner: those delete hooks are bound by the composition
+root (spacecal.app), so here they are left unset (`on_delete=None`)."""
 
 from __future__ import annotations
 
@@ -12,10 +17,6 @@ from sqlalchemy import Dialect, Text, case, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator
 
-from spacecal.api.bookings import booking_before_write, booking_on_delete, booking_to_string
-from spacecal.api.envelopes import ApiError
-from spacecal.api.fields import Field, Kind, ParseError
-from spacecal.api.spec import Computed, RecordSpec
 from spacecal.db.models import (
     Booking,
     Business,
@@ -26,12 +27,13 @@ from spacecal.db.models import (
     table_of,
 )
 from spacecal.domain import OpeningHours
-from spacecal.outbound.record import WEBHOOKS
-from spacecal.sync.accounts.disconnect import connection_on_delete
+from spacecal.records.bookings import booking_before_write, booking_on_delete, booking_to_string
+from spacecal.records.errors import ApiError
+from spacecal.records.fields import Field, Kind, ParseError
+from spacecal.records.spec import Computed, RecordSpec
 from spacecal.sync.triggers import notify_booking_changed
 from spacecal.sync.upkeep.changes import (
     business_before_write,
-    coworker_on_delete,
     resource_before_write,
     resource_on_delete,
 )
@@ -242,7 +244,7 @@ def _connection_spec(
         from_clause=_coworker_join,
         to_string=lambda row: str(row["name"]),
         before_write=_connection_before_write,
-        on_delete=connection_on_delete,
+        on_delete=None,  # bound by spacecal.app: stops the push at the provider
     )
 
 
@@ -375,7 +377,7 @@ COWORKERS = RecordSpec(
     ),
     description="A member of the space.",
     to_string=lambda row: str(row["full_name"]),
-    on_delete=coworker_on_delete,
+    on_delete=None,  # bound by spacecal.app: stops the member's subscriptions
 )
 
 BOOKINGS = RecordSpec(
@@ -441,12 +443,12 @@ BOOKINGS = RecordSpec(
     delete_message="was successfully deleted.",
 )
 
-ALL_RECORDS = (
+# The record types declared here (api/catalog.py adds the WebHook record).
+RECORDS = (
     GOOGLE_CALENDARS,
     MSOFFICE_CALENDARS,
     BUSINESSES,
     RESOURCES,
     COWORKERS,
     BOOKINGS,
-    WEBHOOKS,  # /api/sys/webhooks (spacecal.outbound)
 )

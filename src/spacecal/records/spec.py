@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spacecal.api.fields import Field, Kind
+from spacecal.records.fields import Field, Kind
 
 COMMON_FIELDS = (
     "Id",

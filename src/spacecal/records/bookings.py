@@ -11,10 +11,10 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock
-from spacecal.api.envelopes import ApiError
 from spacecal.db.models import Booking, Business, Coworker, Resource
 from spacecal.db.rules import RULE_COLUMNS, rules_from_row
 from spacecal.domain import BookedSpan, BusinessRules, ResourceRules, check_booking
+from spacecal.records.errors import ApiError
 
 _NEIGHBOURS = timedelta(days=1)
 
