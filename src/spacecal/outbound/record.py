@@ -1,6 +1,6 @@
 """The WebHook record (`/api/sys/webhooks`), declared like the other records.
 
-`Secret` is write-only (api/fields.py `secret`): encrypted with the TokenCipher on
+`Secret` is write-only (records/fields.py `secret`): encrypted with the TokenCipher on
 the way in, never in a response, error or log. LastTrigger, LastError and ErrorCount
 are kept by the deliveries (delivery.py) and read-only here.
 """
