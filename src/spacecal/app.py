@@ -34,7 +34,8 @@ from spacecal.api.openapi import add_record_schemas
 from spacecal.config import Settings, get_settings
 from spacecal.db.engine import Database, open_database
 from spacecal.portal import install_portal, mount_portal, not_found_page
-from spacecal.records.definitions import COWORKERS, GOOGLE_CALENDARS, MSOFFICE_CALENDARS
+from spacecal.records.connections import GOOGLE_CALENDARS, MSOFFICE_CALENDARS
+from spacecal.records.definitions import COWORKERS
 from spacecal.records.spec import RecordSpec
 from spacecal.sync.accounts.disconnect import connection_on_delete
 from spacecal.sync.intake import endpoints as webhooks

@@ -27,7 +27,7 @@ from spacecal.api.get_one import GetOneFastPath
 from spacecal.app import create_app
 from spacecal.config import Settings
 from spacecal.db.engine import Database, make_engine
-from spacecal.records.definitions import GOOGLE_CALENDARS
+from spacecal.records.connections import GOOGLE_CALENDARS
 from spacecal.records.spec import RecordSpec
 from support.api import create
 

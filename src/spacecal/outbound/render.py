@@ -17,7 +17,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 
-from spacecal.records.definitions import BOOKINGS, GOOGLE_CALENDARS, MSOFFICE_CALENDARS
+from spacecal.records.connections import GOOGLE_CALENDARS, MSOFFICE_CALENDARS
+from spacecal.records.definitions import BOOKINGS
 from spacecal.records.rows import row_to_record
 from spacecal.records.spec import RecordSpec
 
