@@ -48,9 +48,7 @@ class Services(SyncRuntime):
 
     @property
     def provisioner(self) -> Provisioner:
-        return Provisioner(
-            self.db.engine, self.db.cipher, self.settings, self.provider_for, self.step_hook
-        )
+        return Provisioner(self, self.step_hook)
 
 
 def services_of(request: Request) -> Services:

@@ -34,11 +34,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
-from spacecal.config import Settings
-from spacecal.crypto import TokenCipher
 from spacecal.db.models import (
     Business,
     Connection,
@@ -61,6 +58,7 @@ from spacecal.sync.queue import defer_reconcile
 from spacecal.sync.reconcile.adopt import link_known_events
 from spacecal.sync.reconcile.target import load_target
 from spacecal.sync.reconcile.writeback import push_bookings
+from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep.generations import drop_unknown_subscriptions, record_live, show_live
 from spacecal.sync.upkeep.leftovers import forget_adopted
 
@@ -106,30 +104,20 @@ class _Target:
 
 
 class Provisioner:
-    """Provisioning, disconnect and reattach for members' provider accounts."""
+    """Provisioning, disconnect and reattach for members' provider accounts, over the
+    runtime sync shares (settings, database, providers, tokens: sync/runtime.py); the
+    application's services object is one (web/services.py)."""
 
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        cipher: TokenCipher,
-        settings: Settings,
-        provider_for: ProviderFactory,
-        step_hook: StepHook | None = None,
-    ) -> None:
-        self.engine = engine
-        self.cipher = cipher
-        self.settings = settings
-        self.provider_for = provider_for
+    def __init__(self, runtime: SyncRuntime, step_hook: StepHook | None = None) -> None:
+        self.runtime = runtime
+        self.engine = runtime.db.engine
+        self.cipher = runtime.db.cipher
+        self.settings = runtime.settings
+        self.provider_for = runtime.provider_for
         self.step_hook = step_hook
 
     def tokens(self, provider: str, account_id: int) -> AccountTokens:
-        return AccountTokens(
-            self.engine,
-            self.cipher,
-            self.provider_for(provider),
-            account_id,
-            margin_seconds=self.settings.token_refresh_margin_seconds,
-        )
+        return self.runtime.tokens(provider, account_id)
 
     async def _step(self, name: str) -> None:
         if self.step_hook is not None:
