@@ -1,5 +1,7 @@
 """Running spacecal's processes: the API (with or without an in-process worker) and a
-worker alone. Both share one database handle and stop cleanly on SIGINT/SIGTERM:
+worker alone. Each builds one services object (spacecal.app.build_services: database,
+HTTP client, providers) that the API and the in-process worker share, and stops cleanly
+on SIGINT/SIGTERM:
 the worker finishes or abandons its job (procrastinate marks it for recovery), HTTP
 connections close, the database pool is disposed."""
 

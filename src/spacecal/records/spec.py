@@ -1,6 +1,6 @@
 """What a record type is to the API: its name, path, table, fields and hooks.
 
-The generic handlers in `crud.py` serve every record from one of these, so every
+The generic handlers in `api/crud.py` serve every record from one of these, so every
 record type shares one implementation of search, paging, filters and envelopes.
 """
 

@@ -1,5 +1,7 @@
 """Who is calling: Bearer tokens (stored hashed), HTTP Basic (argon2, verified once and
-then cached under an HMAC), roles, and the failed-login limiter.
+then cached under an HMAC), roles and the `require` check, and the failed-login
+limiter. Shared by the records API, the portal's sign-in (password hashes, limiter)
+and the console's sign-in.
 
 Answers: 401 with `WWW-Authenticate` when the caller is not authenticated, 403 when
 authenticated without the role the operation needs.
