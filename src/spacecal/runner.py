@@ -1,9 +1,8 @@
 """Running spacecal's processes: the API (with or without an in-process worker) and a
 worker alone. Each builds one services object (spacecal.app.build_services: database,
 HTTP client, providers) that the API and the in-process worker share, and stops cleanly
-on SIGINT/SIGTERM:
-the worker finishes or abandons its job (procrastinate marks it for recovery), HTTP
-connections close, the database pool is disposed."""
+on SIGINT/SIGTERM: the worker finishes or abandons its job (procrastinate marks it for
+recovery), HTTP connections close, the database pool is disposed."""
 
 from __future__ import annotations
 
