@@ -105,8 +105,8 @@ async def timed(label: str, call: Callable[[], Awaitable[Any]], rounds: int = 5)
 async def measure(url: str, n: int) -> None:
     from spacecal import clock
     from spacecal.admin import data
-    from spacecal.api.app import create_app
     from spacecal.api.users import create_user
+    from spacecal.app import create_app
     from spacecal.config import Settings
     from spacecal.db.engine import open_database
 

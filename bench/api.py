@@ -241,7 +241,7 @@ def main() -> None:
         asyncio.run(make_user())
 
         api_port, bare_port = free_port(), free_port()
-        procs.append(start(uvicorn_cmd("spacecal.api.app:create_app()", api_port), env))
+        procs.append(start(uvicorn_cmd("spacecal.app:create_app()", api_port), env))
         procs.append(start(uvicorn_cmd("bench.bare_app:app", bare_port), env))
         api, bare = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
         wait_ready(api + "/healthz", procs[0])

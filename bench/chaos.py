@@ -36,10 +36,10 @@ from tests.chaos.invariants import WRITES_PER_CHANGE  # noqa: E402
 from tests.chaos.runner import CI_STEPS, SeedResult, run_seed  # noqa: E402
 from tests.support.portal import PASSWORD  # noqa: E402
 
-from spacecal.api.auth import hash_password  # noqa: E402
 from spacecal.config import Settings  # noqa: E402
 from spacecal.db.engine import open_database  # noqa: E402
 from spacecal.db.url import to_libpq  # noqa: E402
+from spacecal.web.auth import hash_password  # noqa: E402
 
 
 def _database(server: str) -> str:

@@ -123,7 +123,7 @@ def intake(args: argparse.Namespace, server: str, tmp: Path) -> dict[str, Any]:
     env = base_env(db_url, tmp)
     api_port, bare_port = free_port(), free_port()
     procs = [
-        start(uvicorn_cmd("spacecal.api.app:create_app()", api_port), env),
+        start(uvicorn_cmd("spacecal.app:create_app()", api_port), env),
         start(uvicorn_cmd("bench.bare_app:app", bare_port), env),
     ]
     try:

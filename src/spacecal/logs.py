@@ -1,8 +1,8 @@
 """Logging: text or JSON lines, a trace id that follows one change, and redaction.
 
-The trace id lives in a contextvar. The HTTP middleware sets one per request (the
-caller's `X-Request-ID` when it is a sane token, else a new one) and puts it on
-`request.state.trace_id`; webhook intake keeps it on the connection's mark, the
+The trace id lives in a contextvar. The HTTP middleware (web/trace.py) sets one per
+request (the caller's `X-Request-ID` when it is a sane token, else a new one) and puts
+it on `request.state.trace_id`; webhook intake keeps it on the connection's mark, the
 dispatcher puts it in the reconcile job's `trace` argument, the job binds it again,
 and every reconcile that job defers carries it on (jobs/reconcile.py). So one grep for
 the id shows a change from the webhook to the booking to the write-back in another
@@ -26,14 +26,9 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
 TRACE_HEADER = "x-request-id"
 _TRACE: contextvars.ContextVar[str | None] = contextvars.ContextVar("spacecal_trace", default=None)
 _SANE_TRACE = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-
-http_log = logging.getLogger("spacecal.http")
-
 
 # --- the trace id ---------------------------------------------------------------------
 
@@ -56,55 +51,6 @@ def bind_trace(trace: str | None = None) -> Iterator[str]:
         yield value
     finally:
         _TRACE.reset(token)
-
-
-class TraceMiddleware:
-    """Pure ASGI: a trace id per HTTP request (contextvar, `request.state.trace_id`,
-    and the `X-Request-ID` answer header), and one access line per request."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        given = None
-        for name, value in scope.get("headers", []):
-            if name == TRACE_HEADER.encode():
-                given = value.decode("latin-1")
-                break
-        status = 500
-        started = _monotonic()
-        with bind_trace(given) as trace:
-            scope.setdefault("state", {})["trace_id"] = trace
-
-            async def send_with_trace(message: Message) -> None:
-                nonlocal status
-                if message["type"] == "http.response.start":
-                    status = int(message["status"])
-                    headers = list(message.get("headers", []))
-                    headers.append((b"x-request-id", trace.encode()))
-                    message = {**message, "headers": headers}
-                await send(message)
-
-            try:
-                await self.app(scope, receive, send_with_trace)
-            finally:
-                http_log.info(
-                    "%s %s %d %.1fms",
-                    scope.get("method", "?"),
-                    scope.get("path", "?"),
-                    status,
-                    (_monotonic() - started) * 1000,
-                    extra={"status": status},
-                )
-
-
-def _monotonic() -> float:
-    import time
-
-    return time.monotonic()
 
 
 # --- redaction ------------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Running spacecal's processes: the API (with or without an in-process worker) and a
-worker alone. Both share one database handle and stop cleanly on SIGINT/SIGTERM:
-the worker finishes or abandons its job (it is found by the stalled-job recovery),
-HTTP connections close, the database pool is disposed.
+worker alone. Each builds one services object (spacecal.app.build_services: database,
+HTTP client, providers) that the API and the in-process worker share, and stops cleanly
+on SIGINT/SIGTERM: the worker finishes or abandons its job (it is found by the
+stalled-job recovery), HTTP connections close, the database pool is disposed.
 
 A worker is jobs/'s worker plus what runs beside it: the notification dispatcher
 (which also drains the job outbox). Tasks register with jobs/ where they are
@@ -24,14 +25,13 @@ from typing import Any
 
 import uvicorn
 
-from spacecal.api.app import create_app
+from spacecal.app import build_services, create_app
 from spacecal.config import Settings
 from spacecal.db.engine import open_database
 from spacecal.jobs import worker as job_worker
 from spacecal.jobs.status import job_counts
 from spacecal.metrics import serve_metrics
 from spacecal.outbound import tasks as outbound_tasks
-from spacecal.providers.registry import production_providers
 from spacecal.sync.intake.dispatch import dispatch_all, run_dispatcher
 from spacecal.sync.reconcile import task as reconcile_tasks
 from spacecal.sync.runtime import SyncRuntime
@@ -113,13 +113,13 @@ async def serve(
     settings: Settings, *, host: str, port: int, worker: bool, log_level: str = "info"
 ) -> None:
     db = await open_database(settings)
-    provider_for, client = production_providers(settings)
+    # One services object for the web parts and the in-process worker (spacecal.app).
+    services = build_services(settings, db)
     worker_task: asyncio.Task[None] | None = None
     try:
-        app = create_app(settings, db)
+        app = create_app(services=services)
         if worker:
-            rt = SyncRuntime(settings=settings, db=db, provider_for=provider_for)
-            worker_task = asyncio.create_task(keep_working(rt), name="spacecal-worker")
+            worker_task = asyncio.create_task(keep_working(services), name="spacecal-worker")
         # log_config=None: uvicorn's own lines go through spacecal's handler (spacecal.logs).
         config = uvicorn.Config(
             app,
@@ -133,7 +133,7 @@ async def serve(
         await uvicorn.Server(config).serve()
     finally:
         await _cancel(worker_task)
-        await client.aclose()
+        await services.http.aclose()
         await db.dispose()
 
 
@@ -143,8 +143,8 @@ async def work(
     """A worker process: runs jobs until SIGINT/SIGTERM; with `metrics_port`, serves its
     Prometheus /metrics there too (its counters are its own: spacecal.metrics)."""
     db = await open_database(settings)
-    provider_for, client = production_providers(settings)
-    rt = SyncRuntime(settings=settings, db=db, provider_for=provider_for)
+    services = build_services(settings, db)
+    rt: SyncRuntime = services
     # A job queued behind its account's running job is only picked up by polling
     # (procrastinate wakes workers on inserts only): poll often (config.py).
     task = asyncio.create_task(keep_working(rt, concurrency=concurrency), name="spacecal-worker")
@@ -164,5 +164,5 @@ async def work(
             await task
     finally:
         await _cancel(metrics_task)
-        await client.aclose()
+        await services.http.aclose()
         await db.dispose()

@@ -30,7 +30,6 @@ from tests.portal.conftest import TABLES, portal_settings
 from tests.support.portal import PASSWORD, SPACECAL, Browser, Space, find_form, seed_space
 
 from spacecal import clock
-from spacecal.api.auth import hash_password
 from spacecal.api.users import validate_roles
 from spacecal.config import Settings
 from spacecal.db.engine import Database
@@ -45,6 +44,7 @@ from spacecal.db.models import (
     SyncRun,
 )
 from spacecal.jobs.reconcile import defer_reconcile
+from spacecal.web.auth import hash_password
 
 ALL_TABLES = TABLES + ", activity_hourly"
 JOB_TABLES = "procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, job_outbox"
@@ -301,7 +301,7 @@ async def make_world(
                 )
             )
     ids, harbour = await seed_world(database, space)
-    from spacecal.api.app import create_app
+    from spacecal.app import create_app
 
     app = create_app(portal_settings(settings, **extra), database)
     world = World(app, space, ids, harbour, database)

@@ -8,11 +8,11 @@ import httpx2
 import pytest
 from sqlalchemy import text
 
-from spacecal.api.app import create_app
-from spacecal.api.auth import hash_password
 from spacecal.api.users import create_user
+from spacecal.app import create_app
 from spacecal.config import Settings
 from spacecal.db.engine import Database
+from spacecal.web.auth import hash_password
 from support.api import insert_api_user
 
 TABLES = (

@@ -14,7 +14,7 @@ import httpx2
 import pytest
 
 from spacecal import clock
-from spacecal.api.app import create_app
+from spacecal.app import create_app
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from support.api import create

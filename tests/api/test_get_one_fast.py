@@ -22,13 +22,13 @@ from fastapi import FastAPI
 from sqlalchemy import BigInteger, Column, MetaData, Table, text
 from tests.api.conftest import PASSWORD, MakeUser
 
-from spacecal.api.app import create_app
 from spacecal.api.batching import CoalescedReads
 from spacecal.api.get_one import GetOneFastPath
-from spacecal.api.records import GOOGLE_CALENDARS
-from spacecal.api.spec import RecordSpec
+from spacecal.app import create_app
 from spacecal.config import Settings
 from spacecal.db.engine import Database, make_engine
+from spacecal.records.connections import GOOGLE_CALENDARS
+from spacecal.records.spec import RecordSpec
 from support.api import create
 
 PATHS = ("coworkergooglecalendars", "coworkermsofficecalendars", "coworkermsoffecalendars")

@@ -95,7 +95,7 @@ async def test_deleting_a_business_in_use_is_refused_in_words(
         "This Business is still used by other records; remove those first."
     )
     # A resource's calendar connections do not hold it (issue 8): deleting it
-    # disconnects them first (sync/upkeep/changes.py); the business stays in use until then.
+    # disconnects them first (sync/accounts/changes.py); the business stays in use until then.
     connection = await create(
         client,
         admin,

@@ -13,9 +13,9 @@ import pytest
 from tests.chaos.harness import ChaosEnv, chaos_env, fast_commit_url
 from tests.support.portal import PASSWORD
 
-from spacecal.api.auth import hash_password
 from spacecal.config import Settings
 from spacecal.db.engine import Database, open_database
+from spacecal.web.auth import hash_password
 
 
 @pytest.fixture(scope="session")

@@ -26,11 +26,11 @@ from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
 
 from spacecal import clock
-from spacecal.api.app import create_app
-from spacecal.api.auth import token_hash
+from spacecal.app import create_app
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.url import to_libpq
+from spacecal.web.auth import token_hash
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 TABLES = (

@@ -19,13 +19,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from spacecal import jobs
-from spacecal.api.app import create_app
-from spacecal.api.auth import hash_password
+from spacecal.app import create_app
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.providers.base import CalendarProvider
 from spacecal.runner import run_worker
 from spacecal.sync.runtime import SyncRuntime
+from spacecal.web.auth import hash_password
 from support.api import insert_api_user
 
 TABLES = (

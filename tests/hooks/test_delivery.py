@@ -22,7 +22,7 @@ from spacecal.db.engine import Database
 from spacecal.db.models import Booking, Connection, ProviderAccount
 from spacecal.outbound.delivery import backoff, deliver
 from spacecal.outbound.signing import SIGNATURE_HEADER, verify
-from spacecal.sync.accounts.tokens import mark_needs_reconnect
+from spacecal.sync.tokens import mark_needs_reconnect
 
 HOOKS = "/api/sys/webhooks"
 ACTIONS = (

@@ -239,8 +239,7 @@ async def test_secrets_survive_a_key_rotation(
     from cryptography.fernet import Fernet
 
     from spacecal.crypto import TokenCipher
-    from spacecal.outbound.secrets import reseal_webhook_secrets
-    from spacecal.sync.accounts.tokens import reencrypt_tokens
+    from spacecal.db.rekey import reencrypt_tokens, reseal_webhook_secrets
 
     hook_id = await create(client, admin, PATH, _body())
     unsigned = await create(client, admin, PATH, _body(Secret=None))

@@ -17,13 +17,13 @@ from tests.support.portal import PASSWORD
 from tests.sync.conftest import SyncEnv
 
 from spacecal import clock
-from spacecal.api.auth import hash_password
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import Connection, SubscriptionGeneration
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep.keepalive import keepalive_pass
 from spacecal.sync.upkeep.sweep import sweep
+from spacecal.web.auth import hash_password
 
 HOUR = 3600.0
 

@@ -3,7 +3,7 @@
 The race CI found (tests/scale): a keep-alive pass that read "calendar stored, no live
 channel" while the connection's provisioner was between those two steps subscribed a
 second channel. The keep-alive now leaves such a connection to its provisioner (the
-provisioning lock, sync/accounts/locks.py)."""
+provisioning lock, sync/locks.py)."""
 
 from __future__ import annotations
 

@@ -21,13 +21,13 @@ from tests.support.portal import (
     seed_space,
 )
 
-from spacecal.api.app import create_app
-from spacecal.api.auth import hash_password
+from spacecal.app import create_app
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.emulators.google import GoogleEmulator
 from spacecal.emulators.microsoft import MicrosoftEmulator
 from spacecal.portal.runtime import PortalRuntime
+from spacecal.web.auth import hash_password
 
 TABLES = (
     "sync_runs, event_links, subscription_generations, connections, provider_accounts, "

@@ -22,7 +22,7 @@ import uvicorn
 from tests.portal.conftest import TABLES, portal_settings
 from tests.support.portal import PASSWORD, seed_space
 
-from spacecal.api.app import create_app
+from spacecal.app import create_app
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.emulators.google import GoogleEmulator

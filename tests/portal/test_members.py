@@ -13,7 +13,7 @@ from tests.support.portal import find_form, forms
 
 from spacecal.crypto import FINGERPRINT_META_KEY, TokenCipher
 from spacecal.db.models import Booking, Meta, ProviderAccount
-from spacecal.sync.accounts.tokens import reencrypt_tokens
+from spacecal.db.rekey import reencrypt_tokens
 
 
 async def test_wrong_password_is_explained_and_rate_limited(env: Env) -> None:

@@ -14,7 +14,7 @@ from tests.portal.test_connect import EMAIL, _book_via_api
 from tests.security.test_route_roles import _leaves
 from tests.support.portal import SPACECAL, find_form, forms
 
-from spacecal.portal.security import CSRF_COOKIE, SESSION_COOKIE
+from spacecal.web.sessions import CSRF_COOKIE, SESSION_COOKIE
 
 STATE = (
     "SELECT (SELECT count(*) FROM bookings WHERE cancelled_at IS NULL),"
@@ -128,12 +128,15 @@ async def test_cookies_are_httponly_samesite_and_secure_over_https(
 
 
 def test_an_https_public_url_makes_the_cookies_secure(env: Env) -> None:
-    from spacecal.portal import install_portal
+    from spacecal.portal import portal_runtime
+    from spacecal.web.services import Services
 
     https = env.rt.settings.model_copy(update={"public_url": "https://spaces.example"})
-    assert install_portal(env.app, https, env.rt.db).sessions.secure is True
+    secure = portal_runtime(Services.build(https, env.rt.db, env.rt.http))
+    assert secure.sessions.secure is True
     http = env.rt.settings.model_copy(update={"public_url": "http://127.0.0.1:8000"})
-    assert install_portal(env.app, http, env.rt.db).sessions.secure is False
+    plain = portal_runtime(Services.build(http, env.rt.db, env.rt.http))
+    assert plain.sessions.secure is False
 
 
 async def test_failed_sign_ins_are_limited_per_address(env: Env) -> None:

@@ -26,8 +26,8 @@ from starlette.routing import Mount, Route
 from tests.support.api import insert_api_user_in
 
 from spacecal import clock
-from spacecal.api.app import create_app
 from spacecal.api.users import KNOWN_ROLES
+from spacecal.app import create_app
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import MemberSignInLink

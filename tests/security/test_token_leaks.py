@@ -158,7 +158,7 @@ async def test_no_token_in_any_response_log_or_error_page(
 ) -> None:
     s = sync_env
     env = s.env
-    # Outermost, around spacecal's own outer layers (api/app.py `SpacecalAPI`), so the
+    # Outermost, around spacecal's own outer layers (spacecal/app.py `SpacecalAPI`), so the
     # provider webhooks' fast path is recorded too.
     build = env.app.build_middleware_stack
     env.app.build_middleware_stack = lambda: recording(build())  # type: ignore[method-assign]

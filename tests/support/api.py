@@ -11,10 +11,10 @@ from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock
-from spacecal.api.auth import token_hash
 from spacecal.api.users import validate_roles
 from spacecal.db.engine import Database
 from spacecal.db.models import ApiToken, ApiUser
+from spacecal.web.auth import token_hash
 
 
 async def create(

@@ -13,13 +13,13 @@ from tests.portal.conftest import Env, make_env
 from tests.support.member import GoogleMember, Member, MicrosoftMember
 from tests.support.portal import PASSWORD
 
-from spacecal.api.auth import hash_password
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import Connection
 from spacecal.runner import run_worker
 from spacecal.sync.intake.dispatch import dispatch_all
 from spacecal.sync.runtime import SyncRuntime
+from spacecal.web.auth import hash_password
 
 PROVIDERS = ["google", "microsoft"]
 ACCOUNTS = {"google": "{name}@gmail.test", "microsoft": "{name}@outlook.test"}

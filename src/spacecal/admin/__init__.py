@@ -5,11 +5,13 @@ Pages: connections per business and provider with their health, search, filters 
 paging; one connection with its subscriptions, sync history and the buttons resync
 now, renew now and disconnect; activity charts (notifications, syncs, bookings made
 from calendars, refusals) over 24 hours and 30 days. Sign-in uses the API's users,
-password check and failed-login limiter; access uses the API's roles (access.py).
+password check and failed-login limiter (web/auth.py); access uses the API's roles
+(access.py).
 See docs/admin.md.
 
-`mount_admin` adds the routes to the API app; the runtime is made on first use from
-the app's state (runtime.py), so the app's start-up needs no change.
+The composition root (spacecal.app) calls `mount_admin` to add the routes; the
+console's runtime is made on first use from the application's services
+(`app.state.services`, runtime.py).
 """
 
 from __future__ import annotations

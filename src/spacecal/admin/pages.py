@@ -19,7 +19,7 @@ from spacecal.admin.access import PROVIDERS, AdminUser, need, need_any
 from spacecal.admin.health import STATES
 from spacecal.admin.runtime import AdminRuntime, runtime
 from spacecal.admin.views import redirect, render
-from spacecal.portal.security import Session
+from spacecal.web.sessions import Session
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 

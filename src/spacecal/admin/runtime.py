@@ -1,23 +1,22 @@
-"""What the console's handlers share, built once per app from the API's state (the
-settings, database and authenticator) and the portal's (the provisioner that stops a
-connection's push at the provider on disconnect)."""
+"""What the console's handlers share: the application's services (settings, database,
+authenticator, and the provisioner that stops a connection's push at the provider on
+disconnect: web/services.py) plus the console's own session codec, made on first use."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from fastapi import Request
 from sqlalchemy import select
 
 from spacecal.admin.access import AdminUser
-from spacecal.api.auth import Authenticator
-from spacecal.api.state import AppState
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import ApiUser
-from spacecal.portal.security import Session, SessionCodec
 from spacecal.sync.accounts.provisioning import Provisioner
+from spacecal.web.auth import Authenticator
+from spacecal.web.services import Services, services_of
+from spacecal.web.sessions import Session, SessionCodec
 
 ADMIN_PATH = "/admin"
 SESSION_COOKIE = "spacecal_admin_session"
@@ -40,17 +39,24 @@ def admin_sessions(settings: Settings, keys: list[str]) -> SessionCodec:
 
 @dataclass
 class AdminRuntime:
-    settings: Settings
-    db: Database
-    auth: Authenticator
+    services: Services
     sessions: SessionCodec
-    app: Any  # the FastAPI app: its portal runtime holds the provisioner
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def auth(self) -> Authenticator:
+        return self.services.auth
 
     @property
     def provisioner(self) -> Provisioner:
-        portal = self.app.state.portal
-        provisioner: Provisioner = portal.provisioner
-        return provisioner
+        return self.services.provisioner
 
     async def current_user(self, request: Request) -> tuple[Session, AdminUser] | None:
         """The signed-in, still active API user, or None."""
@@ -72,15 +78,12 @@ class AdminRuntime:
 
 def runtime(request: Request) -> AdminRuntime:
     """The console's runtime for this request's app (made on first use)."""
-    state: AppState = request.app.state.spacecal
+    services = services_of(request)
     made: AdminRuntime | None = getattr(request.app.state, "admin", None)
-    if made is None or made.db is not state.db:
+    if made is None or made.services is not services:
         made = AdminRuntime(
-            settings=state.settings,
-            db=state.db,
-            auth=state.auth,
-            sessions=admin_sessions(state.settings, state.db.cipher.keys),
-            app=request.app,
+            services=services,
+            sessions=admin_sessions(services.settings, services.db.cipher.keys),
         )
         request.app.state.admin = made
     return made

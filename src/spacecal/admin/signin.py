@@ -16,9 +16,9 @@ from fastapi.responses import Response
 from spacecal.admin.access import Problem
 from spacecal.admin.runtime import AdminRuntime, runtime
 from spacecal.admin.views import redirect, render
-from spacecal.api.envelopes import ApiError
-from spacecal.api.state import client_address
-from spacecal.portal.security import CsrfRejected, Session
+from spacecal.records.errors import ApiError
+from spacecal.web.auth import client_address
+from spacecal.web.sessions import CsrfRejected, Session
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 

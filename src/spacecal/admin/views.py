@@ -17,7 +17,7 @@ from spacecal import clock
 from spacecal.admin.access import PROVIDER_LABELS, AdminUser
 from spacecal.admin.health import STATE_HELP, STATE_LABELS
 from spacecal.admin.runtime import AdminRuntime
-from spacecal.portal.security import Session
+from spacecal.web.sessions import Session
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 

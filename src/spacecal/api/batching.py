@@ -33,7 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from spacecal.api.crud import base_select
-from spacecal.api.spec import RecordSpec
+from spacecal.records.spec import RecordSpec
 
 Row = Mapping[str, Any]
 

@@ -21,45 +21,21 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock
-from spacecal.api.auth import Principal, forbidden
-from spacecal.api.envelopes import ApiError, FieldError, action_envelope, iso
-from spacecal.api.fields import Field, Kind, ParseError, parse_int
 from spacecal.api.query import combined, parse_search
-from spacecal.api.spec import COMMON_FIELDS, RecordSpec
-from spacecal.api.state import AppState, principal_for
 from spacecal.crypto import TokenCipher
 from spacecal.db.engine import in_transaction
+from spacecal.records.errors import ApiError, FieldError
+from spacecal.records.fields import Field, Kind, ParseError, parse_int, parse_path_id
+from spacecal.records.rows import row_to_record
+from spacecal.records.spec import COMMON_FIELDS, RecordSpec
+from spacecal.web.auth import require
+from spacecal.web.envelopes import action_envelope
+from spacecal.web.services import Services, principal_for, services_of
 
 MAX_BODY_BYTES = 256 * 1024
 _SURROGATE_ESCAPE = re.compile(rb"\\[uU][dD][89abcdefABCDEF]")
 MAX_IDS = 1000
 _SYSTEM_ID = Field("SystemId", Kind.STR, max_length=200)
-
-
-def row_to_record(spec: RecordSpec, row: Mapping[str, Any]) -> dict[str, Any]:
-    record: dict[str, Any] = {}
-    for f in spec.fields:
-        if f.column is not None and not f.secret:
-            record[f.name] = f.dump(row[f.column])
-    for comp in spec.computed:
-        record[comp.name] = row[comp.name]
-    created, updated = row["created_on"], row["updated_on"]
-    record.update(
-        {
-            "Id": row["id"],
-            "UniqueId": str(row["unique_id"]),
-            "CreatedOn": iso(created),
-            "UpdatedOn": iso(updated),
-            "UpdatedBy": row["updated_by"],
-            # Nexudus: "whether the record was recently created": never updated since.
-            "IsNew": created == updated,
-            "SystemId": row["system_id"],
-            "ToStringText": spec.to_string(row),
-            "LocalizationDetails": None,
-            "CustomFields": None,
-        }
-    )
-    return record
 
 
 def base_select(spec: RecordSpec) -> Select[Any]:
@@ -193,7 +169,7 @@ def build_router(spec: RecordSpec) -> APIRouter:
     paths = [spec.base_path] + [f"{spec.prefix}/{a}" for a in spec.aliases]
 
     async def search(request: Request) -> Response:
-        state: AppState = request.app.state.spacecal
+        state = services_of(request)
         principal = await principal_for(request)
         params = single_params(request)
         if "id" in params:
@@ -238,7 +214,7 @@ def build_router(spec: RecordSpec) -> APIRouter:
             }
         )
 
-    async def get_many(state: AppState, params: dict[str, str]) -> Response:
+    async def get_many(state: Services, params: dict[str, str]) -> Response:
         if set(params) != {"id"}:
             extra = sorted(set(params) - {"id"})
             raise ApiError.field(extra[0], "cannot be combined with id=[…]", params[extra[0]])
@@ -249,7 +225,7 @@ def build_router(spec: RecordSpec) -> APIRouter:
         return JSONResponse([row_to_record(spec, r) for r in rows])
 
     async def get_one(request: Request, id: str) -> Response:
-        state: AppState = request.app.state.spacecal
+        state = services_of(request)
         principal = await principal_for(request)
         require(principal, spec.role("Read"))
         record_id = parse_path_id(id)
@@ -258,7 +234,7 @@ def build_router(spec: RecordSpec) -> APIRouter:
         return JSONResponse(row_to_record(spec, row))
 
     async def create(request: Request) -> Response:
-        state: AppState = request.app.state.spacecal
+        state = services_of(request)
         principal = await principal_for(request)
         require(principal, spec.role("Create"))
         body = await read_body(request)
@@ -295,7 +271,7 @@ def build_router(spec: RecordSpec) -> APIRouter:
         )
 
     async def update_record(request: Request) -> Response:
-        state: AppState = request.app.state.spacecal
+        state = services_of(request)
         principal = await principal_for(request)
         require(principal, spec.role("Edit"))
         body = await read_body(request)
@@ -334,7 +310,7 @@ def build_router(spec: RecordSpec) -> APIRouter:
         )
 
     async def delete_record(request: Request, id: str) -> Response:
-        state: AppState = request.app.state.spacecal
+        state = services_of(request)
         principal = await principal_for(request)
         require(principal, spec.role("Delete"))
         record_id = parse_path_id(id)
@@ -342,7 +318,11 @@ def build_router(spec: RecordSpec) -> APIRouter:
 
         async def remove(conn: AsyncConnection) -> None:
             old = await fetch_row(conn, spec, record_id, lock=True)
-            handled = await spec.on_delete(conn, old) if spec.on_delete is not None else False
+            handled = (
+                await spec.on_delete(conn, old, principal.email)
+                if spec.on_delete is not None
+                else False
+            )
             if not handled:
                 try:
                     await conn.execute(delete(spec.table).where(spec.table.c.id == record_id))
@@ -418,21 +398,6 @@ def single_params(request: Request) -> dict[str, str]:
             raise ApiError.field(name, "is given more than once; send it once", value)
         params[name] = value
     return params
-
-
-def require(principal: Principal, role: str) -> None:
-    if not principal.may(role):
-        raise forbidden(role)
-
-
-def parse_path_id(raw: str) -> int:
-    try:
-        value = parse_int(raw)
-    except ParseError:
-        raise ApiError.field("Id", "must be a whole number", raw) from None
-    if value < 1:
-        raise ApiError.field("Id", "must be 1 or more", raw)
-    return value
 
 
 def parse_id_list(raw: str) -> Sequence[int]:

@@ -24,12 +24,13 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from spacecal.api.auth import Principal
 from spacecal.api.batching import CoalescedReads
-from spacecal.api.crud import parse_path_id, require, row_to_record
-from spacecal.api.envelopes import ApiError
-from spacecal.api.spec import RecordSpec
-from spacecal.api.state import AppState
+from spacecal.records.errors import ApiError
+from spacecal.records.fields import parse_path_id
+from spacecal.records.rows import row_to_record
+from spacecal.records.spec import RecordSpec
+from spacecal.web.auth import Principal, require
+from spacecal.web.services import Services
 
 
 class GetOneFastPath:
@@ -37,13 +38,13 @@ class GetOneFastPath:
 
     def __init__(self, app: ASGIApp, owner: FastAPI, specs: Sequence[RecordSpec]) -> None:
         self.app = app
-        self.owner = owner  # its state carries the AppState once the lifespan ran
+        self.owner = owner  # its state carries the services once the lifespan ran
         # "/api/spaces/coworkergooglecalendars/" -> its spec (the aliases too)
         self.specs = {
             f"{spec.prefix}/{name}/": spec for spec in specs for name in (spec.path, *spec.aliases)
         }
         self._readers: dict[str, CoalescedReads] = {}
-        self._readers_of: AppState | None = None
+        self._readers_of: Services | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -63,7 +64,7 @@ class GetOneFastPath:
         return spec, path[cut:]
 
     async def _get_one(self, scope: Scope, spec: RecordSpec, raw_id: str) -> Response:
-        state: AppState = self.owner.state.spacecal
+        state: Services = self.owner.state.services
         try:
             principal = await _principal(state, scope)
             require(principal, spec.role("Read"))
@@ -79,7 +80,7 @@ class GetOneFastPath:
         """The readers in use, by record name (for tests and diagnostics)."""
         return dict(self._readers)
 
-    def _reader(self, state: AppState, spec: RecordSpec) -> CoalescedReads:
+    def _reader(self, state: Services, spec: RecordSpec) -> CoalescedReads:
         if self._readers_of is not state:  # a new lifespan, a new database
             self._readers, self._readers_of = {}, state
         reader = self._readers.get(spec.name)
@@ -89,7 +90,7 @@ class GetOneFastPath:
         return reader
 
 
-async def _principal(state: AppState, scope: Scope) -> Principal:
+async def _principal(state: Services, scope: Scope) -> Principal:
     """As `state.principal_for` reads it from a Request: the first Authorization header,
     and the client's host."""
     authorization = None

@@ -9,10 +9,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import text
 
-from spacecal.api.state import AppState
 from spacecal.db.migrate import head_revision
 from spacecal.jobs.status import job_counts
 from spacecal.metrics import exposition
+from spacecal.web.services import services_of
 
 router = APIRouter(tags=["Health"])
 
@@ -26,14 +26,14 @@ async def healthz() -> JSONResponse:
 async def metrics(request: Request) -> Response:
     # Labels are provider, outcome and the like, never an id or a secret; the queue
     # gauges are read from the database now (spacecal.metrics).
-    state: AppState = request.app.state.spacecal
+    state = services_of(request)
     body, content_type = await exposition(state.db.engine, job_counts=job_counts)
     return Response(body, media_type=content_type)
 
 
 @router.get("/readyz", summary="The database is reachable and migrations are current")
 async def readyz(request: Request) -> JSONResponse:
-    state: AppState = request.app.state.spacecal
+    state = services_of(request)
     try:
         async with asyncio.timeout(3):
             async with state.db.engine.connect() as conn:

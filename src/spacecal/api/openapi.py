@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from spacecal.api.fields import Field, Kind
-from spacecal.api.spec import RecordSpec
+from spacecal.records.fields import Field, Kind
+from spacecal.records.spec import RecordSpec
 
 _KIND_SCHEMA: dict[Kind, dict[str, Any]] = {
     Kind.INT: {"type": "integer"},

@@ -20,9 +20,9 @@ from typing import Any
 
 from sqlalchemy import BigInteger, ColumnElement, Integer, and_
 
-from spacecal.api.envelopes import ApiError, FieldError
-from spacecal.api.fields import Field, Kind, ParseError, parse_datetime
-from spacecal.api.spec import RecordSpec
+from spacecal.records.errors import ApiError, FieldError
+from spacecal.records.fields import Field, Kind, ParseError, parse_datetime
+from spacecal.records.spec import RecordSpec
 
 PAGING_PARAMS = {"page", "size", "orderBy", "dir"}
 

@@ -16,10 +16,10 @@ from sqlalchemy import insert, select, update
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spacecal import clock
-from spacecal.api.auth import Principal, token_hash
-from spacecal.api.envelopes import ApiError
-from spacecal.api.state import AppState, client_address
 from spacecal.db.models import ApiToken, ApiUser
+from spacecal.records.errors import ApiError
+from spacecal.web.auth import Principal, client_address, token_hash
+from spacecal.web.services import Services, services_of
 
 router = APIRouter(tags=["Authentication"])
 
@@ -56,7 +56,7 @@ def oauth_error(error: str, description: str, status: int = 400) -> JSONResponse
     },
 )
 async def issue_token(request: Request) -> JSONResponse:
-    state: AppState = request.app.state.spacecal
+    state = services_of(request)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         return oauth_error(
@@ -95,7 +95,7 @@ async def issue_token(request: Request) -> JSONResponse:
     return oauth_error("unsupported_grant_type", "grant_type must be password or refresh_token.")
 
 
-async def _issue(state: AppState, user_id: int) -> dict[str, Any]:
+async def _issue(state: Services, user_id: int) -> dict[str, Any]:
     settings = state.settings
     now = clock.now()
     access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
@@ -127,7 +127,7 @@ async def _issue(state: AppState, user_id: int) -> dict[str, Any]:
     }
 
 
-async def _consume_refresh(state: AppState, refresh: str) -> int | None:
+async def _consume_refresh(state: Services, refresh: str) -> int | None:
     """A refresh token works once: it is revoked as the new pair is issued."""
     now = clock.now()
     async with state.db.engine.begin() as conn:

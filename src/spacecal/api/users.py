@@ -9,9 +9,9 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
-from spacecal.api.auth import hash_password
-from spacecal.api.records import ALL_RECORDS
+from spacecal.api.catalog import ALL_RECORDS
 from spacecal.db.models import ApiUser
+from spacecal.web.auth import hash_password
 
 OPERATIONS = ("List", "Read", "Create", "Edit", "Delete")
 KNOWN_ROLES = frozenset(spec.role(op) for spec in ALL_RECORDS for op in OPERATIONS)

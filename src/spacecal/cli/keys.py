@@ -13,7 +13,7 @@ def cmd_keys_reencrypt(args: argparse.Namespace) -> int:
 
     from spacecal.cli.progress import Progress
     from spacecal.db.models import OAuthState, ProviderAccount
-    from spacecal.sync.accounts.tokens import reencrypt_tokens
+    from spacecal.db.rekey import reencrypt_tokens
 
     async def work(db: Any, settings: Any) -> int:
         async with db.engine.connect() as conn:

@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx2
 import uvicorn
 
 from spacecal.config import Settings
@@ -152,10 +151,8 @@ async def start(
 ) -> None:
     """Start every part into `stack` (which the caller stops, even after a failure).
     `worker` False leaves jobs queued (bench/sync.py runs reconcile itself)."""
-    from spacecal.api.app import create_app
-    from spacecal.providers.registry import production_providers
+    from spacecal.app import build_services, create_app
     from spacecal.runner import run_worker
-    from spacecal.sync.runtime import SyncRuntime
 
     spacecal_sock, google_sock, microsoft_sock = (
         listen_tcp("127.0.0.1", port),
@@ -182,16 +179,14 @@ async def start(
     say(f"  Google emulator on {stack.google_url}, Microsoft emulator on {stack.microsoft_url}")
 
     say(f"Starting spacecal (API, portal, webhooks) on {stack.spacecal_url}…")
-    app = create_app(settings, stack.db)
+    # One services object for the web parts and the worker (spacecal.app).
+    services = build_services(settings, stack.db)
+    stack._closers.append(services.http.aclose)
+    app = create_app(services=services)
     await stack.serve(app, spacecal_sock, lifespan="on")
-    portal_http: httpx2.AsyncClient = app.state.portal.http
-    stack._closers.append(portal_http.aclose)
 
     if not worker:
         return
     say("Starting the job worker…")
-    provider_for, client = production_providers(settings)
-    stack._closers.append(client.aclose)
-    rt = SyncRuntime(settings=settings, db=stack.db, provider_for=provider_for)
-    jobs = run_worker(rt, fetch_job_polling_interval=settings.worker_poll_seconds)
+    jobs = run_worker(services, fetch_job_polling_interval=settings.worker_poll_seconds)
     stack.spawn(asyncio.create_task(jobs, name="demo-worker"))

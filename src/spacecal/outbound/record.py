@@ -1,6 +1,6 @@
 """The WebHook record (`/api/sys/webhooks`), declared like the other records.
 
-`Secret` is write-only (api/fields.py `secret`): encrypted with the TokenCipher on
+`Secret` is write-only (records/fields.py `secret`): encrypted with the TokenCipher on
 the way in, never in a response, error or log. LastTrigger, LastError and ErrorCount
 are kept by the deliveries (delivery.py) and read-only here.
 """
@@ -13,10 +13,10 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spacecal.api.fields import Field, Kind, ParseError
-from spacecal.api.spec import RecordSpec
 from spacecal.db.models import WebHook, table_of
 from spacecal.outbound.actions import ACTIONS
+from spacecal.records.fields import Field, Kind, ParseError
+from spacecal.records.spec import RecordSpec
 
 _BY_FOLDED = {name.lower(): name for name in ACTIONS}
 

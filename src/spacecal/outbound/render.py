@@ -17,9 +17,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 
-from spacecal.api.crud import row_to_record
-from spacecal.api.records import BOOKINGS, GOOGLE_CALENDARS, MSOFFICE_CALENDARS
-from spacecal.api.spec import RecordSpec
+from spacecal.records.connections import GOOGLE_CALENDARS, MSOFFICE_CALENDARS
+from spacecal.records.definitions import BOOKINGS
+from spacecal.records.rows import row_to_record
+from spacecal.records.spec import RecordSpec
 
 
 def spec_for(record: str, snapshot: Mapping[str, Any]) -> RecordSpec:

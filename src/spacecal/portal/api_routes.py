@@ -6,10 +6,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
 from spacecal import clock
-from spacecal.api.crud import parse_path_id, require
-from spacecal.api.envelopes import ApiError, iso
-from spacecal.api.state import AppState, principal_for
 from spacecal.portal.members import MemberNotFound, issue_sign_in_link
+from spacecal.records.errors import ApiError, iso
+from spacecal.records.fields import parse_path_id
+from spacecal.web.auth import require
+from spacecal.web.services import principal_for, services_of
 
 router = APIRouter(tags=["Coworker"])
 
@@ -19,7 +20,7 @@ router = APIRouter(tags=["Coworker"])
     summary="Issue a one-time members' portal sign-in link (needs Coworker-Edit)",
 )
 async def sign_in_link(request: Request, id: str) -> Response:
-    state: AppState = request.app.state.spacecal
+    state = services_of(request)
     principal = await principal_for(request)
     require(principal, "Coworker-Edit")
     coworker_id = parse_path_id(id)

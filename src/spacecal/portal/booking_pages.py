@@ -12,7 +12,6 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 
 from spacecal import bookings, clock
-from spacecal.api.fields import ParseError, parse_datetime
 from spacecal.portal.data import (
     Member,
     free_slots,
@@ -21,8 +20,9 @@ from spacecal.portal.data import (
     slot_lengths,
 )
 from spacecal.portal.pages import runtime
-from spacecal.portal.security import Session
 from spacecal.portal.views import current_member, local_time, redirect, render
+from spacecal.records.fields import ParseError, parse_datetime
+from spacecal.web.sessions import Session
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 

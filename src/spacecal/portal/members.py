@@ -12,9 +12,9 @@ from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
-from spacecal.api.auth import hash_password, verify_password
 from spacecal.config import Settings
 from spacecal.db.models import Coworker, MemberSignInLink
+from spacecal.web.auth import hash_password, verify_password
 
 MIN_PASSWORD_LENGTH = 10
 # Verified against when the email is unknown, so timing does not reveal members.

@@ -7,15 +7,15 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from spacecal import clock
-from spacecal.api.envelopes import ApiError
-from spacecal.api.state import client_address
 from spacecal.portal import members
 from spacecal.portal.data import load_accounts, load_connections, load_member, load_resources
 from spacecal.portal.oauth import ConnectOutcome, finish_connect, start_connect
 from spacecal.portal.runtime import PROVIDER_LABELS, PROVIDERS, PortalRuntime, missing_settings
 from spacecal.portal.views import current_member, local_time, redirect, render
+from spacecal.records.errors import ApiError
 from spacecal.sync.accounts.disconnect import disconnect_account, remove_connection
 from spacecal.sync.accounts.provisioning import ProvisioningFailed
+from spacecal.web.auth import client_address
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 

@@ -1,21 +1,23 @@
-"""What the portal's handlers share: settings, database, templates, the session codec,
-the provisioner and the HTTP client the provider adapters use."""
+"""What the portal's handlers share: the application's services (settings, database,
+HTTP client, providers, provisioner: web/services.py, built by spacecal.app) plus the
+portal's own session codec, login limiter and templates."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
 from fastapi.templating import Jinja2Templates
 
-from spacecal.api.auth import LoginLimiter
 from spacecal.config import Settings
 from spacecal.db.engine import Database
-from spacecal.portal.security import SessionCodec
 from spacecal.providers.base import CalendarProvider
-from spacecal.providers.registry import availability, build_provider
+from spacecal.providers.registry import availability
 from spacecal.sync.accounts.provisioning import Provisioner, StepHook
+from spacecal.web.auth import LoginLimiter
+from spacecal.web.services import Services
+from spacecal.web.sessions import SessionCodec
 
 PROVIDERS = ("google", "microsoft")
 PROVIDER_LABELS = {"google": "Google Calendar", "microsoft": "Microsoft 365"}
@@ -32,31 +34,40 @@ def missing_settings(settings: Settings, provider: str) -> list[str]:
 
 @dataclass
 class PortalRuntime:
-    settings: Settings
-    db: Database
-    http: httpx2.AsyncClient
+    services: Services
     sessions: SessionCodec
     limiter: LoginLimiter
-    step_hook: StepHook | None = None
-    _providers: dict[str, CalendarProvider] = field(default_factory=dict)
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def http(self) -> httpx2.AsyncClient:
+        return self.services.http
+
+    @property
+    def step_hook(self) -> StepHook | None:
+        return self.services.step_hook
+
+    @step_hook.setter
+    def step_hook(self, hook: StepHook | None) -> None:
+        self.services.step_hook = hook
 
     def provider(self, name: str) -> CalendarProvider:
-        adapter = self._providers.get(name)
-        if adapter is None:
-            adapter = build_provider(name, self.settings, self.http)
-            self._providers[name] = adapter
-        return adapter
+        return self.services.provider_for(name)
 
     def use_http(self, client: httpx2.AsyncClient) -> None:
         """Talk to the providers through `client` (tests: the emulators in-process)."""
-        self.http = client
-        self._providers.clear()
+        self.services.use_http(client)
 
     @property
     def provisioner(self) -> Provisioner:
-        return Provisioner(
-            self.db.engine, self.db.cipher, self.settings, self.provider, self.step_hook
-        )
+        return self.services.provisioner
 
     def redirect_uri(self, provider: str) -> str:
         return f"{self.settings.effective_public_url()}/portal/connect/{provider}/callback"

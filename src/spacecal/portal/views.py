@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from spacecal.portal.data import Member, load_member
 from spacecal.portal.runtime import TEMPLATES, PortalRuntime
-from spacecal.portal.security import Session
+from spacecal.web.sessions import Session
 
 # Every message a redirect can carry, by key: the query string never carries text, so
 # nobody can make the portal display words of their choosing.

@@ -104,16 +104,24 @@ def build_provider(
     raise ValueError(f"unknown provider {name!r}; known: {', '.join(PROVIDER_NAMES)}")
 
 
-def production_providers(
-    settings: Settings,
-) -> tuple[Callable[[str], CalendarProvider], httpx2.AsyncClient]:
-    """Adapters with one real HTTP client, built on first use (and cached)."""
+class ProviderCache:
+    """The adapters of one process, built on first use over one HTTP client: called
+    with a provider's name, it answers that provider's adapter (CalendarProvider)."""
+
+    def __init__(self, settings: Settings, client: httpx2.AsyncClient) -> None:
+        self.settings = settings
+        self.client = client
+        self._built: dict[str, CalendarProvider] = {}
+
+    def __call__(self, name: str) -> CalendarProvider:
+        adapter = self._built.get(name)
+        if adapter is None:
+            adapter = build_provider(name, self.settings, self.client)
+            self._built[name] = adapter
+        return adapter
+
+
+def production_providers(settings: Settings) -> tuple[ProviderCache, httpx2.AsyncClient]:
+    """Adapters over one real HTTP client (the caller closes it), built on first use."""
     client = httpx2.AsyncClient(timeout=settings.provider_timeout_seconds)
-    cache: dict[str, CalendarProvider] = {}
-
-    def provider_for(name: str) -> CalendarProvider:
-        if name not in cache:
-            cache[name] = build_provider(name, settings, client)
-        return cache[name]
-
-    return provider_for, client
+    return ProviderCache(settings, client), client

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.providers.base import CalendarProvider
-from spacecal.sync.accounts.tokens import AccountTokens
+from spacecal.sync.tokens import AccountTokens
 
 
 @dataclass

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterable, Mapping
-from contextvars import ContextVar
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
@@ -27,17 +26,11 @@ from spacecal.db.models import (
     SubscriptionGeneration,
 )
 from spacecal.providers.base import NotFound, ProviderError, Subscription
-from spacecal.sync.accounts.tokens import AccountUnavailable
+from spacecal.sync.tokens import AccountUnavailable
 from spacecal.sync.upkeep.generations import GEN_COLUMNS
 
 if TYPE_CHECKING:
     from spacecal.sync.accounts.provisioning import Provisioner
-
-# The running app's provisioner, for the records API's delete hook (which receives only
-# its transaction). Set per request by the portal's middleware.
-current_provisioner: ContextVar[Provisioner | None] = ContextVar(
-    "current_provisioner", default=None
-)
 
 
 async def _account_of(prov: Provisioner, connection_id: int) -> tuple[str, int | None, str | None]:
@@ -181,19 +174,13 @@ async def disconnect_account(prov: Provisioner, coworker_id: int, provider_name:
         )
 
 
-async def connection_on_delete(conn: AsyncConnection, old: Mapping[str, Any]) -> bool:
+async def connection_on_delete(
+    prov: Provisioner, conn: AsyncConnection, old: Mapping[str, Any]
+) -> bool:
     """The records API deleted a connection record: stop its push at the provider
-    (best effort, inside a short budget) and let the API delete the row."""
-    prov = current_provisioner.get()
-    if prov is None:
-        await conn.execute(
-            update(SubscriptionGeneration)
-            .where(
-                SubscriptionGeneration.connection_id == old["id"],
-                SubscriptionGeneration.status == "live",
-            )
-            .values(status="stopping")
-        )
-        return False
+    (best effort, inside a short budget) and let the API delete the row. The
+    composition root (spacecal.app) binds `prov`, the running application's."""
+    await stop_generations(prov, int(old["id"]), conn=conn)
+    return False
     await stop_generations(prov, int(old["id"]), conn=conn)
     return False

@@ -34,11 +34,8 @@ from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
-from spacecal.config import Settings
-from spacecal.crypto import TokenCipher
 from spacecal.db.columns import CURSOR_COLUMN, cursor_of
 from spacecal.db.models import (
     CONNECTION_KEY,
@@ -58,12 +55,13 @@ from spacecal.providers.base import (
     Subscription,
     TokenSet,
 )
-from spacecal.sync.accounts.locks import provisioning_lock
-from spacecal.sync.accounts.tokens import AccountTokens, AccountUnavailable, store_tokens
+from spacecal.sync.locks import provisioning_lock
 from spacecal.sync.naming import calendar_name, idempotency_key, sync_window, webhook_urls
 from spacecal.sync.reconcile.adopt import link_known_events
 from spacecal.sync.reconcile.target import load_target
 from spacecal.sync.reconcile.writeback import push_bookings
+from spacecal.sync.runtime import SyncRuntime
+from spacecal.sync.tokens import AccountTokens, AccountUnavailable, store_tokens
 from spacecal.sync.upkeep.detached_calendars import forget_adopted
 from spacecal.sync.upkeep.generations import drop_unknown_subscriptions, record_live, show_live
 
@@ -95,30 +93,20 @@ class _SetUp:
 
 
 class Provisioner:
-    """Provisioning, disconnect and reattach for members' provider accounts."""
+    """Provisioning, disconnect and reattach for members' provider accounts, over the
+    runtime sync shares (settings, database, providers, tokens: sync/runtime.py); the
+    application's services object is one (web/services.py)."""
 
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        cipher: TokenCipher,
-        settings: Settings,
-        provider_for: ProviderFactory,
-        step_hook: StepHook | None = None,
-    ) -> None:
-        self.engine = engine
-        self.cipher = cipher
-        self.settings = settings
-        self.provider_for = provider_for
+    def __init__(self, runtime: SyncRuntime, step_hook: StepHook | None = None) -> None:
+        self.runtime = runtime
+        self.engine = runtime.db.engine
+        self.cipher = runtime.db.cipher
+        self.settings = runtime.settings
+        self.provider_for = runtime.provider_for
         self.step_hook = step_hook
 
     def tokens(self, provider: str, account_id: int) -> AccountTokens:
-        return AccountTokens(
-            self.engine,
-            self.cipher,
-            self.provider_for(provider),
-            account_id,
-            margin_seconds=self.settings.token_refresh_margin_seconds,
-        )
+        return self.runtime.tokens(provider, account_id)
 
     async def _step(self, name: str) -> None:
         if self.step_hook is not None:
@@ -264,7 +252,7 @@ class Provisioner:
 
     async def resume(self, connection_id: int) -> None:
         """Run the remaining steps of one connection; safe to run again at any time.
-        Under the connection's provisioning lock (sync/accounts/locks.py): a second
+        Under the connection's provisioning lock (sync/locks.py): a second
         set-up of the same connection waits, then finds the steps done."""
         async with provisioning_lock(self.engine, connection_id):
             await self._resume(connection_id)

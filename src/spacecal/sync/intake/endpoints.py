@@ -43,7 +43,8 @@ def _trace(request: Request) -> str | None:
 
 
 def _engine(request: Request) -> AsyncEngine:
-    engine: AsyncEngine = request.app.state.spacecal.db.engine
+    # The application's services (web/services.py), set by the composition root.
+    engine: AsyncEngine = request.app.state.services.db.engine
     return engine
 
 
@@ -99,7 +100,7 @@ _HANDLERS: dict[str, Callable[[Request], Awaitable[Response]]] = {
 class WebhookFastPath:
     """ASGI middleware: a provider's POST to a webhook, answered before FastAPI's
     routing (which tries every records API route first) and its error middleware
-    (api/app.py `SpacecalAPI`) by the very route functions above, so the answer is the
+    (app.py `SpacecalAPI`) by the very route functions above, so the answer is the
     same; anything else passes through. Under a notification storm, routing and its
     plumbing cost more than intake itself. An unexpected failure is logged and
     answered 500 without details (the provider delivers again)."""

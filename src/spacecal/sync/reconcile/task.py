@@ -41,7 +41,6 @@ from spacecal.providers.base import (
     Throttled,
 )
 from spacecal.providers.registry import capabilities
-from spacecal.sync.accounts.tokens import AccountTokens, AccountUnavailable
 from spacecal.sync.naming import sync_window
 from spacecal.sync.reconcile.commit import commit_plan, store_cursor
 from spacecal.sync.reconcile.target import LinkRow, SyncTarget, load_links, load_target, sync_state
@@ -52,6 +51,7 @@ from spacecal.sync.reconcile.writeback import (
     push_pending,
 )
 from spacecal.sync.runtime import SyncRuntime
+from spacecal.sync.tokens import AccountTokens, AccountUnavailable
 
 log = logging.getLogger("spacecal.sync")
 

@@ -32,9 +32,9 @@ from spacecal import clock
 from spacecal.db.columns import BOOKING_CALENDAR_COLUMN, BOOKING_EVENT_ID_COLUMN
 from spacecal.db.models import Booking, EventLink
 from spacecal.providers.base import CalendarProvider, EventWrite, NotFound, WrittenEvent
-from spacecal.sync.accounts.tokens import AccountTokens
 from spacecal.sync.naming import idempotency_key
 from spacecal.sync.reconcile.target import SyncTarget
+from spacecal.sync.tokens import AccountTokens
 
 
 def booking_event(

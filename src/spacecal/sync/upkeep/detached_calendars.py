@@ -3,7 +3,7 @@ they are owed. (Their channels are the other leftover: stopped in
 sync/upkeep/orphan_channels.py.)
 
 A resource made unbookable, or deleted, disconnects its connections in the records
-API's transaction, with no provider call there (sync/upkeep/changes.py). Each calendar is
+API's transaction, with no provider call there (sync/accounts/changes.py). Each calendar is
 kept (its events are the member's record of past bookings) and a row in
 `detached_calendars` says a note is owed: "spacecal no longer syncs this calendar,
 and why". The account's `stop_orphans` job (sync/upkeep/orphan_channels.py, under the account lock)
@@ -32,8 +32,8 @@ from spacecal import clock
 from spacecal.config import Settings
 from spacecal.db.models import Connection, DetachedCalendar, ProviderAccount
 from spacecal.providers.base import CalendarNote, NotFound, ProviderError, Throttled
-from spacecal.sync.accounts.tokens import AccountUnavailable
 from spacecal.sync.runtime import SyncRuntime
+from spacecal.sync.tokens import AccountUnavailable
 
 log = logging.getLogger("spacecal.leftovers")
 

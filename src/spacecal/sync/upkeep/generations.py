@@ -19,7 +19,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from spacecal.db.models import SubscriptionGeneration
 from spacecal.providers.base import CalendarProvider, NotFound, Subscription
-from spacecal.sync.accounts.tokens import AccountTokens
+from spacecal.sync.tokens import AccountTokens
 
 
 @dataclass(frozen=True)

@@ -44,8 +44,8 @@ from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.logs import bind_trace
 from spacecal.providers.base import CalendarProvider, ProviderError, Throttled
 from spacecal.providers.registry import capabilities, providers_where
-from spacecal.sync.accounts.tokens import AccountRow, AccountTokens, AccountUnavailable
 from spacecal.sync.runtime import SyncRuntime
+from spacecal.sync.tokens import AccountRow, AccountTokens, AccountUnavailable
 from spacecal.sync.upkeep.generations import generations_from_json, generations_json
 from spacecal.sync.upkeep.keepalive_queue import defer_keepalive as defer_keepalive
 from spacecal.sync.upkeep.keepalive_queue import defer_keepalives, spread_by_account

@@ -32,8 +32,8 @@ from spacecal import clock, jobs
 from spacecal.db.models import ProviderAccount, SubscriptionGeneration
 from spacecal.jobs import names
 from spacecal.providers.base import NotFound, ProviderError, Subscription, Throttled
-from spacecal.sync.accounts.tokens import AccountUnavailable
 from spacecal.sync.runtime import SyncRuntime
+from spacecal.sync.tokens import AccountUnavailable
 from spacecal.sync.upkeep.detached_calendars import accounts_owing_notes, wait_after, write_notes
 from spacecal.sync.upkeep.generations import GEN_COLUMNS
 

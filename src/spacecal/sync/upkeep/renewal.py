@@ -41,9 +41,9 @@ from spacecal.providers.base import (
     PushNotSupported,
     Subscription,
 )
-from spacecal.sync.accounts.locks import provisioning_lock
-from spacecal.sync.accounts.tokens import AccountTokens
+from spacecal.sync.locks import provisioning_lock
 from spacecal.sync.naming import webhook_urls
+from spacecal.sync.tokens import AccountTokens
 from spacecal.sync.upkeep.generations import (
     Gen,
     drop_unknown_subscriptions,

@@ -11,7 +11,7 @@
   name suffix, as Graph calendars have no description), written by the same job.
 - A member (coworker) deleted: their provider accounts go with the row (cascade), so
   their subscriptions are stopped inline, best effort within the disconnect budget,
-  when the app's provisioner is at hand; the rest lapse at their expiry (their
+  by the app's provisioner (bound by spacecal.app); the rest lapse at their expiry (their
   notifications are ignored: no connection any more).
 
 The hooks run inside the API's transaction and make no provider call, except the
@@ -35,8 +35,9 @@ from spacecal.db.models import (
     Resource,
     SubscriptionGeneration,
 )
-from spacecal.sync.accounts.disconnect import current_provisioner, stop_generations
-from spacecal.sync.accounts.provisioning import calendar_name
+from spacecal.sync.accounts.disconnect import stop_generations
+from spacecal.sync.accounts.provisioning import Provisioner
+from spacecal.sync.naming import calendar_name
 from spacecal.sync.upkeep.detached_calendars import Detached, record_detached
 from spacecal.sync.upkeep.keepalive import defer_keepalive
 from spacecal.sync.upkeep.orphan_channels import defer_stop_orphans
@@ -137,7 +138,7 @@ async def disconnect_where(conn: AsyncConnection, *conditions: Any, why: str) ->
     return len(ids)
 
 
-# --- record hooks (spacecal.api.records) ------------------------------------------------
+# --- record hooks (spacecal.records.definitions) ------------------------------------------------
 
 
 async def resource_before_write(
@@ -183,17 +184,18 @@ async def resource_on_delete(conn: AsyncConnection, old: Mapping[str, Any]) -> b
     return False
 
 
-async def coworker_on_delete(conn: AsyncConnection, old: Mapping[str, Any]) -> bool:
+async def coworker_on_delete(
+    prov: Provisioner, conn: AsyncConnection, old: Mapping[str, Any]
+) -> bool:
     """The member's accounts are deleted with the row: stop their subscriptions now,
-    best effort, then drop the connections (bookings stay)."""
+    best effort, then drop the connections (bookings stay). The composition root
+    (spacecal.app) binds `prov`, the running application's."""
     coworker_id = int(old["id"])
     ids = (
         await conn.scalars(select(Connection.id).where(Connection.coworker_id == coworker_id))
     ).all()
-    prov = current_provisioner.get()
-    if prov is not None:
-        for connection_id in ids:
-            await stop_generations(prov, connection_id, conn=conn)
+    for connection_id in ids:
+        await stop_generations(prov, connection_id, conn=conn)
     if ids:
         await conn.execute(
             update(SubscriptionGeneration)

@@ -1,5 +1,7 @@
 """Who is calling: Bearer tokens (stored hashed), HTTP Basic (argon2, verified once and
-then cached under an HMAC), roles, and the failed-login limiter.
+then cached under an HMAC), roles and the `require` check, and the failed-login
+limiter. Shared by the records API, the portal's sign-in (password hashes, limiter)
+and the console's sign-in.
 
 Answers: 401 with `WWW-Authenticate` when the caller is not authenticated, 403 when
 authenticated without the role the operation needs.
@@ -19,13 +21,14 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import Request
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
-from spacecal.api.envelopes import ApiError
 from spacecal.config import Settings
 from spacecal.db.models import ApiToken, ApiUser
+from spacecal.records.errors import ApiError
 
 WWW_AUTHENTICATE = 'Bearer realm="spacecal", Basic realm="spacecal", charset="UTF-8"'
 
@@ -71,6 +74,13 @@ def forbidden(role: str) -> ApiError:
         403,
         f"This operation needs the {role} role (or a full unrestricted administrator).",
     )
+
+
+def require(principal: Principal, role: str) -> None:
+    """403 unless `principal` holds `role` (the API, the portal's sign-in API and the
+    console check roles the same way)."""
+    if not principal.may(role):
+        raise forbidden(role)
 
 
 class LoginLimiter:
@@ -246,3 +256,8 @@ class Authenticator:
                 del cache[key]
             if len(cache) > 10_000:
                 cache.clear()
+
+
+def client_address(request: Request) -> str:
+    """The address the login limiter counts a caller under."""
+    return request.client.host if request.client else "unknown"

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import bookings, clock
-from spacecal.api.envelopes import ApiError
+from spacecal.records.errors import ApiError
 
 
 def booking_to_string(row: Mapping[str, Any]) -> str:

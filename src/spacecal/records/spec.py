@@ -1,6 +1,6 @@
 """What a record type is to the API: its name, path, table, fields and hooks.
 
-The generic handlers in `crud.py` serve every record from one of these, so every
+The generic handlers in `api/crud.py` serve every record from one of these, so every
 record type shares one implementation of search, paging, filters and envelopes.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spacecal.api.fields import Field, Kind
+from spacecal.records.fields import Field, Kind
 
 COMMON_FIELDS = (
     "Id",
@@ -31,7 +31,8 @@ COMMON_FIELDS = (
 # A hook sees the transaction, the values about to be written (by column name) and,
 # on update, the row as it was; it raises ApiError to refuse, or mutates `values`.
 WriteHook = Callable[[AsyncConnection, dict[str, Any], Mapping[str, Any] | None], Awaitable[None]]
-DeleteHook = Callable[[AsyncConnection, Mapping[str, Any]], Awaitable[bool]]
+# A delete hook also gets who deletes (the API user's email), for a row it keeps.
+DeleteHook = Callable[[AsyncConnection, Mapping[str, Any], str], Awaitable[bool]]
 AfterHook = Callable[[AsyncConnection, int], Awaitable[None]]
 
 

@@ -17,15 +17,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacecal import clock, metrics
-from spacecal.crypto import FINGERPRINT_META_KEY, TokenCipher
+from spacecal.crypto import TokenCipher
 from spacecal.db.models import (
     Connection,
-    Meta,
-    OAuthState,
     ProviderAccount,
     SubscriptionGeneration,
 )
-from spacecal.outbound.secrets import reseal_webhook_secrets
 from spacecal.providers.base import CalendarProvider, ConsentRevoked, TokenSet
 from spacecal.providers.session import AccountSession
 
@@ -199,60 +196,3 @@ async def _connections_need_reconnect(conn: AsyncConnection, account_id: int, no
         )
         .values(status="stopping")
     )
-
-
-async def reencrypt_tokens(
-    engine: AsyncEngine, cipher: TokenCipher, progress: Callable[[int], None] | None = None
-) -> int:
-    """Re-encrypt every stored provider secret under the newest key and record that
-    key's fingerprint, so the old key can then be dropped from SPACECAL_SECRET_KEYS.
-
-    Rotation: put the new key first (`new,old`), run this, then remove `old`.
-    Returns how many values were re-encrypted; `progress(1)` is called per row
-    (accounts, then pending OAuth states).
-    """
-    count = 0
-    async with engine.begin() as conn:
-        accounts = (
-            await conn.execute(
-                select(
-                    ProviderAccount.id,
-                    ProviderAccount.refresh_token_enc,
-                    ProviderAccount.access_token_enc,
-                ).with_for_update()
-            )
-        ).all()
-        for account in accounts:
-            values: dict[str, bytes] = {}
-            if account.refresh_token_enc is not None:
-                values["refresh_token_enc"] = cipher.rotate(account.refresh_token_enc)
-            if account.access_token_enc is not None:
-                values["access_token_enc"] = cipher.rotate(account.access_token_enc)
-            if values:
-                count += len(values)
-                await conn.execute(
-                    update(ProviderAccount).where(ProviderAccount.id == account.id).values(**values)
-                )
-            if progress is not None:
-                progress(1)
-        states = (
-            await conn.execute(
-                select(OAuthState.state_hash, OAuthState.code_verifier_enc).with_for_update()
-            )
-        ).all()
-        for state in states:
-            count += 1
-            await conn.execute(
-                update(OAuthState)
-                .where(OAuthState.state_hash == state.state_hash)
-                .values(code_verifier_enc=cipher.rotate(state.code_verifier_enc))
-            )
-            if progress is not None:
-                progress(1)
-        count += await reseal_webhook_secrets(conn, cipher)  # outbound webhooks' Secrets
-        await conn.execute(
-            update(Meta)
-            .where(Meta.key == FINGERPRINT_META_KEY)
-            .values(value=cipher.primary_fingerprint)
-        )
-    return count

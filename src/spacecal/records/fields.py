@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from spacecal.api.envelopes import FieldError, iso
+from spacecal.records.errors import ApiError, FieldError, iso
 
 
 class Kind(enum.Enum):
@@ -169,3 +169,14 @@ class Field:
 
 def field_error(field: Field, exc: ParseError, raw: Any) -> FieldError:
     return FieldError(field.name, str(exc), raw)
+
+
+def parse_path_id(raw: str) -> int:
+    """A record id from a URL path; the Nexudus field error for anything else."""
+    try:
+        value = parse_int(raw)
+    except ParseError:
+        raise ApiError.field("Id", "must be a whole number", raw) from None
+    if value < 1:
+        raise ApiError.field("Id", "must be 1 or more", raw)
+    return value

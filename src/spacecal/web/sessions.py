@@ -1,4 +1,5 @@
-"""Portal sessions and CSRF.
+"""Sessions and CSRF for the server-rendered parts: the members' portal, and the
+console with its own purpose, cookie names and path (admin/runtime.py).
 
 The session is a signed cookie (itsdangerous) holding the coworker id, a nonce and the
 session's CSRF token; the signing keys are derived from SPACECAL_SECRET_KEYS, so every

@@ -1,5 +1,9 @@
-"""The Nexudus answer shapes: the action envelope, the validation-error envelope, and
-the error type that any handler raises to produce one."""
+"""The Nexudus error shape: the validation-error envelope and the error type that any
+handler (or a record's write hook, or a field's parser) raises to produce one.
+
+It lives with the record definitions, below web/, because record hooks and field
+parsing raise it; web/envelopes.py holds the success envelope and the handlers that
+turn every failure into this shape."""
 
 from __future__ import annotations
 
@@ -64,21 +68,3 @@ class ApiError(Exception):
             "Errors": [e.as_json() for e in self.errors] or None,
         }
         return JSONResponse(body, status_code=self.status, headers=self.headers)
-
-
-def action_envelope(
-    message: str, record_id: int, updated_on: datetime, updated_by: str | None
-) -> dict[str, Any]:
-    return {
-        "Status": 200,
-        "Message": message,
-        "Value": {"Id": record_id},
-        "OpenInDialog": False,
-        "OpenInWindow": False,
-        "RedirectURL": None,
-        "JavaScript": None,
-        "UpdatedOn": iso(updated_on),
-        "UpdatedBy": updated_by,
-        "Errors": None,
-        "WasSuccessful": True,
-    }

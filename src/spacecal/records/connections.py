@@ -1,0 +1,180 @@
+"""The two connection records of the mission, CoworkerGoogleCalendar and
+CoworkerMsOfficeCalendar: two faces of the `connections` table, declared as data.
+
+Deleting one stops its push at the provider, which needs the running application's
+provisioner: that delete hook is bound by the composition root (spacecal.app), so here
+it is left unset (`on_delete=None`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import Dialect, Text, case, select, type_coerce
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.types import TypeDecorator
+
+from spacecal.db.models import Connection, Coworker, ProviderAccount, table_of
+from spacecal.records.fields import Field, Kind
+from spacecal.records.spec import Computed, RecordSpec
+
+connections = table_of(Connection)
+coworkers = table_of(Coworker)
+provider_accounts = table_of(ProviderAccount)
+
+
+class _BoolText(TypeDecorator[bool]):
+    """A computed flag kept as text in SQL, so the text filters (ILIKE) apply to it,
+    and shown as a JSON boolean."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_result_value(self, value: object, dialect: Dialect) -> bool:
+        return value == "true"
+
+
+async def _connection_before_write(
+    conn: AsyncConnection, values: dict[str, Any], old: Mapping[str, Any] | None
+) -> None:
+    """Attach the record to the member's provider account, so sync can use it."""
+    provider = old["provider"] if old is not None else values["provider"]
+    coworker_id = values.get("coworker_id")
+    account_id = None
+    if coworker_id is not None:
+        account_id = await conn.scalar(
+            select(ProviderAccount.id).where(
+                ProviderAccount.coworker_id == coworker_id, ProviderAccount.provider == provider
+            )
+        )
+    values["provider_account_id"] = account_id
+
+
+def _connection_fields(google: bool) -> tuple[Field, ...]:
+    provider = "Google" if google else "Microsoft Graph"
+    fields = [
+        Field(
+            "ResourceId",
+            Kind.INT,
+            "resource_id",
+            required=True,
+            nullable=False,
+            reference="Resource",
+            description="The room or desk this calendar books.",
+        ),
+        Field(
+            "CoworkerId",
+            Kind.INT,
+            "coworker_id",
+            reference="Coworker",
+            description="The customer who connected.",
+        ),
+        Field(
+            "Name",
+            Kind.STR,
+            "name",
+            required=True,
+            nullable=False,
+            max_length=400,
+            description="Display name of the calendar in the customer's account.",
+        ),
+        Field(
+            "SubscriptionId",
+            Kind.STR,
+            "subscription_id",
+            required=True,
+            max_length=400,
+            description=f"{provider} push channel/subscription id.",
+        ),
+        Field(
+            "CalendarId",
+            Kind.STR,
+            "calendar_id",
+            required=True,
+            max_length=1024,
+            description="The provider's id of the calendar.",
+        ),
+        Field(
+            "SubscriptionExpireDate",
+            Kind.DATETIME,
+            "subscription_expire_date",
+            required=True,
+            description="When the channel/subscription expires (UTC).",
+        ),
+    ]
+    if google:
+        fields += [
+            Field(
+                "WatchResourceId",
+                Kind.STR,
+                "watch_resource_id",
+                required=True,
+                max_length=400,
+                description="resourceId Google gave the watch channel.",
+            ),
+            Field(
+                "EventSyncToken",
+                Kind.STR,
+                "event_sync_token",
+                max_length=8192,
+                description="nextSyncToken for incremental sync; clear it to force a full sync.",
+            ),
+        ]
+    return tuple(fields)
+
+
+_coworker_join = connections.outerjoin(
+    coworkers, coworkers.c.id == connections.c.coworker_id
+).outerjoin(provider_accounts, provider_accounts.c.id == connections.c.provider_account_id)
+
+# Read-only extension fields: the state of the member's account and of the sync.
+_CONNECTION_COMPUTED = (
+    Computed("CoworkerFullName", coworkers.c.full_name, "Coworker_FullName"),
+    Computed(
+        "NeedsReconnect",
+        type_coerce(
+            case((provider_accounts.c.status == "needs_reconnect", "true"), else_="false"),
+            _BoolText(),
+        ),
+        "NeedsReconnect",
+        kind=Kind.BOOL,
+    ),
+    Computed("Health", connections.c.health, "Health"),
+    Computed("LastError", connections.c.last_error, "LastError"),
+)
+
+
+def _connection_spec(
+    provider: str, name: str, path: str, description: str, aliases: tuple[str, ...] = ()
+) -> RecordSpec:
+    """One provider's face of the `connections` table."""
+    return RecordSpec(
+        name=name,
+        path=path,
+        aliases=aliases,
+        table=connections,
+        fields=_connection_fields(google=provider == "google"),
+        description=description,
+        scope=connections.c.provider == provider,
+        fixed_values={"provider": provider},
+        computed=_CONNECTION_COMPUTED,
+        from_clause=_coworker_join,
+        to_string=lambda row: str(row["name"]),
+        before_write=_connection_before_write,
+        on_delete=None,  # bound by spacecal.app: stops the push at the provider
+    )
+
+
+GOOGLE_CALENDARS = _connection_spec(
+    "google",
+    "CoworkerGoogleCalendar",
+    "coworkergooglecalendars",
+    "A member's Google calendar for one resource, with its push channel.",
+)
+MSOFFICE_CALENDARS = _connection_spec(
+    "microsoft",
+    "CoworkerMsOfficeCalendar",
+    "coworkermsofficecalendars",
+    "A member's Microsoft 365 calendar for one resource, with its Graph subscription.",
+    aliases=("coworkermsoffecalendars",),  # the typo printed on older Nexudus pages
+)
