@@ -20,11 +20,10 @@ from typing import Any
 import httpx2
 import procrastinate
 from procrastinate import JobContext
-from sqlalchemy import and_, or_, select, text
+from sqlalchemy import and_, or_, select
 
 from spacecal import clock, metrics
 from spacecal.config import Settings
-from spacecal.db.engine import Database
 from spacecal.db.models import Connection, ProviderAccount
 from spacecal.db.url import to_libpq
 from spacecal.logs import bind_trace
@@ -308,11 +307,3 @@ async def run_worker(
             dispatcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await dispatcher
-
-
-async def queue_depth(db: Database) -> int:
-    async with db.engine.connect() as conn:
-        value = await conn.scalar(
-            text("SELECT count(*) FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")
-        )
-    return int(value or 0)

@@ -84,7 +84,7 @@ def create_app(settings: Settings | None = None, db: Database | None = None) -> 
     app.include_router(token.router)
     for spec in ALL_RECORDS:
         app.include_router(build_router(spec))
-    mount_portal(app)  # members' portal, webhook endpoints, sign-in-link API
+    mount_portal(app)  # members' portal, sign-in-link API
     mount_admin(app)  # the admin console at /admin (docs/admin.md)
     install_error_handlers(app)
     if settings.api_fast_get_one:

@@ -414,11 +414,3 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
-
-
-# The overlap rule, kept next to the model it protects; the migration creates it.
-BOOKING_NO_OVERLAP_SQL = (
-    "ALTER TABLE bookings ADD CONSTRAINT bookings_no_overlap EXCLUDE USING gist "
-    "(int8range(resource_id, resource_id, '[]') WITH =, "
-    "tstzrange(from_time, to_time) WITH &&) WHERE (cancelled_at IS NULL)"
-)

@@ -22,7 +22,6 @@ from spacecal.portal.runtime import PortalRuntime
 from spacecal.portal.security import CsrfRejected, SessionCodec
 from spacecal.portal.views import render
 from spacecal.sync.accounts.disconnect import current_provisioner
-from spacecal.sync.intake import endpoints as webhooks
 
 __all__ = ["PortalRuntime", "install_portal"]
 
@@ -46,7 +45,7 @@ class _ProvisionerContext:
 def install_portal(
     app: FastAPI, settings: Settings, db: Database, http: httpx2.AsyncClient | None = None
 ) -> PortalRuntime:
-    """Mount the portal, the webhook endpoints and the sign-in-link API on `app`."""
+    """Mount the portal and the sign-in-link API on `app` (webhooks: the fast path)."""
     rt = PortalRuntime(
         settings=settings,
         db=db,
@@ -67,7 +66,6 @@ def mount_portal(app: FastAPI) -> None:
     app.include_router(pages.router)
     app.include_router(booking_pages.router)
     app.include_router(api_routes.router)
-    app.include_router(webhooks.router)
     app.mount(
         "/portal/static",
         StaticFiles(directory=str(Path(__file__).parent / "static")),
