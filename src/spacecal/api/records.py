@@ -16,6 +16,7 @@ from spacecal.api.bookings import booking_before_write, booking_on_delete, booki
 from spacecal.api.envelopes import ApiError
 from spacecal.api.fields import Field, Kind, ParseError
 from spacecal.api.spec import Computed, RecordSpec
+from spacecal.db.conditions import error_expr, health_expr
 from spacecal.db.models import (
     Booking,
     Business,
@@ -210,8 +211,9 @@ _CONNECTION_COMPUTED = (
         "NeedsReconnect",
         kind=Kind.BOOL,
     ),
-    Computed("Health", connections.c.health, "Health"),
-    Computed("LastError", connections.c.last_error, "LastError"),
+    # Derived from the sync's and the renewal's own conditions (db/conditions.py).
+    Computed("Health", health_expr(connections), "Health"),
+    Computed("LastError", error_expr(connections), "LastError"),
 )
 
 

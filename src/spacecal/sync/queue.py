@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -28,15 +27,21 @@ from spacecal.logs import current_trace
 QUEUE = "sync"
 RECONCILE_TASK = "spacecal.reconcile"
 
+# A job's run time is a delay from PostgreSQL's now(), the clock procrastinate fetches
+# by; never an instant from spacecal's clock, which tests move (DESIGN, Time). A NULL
+# delay makes a NULL scheduled_at: runnable at once.
 _DEFER = text(
     "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW(:queue, :task, :priority, :lock,"
-    " :queueing_lock, CAST(:args AS jsonb), :scheduled_at)]::procrastinate_job_to_defer_v1[])"
+    " :queueing_lock, CAST(:args AS jsonb),"
+    " now() + make_interval(secs => CAST(:delay_seconds AS double precision)))"
+    "]::procrastinate_job_to_defer_v1[])"
 )
 # Push an already queued job later (throttling: wait out Retry-After).
 _POSTPONE = text(
-    "UPDATE procrastinate_jobs SET scheduled_at = :scheduled_at"
-    " WHERE queueing_lock = :queueing_lock AND status = 'todo'"
-    " AND (scheduled_at IS NULL OR scheduled_at < :scheduled_at)"
+    "UPDATE procrastinate_jobs"
+    " SET scheduled_at = now() + make_interval(secs => CAST(:delay_seconds AS double precision))"
+    " WHERE queueing_lock = :queueing_lock AND status = 'todo' AND (scheduled_at IS NULL"
+    " OR scheduled_at < now() + make_interval(secs => CAST(:delay_seconds AS double precision)))"
 )
 
 
@@ -85,10 +90,11 @@ async def defer_job(
     job: JobRow,
     *,
     priority: int = 0,
-    scheduled_at: datetime | None = None,
+    delay_seconds: float | None = None,
 ) -> bool:
-    """Queue `job` in `conn`'s transaction. True: a new job; False: one with its
-    queueing lock was already queued (a savepoint keeps the transaction alive)."""
+    """Queue `job` in `conn`'s transaction, runnable `delay_seconds` from now (None: at
+    once). True: a new job; False: one with its queueing lock was already queued (a
+    savepoint keeps the transaction alive)."""
     params = {
         "queue": QUEUE,
         "task": task,
@@ -96,7 +102,7 @@ async def defer_job(
         "lock": job.lock,
         "queueing_lock": job.queueing_lock,
         "args": job.args,
-        "scheduled_at": scheduled_at,
+        "delay_seconds": delay_seconds,
     }
     try:
         async with conn.begin_nested():
@@ -152,21 +158,22 @@ async def defer_reconcile(
     connection_id: int,
     account_id: int | None,
     *,
-    scheduled_at: datetime | None = None,
+    delay_seconds: float | None = None,
     priority: int = 0,
     trace: str | None = None,
 ) -> bool:
-    """Queue a reconcile of `connection_id` in `conn`'s transaction.
+    """Queue a reconcile of `connection_id` in `conn`'s transaction, runnable
+    `delay_seconds` from now (None: at once).
 
-    True: a new job; False: one was already queued (and, with `scheduled_at`, it is
-    pushed back to at least that time). `trace` defaults to the trace id of the
+    True: a new job; False: one was already queued (and, with a delay, it is pushed
+    back to at least that time). `trace` defaults to the trace id of the
     request or job doing the deferring (spacecal.logs), so it follows the change."""
     job = _reconcile_job(connection_id, account_id, trace if trace is not None else current_trace())
-    if await defer_job(conn, RECONCILE_TASK, job, priority=priority, scheduled_at=scheduled_at):
+    if await defer_job(conn, RECONCILE_TASK, job, priority=priority, delay_seconds=delay_seconds):
         return True
-    if scheduled_at is not None:
+    if delay_seconds is not None:
         await conn.execute(
-            _POSTPONE, {"scheduled_at": scheduled_at, "queueing_lock": job.queueing_lock}
+            _POSTPONE, {"delay_seconds": delay_seconds, "queueing_lock": job.queueing_lock}
         )
     return False
 

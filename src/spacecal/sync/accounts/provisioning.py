@@ -39,6 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from spacecal import clock
 from spacecal.config import Settings
 from spacecal.crypto import TokenCipher
+from spacecal.db.conditions import Health
 from spacecal.db.models import (
     Business,
     Connection,
@@ -206,7 +207,7 @@ class Provisioner:
                     coworker_id=coworker_id,
                     name=calendar_name(names.name, names.business),
                     provider_account_id=account.id,
-                    health="provisioning",
+                    health=Health.PROVISIONING,
                     unique_id=uuid.uuid4(),
                     created_on=now,
                     updated_on=now,
@@ -275,7 +276,7 @@ class Provisioner:
         except ProviderError as exc:
             await self._set(
                 connection_id,
-                health="error",
+                health=Health.ERROR,
                 last_error=f"Setting up the calendar failed: {exc}"[:2000],
                 last_error_at=clock.now(),
             )
@@ -297,7 +298,15 @@ class Provisioner:
             await self._first_pull(target, calendar_id, provider, tokens)
             await self._step("cursor_stored")
         await self._write_bookings(target, calendar_id, provider, tokens)
-        await self._set(target.id, health="healthy", last_error=None, last_error_at=None)
+        # Push is live again: a renewal's old error no longer describes it either.
+        await self._set(
+            target.id,
+            health=Health.HEALTHY,
+            last_error=None,
+            last_error_at=None,
+            renewal_error=None,
+            renewal_error_at=None,
+        )
 
     async def _first_pull(
         self,

@@ -13,11 +13,13 @@ reconcile, so a renewal never runs beside a pull of the same mailbox (clearing a
 cursor cannot race a reconcile storing one), and `queueing_lock` =
 `renew:{connection_id}` (a second trigger while one is queued is "already
 triggered"). It is never deferred with a `scheduled_at` and never uses procrastinate's
-`retry`: a failure is recorded on the connection (health, last_error,
-`renewal_failures`, `renewal_retry_at`) and the pass skips the connection until that
-backoff has passed, so no parked job blocks the account's other calendars. Jitter is
-a fixed offset per connection inside `renewal_jitter_seconds`, applied by the pass,
-so thousands of connections made at once renew spread over that window.
+`retry`: a failure is recorded in the renewal's own condition on the connection
+(`renewal_error`, `renewal_failures`, `renewal_retry_at`; db/conditions.py derives
+the health shown from it and the sync's), waiting by the one failure policy
+(spacecal.failures), and the pass skips the connection until that wait has passed,
+so no parked job blocks the account's other calendars. Jitter is a fixed offset per
+connection inside `renewal_jitter_seconds`, applied by the pass, so thousands of
+connections made at once renew spread over that window.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from spacecal.db.models import (
     Resource,
     SubscriptionGeneration,
 )
-from spacecal.providers.base import CalendarProvider, ProviderError, Throttled
+from spacecal.failures import Loop, backoff
+from spacecal.providers.base import CalendarProvider, ProviderError
 from spacecal.sync.accounts.tokens import AccountRow, AccountTokens, AccountUnavailable
 from spacecal.sync.queue import defer_reconcile, refresh_queue_statistics
 from spacecal.sync.runtime import SyncRuntime
@@ -53,6 +56,7 @@ from spacecal.sync.upkeep.window import current_window, window_due
 
 log = logging.getLogger("spacecal.keepalive")
 
+# The wording of a renewal's error as shown (LastError, the console); no code reads it.
 RENEWAL_ERROR_PREFIX = "Keeping the calendar's push alive failed: "
 
 
@@ -205,7 +209,7 @@ _JOB_READ = (
         Connection.sync_window_start,
         Connection.renewal_failures,
         Connection.renewal_retry_at,
-        Connection.last_error,
+        Connection.renewal_error,
         ProviderAccount.status.label("account_status"),
         # The account's tokens in the same read (AccountTokens.preload).
         ProviderAccount.refresh_token_enc,
@@ -311,19 +315,11 @@ async def _full_resync(
         await defer_reconcile(conn, connection_id, account_id)
 
 
-def _backoff(rt: SyncRuntime, failures: int) -> timedelta:
-    base = rt.settings.renewal_backoff_base_seconds
-    return timedelta(
-        seconds=min(rt.settings.renewal_backoff_cap_seconds, base * (2 ** min(failures, 20)))
-    )
-
-
 async def _failed(rt: SyncRuntime, connection_id: int, failures: int, exc: ProviderError) -> None:
+    """Record the renewal's failure (the `failures`-th before this one) in its own
+    condition; the pass comes back after the policy's wait."""
     now = clock.now()
-    if isinstance(exc, Throttled):
-        wait = timedelta(seconds=exc.retry_after or rt.settings.throttle_default_seconds)
-    else:
-        wait = _backoff(rt, failures)
+    wait = backoff(rt.settings, Loop.RENEWAL).wait_after(exc, failures + 1)
     message = f"{RENEWAL_ERROR_PREFIX}{type(exc).__name__}: {exc}"[:2000]
     log.warning("keep-alive of connection %s failed: %s", connection_id, message)
     async with rt.db.engine.begin() as conn:
@@ -331,9 +327,8 @@ async def _failed(rt: SyncRuntime, connection_id: int, failures: int, exc: Provi
             update(Connection)
             .where(Connection.id == connection_id)
             .values(
-                health="failing",
-                last_error=message,
-                last_error_at=now,
+                renewal_error=message,
+                renewal_error_at=now,
                 renewal_failures=Connection.renewal_failures + 1,
                 renewal_retry_at=now + wait,
             )
@@ -341,16 +336,19 @@ async def _failed(rt: SyncRuntime, connection_id: int, failures: int, exc: Provi
 
 
 async def _succeeded(rt: SyncRuntime, connection_id: int, row: Any) -> None:
-    """Clear the failure record. Skipped when there is none (the common case): the job
-    runs under the account lock and only it writes these columns, so the row read at
-    its start is still what the table holds."""
-    renewal_error = row.last_error is not None and row.last_error.startswith(RENEWAL_ERROR_PREFIX)
-    if not renewal_error and row.renewal_failures == 0 and row.renewal_retry_at is None:
+    """Clear the renewal's failure condition. Skipped when there is none (the common
+    case): the job runs under the account lock and only it writes these columns, so
+    the row read at its start is still what the table holds."""
+    if row.renewal_error is None and row.renewal_failures == 0 and row.renewal_retry_at is None:
         return
-    values: dict[str, object] = {"renewal_failures": 0, "renewal_retry_at": None}
-    if renewal_error:
-        values.update(health="healthy", last_error=None)
     async with rt.db.engine.begin() as conn:
         await conn.execute(
-            update(Connection).where(Connection.id == connection_id).values(**values)
+            update(Connection)
+            .where(Connection.id == connection_id)
+            .values(
+                renewal_failures=0,
+                renewal_retry_at=None,
+                renewal_error=None,
+                renewal_error_at=None,
+            )
         )

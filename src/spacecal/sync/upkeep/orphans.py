@@ -8,7 +8,7 @@ lock `stop:{account}`) stops those channels/subscriptions and writes those notes
 
 A stop that fails is not tried again on the next keep-alive pass (one a minute) but
 after a growing wait: each generation records `stop_failures` and `stop_retry_at`
-(the renewal backoff: base, 2·base, … up to the cap), and after
+(the failure policy, spacecal.failures `Loop.LEFTOVERS`), and after
 `leftover_max_attempts` tries it is left to lapse at its expiry (the pass then marks
 it stopped without a call; its notifications are ignored meanwhile, as it has no
 connection). The pass queues this job only for accounts with something due, so a
@@ -28,12 +28,13 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock
 from spacecal.db.models import ProviderAccount, SubscriptionGeneration
+from spacecal.failures import Loop, backoff
 from spacecal.providers.base import NotFound, ProviderError, Subscription, Throttled
 from spacecal.sync.accounts.tokens import AccountUnavailable
 from spacecal.sync.queue import JobRow, defer_job
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep.generations import GEN_COLUMNS
-from spacecal.sync.upkeep.leftovers import accounts_owing_notes, wait_after, write_notes
+from spacecal.sync.upkeep.leftovers import accounts_owing_notes, write_notes
 
 log = logging.getLogger("spacecal.orphans")
 
@@ -138,7 +139,7 @@ async def _stop_failed(
     rt: SyncRuntime, generation_id: int, failures: int, exc: ProviderError
 ) -> None:
     now = clock.now()
-    wait = wait_after(rt.settings, failures, exc)
+    wait = backoff(rt.settings, Loop.LEFTOVERS).wait_after(exc, failures)
     log.warning(
         "could not stop a leftover subscription (try %d, next in %ss): %s",
         failures,
