@@ -72,7 +72,9 @@ def renewal_shown(table: Any = None) -> ColumnElement[bool]:
         c.renewal_error.is_not(None),
         c.health != Health.NEEDS_RECONNECT.value,
         or_(
-            c.health.not_in([h.value for h in SYNC_FAILED]),
+            # Not `not_in`: an expanding parameter does not survive the API's statements
+            # compiled once (api/batching.py).
+            and_(*(c.health != h.value for h in SYNC_FAILED)),
             c.last_error_at.is_(None),
             c.renewal_error_at >= c.last_error_at,
         ),
