@@ -38,6 +38,19 @@ def _connection(
     return int(row[0])
 
 
+def _resource(conn: psycopg.Connection[tuple[object, ...]]) -> int:
+    conn.execute(
+        "INSERT INTO businesses (id, name, time_zone, max_booking_days_ahead, unique_id,"
+        " created_on, updated_on) VALUES (1, 'B', 'UTC', 90, gen_random_uuid(), now(), now())"
+    )
+    conn.execute(
+        "INSERT INTO resources (id, business_id, name, resource_type, visible, bookable,"
+        " all_day_bookable, slot_step_minutes, unique_id, created_on, updated_on)"
+        " VALUES (1, 1, 'R', 'room', true, true, false, 15, gen_random_uuid(), now(), now())"
+    )
+    return 1
+
+
 def _shown(url: str) -> dict[int, tuple[str, str | None]]:
     engine = create_engine(to_sqlalchemy(url), poolclass=pool.NullPool)
     with engine.connect() as conn:
@@ -51,24 +64,8 @@ def test_a_renewal_error_moves_to_its_own_columns_and_shows_the_same(
 ) -> None:
     url = fresh_database_on(server_url)
     upgrade(url, "0010")
-    now = datetime.now(UTC)
     with psycopg.connect(to_libpq(url), autocommit=True) as conn:
-        business = conn.execute(
-            "INSERT INTO businesses (name, time_zone, max_booking_days_ahead, unique_id,"
-            " created_on, updated_on) VALUES ('B', 'UTC', 90, gen_random_uuid(), %s, %s)"
-            " RETURNING id",
-            (now, now),
-        ).fetchone()
-        assert business is not None
-        resource = conn.execute(
-            "INSERT INTO resources (business_id, name, resource_type, visible, bookable,"
-            " all_day_bookable, slot_step_minutes, unique_id, created_on, updated_on)"
-            " VALUES (%s, 'R', 'room', true, true, false, 15, gen_random_uuid(), %s, %s)"
-            " RETURNING id",
-            (business[0], now, now),
-        ).fetchone()
-        assert resource is not None
-        rid = int(resource[0])
+        rid = _resource(conn)
         only_renewal = _connection(conn, rid, "failing", RENEWAL, 0)
         both = _connection(conn, rid, "failing", RENEWAL, 2)  # sync failing too
         sync_only = _connection(conn, rid, "failing", "Transient: 500", 1)
@@ -106,20 +103,10 @@ def test_the_later_failure_of_sync_and_renewal_is_the_one_shown(
     upgrade(url)
     later = EARLIER + timedelta(hours=1)
     with psycopg.connect(to_libpq(url), autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO businesses (id, name, time_zone, max_booking_days_ahead, unique_id,"
-            " created_on, updated_on) VALUES (1, 'B', 'UTC', 90, gen_random_uuid(), now(),"
-            " now())"
-        )
-        conn.execute(
-            "INSERT INTO resources (id, business_id, name, resource_type, visible, bookable,"
-            " all_day_bookable, slot_step_minutes, unique_id, created_on, updated_on)"
-            " VALUES (1, 1, 'R', 'room', true, true, false, 15, gen_random_uuid(), now(),"
-            " now())"
-        )
-        sync_later = _connection(conn, 1, "failing", "sync broke", 1, later)
-        renewal_later = _connection(conn, 1, "failing", "sync broke", 1, EARLIER)
-        throttled = _connection(conn, 1, "throttled", "throttled", 1, later)
+        rid = _resource(conn)
+        sync_later = _connection(conn, rid, "failing", "sync broke", 1, later)
+        renewal_later = _connection(conn, rid, "failing", "sync broke", 1, EARLIER)
+        throttled = _connection(conn, rid, "throttled", "throttled", 1, later)
         conn.execute(
             "UPDATE connections SET renewal_error = 'renewal broke', renewal_error_at = %s",
             (EARLIER + timedelta(minutes=30),),

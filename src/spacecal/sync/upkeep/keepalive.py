@@ -33,6 +33,7 @@ from sqlalchemy import and_, bindparam, exists, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock, metrics
+from spacecal.db.conditions import AccountStatus, GenerationStatus
 from spacecal.db.models import (
     Business,
     Connection,
@@ -113,13 +114,13 @@ async def keepalive_pass(rt: SyncRuntime) -> int:
         select(func.max(SubscriptionGeneration.expires_at))
         .where(
             SubscriptionGeneration.connection_id == Connection.id,
-            SubscriptionGeneration.status == "live",
+            SubscriptionGeneration.status == GenerationStatus.LIVE,
         )
         .scalar_subquery()
     )
     has_stopping = exists().where(
         SubscriptionGeneration.connection_id == Connection.id,
-        SubscriptionGeneration.status == "stopping",
+        SubscriptionGeneration.status == GenerationStatus.STOPPING,
     )
     query = (
         select(
@@ -140,7 +141,7 @@ async def keepalive_pass(rt: SyncRuntime) -> int:
         .join(Resource, Resource.id == Connection.resource_id)
         .join(Business, Business.id == Resource.business_id)
         .where(
-            ProviderAccount.status == "active",
+            ProviderAccount.status == AccountStatus.ACTIVE,
             Connection.calendar_id.is_not(None),
             or_(Connection.renewal_retry_at.is_(None), Connection.renewal_retry_at <= now),
             or_(
@@ -183,10 +184,10 @@ async def _settle_orphans(conn: AsyncConnection, now: datetime, max_attempts: in
     await conn.execute(
         update(SubscriptionGeneration)
         .where(
-            SubscriptionGeneration.status == "stopping",
+            SubscriptionGeneration.status == GenerationStatus.STOPPING,
             SubscriptionGeneration.expires_at <= now,
         )
-        .values(status="stopped")
+        .values(status=GenerationStatus.STOPPED)
     )
     for account_id in await orphan_accounts(conn, now, max_attempts):
         await defer_stop_orphans(conn, account_id)
@@ -232,7 +233,7 @@ async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
     now = clock.now()
     async with rt.db.reads.connect() as conn:
         row = (await conn.execute(_JOB_READ, {"connection_id": connection_id})).first()
-    if row is None or row.calendar_id is None or row.account_status != "active":
+    if row is None or row.calendar_id is None or row.account.status != AccountStatus.ACTIVE:
         return "skipped"  # gone, not provisioned, or needs reconnect: no provider call
     account_id = int(row.provider_account_id)
     provider = rt.provider_for(row.provider)

@@ -28,6 +28,7 @@ from sqlalchemy import ColumnElement, delete, exists, insert, or_, select, updat
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock
+from spacecal.db.conditions import AccountStatus
 from spacecal.db.models import Connection, DetachedCalendar, ProviderAccount
 from spacecal.failures import Loop, backoff
 from spacecal.providers.base import CalendarNote, NotFound, ProviderError, Throttled
@@ -96,7 +97,7 @@ async def accounts_owing_notes(conn: AsyncConnection, now: datetime, max_attempt
     rows = await conn.scalars(
         select(DetachedCalendar.provider_account_id)
         .join(ProviderAccount, ProviderAccount.id == DetachedCalendar.provider_account_id)
-        .where(ProviderAccount.status == "active", *_due(now, max_attempts))
+        .where(ProviderAccount.status == AccountStatus.ACTIVE, *_due(now, max_attempts))
         .distinct()
     )
     return {int(a) for a in rows}

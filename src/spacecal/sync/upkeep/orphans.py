@@ -27,6 +27,7 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock
+from spacecal.db.conditions import AccountStatus, GenerationStatus
 from spacecal.db.models import ProviderAccount, SubscriptionGeneration
 from spacecal.failures import Loop, backoff
 from spacecal.providers.base import NotFound, ProviderError, Subscription, Throttled
@@ -51,7 +52,7 @@ async def defer_stop_orphans(conn: AsyncConnection, account_id: int) -> bool:
 def _stop_due(now: datetime, max_attempts: int) -> list[ColumnElement[bool]]:
     return [
         SubscriptionGeneration.connection_id.is_(None),
-        SubscriptionGeneration.status == "stopping",
+        SubscriptionGeneration.status == GenerationStatus.STOPPING,
         SubscriptionGeneration.expires_at > now,
         SubscriptionGeneration.stop_failures < max_attempts,
         or_(
@@ -67,7 +68,7 @@ async def orphan_accounts(conn: AsyncConnection, now: datetime, max_attempts: in
     rows = await conn.scalars(
         select(SubscriptionGeneration.provider_account_id)
         .join(ProviderAccount, ProviderAccount.id == SubscriptionGeneration.provider_account_id)
-        .where(ProviderAccount.status == "active", *_stop_due(now, max_attempts))
+        .where(ProviderAccount.status == AccountStatus.ACTIVE, *_stop_due(now, max_attempts))
         .distinct()
     )
     accounts = {int(a) for a in rows if a is not None}
@@ -99,7 +100,7 @@ async def stop_orphans(rt: SyncRuntime, account_id: int) -> int:
                 .order_by(SubscriptionGeneration.id)
             )
         ).all()
-    if account is None or account.status != "active":
+    if account is None or account.status != AccountStatus.ACTIVE:
         return 0
     provider = rt.provider_for(account.provider)
     tokens = rt.tokens(account.provider, account_id)
@@ -131,7 +132,7 @@ async def _mark_stopped(rt: SyncRuntime, generation_id: int) -> None:
         await conn.execute(
             update(SubscriptionGeneration)
             .where(SubscriptionGeneration.id == generation_id)
-            .values(status="stopped", stop_retry_at=None)
+            .values(status=GenerationStatus.STOPPED, stop_retry_at=None)
         )
 
 
