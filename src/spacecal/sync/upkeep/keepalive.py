@@ -233,7 +233,7 @@ async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
     now = clock.now()
     async with rt.db.reads.connect() as conn:
         row = (await conn.execute(_JOB_READ, {"connection_id": connection_id})).first()
-    if row is None or row.calendar_id is None or row.account.status != AccountStatus.ACTIVE:
+    if row is None or row.calendar_id is None or row.account_status != AccountStatus.ACTIVE:
         return "skipped"  # gone, not provisioned, or needs reconnect: no provider call
     account_id = int(row.provider_account_id)
     provider = rt.provider_for(row.provider)
