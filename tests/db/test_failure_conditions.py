@@ -116,3 +116,40 @@ def test_the_later_failure_of_sync_and_renewal_is_the_one_shown(
         renewal_later: ("failing", "renewal broke"),
         throttled: ("failing", "renewal broke"),  # a failing renewal outranks throttling
     }
+
+
+def test_a_failing_renewal_is_announced_once_like_a_failing_sync(
+    server_url: str, fresh_database_on: Callable[[str], str]
+) -> None:
+    """The outbound trigger follows the derived health: CoworkerCalendarSyncFail when
+    a renewal starts failing (as when it wrote `health`), nothing more while it goes on
+    failing or the sync fails too, and nothing when it recovers."""
+    url = fresh_database_on(server_url)
+    upgrade(url)
+    with psycopg.connect(to_libpq(url), autocommit=True) as conn:
+        rid = _resource(conn)
+        cid = _connection(conn, rid, "healthy", None, 0)
+        conn.execute(
+            "INSERT INTO webhooks (name, action, url, active, error_count, unique_id,"
+            " created_on, updated_on) VALUES ('w', 'CoworkerCalendarSyncFail',"
+            " 'https://example.com/h', true, 0, gen_random_uuid(), now(), now())"
+        )
+
+        def announced() -> int:
+            row = conn.execute(
+                "SELECT count(*) FROM procrastinate_jobs WHERE queue_name = 'outbound'"
+            ).fetchone()
+            assert row is not None
+            return int(row[0])
+
+        def update(values: str) -> None:
+            conn.execute(f"UPDATE connections SET {values} WHERE id = %s", (cid,))
+
+        update("renewal_error = 'renewal broke', renewal_error_at = now()")
+        assert announced() == 1
+        update("renewal_error = 'renewal broke again', renewal_error_at = now()")
+        update("health = 'failing', last_error = 'sync broke', last_error_at = now()")
+        assert announced() == 1
+        update("health = 'healthy', last_error = NULL, last_error_at = NULL")
+        update("renewal_error = NULL, renewal_error_at = NULL")
+        assert announced() == 1

@@ -15,7 +15,9 @@ What a connection's health *is* (the API's `Health` and `LastError`, the portal,
 the console and the CLI, which add what the job table and the account know on top:
 admin/health.py) comes from `health_expr` and `error_expr` here: a needed reconnect
 first, then a failing renewal (unless the sync is failing too and failed later),
-then what the sync found.
+then what the sync found. The rule itself is one SQL function,
+`spacecal_connection_health` (migration 0011_failure_conditions), because the outbound
+webhook trigger announces transitions of that same derived health.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, case, or_
+from sqlalchemy import Boolean, ColumnElement, String, case, func
 
 from spacecal.db.models import Connection
 
@@ -57,35 +59,25 @@ class GenerationStatus(StrEnum):
     STOPPED = "stopped"
 
 
-SYNC_FAILED = (Health.FAILING, Health.ERROR)
-
-
 def _columns(table: Any) -> Any:
     return Connection.__table__.c if table is None else table.c
+
+
+def _args(table: Any) -> tuple[Any, ...]:
+    c = _columns(table)
+    return (c.health, c.renewal_error, c.renewal_error_at, c.last_error_at)
 
 
 def renewal_shown(table: Any = None) -> ColumnElement[bool]:
     """Whether the renewal's condition is the one to show: it failed, the account
     does not need a reconnect, and the sync is not failing with a later error."""
-    c = _columns(table)
-    return and_(
-        c.renewal_error.is_not(None),
-        c.health != Health.NEEDS_RECONNECT.value,
-        or_(
-            # Not `not_in`: an expanding parameter does not survive the API's statements
-            # compiled once (api/batching.py).
-            and_(*(c.health != h.value for h in SYNC_FAILED)),
-            c.last_error_at.is_(None),
-            c.renewal_error_at >= c.last_error_at,
-        ),
-    )
+    return func.spacecal_renewal_shown(*_args(table), type_=Boolean)
 
 
 def health_expr(table: Any = None) -> ColumnElement[str]:
     """A connection's health: the sync's condition, or failing while the renewal is.
     `table`: the `connections` table or an alias of it (default: the model's)."""
-    c = _columns(table)
-    return case((renewal_shown(table), Health.FAILING.value), else_=c.health)
+    return func.spacecal_connection_health(*_args(table), type_=String)
 
 
 def error_expr(table: Any = None) -> ColumnElement[str]:
