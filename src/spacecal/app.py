@@ -39,7 +39,6 @@ from spacecal.records.definitions import COWORKERS
 from spacecal.records.spec import RecordSpec
 from spacecal.sync.accounts.changes import coworker_on_delete
 from spacecal.sync.accounts.disconnect import connection_on_delete
-from spacecal.sync.intake import endpoints as webhooks
 from spacecal.sync.intake.endpoints import WebhookFastPath
 from spacecal.web.envelopes import NotFoundPage, install_error_handlers
 from spacecal.web.services import Services
@@ -123,7 +122,6 @@ def create_app(
     app.include_router(token.router)
     for spec in bind_hooks(app, ALL_RECORDS):
         app.include_router(build_router(spec))
-    app.include_router(webhooks.router)  # provider notifications (the fast path's rest)
     pages: dict[str, NotFoundPage] = {}
     if portal:
         mount_portal(app)  # members' portal and the sign-in-link API

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from domain.plan_model import apply_plan
 from spacecal.domain import (
     BookedSpan,
     BusinessRules,
@@ -27,7 +28,6 @@ from spacecal.domain import (
     RemoveMark,
     ResourceRules,
     SyncState,
-    apply_plan,
     decide_changes,
 )
 

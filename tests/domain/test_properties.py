@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from domain.plan_model import apply_plan
 from spacecal.domain import (
     BookedSpan,
     BusinessRules,
@@ -21,7 +22,6 @@ from spacecal.domain import (
     RefusalCode,
     ResourceRules,
     SyncState,
-    apply_plan,
     check_booking,
     decide_changes,
 )

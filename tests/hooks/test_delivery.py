@@ -20,7 +20,8 @@ from spacecal import clock
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import Booking, Connection, ProviderAccount
-from spacecal.outbound.delivery import backoff, deliver
+from spacecal.failures import Loop, backoff
+from spacecal.outbound.delivery import deliver
 from spacecal.outbound.signing import SIGNATURE_HEADER, verify
 from spacecal.sync.tokens import mark_needs_reconnect
 
@@ -381,6 +382,17 @@ async def test_a_success_resets_the_count(
     assert record["LastTrigger"] is not None
 
 
+async def _runs_in(database: Database, job: dict[str, Any]) -> float:
+    """Seconds from PostgreSQL's now() until the job may run: procrastinate compares
+    job times with that clock, never with spacecal's (DESIGN, Time)."""
+    async with database.engine.connect() as conn:
+        seconds = await conn.scalar(
+            text("SELECT EXTRACT(EPOCH FROM CAST(:at AS timestamptz) - now())"),
+            {"at": job["scheduled_at"]},
+        )
+    return float(seconds)
+
+
 async def test_retries_back_off_exponentially(
     client: httpx2.AsyncClient,
     admin: dict[str, str],
@@ -395,7 +407,8 @@ async def test_retries_back_off_exponentially(
             "outbound_disable_after": 10,
         }
     )
-    assert [backoff(settings, n).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 25, 25]
+    policy = backoff(settings, Loop.DELIVERY)
+    assert [policy.delay(n).total_seconds() for n in (1, 2, 3, 4)] == [10, 20, 25, 25]
     hook_id = await _hook(client, admin, receiver, "BookingCreate")
     receiver.statuses = [500] * 5
     clock.clock.freeze()

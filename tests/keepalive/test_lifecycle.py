@@ -244,13 +244,31 @@ async def test_finished_jobs_and_old_history_are_pruned(keep_env: KeepEnv) -> No
     connection = await k.connection("google")
     async with k.engine.begin() as conn:
         assert await defer_reconcile(conn, connection.id, connection.provider_account_id)
-    clock.clock.advance(timedelta(days=4))
+
+    async def age(days: int) -> None:
+        # Job ages are PostgreSQL's (procrastinate stamps them with now()), sync history
+        # is spacecal's: both move back `days`, as if that much time had passed.
+        clock.clock.advance(timedelta(days=days))
+        async with k.engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE procrastinate_events SET at = at - make_interval(days => :d)"),
+                {"d": days},
+            )
+            await conn.execute(
+                text(
+                    "UPDATE procrastinate_jobs"
+                    " SET scheduled_at = scheduled_at - make_interval(days => :d)"
+                ),
+                {"d": days},
+            )
+
+    await age(4)
     assert (await prune(k.rt.db, settings)).jobs == 0
     assert await counts() == (done, 1, runs)
-    clock.clock.advance(timedelta(days=2))
+    await age(2)
     pruned = await prune(k.rt.db, settings)
     assert pruned.jobs == done and pruned.sync_runs == runs
     assert await counts() == (0, 1, 0)
-    clock.clock.advance(timedelta(days=30))
+    await age(30)
     assert (await prune(k.rt.db, settings)).jobs == 0
     assert await counts() == (0, 1, 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import timedelta
 
@@ -150,7 +151,10 @@ async def test_throttling_is_waited_out_without_blocking_other_accounts(
     async with sync_env.engine.connect() as conn:
         waiting = (
             await conn.execute(
-                text("SELECT scheduled_at FROM procrastinate_jobs WHERE status = 'todo'")
+                text(
+                    "SELECT scheduled_at - now() AS wait FROM procrastinate_jobs"
+                    " WHERE status = 'todo'"
+                )
             )
         ).all()
         health = await conn.scalar(
@@ -158,12 +162,46 @@ async def test_throttling_is_waited_out_without_blocking_other_accounts(
         )
     assert health == "throttled"
     assert len(waiting) == 1
-    assert waiting[0].scheduled_at >= clock.now() + timedelta(seconds=100)
+    # Retry-After, from PostgreSQL's clock (the one procrastinate fetches by).
+    assert timedelta(seconds=100) <= waiting[0].wait <= timedelta(seconds=120)
     # Time passes: the waiting job runs and Alice's event is booked.
     async with sync_env.engine.begin() as conn:
         await conn.execute(text("UPDATE procrastinate_jobs SET scheduled_at = now()"))
     await sync_env.settle()
     assert len(await live_bookings(sync_env)) == 2
+
+
+@pytest.mark.parametrize("shift", [timedelta(days=-365), timedelta(days=365)])
+async def test_a_backoff_runs_after_its_delay_wherever_spacecal_clock_is(
+    sync_env: SyncEnv, shift: timedelta
+) -> None:
+    """A throttled reconcile is deferred by a delay from PostgreSQL's now(), never by an
+    instant from spacecal's clock: with that clock a year behind, the job would run at
+    once; a year ahead, never (DESIGN, Time)."""
+    alice = await sync_env.connect("google", "alice")
+    await sync_env.settle()
+    clock.clock.advance(shift)
+    try:
+        sync_env.env.google.faults.add("http_429", times=1, account=alice.email, retry_after=2)
+        start = tomorrow_at(9)
+        alice.create("Alice", start, start + timedelta(hours=1))
+        await sync_env.settle()  # throttled: the next reconcile waits 2 s
+        assert await live_bookings(sync_env) == []
+        async with sync_env.engine.connect() as conn:
+            wait = await conn.scalar(
+                text(
+                    "SELECT EXTRACT(EPOCH FROM scheduled_at - now()) FROM procrastinate_jobs"
+                    " WHERE status = 'todo'"
+                )
+            )
+        assert 0 < float(wait) <= 2  # not at once, and not a year away
+        assert await sync_env.runnable_jobs() == 0
+        await asyncio.sleep(float(wait) + 0.1)
+        assert await sync_env.runnable_jobs() == 1
+        await sync_env.settle()
+        assert len(await live_bookings(sync_env)) == 1
+    finally:
+        clock.clock.advance(-shift)
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

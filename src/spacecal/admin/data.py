@@ -24,6 +24,7 @@ from spacecal.admin.health import (
     reconcile_running,
     state_expr,
 )
+from spacecal.db.conditions import error_at_expr, error_expr, health_expr
 from spacecal.db.models import (
     Business,
     Connection,
@@ -64,8 +65,8 @@ def _listing(now: datetime, soon: timedelta) -> Any:
             Connection.id,
             Connection.provider,
             Connection.name,
-            Connection.last_error,
-            Connection.last_error_at,
+            error_expr().label("last_error"),
+            error_at_expr().label("last_error_at"),
             Connection.last_notification_at,
             Connection.last_sync_at,
             Connection.subscription_expire_date,
@@ -219,9 +220,9 @@ async def connection_detail(
             Connection.calendar_id,
             Connection.subscription_id,
             Connection.subscription_expire_date,
-            Connection.health.label("stored_health"),
-            Connection.last_error,
-            Connection.last_error_at,
+            health_expr().label("stored_health"),
+            error_expr().label("last_error"),
+            error_at_expr().label("last_error_at"),
             Connection.last_notification_at,
             Connection.last_sync_at,
             Connection.push_supported,

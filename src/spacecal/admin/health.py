@@ -1,8 +1,9 @@
 """One connection's health as the console shows it, computed in SQL so the list can
 filter, count and page on it.
 
-The stored `connections.health` says what the last sync or renewal found; the console
-adds what the other tables know: the member's account needing a reconnect, a push
+The connection's health (db/conditions.py `health_expr`: the sync's condition, or a
+failing renewal's) says what the last sync or renewal found; the console adds what
+the other tables know: the member's account needing a reconnect, a push
 subscription close to its expiry, a sync asked for or running. Checked in this order
 (the first that holds wins, the most urgent first):
 
@@ -19,6 +20,7 @@ subscription close to its expiry, a sync asked for or running. Checked in this o
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -33,16 +35,28 @@ from sqlalchemy import (
     select,
 )
 
+from spacecal.db.conditions import AccountStatus, Health, health_expr
 from spacecal.db.models import Connection, ProviderAccount
 from spacecal.jobs import names
 from spacecal.jobs.sql import JOBS as _jobs
 
-HEALTHY = "healthy"
-SYNCING = "syncing"
-NEEDS_RECONNECT = "needs_reconnect"
-FAILING = "failing"
-EXPIRING = "expiring"
-STATES = (HEALTHY, SYNCING, NEEDS_RECONNECT, FAILING, EXPIRING)
+
+class ConsoleState(StrEnum):
+    """A connection's state as the console, the CLI and the doctor show it."""
+
+    HEALTHY = "healthy"
+    SYNCING = "syncing"
+    NEEDS_RECONNECT = "needs_reconnect"
+    FAILING = "failing"
+    EXPIRING = "expiring"
+
+
+HEALTHY = ConsoleState.HEALTHY
+SYNCING = ConsoleState.SYNCING
+NEEDS_RECONNECT = ConsoleState.NEEDS_RECONNECT
+FAILING = ConsoleState.FAILING
+EXPIRING = ConsoleState.EXPIRING
+STATES = tuple(s.value for s in ConsoleState)  # plain text: CLI choices, query values
 STATE_LABELS = {
     HEALTHY: "Healthy",
     SYNCING: "Syncing",
@@ -109,17 +123,18 @@ def state_expr(now: datetime, soon: timedelta, busy: Any | None = None) -> Any:
     probes of the job table per row."""
     if busy is None:
         busy = or_(reconcile_queued(), reconcile_running())
+    health = health_expr()
     return case(
         (
             or_(
                 ProviderAccount.status.is_(None),
-                ProviderAccount.status != "active",
-                Connection.health == "needs_reconnect",
+                ProviderAccount.status != AccountStatus.ACTIVE.value,
+                health == Health.NEEDS_RECONNECT.value,
             ),
-            NEEDS_RECONNECT,
+            NEEDS_RECONNECT.value,
         ),
-        (Connection.health.in_(["failing", "error"]), FAILING),
-        (Connection.health.in_(["new", "provisioning"]), SYNCING),
+        (health.in_([Health.FAILING.value, Health.ERROR.value]), FAILING.value),
+        (health.in_([Health.NEW.value, Health.PROVISIONING.value]), SYNCING.value),
         (
             and_(
                 Connection.push_supported,
@@ -129,16 +144,16 @@ def state_expr(now: datetime, soon: timedelta, busy: Any | None = None) -> Any:
                     Connection.subscription_expire_date <= now + soon,
                 ),
             ),
-            EXPIRING,
+            EXPIRING.value,
         ),
         (
             or_(
-                Connection.health == "throttled",
+                health == Health.THROTTLED.value,
                 Connection.sync_requested_at.is_not(None),
                 Connection.resync_requested,
                 busy,
             ),
-            SYNCING,
+            SYNCING.value,
         ),
-        else_=HEALTHY,
+        else_=HEALTHY.value,
     )

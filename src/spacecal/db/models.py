@@ -231,6 +231,8 @@ class Connection(RecordMixin, Base):
     delta_link: Mapped[str | None] = mapped_column(Text)  # Microsoft
     sync_window_start: Mapped[datetime | None] = mapped_column(TZ)
     sync_window_end: Mapped[datetime | None] = mapped_column(TZ)
+    # The sync loop's condition (db/conditions.py `Health`); the health shown anywhere is
+    # derived there (`health_expr`), with the renewal's own condition below.
     health: Mapped[str] = mapped_column(String(20), nullable=False, default="new")
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None] = mapped_column(TZ)
@@ -245,6 +247,8 @@ class Connection(RecordMixin, Base):
     rename_pending: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     renewal_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     renewal_retry_at: Mapped[datetime | None] = mapped_column(TZ)
+    renewal_error: Mapped[str | None] = mapped_column(Text)
+    renewal_error_at: Mapped[datetime | None] = mapped_column(TZ)
     # Marks left by webhook intake; the worker's dispatcher turns them into jobs.
     sync_requested_at: Mapped[datetime | None] = mapped_column(TZ)
     notifications_pending: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
@@ -420,11 +424,3 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
-
-
-# The overlap rule, kept next to the model it protects; the migration creates it.
-BOOKING_NO_OVERLAP_SQL = (
-    "ALTER TABLE bookings ADD CONSTRAINT bookings_no_overlap EXCLUDE USING gist "
-    "(int8range(resource_id, resource_id, '[]') WITH =, "
-    "tstzrange(from_time, to_time) WITH &&) WHERE (cancelled_at IS NULL)"
-)

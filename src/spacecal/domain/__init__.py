@@ -5,7 +5,6 @@ No I/O, and nothing from `spacecal.db`, `spacecal.api`, `spacecal.providers` or
 """
 
 from spacecal.domain.allday import all_day_span
-from spacecal.domain.apply import apply_plan
 from spacecal.domain.decide import decide_changes, latest_versions
 from spacecal.domain.events import (
     CalendarEvent,
@@ -79,7 +78,6 @@ __all__ = [
     "SyncState",
     "UnknownTimeZone",
     "all_day_span",
-    "apply_plan",
     "carries_mark",
     "check_booking",
     "decide_changes",

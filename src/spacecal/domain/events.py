@@ -14,7 +14,7 @@ from dataclasses import field as dc_field
 from datetime import UTC, date, datetime, time
 from enum import StrEnum
 
-from spacecal.domain.marks import EventText, carries_mark, strip_mark
+from spacecal.domain.marks import carries_mark
 from spacecal.domain.rules import BookedSpan, require_aware
 
 
@@ -102,11 +102,6 @@ class CalendarEvent:
     @property
     def tentative(self) -> bool:
         return self.status is EventStatus.TENTATIVE
-
-    @property
-    def own_text(self) -> EventText:
-        """Title and description as the member wrote them (spacecal's marks removed)."""
-        return strip_mark(self.title, self.description)
 
     @property
     def marked(self) -> bool:

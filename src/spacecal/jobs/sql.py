@@ -105,7 +105,8 @@ PRUNE_FINISHED = text(
     " WHERE j.status IN ('succeeded', 'failed', 'cancelled', 'aborted')"
     " AND NOT EXISTS (SELECT 1 FROM procrastinate_periodic_defers p WHERE p.job_id = j.id)"
     " AND COALESCE((SELECT max(e.at) FROM procrastinate_events e WHERE e.job_id = j.id),"
-    "              j.scheduled_at, '-infinity'::timestamptz) < :before"
+    "              j.scheduled_at, '-infinity'::timestamptz)"
+    " < now() - make_interval(secs => :age_seconds)"
 )
 
 #: The job table for SQLAlchemy expressions (the console's health states).

@@ -36,8 +36,9 @@ async def running(conn: AsyncConnection) -> int:
     return int(await conn.scalar(sql.RUNNING) or 0)
 
 
-async def prune_finished(conn: AsyncConnection, *, before: datetime) -> int:
-    """Delete finished jobs (succeeded, failed, cancelled, aborted) last touched
-    before `before`; a queued or running job is a trigger and is never pruned."""
-    result = await conn.execute(sql.PRUNE_FINISHED, {"before": before})
+async def prune_finished(conn: AsyncConnection, *, older_than_seconds: float) -> int:
+    """Delete finished jobs (succeeded, failed, cancelled, aborted) last touched more
+    than `older_than_seconds` ago on PostgreSQL's clock (the one procrastinate stamps
+    them with; DESIGN, Time); a queued or running job is a trigger and is never pruned."""
+    result = await conn.execute(sql.PRUNE_FINISHED, {"age_seconds": older_than_seconds})
     return int(result.rowcount or 0)

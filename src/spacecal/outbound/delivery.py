@@ -7,10 +7,13 @@ so is its signature). Bookkeeping and the next attempt commit together:
 - success: ErrorCount 0, LastTrigger now;
 - failure: ErrorCount + 1 and LastError; at `outbound_disable_after` consecutive
   failures the webhook is turned off (Active false, LastError says why); otherwise a
-  retry is deferred after an exponential backoff, up to `outbound_max_attempts`.
+  retry is deferred after the failure policy's backoff (spacecal.failures,
+  `Loop.DELIVERY`), up to `outbound_max_attempts`.
 
-Retries are new jobs deferred with a delay (jobs.defer), not procrastinate's retry,
-as the sync jobs do (DESIGN, Jobs). A webhook turned off or deleted meanwhile gets nothing more.
+Retries are new jobs deferred by a delay (jobs.defer writes `now() + delay` on
+PostgreSQL's clock, the one procrastinate fetches by; DESIGN, Time), not
+procrastinate's retry, as the sync jobs do (DESIGN, Jobs). A webhook turned off or
+deleted meanwhile gets nothing more.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
+from enum import StrEnum
 from typing import Any
 
 import httpx2
@@ -30,6 +33,7 @@ from spacecal.config import Settings
 from spacecal.crypto import KeyConfigurationError
 from spacecal.db.engine import Database
 from spacecal.db.models import WebHook
+from spacecal.failures import Loop, backoff
 from spacecal.jobs import names
 from spacecal.outbound.render import render
 from spacecal.outbound.send import SendResult, post
@@ -38,19 +42,19 @@ from spacecal.outbound.signing import SIGNATURE_HEADER, sign
 log = logging.getLogger("spacecal.outbound")
 
 
+class DeliveryStatus(StrEnum):
+    DELIVERED = "delivered"
+    FAILED = "failed"
+    DISABLED = "disabled"
+    SKIPPED = "skipped"
+
+
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # delivered | failed | disabled | skipped
+    status: DeliveryStatus
     attempt: int
     http_status: int | None = None
     error: str | None = None
-
-
-def backoff(settings: Settings, attempt: int) -> timedelta:
-    """The wait after failed attempt number `attempt` (1-based)."""
-    base = settings.outbound_backoff_base_seconds
-    seconds = min(settings.outbound_backoff_cap_seconds, base * 2 ** min(attempt - 1, 30))
-    return timedelta(seconds=seconds)
 
 
 async def defer_delivery(
@@ -89,7 +93,7 @@ async def deliver(
             )
         ).first()
         if hook is None or not hook.active:
-            return Outcome("skipped", attempt)
+            return Outcome(DeliveryStatus.SKIPPED, attempt)
         if body is None:
             if record is None or snapshot is None:
                 raise ValueError("a delivery needs a body or a snapshot to render")
@@ -125,7 +129,7 @@ async def deliver(
                 .values(error_count=0, last_trigger=clock.now())
             )
         log.info("webhook %s %s delivered (attempt %d)", webhook_id, action, attempt)
-        return Outcome("delivered", attempt, result.status)
+        return Outcome(DeliveryStatus.DELIVERED, attempt, result.status)
     return await _failed(db, settings, webhook_id, action, body, attempt, result)
 
 
@@ -161,14 +165,16 @@ async def _failed(
             )
         ).first()
         if row is None:  # turned off or deleted meanwhile
-            return Outcome("skipped", attempt, result.status, error)
+            return Outcome(DeliveryStatus.SKIPPED, attempt, result.status, error)
         if not row.active:
             log.warning("webhook %s turned off: %s", webhook_id, error)
-            return Outcome("disabled", attempt, result.status, error)
+            return Outcome(DeliveryStatus.DISABLED, attempt, result.status, error)
         if attempt < settings.outbound_max_attempts:
             retry = {"webhook_id": webhook_id, "action": action, "body": body}
-            wait = backoff(settings, attempt)
-            delay = wait.total_seconds() if wait else None  # no wait: runnable at once
-            await defer_delivery(conn, {**retry, "attempt": attempt + 1}, delay_seconds=delay)
+            wait = backoff(settings, Loop.DELIVERY).delay(attempt).total_seconds()
+            # no wait: runnable at once
+            await defer_delivery(
+                conn, {**retry, "attempt": attempt + 1}, delay_seconds=wait or None
+            )
     log.info("webhook %s %s attempt %d failed: %s", webhook_id, action, attempt, error)
-    return Outcome("failed", attempt, result.status, error)
+    return Outcome(DeliveryStatus.FAILED, attempt, result.status, error)

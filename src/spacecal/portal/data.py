@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
+from spacecal.db.conditions import error_expr, health_expr
 from spacecal.db.models import Booking, Business, Connection, Coworker, ProviderAccount, Resource
 from spacecal.domain import OpeningHours
 
@@ -126,8 +127,8 @@ async def load_connections(engine: AsyncEngine, member: Member) -> list[Connecti
                     Connection.provider,
                     Connection.resource_id,
                     Connection.name,
-                    Connection.health,
-                    Connection.last_error,
+                    health_expr(),
+                    error_expr(),
                     Connection.last_sync_at,
                     Connection.subscription_expire_date,
                     Connection.push_supported,

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Literal, Protocol
 
 from spacecal.domain import CalendarEvent
+from spacecal.failures import Throttling
 
 ProviderName = Literal["google", "microsoft"]
 
@@ -33,9 +34,10 @@ class ProviderError(Exception):
         self.code = code
 
 
-class Throttled(ProviderError):
+class Throttled(ProviderError, Throttling):
     """429, 403 rateLimitExceeded/userRateLimitExceeded, 503 with Retry-After: the
-    mailbox or user is over its quota. `retry_after` is seconds (None: use backoff)."""
+    mailbox or user is over its quota. `retry_after` is seconds (None: not said; the
+    failure policy, spacecal.failures, then waits `throttle_default_seconds`)."""
 
     def __init__(
         self,

@@ -14,6 +14,7 @@ from sqlalchemy import Dialect, Text, case, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.types import TypeDecorator
 
+from spacecal.db.conditions import error_expr, health_expr
 from spacecal.db.models import Connection, Coworker, ProviderAccount, table_of
 from spacecal.records.fields import Field, Kind
 from spacecal.records.spec import Computed, RecordSpec
@@ -139,8 +140,9 @@ _CONNECTION_COMPUTED = (
         "NeedsReconnect",
         kind=Kind.BOOL,
     ),
-    Computed("Health", connections.c.health, "Health"),
-    Computed("LastError", connections.c.last_error, "LastError"),
+    # Derived from the sync's and the renewal's own conditions (db/conditions.py).
+    Computed("Health", health_expr(connections), "Health"),
+    Computed("LastError", error_expr(connections), "LastError"),
 )
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from spacecal.records.errors import ApiError, FieldError, iso
+from spacecal.records.errors import ApiError, iso
 
 
 class Kind(enum.Enum):
@@ -165,10 +165,6 @@ class Field:
         if self.reference and self.name.endswith("Id"):
             return self.name[:-2]
         return self.name
-
-
-def field_error(field: Field, exc: ParseError, raw: Any) -> FieldError:
-    return FieldError(field.name, str(exc), raw)
 
 
 def parse_path_id(raw: str) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacecal import clock, metrics
 from spacecal.crypto import TokenCipher
+from spacecal.db.conditions import Health
 from spacecal.db.models import (
     Connection,
     ProviderAccount,
@@ -183,7 +184,7 @@ async def _connections_need_reconnect(conn: AsyncConnection, account_id: int, no
         update(Connection)
         .where(Connection.provider_account_id == account_id)
         .values(
-            health="needs_reconnect",
+            health=Health.NEEDS_RECONNECT,
             last_error="The member's consent was withdrawn: connect again from the portal.",
             last_error_at=now,
         )

@@ -245,9 +245,6 @@ class Authenticator:
         self.limiter.succeeded(account_key)
         return Principal(row.id, row.email, frozenset(row.roles), row.full_admin)
 
-    def forget_tokens(self) -> None:
-        self._bearer_cache.clear()
-
     @staticmethod
     def _trim(cache: dict[bytes, Any]) -> None:
         if len(cache) > 10_000:

@@ -37,6 +37,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from spacecal import clock
 from spacecal.db.columns import CURSOR_COLUMN, cursor_of
+from spacecal.db.conditions import Health
 from spacecal.db.models import (
     CONNECTION_KEY,
     Business,
@@ -182,7 +183,7 @@ class Provisioner:
                     coworker_id=coworker_id,
                     name=calendar_name(names.name, names.business),
                     provider_account_id=account.id,
-                    health="provisioning",
+                    health=Health.PROVISIONING,
                     unique_id=uuid.uuid4(),
                     created_on=now,
                     updated_on=now,
@@ -266,7 +267,7 @@ class Provisioner:
         except ProviderError as exc:
             await self._set(
                 connection_id,
-                health="error",
+                health=Health.ERROR,
                 last_error=f"Setting up the calendar failed: {exc}"[:2000],
                 last_error_at=clock.now(),
             )
@@ -288,7 +289,15 @@ class Provisioner:
             await self._first_pull(setup, calendar_id, provider, tokens)
             await self._step("cursor_stored")
         await self._write_bookings(setup, calendar_id, provider, tokens)
-        await self._set(setup.id, health="healthy", last_error=None, last_error_at=None)
+        # Push is live again: a renewal's old error no longer describes it either.
+        await self._set(
+            setup.id,
+            health=Health.HEALTHY,
+            last_error=None,
+            last_error_at=None,
+            renewal_error=None,
+            renewal_error_at=None,
+        )
 
     async def _first_pull(
         self,

@@ -1,10 +1,14 @@
 """The provider-facing webhook endpoints.
 
 Graph validates `notificationUrl` and `lifecycleNotificationUrl` synchronously while
-it creates a subscription, so provisioning needs these endpoints to answer the
-`?validationToken=` handshake (200, text/plain, the decoded token) from the start.
-Everything else is notification intake (sync/intake/marks.py): verify the channel token /
-clientState, record the trigger durably, then answer 2xx.
+it creates a subscription (a POST with `?validationToken=`), so provisioning needs
+these endpoints to answer that handshake (200, text/plain, the decoded token) from
+the start. Everything else is notification intake (sync/intake/marks.py): verify the
+channel token / clientState, record the trigger durably, then answer 2xx.
+
+Providers only POST here, and every POST is answered by `WebhookFastPath` before
+FastAPI's routing, so there is no router: routes would be unreachable. Another
+method on these paths is answered 405 (Allow: POST) by the fast path as well.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -20,8 +24,6 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from spacecal.sync.intake import marks as intake
 
 log = logging.getLogger("spacecal.webhooks")
-
-router = APIRouter(include_in_schema=False)
 
 
 def _validation_echo(request: Request) -> Response | None:
@@ -56,7 +58,6 @@ async def _body(request: Request) -> bytes | None:
     return body if len(body) <= MAX_BODY else None
 
 
-@router.post("/webhooks/microsoft")
 async def microsoft_notifications(request: Request) -> Response:
     echo = _validation_echo(request)
     if echo is not None:
@@ -70,7 +71,6 @@ async def microsoft_notifications(request: Request) -> Response:
     return Response(status_code=status)
 
 
-@router.post("/webhooks/microsoft/lifecycle")
 async def microsoft_lifecycle(request: Request) -> Response:
     echo = _validation_echo(request)
     if echo is not None:
@@ -84,7 +84,6 @@ async def microsoft_lifecycle(request: Request) -> Response:
     return Response(status_code=status)
 
 
-@router.post("/webhooks/google")
 async def google_notifications(request: Request) -> Response:
     status = await intake.google(_engine(request), request.headers, trace=_trace(request))
     return Response(status_code=status)
@@ -100,23 +99,25 @@ _HANDLERS: dict[str, Callable[[Request], Awaitable[Response]]] = {
 class WebhookFastPath:
     """ASGI middleware: a provider's POST to a webhook, answered before FastAPI's
     routing (which tries every records API route first) and its error middleware
-    (app.py `SpacecalAPI`) by the very route functions above, so the answer is the
-    same; anything else passes through. Under a notification storm, routing and its
-    plumbing cost more than intake itself. An unexpected failure is logged and
-    answered 500 without details (the provider delivers again)."""
+    (app.py `SpacecalAPI`) by the handlers above; another method on a webhook path
+    is a 405 (Allow: POST); anything else passes through. Under a notification storm,
+    routing and its plumbing cost more than intake itself. An unexpected failure is
+    logged and answered 500 without details (the provider delivers again)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "POST":
-            handler = _HANDLERS.get(scope["path"])
-            if handler is not None:
-                try:
-                    response = await handler(Request(scope, receive))
-                except Exception:
-                    log.exception("webhook %s failed", scope["path"])
-                    response = Response(status_code=500)
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
+        handler = _HANDLERS.get(scope["path"]) if scope["type"] == "http" else None
+        if handler is None:
+            await self.app(scope, receive, send)
+            return
+        if scope["method"] != "POST":
+            response = Response(status_code=405, headers={"Allow": "POST"})
+        else:
+            try:
+                response = await handler(Request(scope, receive))
+            except Exception:
+                log.exception("webhook %s failed", scope["path"])
+                response = Response(status_code=500)
+        await response(scope, receive, send)

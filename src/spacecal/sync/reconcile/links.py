@@ -9,10 +9,8 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import TextClause, select, text
+from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
-
-from spacecal.db.models import EventLink
 
 _DROP_LINKS = text(
     "DELETE FROM event_links WHERE connection_id = :cid AND event_key = ANY(CAST(:keys AS text[]))"
@@ -108,10 +106,3 @@ async def forget(conn: AsyncConnection, connection_id: int, keys: Iterable[str])
         return
     await conn.execute(_FORGET_UNBOOKED, {"cid": connection_id, "keys": keys})
     await conn.execute(_FORGET_REFUSALS, {"cid": connection_id, "keys": keys})
-
-
-async def linked_keys(conn: AsyncConnection, connection_id: int) -> set[str]:
-    rows = await conn.scalars(
-        select(EventLink.event_key).where(EventLink.connection_id == connection_id)
-    )
-    return set(rows)

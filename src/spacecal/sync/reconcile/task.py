@@ -10,8 +10,10 @@
 4. Push what this calendar is behind on (writeback.py).
 
 Safe to run twice: the cursor moves only with the commit, decisions are idempotent,
-writes are keyed. Failures are recorded on the connection: throttling is waited out
-under the account lock (a scheduled job, honouring Retry-After); any other failure of
+writes are keyed. Failures are recorded in the sync's own condition on the connection
+(`health`, `last_error`, `consecutive_failures`, `retry_at`; db/conditions.py), waits
+from the one failure policy (spacecal.failures): throttling is waited out under the
+account lock (a job deferred by that delay, Retry-After exactly); any other failure of
 this one calendar backs off through `retry_at`, and the sweep triggers it again, so
 no scheduled job is parked in front of the account's other calendars (DESIGN, Jobs).
 """
@@ -20,16 +22,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
+from enum import StrEnum
 from functools import partial
 from typing import Any
 
-from sqlalchemy import case, insert, select, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacecal import activity, clock, jobs, metrics
+from spacecal.db.conditions import AccountStatus, Health
 from spacecal.db.models import Connection, SyncRun
 from spacecal.domain import CalendarEvent, EventStatus, decide_changes
+from spacecal.failures import Loop, backoff
 from spacecal.jobs import names
 from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.logs import bind_trace
@@ -56,9 +61,19 @@ from spacecal.sync.tokens import AccountTokens, AccountUnavailable
 log = logging.getLogger("spacecal.sync")
 
 
+class ReconcileStatus(StrEnum):
+    """How one reconcile ended (also `sync_runs.outcome`)."""
+
+    OK = "ok"
+    SKIPPED = "skipped"
+    THROTTLED = "throttled"
+    FAILED = "failed"
+    NEEDS_RECONNECT = "needs_reconnect"
+
+
 @dataclass
 class ReconcileOutcome:
-    status: str  # ok | skipped | throttled | failed | needs_reconnect
+    status: ReconcileStatus
     pulled: int = 0
     writes: int = 0
     full: bool = False
@@ -70,14 +85,14 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
     async with engine.connect() as conn:
         target = await load_target(conn, connection_id)
     if target is None or target.calendar_id is None or target.account_id is None:
-        return ReconcileOutcome("skipped")
-    if target.account_status != "active":
-        await _record(engine, target, health="needs_reconnect", error=None)
-        return ReconcileOutcome("needs_reconnect")
+        return ReconcileOutcome(ReconcileStatus.SKIPPED)
+    if target.account_status != AccountStatus.ACTIVE:
+        await _record(rt, target, Health.NEEDS_RECONNECT)
+        return ReconcileOutcome(ReconcileStatus.NEEDS_RECONNECT)
     started = clock.now()
     provider = rt.provider_for(target.provider)
     tokens = rt.tokens(target.provider, target.account_id)
-    outcome = ReconcileOutcome("ok")
+    outcome = ReconcileOutcome(ReconcileStatus.OK)
     try:
         outcome.writes += await finish_pending_creates(engine, target, provider, tokens)
         pull = await _pull(provider, tokens, target, started)
@@ -85,40 +100,23 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
         await _decide_and_commit(engine, target, pull)
         outcome.writes += await push_pending(engine, target, provider, tokens)
         outcome.writes += await push_bookings(engine, target, provider, tokens, now=clock.now())
-        await _record(engine, target, health="healthy", error=None)
+        await _record(rt, target, Health.HEALTHY)
     except Throttled as exc:
-        wait = exc.retry_after or rt.settings.throttle_default_seconds
-        outcome = ReconcileOutcome("throttled", error=f"throttled by the provider ({exc.status})")
-        await _record(
-            engine,
-            target,
-            health="throttled",
-            error=outcome.error,
-            retry_in=timedelta(seconds=wait),
-            requeue=True,
-        )
+        error = f"throttled by the provider ({exc.status})"
+        outcome = ReconcileOutcome(ReconcileStatus.THROTTLED, error=error)
+        await _record(rt, target, Health.THROTTLED, exc, error)
     except AccountUnavailable as exc:
-        outcome = ReconcileOutcome("needs_reconnect", error=str(exc))
-        await _record(engine, target, health="needs_reconnect", error=str(exc))
+        outcome = ReconcileOutcome(ReconcileStatus.NEEDS_RECONNECT, error=str(exc))
+        await _record(rt, target, Health.NEEDS_RECONNECT, exc, str(exc), retry=False)
     except ProviderError as exc:
-        outcome = ReconcileOutcome("failed", error=f"{type(exc).__name__}: {exc}")
-        await _record(
-            engine,
-            target,
-            health="failing",
-            error=outcome.error,
-            retry_in=_backoff(rt, target.consecutive_failures),
-        )
-    except Exception:
+        error = f"{type(exc).__name__}: {exc}"
+        outcome = ReconcileOutcome(ReconcileStatus.FAILED, error=error)
+        await _record(rt, target, Health.FAILING, exc, error)
+    except Exception as exc:
         log.exception("reconcile failed", extra={"connection_id": connection_id})
-        outcome = ReconcileOutcome("failed", error="internal error (logged)")
-        await _record(
-            engine,
-            target,
-            health="failing",
-            error=outcome.error,
-            retry_in=_backoff(rt, target.consecutive_failures),
-        )
+        error = "internal error (logged)"
+        outcome = ReconcileOutcome(ReconcileStatus.FAILED, error=error)
+        await _record(rt, target, Health.FAILING, exc, error)
     await _history(engine, target, started, outcome)
     return outcome
 
@@ -219,51 +217,40 @@ async def _decide_and_commit(engine: AsyncEngine, target: SyncTarget, pull: Pull
             await store_cursor(conn, target, pull.cursor, now)
 
 
-def _backoff(rt: SyncRuntime, failures: int) -> timedelta:
-    base = rt.settings.sync_backoff_base_seconds
-    seconds = min(rt.settings.sync_backoff_cap_seconds, base * (2 ** min(failures, 20)))
-    return timedelta(seconds=seconds)
-
-
 async def _record(
-    engine: AsyncEngine,
+    rt: SyncRuntime,
     target: SyncTarget,
+    health: Health,
+    exc: BaseException | None = None,
+    error: str | None = None,
     *,
-    health: str,
-    error: str | None,
-    retry_in: timedelta | None = None,
-    requeue: bool = False,
+    retry: bool = True,
 ) -> None:
+    """Write the sync's own condition. A failure counts and waits by the policy:
+    throttling (account-wide) defers the next reconcile by that wait under the
+    account lock (DESIGN, Jobs); any other failure sets `retry_at` for the sweep.
+    The renewal's condition is its own (keepalive.py): nothing here touches it."""
     now = clock.now()
     values: dict[str, object] = {"health": health}
-    if error is None:
-        # A sync that works does not hide a renewal that keeps failing: the connection
-        # stays "failing" with the renewal's error until renewal succeeds.
-        renewing = Connection.renewal_failures > 0
-        values.update(
-            health=case((renewing, "failing"), else_=health),
-            last_error=case((renewing, Connection.last_error), else_=None),
-            consecutive_failures=0,
-            retry_at=None,
-        )
+    wait = None
+    if exc is None:
+        values.update(last_error=None, consecutive_failures=0, retry_at=None)
     else:
+        failures = target.consecutive_failures + 1
+        wait = backoff(rt.settings, Loop.SYNC).wait_after(exc, failures) if retry else None
         values.update(
-            last_error=error[:2000],
+            last_error=(error or str(exc))[:2000],
             last_error_at=now,
             consecutive_failures=Connection.consecutive_failures + 1,
-            retry_at=now + retry_in if retry_in is not None else None,
+            retry_at=now + wait if wait is not None else None,
         )
-    async with engine.begin() as conn:
+    async with rt.db.engine.begin() as conn:
         await conn.execute(
             update(Connection).where(Connection.id == target.connection_id).values(**values)
         )
-        if requeue and retry_in is not None:
-            # Account-wide throttling: wait under the account lock (DESIGN, Jobs).
+        if isinstance(exc, Throttled) and wait is not None:
             await defer_reconcile(
-                conn,
-                target.connection_id,
-                target.account_id,
-                delay_seconds=retry_in.total_seconds(),
+                conn, target.connection_id, target.account_id, delay_seconds=wait.total_seconds()
             )
 
 
@@ -283,7 +270,7 @@ async def _history(
                 error=outcome.error,
             )
         )
-        if outcome.status != "skipped":
+        if outcome.status != ReconcileStatus.SKIPPED:
             await activity.record_activity(
                 conn,
                 [activity.Activity(target.business_id, target.provider, activity.SYNC)],

@@ -11,17 +11,18 @@ writes it through `CalendarProvider.set_calendar_note`: Google shows it as the
 calendar's description; Graph calendars have no description, so the name gets a
 suffix, "Room 1 · Riverside (no longer synced)" (providers/microsoft/provider.py).
 
-A note that could not be written is tried again after a growing wait (the renewal
-backoff settings), at most `leftover_max_attempts` times; the row then stays with its
-last error for an operator. A calendar a connection uses again (the member connected
-the resource once more and provisioning adopted it) gets no note: the row is dropped.
+A note that could not be written is tried again after the failure policy's wait
+(spacecal.failures, `Loop.LEFTOVERS`: the renewal backoff settings), at most
+`leftover_max_attempts` times; the row then stays with its last error for an operator.
+A calendar a connection uses again (the member connected the resource once more and
+provisioning adopted it) gets no note: the row is dropped.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from functools import partial
 from zoneinfo import ZoneInfo
 
@@ -29,8 +30,9 @@ from sqlalchemy import ColumnElement, delete, exists, insert, or_, select, updat
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock
-from spacecal.config import Settings
+from spacecal.db.conditions import AccountStatus
 from spacecal.db.models import Connection, DetachedCalendar, ProviderAccount
+from spacecal.failures import Loop, backoff
 from spacecal.providers.base import CalendarNote, NotFound, ProviderError, Throttled
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.tokens import AccountUnavailable
@@ -38,20 +40,6 @@ from spacecal.sync.tokens import AccountUnavailable
 log = logging.getLogger("spacecal.leftovers")
 
 NOTE_LABEL = "no longer synced"
-
-
-def backoff(settings: Settings, failures: int) -> timedelta:
-    """The wait after the `failures`-th failed try: base, 2·base, 4·base … up to cap."""
-    base = settings.renewal_backoff_base_seconds
-    exponent = max(0, min(failures - 1, 30))
-    return timedelta(seconds=min(settings.renewal_backoff_cap_seconds, base * 2**exponent))
-
-
-def wait_after(settings: Settings, failures: int, exc: Exception) -> timedelta:
-    """Throttling says how long to wait (Retry-After); anything else backs off."""
-    if isinstance(exc, Throttled) and exc.retry_after:
-        return max(timedelta(seconds=exc.retry_after), backoff(settings, failures))
-    return backoff(settings, failures)
 
 
 def detach_note(resource: str, business: str, why: str, day: str) -> CalendarNote:
@@ -111,7 +99,7 @@ async def accounts_owing_notes(conn: AsyncConnection, now: datetime, max_attempt
     rows = await conn.scalars(
         select(DetachedCalendar.provider_account_id)
         .join(ProviderAccount, ProviderAccount.id == DetachedCalendar.provider_account_id)
-        .where(ProviderAccount.status == "active", *_due(now, max_attempts))
+        .where(ProviderAccount.status == AccountStatus.ACTIVE, *_due(now, max_attempts))
         .distinct()
     )
     return {int(a) for a in rows}
@@ -194,7 +182,7 @@ async def _failed(rt: SyncRuntime, row_id: int, attempts: int, exc: ProviderErro
             .where(DetachedCalendar.id == row_id)
             .values(
                 attempts=attempts,
-                retry_at=now + wait_after(rt.settings, attempts, exc),
+                retry_at=now + backoff(rt.settings, Loop.LEFTOVERS).wait_after(exc, attempts),
                 last_error=message,
             )
         )

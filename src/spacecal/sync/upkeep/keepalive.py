@@ -13,11 +13,13 @@ reconcile, so a renewal never runs beside a pull of the same mailbox (clearing a
 cursor cannot race a reconcile storing one), and `queueing_lock` =
 `renew:{connection_id}` (a second trigger while one is queued is "already
 triggered"). It is never deferred with a `scheduled_at` and never uses procrastinate's
-`retry`: a failure is recorded on the connection (health, last_error,
-`renewal_failures`, `renewal_retry_at`) and the pass skips the connection until that
-backoff has passed, so no parked job blocks the account's other calendars. Jitter is
-a fixed offset per connection inside `renewal_jitter_seconds`, applied by the pass,
-so thousands of connections made at once renew spread over that window.
+`retry`: a failure is recorded in the renewal's own condition on the connection
+(`renewal_error`, `renewal_failures`, `renewal_retry_at`; db/conditions.py derives
+the health shown from it and the sync's), waiting by the one failure policy
+(spacecal.failures), and the pass skips the connection until that wait has passed,
+so no parked job blocks the account's other calendars. Jitter is a fixed offset per
+connection inside `renewal_jitter_seconds`, applied by the pass, so thousands of
+connections made at once renew spread over that window.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock, jobs, metrics
 from spacecal.db.columns import clear_cursor
+from spacecal.db.conditions import AccountStatus, GenerationStatus
 from spacecal.db.models import (
     Business,
     Connection,
@@ -39,10 +42,11 @@ from spacecal.db.models import (
     Resource,
     SubscriptionGeneration,
 )
+from spacecal.failures import Loop, backoff
 from spacecal.jobs import names
 from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.logs import bind_trace
-from spacecal.providers.base import CalendarProvider, ProviderError, Throttled
+from spacecal.providers.base import CalendarProvider, ProviderError
 from spacecal.providers.registry import capabilities, providers_where
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.tokens import AccountRow, AccountTokens, AccountUnavailable
@@ -56,6 +60,7 @@ from spacecal.sync.upkeep.window import current_window, window_due
 
 log = logging.getLogger("spacecal.keepalive")
 
+# The wording of a renewal's error as shown (LastError, the console); no code reads it.
 RENEWAL_ERROR_PREFIX = "Keeping the calendar's push alive failed: "
 
 
@@ -119,13 +124,13 @@ async def keepalive_pass(rt: SyncRuntime) -> int:
         select(func.max(SubscriptionGeneration.expires_at))
         .where(
             SubscriptionGeneration.connection_id == Connection.id,
-            SubscriptionGeneration.status == "live",
+            SubscriptionGeneration.status == GenerationStatus.LIVE,
         )
         .scalar_subquery()
     )
     has_stopping = exists().where(
         SubscriptionGeneration.connection_id == Connection.id,
-        SubscriptionGeneration.status == "stopping",
+        SubscriptionGeneration.status == GenerationStatus.STOPPING,
     )
     query = (
         select(
@@ -146,7 +151,7 @@ async def keepalive_pass(rt: SyncRuntime) -> int:
         .join(Resource, Resource.id == Connection.resource_id)
         .join(Business, Business.id == Resource.business_id)
         .where(
-            ProviderAccount.status == "active",
+            ProviderAccount.status == AccountStatus.ACTIVE,
             Connection.calendar_id.is_not(None),
             or_(Connection.renewal_retry_at.is_(None), Connection.renewal_retry_at <= now),
             or_(
@@ -189,10 +194,10 @@ async def _settle_orphans(conn: AsyncConnection, now: datetime, max_attempts: in
     await conn.execute(
         update(SubscriptionGeneration)
         .where(
-            SubscriptionGeneration.status == "stopping",
+            SubscriptionGeneration.status == GenerationStatus.STOPPING,
             SubscriptionGeneration.expires_at <= now,
         )
-        .values(status="stopped")
+        .values(status=GenerationStatus.STOPPED)
     )
     for account_id in await orphan_accounts(conn, now, max_attempts):
         await defer_stop_orphans(conn, account_id)
@@ -215,7 +220,7 @@ _JOB_READ = (
         Connection.sync_window_start,
         Connection.renewal_failures,
         Connection.renewal_retry_at,
-        Connection.last_error,
+        Connection.renewal_error,
         ProviderAccount.status.label("account_status"),
         # The account's tokens in the same read (AccountTokens.preload).
         ProviderAccount.refresh_token_enc,
@@ -245,7 +250,7 @@ async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
     now = clock.now()
     async with rt.db.reads.connect() as conn:
         row = (await conn.execute(_JOB_READ, {"connection_id": connection_id})).first()
-    if row is None or row.calendar_id is None or row.account_status != "active":
+    if row is None or row.calendar_id is None or row.account_status != AccountStatus.ACTIVE:
         return "skipped"  # gone, not provisioned, or needs reconnect: no provider call
     account_id = int(row.provider_account_id)
     provider = rt.provider_for(row.provider)
@@ -328,19 +333,11 @@ async def _full_resync(
         await defer_reconcile(conn, connection_id, account_id)
 
 
-def _backoff(rt: SyncRuntime, failures: int) -> timedelta:
-    base = rt.settings.renewal_backoff_base_seconds
-    return timedelta(
-        seconds=min(rt.settings.renewal_backoff_cap_seconds, base * (2 ** min(failures, 20)))
-    )
-
-
 async def _failed(rt: SyncRuntime, connection_id: int, failures: int, exc: ProviderError) -> None:
+    """Record the renewal's failure (the `failures`-th before this one) in its own
+    condition; the pass comes back after the policy's wait."""
     now = clock.now()
-    if isinstance(exc, Throttled):
-        wait = timedelta(seconds=exc.retry_after or rt.settings.throttle_default_seconds)
-    else:
-        wait = _backoff(rt, failures)
+    wait = backoff(rt.settings, Loop.RENEWAL).wait_after(exc, failures + 1)
     message = f"{RENEWAL_ERROR_PREFIX}{type(exc).__name__}: {exc}"[:2000]
     log.warning("keep-alive of connection %s failed: %s", connection_id, message)
     async with rt.db.engine.begin() as conn:
@@ -348,9 +345,8 @@ async def _failed(rt: SyncRuntime, connection_id: int, failures: int, exc: Provi
             update(Connection)
             .where(Connection.id == connection_id)
             .values(
-                health="failing",
-                last_error=message,
-                last_error_at=now,
+                renewal_error=message,
+                renewal_error_at=now,
                 renewal_failures=Connection.renewal_failures + 1,
                 renewal_retry_at=now + wait,
             )
@@ -358,16 +354,19 @@ async def _failed(rt: SyncRuntime, connection_id: int, failures: int, exc: Provi
 
 
 async def _succeeded(rt: SyncRuntime, connection_id: int, row: Any) -> None:
-    """Clear the failure record. Skipped when there is none (the common case): the job
-    runs under the account lock and only it writes these columns, so the row read at
-    its start is still what the table holds."""
-    renewal_error = row.last_error is not None and row.last_error.startswith(RENEWAL_ERROR_PREFIX)
-    if not renewal_error and row.renewal_failures == 0 and row.renewal_retry_at is None:
+    """Clear the renewal's failure condition. Skipped when there is none (the common
+    case): the job runs under the account lock and only it writes these columns, so
+    the row read at its start is still what the table holds."""
+    if row.renewal_error is None and row.renewal_failures == 0 and row.renewal_retry_at is None:
         return
-    values: dict[str, object] = {"renewal_failures": 0, "renewal_retry_at": None}
-    if renewal_error:
-        values.update(health="healthy", last_error=None)
     async with rt.db.engine.begin() as conn:
         await conn.execute(
-            update(Connection).where(Connection.id == connection_id).values(**values)
+            update(Connection)
+            .where(Connection.id == connection_id)
+            .values(
+                renewal_failures=0,
+                renewal_retry_at=None,
+                renewal_error=None,
+                renewal_error_at=None,
+            )
         )

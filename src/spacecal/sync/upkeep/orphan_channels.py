@@ -11,7 +11,7 @@ and writes those notes.
 
 A stop that fails is not tried again on the next keep-alive pass (one a minute) but
 after a growing wait: each generation records `stop_failures` and `stop_retry_at`
-(the renewal backoff: base, 2·base, … up to the cap), and after
+(the failure policy, spacecal.failures `Loop.LEFTOVERS`), and after
 `leftover_max_attempts` tries it is left to lapse at its expiry (the pass then marks
 it stopped without a call; its notifications are ignored meanwhile, as it has no
 connection). The pass queues this job only for accounts with something due, so a
@@ -29,12 +29,14 @@ from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock, jobs
+from spacecal.db.conditions import AccountStatus, GenerationStatus
 from spacecal.db.models import ProviderAccount, SubscriptionGeneration
+from spacecal.failures import Loop, backoff
 from spacecal.jobs import names
 from spacecal.providers.base import NotFound, ProviderError, Subscription, Throttled
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.tokens import AccountUnavailable
-from spacecal.sync.upkeep.detached_calendars import accounts_owing_notes, wait_after, write_notes
+from spacecal.sync.upkeep.detached_calendars import accounts_owing_notes, write_notes
 from spacecal.sync.upkeep.generations import GEN_COLUMNS
 
 log = logging.getLogger("spacecal.orphans")
@@ -48,7 +50,7 @@ async def defer_stop_orphans(conn: AsyncConnection, account_id: int) -> bool:
 def _stop_due(now: datetime, max_attempts: int) -> list[ColumnElement[bool]]:
     return [
         SubscriptionGeneration.connection_id.is_(None),
-        SubscriptionGeneration.status == "stopping",
+        SubscriptionGeneration.status == GenerationStatus.STOPPING,
         SubscriptionGeneration.expires_at > now,
         SubscriptionGeneration.stop_failures < max_attempts,
         or_(
@@ -64,7 +66,7 @@ async def orphan_accounts(conn: AsyncConnection, now: datetime, max_attempts: in
     rows = await conn.scalars(
         select(SubscriptionGeneration.provider_account_id)
         .join(ProviderAccount, ProviderAccount.id == SubscriptionGeneration.provider_account_id)
-        .where(ProviderAccount.status == "active", *_stop_due(now, max_attempts))
+        .where(ProviderAccount.status == AccountStatus.ACTIVE, *_stop_due(now, max_attempts))
         .distinct()
     )
     accounts = {int(a) for a in rows if a is not None}
@@ -104,7 +106,7 @@ async def stop_orphans(rt: SyncRuntime, account_id: int) -> int:
                 .order_by(SubscriptionGeneration.id)
             )
         ).all()
-    if account is None or account.status != "active":
+    if account is None or account.status != AccountStatus.ACTIVE:
         return 0
     provider = rt.provider_for(account.provider)
     tokens = rt.tokens(account.provider, account_id)
@@ -136,7 +138,7 @@ async def _mark_stopped(rt: SyncRuntime, generation_id: int) -> None:
         await conn.execute(
             update(SubscriptionGeneration)
             .where(SubscriptionGeneration.id == generation_id)
-            .values(status="stopped", stop_retry_at=None)
+            .values(status=GenerationStatus.STOPPED, stop_retry_at=None)
         )
 
 
@@ -144,7 +146,7 @@ async def _stop_failed(
     rt: SyncRuntime, generation_id: int, failures: int, exc: ProviderError
 ) -> None:
     now = clock.now()
-    wait = wait_after(rt.settings, failures, exc)
+    wait = backoff(rt.settings, Loop.LEFTOVERS).wait_after(exc, failures)
     log.warning(
         "could not stop a leftover subscription (try %d, next in %ss): %s",
         failures,

@@ -2,8 +2,10 @@
 
 Both ages are settings (`prune_jobs_after_seconds`, `prune_sync_runs_after_seconds`).
 Only finished jobs go (succeeded, failed, cancelled, aborted): a queued or running
-job is a trigger that must not be lost. "Now" comes from spacecal's clock, so tests
-that move it see the same cut-off as production.
+job is a trigger that must not be lost. A job's age is measured with PostgreSQL's
+`now()`, the clock procrastinate stamps its events and schedules with (DESIGN, Time):
+spacecal's injectable clock does not move those. Sync history is spacecal's own
+table, stamped by spacecal's clock, and is aged by it.
 """
 
 from __future__ import annotations
@@ -32,10 +34,11 @@ class Pruned:
 
 async def prune(db: Database, settings: Settings) -> Pruned:
     now = clock.now()
-    jobs_before = now - timedelta(seconds=settings.prune_jobs_after_seconds)
     runs_before = now - timedelta(seconds=settings.prune_sync_runs_after_seconds)
     async with db.engine.begin() as conn:
-        pruned_jobs = await status.prune_finished(conn, before=jobs_before)
+        pruned_jobs = await status.prune_finished(
+            conn, older_than_seconds=settings.prune_jobs_after_seconds
+        )
         runs = await conn.execute(delete(SyncRun).where(SyncRun.started_at < runs_before))
     return Pruned(jobs=pruned_jobs, sync_runs=runs.rowcount or 0)
 

@@ -1,8 +1,9 @@
-"""Apply a plan's booking and link changes to a `SyncState`, purely.
+"""Apply a plan's booking and link changes to a `SyncState`, purely: a test model.
 
-This is what the sync engine's transaction does to its tables, written as a
-function so the promise "apply the plan, decide the same events again, get an
-empty plan" can be tested, and so the engine has a reference to follow. Calendar
+This is what the sync engine's transaction (sync/reconcile/commit.py `commit_plan`)
+does to its tables, written as a function so the promise "apply the plan, decide the
+same events again, get an empty plan" can be tested without a database. Only the
+domain tests use it, so it lives here rather than in spacecal.domain. Calendar
 writes (marks, put-backs) change nothing here: their echoes are recognised by
 the remembered refused times.
 """
