@@ -53,14 +53,15 @@ class SeedResult:
 
 
 async def run_seed(
-    make: Callable[[], AsyncIterator[ChaosEnv]], seed: int, steps: int = CI_STEPS
+    make: Callable[[int], AsyncIterator[ChaosEnv]], seed: int, steps: int = CI_STEPS
 ) -> SeedResult:
-    """One scenario on a fresh stack; exceptions are part of the result."""
+    """One scenario on a fresh stack (`make(seed)`: its clocks start at the seed's
+    instant); exceptions are part of the result."""
     started = time.perf_counter()
     scenario: Scenario | None = None
     error: str | None = None
     problems: list[str] = []
-    async for env in make():
+    async for env in make(seed):
         scenario = Scenario(env, seed, steps)
         try:
             await scenario.run()

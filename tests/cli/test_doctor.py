@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
-from tests.conftest import TEST_KEY
+from tests.support.database import TEST_KEY, reset_jobs
 
 from spacecal import clock
 from spacecal.cli import main
@@ -145,13 +145,7 @@ async def _workers_alive(database: Database) -> int:
 async def test_doctor_sees_a_live_worker_and_its_absence(
     settings: Settings, database: Database
 ) -> None:
-    async with database.engine.begin() as conn:  # no leftover job for this worker to run
-        await conn.execute(
-            text(
-                "TRUNCATE procrastinate_events, procrastinate_periodic_defers,"
-                " procrastinate_jobs RESTART IDENTITY CASCADE"
-            )
-        )
+    await reset_jobs(database.engine)  # no leftover job for this worker to run
     checked = settings.model_copy(update={"public_url": "https://cal.example.com"})
     provider_for, client = production_providers(checked)
     rt = SyncRuntime(settings=checked, db=database, provider_for=provider_for)

@@ -17,6 +17,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from tests.support.api import insert_api_user
+from tests.support.database import reset_database
 
 from spacecal.api.app import create_app
 from spacecal.api.auth import hash_password
@@ -25,12 +27,7 @@ from spacecal.db.engine import Database
 from spacecal.jobs import run_worker
 from spacecal.providers.base import CalendarProvider
 from spacecal.sync.runtime import SyncRuntime
-from support.api import insert_api_user
 
-TABLES = (
-    "webhooks, sync_runs, event_links, subscription_generations, connections, "
-    "provider_accounts, bookings, coworkers, resources, businesses, api_tokens, api_users"
-)
 PASSWORD = "correct horse battery"
 
 
@@ -122,9 +119,7 @@ def hook_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def clean(database: Database) -> AsyncIterator[None]:
-    async with database.engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-        await conn.execute(text("DELETE FROM procrastinate_jobs"))
+    await reset_database(database.engine)
     yield
     # Leave no webhook behind: in a whole-suite session, later tests' bookings would
     # otherwise queue deliveries to a receiver that is gone.

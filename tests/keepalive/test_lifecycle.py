@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
-from tests.keepalive.conftest import KeepEnv
 from tests.keepalive.test_renewal import GOOGLE, MICROSOFT, assert_one_live
-from tests.sync.conftest import PROVIDERS
+from tests.support.environments import PROVIDERS, KeepEnv
 from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
 from spacecal import clock

@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import select
-from tests.keepalive.conftest import KeepEnv
-from tests.sync.conftest import PROVIDERS
+from tests.support.environments import PROVIDERS, KeepEnv
 from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
 from spacecal import clock

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from tests.sync.conftest import SyncEnv
+from tests.support.environments import SyncEnv
 from tests.sync.test_scenarios import tomorrow_at
 
 from spacecal.db.models import Connection, ProviderAccount, SubscriptionGeneration

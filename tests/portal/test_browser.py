@@ -19,7 +19,8 @@ from typing import Any
 import httpx2
 import pytest
 import uvicorn
-from tests.portal.conftest import TABLES, portal_settings
+from tests.support.database import reset_database
+from tests.support.environments import portal_settings
 from tests.support.portal import PASSWORD, seed_space
 
 from spacecal.api.app import create_app
@@ -78,10 +79,8 @@ async def test_sign_in_connect_google_add_a_resource(
 ) -> None:
     _need_chromium()
     from playwright.async_api import async_playwright
-    from sqlalchemy import text
 
-    async with database.engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    await reset_database(database.engine)
     space = await seed_space(database.engine, member_password_hash)
     sport, gport = _free_port(), _free_port()
     spacecal_url, google_url = f"http://127.0.0.1:{sport}", f"http://127.0.0.1:{gport}"

@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import func, select
-from tests.portal.conftest import Env
+from tests.support.environments import Env
 from tests.support.portal import MICROSOFT, find_form
 
 from spacecal import clock
@@ -182,7 +182,7 @@ async def test_state_of_another_member_is_refused(env: Env) -> None:
 async def test_unconfigured_provider_names_the_missing_settings(
     settings, database, member_password_hash
 ) -> None:
-    from tests.portal.conftest import make_env
+    from tests.support.environments import make_env
 
     async for env in make_env(settings, database, member_password_hash, microsoft_client_id=None):
         await env.browser.sign_in("alice@example.com")

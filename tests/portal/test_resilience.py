@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select, update
-from tests.portal.conftest import Env
 from tests.portal.test_connect import (
     EMAIL,
     RECORDS,
@@ -12,6 +11,7 @@ from tests.portal.test_connect import (
     calendars,
     live_subscriptions,
 )
+from tests.support.environments import Env
 from tests.support.portal import GOOGLE, MICROSOFT, find_form
 
 from spacecal.db.models import Booking, Connection, ProviderAccount, SubscriptionGeneration

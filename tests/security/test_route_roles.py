@@ -21,9 +21,10 @@ import httpx2
 import pytest
 from cryptography.fernet import Fernet
 from fastapi.routing import APIRoute
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from starlette.routing import Mount, Route
 from tests.support.api import insert_api_user_in
+from tests.support.database import reset_database
 
 from spacecal import clock
 from spacecal.api.app import create_app
@@ -32,11 +33,6 @@ from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import MemberSignInLink
 
-TABLES = (
-    "sync_runs, event_links, subscription_generations, connections, provider_accounts, "
-    "oauth_states, member_sign_in_links, bookings, coworkers, resources, businesses, "
-    "api_tokens, api_users, webhooks"
-)
 RECORD_OF_PATH = {  # written out, not derived from the RecordSpecs under test
     "coworkergooglecalendars": "CoworkerGoogleCalendar",
     "coworkermsofficecalendars": "CoworkerMsOfficeCalendar",
@@ -181,8 +177,7 @@ async def _users(db: Database) -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 async def world(settings: Settings, database: Database) -> AsyncIterator[World]:
-    async with database.engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    await reset_database(database.engine)
     headers = await _users(database)
     app = create_app(settings, database)
     async with httpx2.AsyncClient(

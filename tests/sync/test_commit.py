@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
-from tests.sync.conftest import PROVIDERS, SyncEnv
+from tests.support.environments import PROVIDERS, SyncEnv
 from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
 from spacecal import activity, clock

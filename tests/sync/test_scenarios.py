@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select
-from tests.sync.conftest import PROVIDERS, SyncEnv
+from tests.support.environments import PROVIDERS, SyncEnv
 
 from spacecal import clock
 from spacecal.db.models import Booking, table_of
