@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select, text
 from tests.keepalive.test_renewal import GOOGLE, MICROSOFT, assert_one_live
-from tests.support.environments import PROVIDERS, KeepEnv
+from tests.support.environments import PROVIDERS, KeepEnv, age_jobs
 from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
 from spacecal import clock
@@ -244,9 +244,11 @@ async def test_finished_jobs_and_old_history_are_pruned(keep_env: KeepEnv) -> No
     async with k.engine.begin() as conn:
         assert await defer_reconcile(conn, connection.id, connection.provider_account_id)
     clock.clock.advance(timedelta(days=4))
+    await age_jobs(k.engine, timedelta(days=4))
     assert (await prune(k.rt.db, settings)).jobs == 0
     assert await counts() == (done, 1, runs)
     clock.clock.advance(timedelta(days=2))
+    await age_jobs(k.engine, timedelta(days=2))
     pruned = await prune(k.rt.db, settings)
     assert pruned.jobs == done and pruned.sync_runs == runs
     assert await counts() == (0, 1, 0)

@@ -270,13 +270,40 @@ async def sync_env(
         yield SyncEnv(env, rt)
 
 
+async def age_jobs(engine: Any, delta: timedelta) -> None:
+    """Move procrastinate's recorded times `delta` into the past: PostgreSQL's `now()`
+    does not move with the test's clocks, so this is how time passes for procrastinate
+    (job ages for pruning; a job deferred with a delay, `now() + delay`, comes due).
+    Only `scheduled_at` within a day is a delay: a later one is an instant of spacecal's
+    shifted clock (absolute scheduling, before job times were relative) and stays."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            text("UPDATE procrastinate_events SET at = at - :delta"), {"delta": delta}
+        )
+        await conn.execute(
+            text(
+                "UPDATE procrastinate_jobs SET scheduled_at = scheduled_at - :delta"
+                " WHERE scheduled_at IS NOT NULL"
+                " AND (status <> 'todo' OR scheduled_at <= now() + interval '1 day')"
+            ),
+            {"delta": delta},
+        )
+
+
+def move_clocks(env: Env, delta: timedelta) -> None:
+    """spacecal's clock and both emulators' clocks, `delta` on."""
+    clock.clock.advance(delta)
+    env.google.clock.advance(delta)
+    env.microsoft.clock.advance(delta)
+
+
 @dataclass
 class KeepEnv(SyncEnv):
     async def advance(self, delta: timedelta, *, sweep_too: bool = False) -> None:
-        """Move every clock by `delta`, then run the periodic work and settle."""
-        clock.clock.advance(delta)
-        self.env.google.clock.advance(delta)
-        self.env.microsoft.clock.advance(delta)
+        """Move every clock by `delta` (procrastinate's recorded times too), then run
+        the periodic work and settle."""
+        move_clocks(self.env, delta)
+        await age_jobs(self.engine, delta)
         await self.tick(sweep_too=sweep_too)
 
     async def tick(self, *, sweep_too: bool = False) -> None:

@@ -2,8 +2,8 @@
 
 Both ages are settings (`prune_jobs_after_seconds`, `prune_sync_runs_after_seconds`).
 Only finished jobs go (succeeded, failed, cancelled, aborted): a queued or running
-job is a trigger that must not be lost. "Now" comes from spacecal's clock, so tests
-that move it see the same cut-off as production.
+job is a trigger that must not be lost. A job's age is measured on PostgreSQL's clock
+(procrastinate stamps its events with `now()`); sync history's on spacecal's clock.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ _DELETE_JOBS = text(
     " WHERE j.status IN ('succeeded', 'failed', 'cancelled', 'aborted')"
     " AND NOT EXISTS (SELECT 1 FROM procrastinate_periodic_defers p WHERE p.job_id = j.id)"
     " AND COALESCE((SELECT max(e.at) FROM procrastinate_events e WHERE e.job_id = j.id),"
-    "              j.scheduled_at, '-infinity'::timestamptz) < :before"
+    "              j.scheduled_at, '-infinity'::timestamptz)"
+    " < now() - make_interval(secs => :age)"
 )
 
 
@@ -39,9 +40,10 @@ class Pruned:
 
 async def prune(db: Database, settings: Settings) -> Pruned:
     now = clock.now()
-    jobs_before = now - timedelta(seconds=settings.prune_jobs_after_seconds)
     runs_before = now - timedelta(seconds=settings.prune_sync_runs_after_seconds)
     async with db.engine.begin() as conn:
-        jobs = await conn.execute(_DELETE_JOBS, {"before": jobs_before})
+        # Job ages are procrastinate's times: compared with PostgreSQL's clock, never
+        # with spacecal's (DESIGN, Time).
+        jobs = await conn.execute(_DELETE_JOBS, {"age": settings.prune_jobs_after_seconds})
         runs = await conn.execute(delete(SyncRun).where(SyncRun.started_at < runs_before))
     return Pruned(jobs=jobs.rowcount or 0, sync_runs=runs.rowcount or 0)
