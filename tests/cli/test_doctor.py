@@ -142,6 +142,7 @@ async def _workers_alive(database: Database) -> int:
     return int(value or 0)
 
 
+@pytest.mark.wallclock  # the clock check compares this process with PostgreSQL
 async def test_doctor_sees_a_live_worker_and_its_absence(
     settings: Settings, database: Database
 ) -> None:
@@ -188,6 +189,7 @@ async def test_wrong_keys_and_an_older_key(settings: Settings) -> None:
     assert "run `spacecal keys reencrypt`" in older["key fingerprint"].message
 
 
+@pytest.mark.wallclock  # the clock check compares this process with PostgreSQL
 async def test_clock_skew_is_measured_against_spacecal_clock(database: Database) -> None:
     engine = make_engine(database.url, pool_size=1)
     try:

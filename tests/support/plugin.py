@@ -58,12 +58,7 @@ def travel_target(config: pytest.Config) -> str | None:
 
 def pytest_configure(config: pytest.Config) -> None:
     global _TRAVELLER
-    for line in (
-        "slow: long-running (chaos, crash, scale, browser); deselect with -m 'not slow'",
-        "wallclock: compares the process clock with the database's; skipped under travel",
-        "start_at(instant): the instant the test's environment clocks start at",
-    ):
-        config.addinivalue_line("markers", line)
+    # The markers are registered in pyproject.toml ([tool.pytest.ini_options]).
     target = travel_target(config)
     if target and _TRAVELLER is None:
         import time_machine
