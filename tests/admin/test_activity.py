@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from tests.admin.conftest import World
+from tests.support.bookings import live_bookings, tomorrow_at
 from tests.support.environments import KeepEnv
-from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
 from spacecal import activity, clock
 from spacecal.activity import Activity, record_activity

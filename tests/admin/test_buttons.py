@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 from tests.admin.conftest import World
+from tests.support.bookings import live_bookings, tomorrow_at
 from tests.support.environments import PROVIDERS, KeepEnv
 from tests.support.portal import Browser, find_form
-from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
 from spacecal.db.models import Connection, SubscriptionGeneration, SyncRun
 

@@ -4,13 +4,12 @@ roll, resource changes and pruning, over simulated time."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
-from tests.keepalive.test_renewal import GOOGLE, MICROSOFT, assert_one_live
+from tests.support.bookings import live_bookings, tomorrow_at
 from tests.support.environments import PROVIDERS, KeepEnv, age_jobs
-from tests.sync.test_scenarios import live_bookings, tomorrow_at
+from tests.support.keepalive import GOOGLE, MICROSOFT, assert_one_live, put_record
 
 from spacecal import clock
 from spacecal.db.models import ProviderAccount, SyncRun
@@ -168,15 +167,6 @@ async def test_the_graph_window_rolls_daily(keep_env: KeepEnv) -> None:
     assert (await k.connection("microsoft")).sync_window_start == rolled.sync_window_start
 
 
-async def put_record(k: KeepEnv, path: str, record_id: int, **changes: Any) -> None:
-    answer = await k.env.api.get(f"/api/spaces/{path}/{record_id}")
-    assert answer.status_code == 200, answer.text
-    body = {key: v for key, v in answer.json().items() if v is not None}
-    body.update(changes)
-    answer = await k.env.api.put(f"/api/spaces/{path}", json=body)
-    assert answer.status_code == 200, answer.text
-
-
 async def _calendar_names(k: KeepEnv, provider: str) -> list[str]:
     record = await k.connection(provider)
     adapter = k.rt.provider_for(provider)
@@ -202,15 +192,6 @@ async def test_resource_and_business_renames_rename_the_calendar(
     assert await _calendar_names(k, provider) == ["Boardroom · Harbourside"]
     assert (await k.connection(provider)).name == "Boardroom · Harbourside"
     assert not (await k.connection(provider)).rename_pending
-
-
-async def add_resource(k: KeepEnv, provider: str, resource_id: int) -> None:
-    browser = k.env.new_browser()
-    page = await browser.sign_in("alice@example.com")
-    assert page.status_code == 200, page.text
-    page = await browser.post_form(f"/portal/resources/{resource_id}/{provider}", action="add")
-    assert page.status_code == 200, page.text
-    await browser.aclose()
 
 
 async def test_finished_jobs_and_old_history_are_pruned(keep_env: KeepEnv) -> None:

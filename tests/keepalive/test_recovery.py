@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text, update
+from tests.support.bookings import live_bookings, tomorrow_at
 from tests.support.environments import PROVIDERS, KeepEnv
 from tests.support.member import Member
-from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
 from spacecal.db.models import Connection, ProviderAccount, SyncRun
 from spacecal.jobs import sweep

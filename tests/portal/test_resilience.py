@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select, update
-from tests.portal.test_connect import (
+from tests.support.bookings import (
     EMAIL,
     RECORDS,
     _book_via_api,

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from starlette.routing import Mount, Route
 from tests.support.api import insert_api_user_in
 from tests.support.database import reset_database
+from tests.support.routes import _leaves
 
 from spacecal import clock
 from spacecal.api.app import create_app
@@ -103,14 +104,6 @@ def classify(method: str, path: str) -> ApiCall | str:
         if op is not None and len(parts) == (5 if item else 4):
             return ApiCall(method, path, f"{record}-{op}")
     raise AssertionError(f"unclassified route {method} {path}: decide who may call it")
-
-
-def _leaves(routes: list[Any]) -> list[Any]:
-    leaves = []
-    for route in routes:
-        included = getattr(route, "original_router", None)  # FastAPI's include_router
-        leaves += _leaves(included.routes) if included is not None else [route]
-    return leaves
 
 
 def _routes() -> list[tuple[str, str]]:
