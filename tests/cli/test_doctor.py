@@ -14,6 +14,7 @@ import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
 from tests.support.database import TEST_KEY, reset_jobs
+from tests.support.timing import eventually
 
 from spacecal import clock
 from spacecal.cli import main
@@ -152,10 +153,7 @@ async def test_doctor_sees_a_live_worker_and_its_absence(
     rt = SyncRuntime(settings=checked, db=database, provider_for=provider_for)
     worker = asyncio.create_task(run_worker(rt, periodic=False, concurrency=1))
     try:
-        for _ in range(100):
-            if await _workers_alive(database):
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: _workers_alive(database), within=10, interval=0.1)
         found = {c.name: c for c in await run_checks(checked)}
     finally:
         worker.cancel()

@@ -19,6 +19,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from tests.support.api import insert_api_user
 from tests.support.database import reset_database
+from tests.support.timing import eventually
 
 from spacecal.api.app import create_app
 from spacecal.api.auth import hash_password
@@ -92,11 +93,7 @@ async def receiver() -> AsyncIterator[Receiver]:
         )
     )
     task = asyncio.create_task(server.serve())
-    for _ in range(250):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    assert server.started, "the receiver did not start"
+    await eventually(lambda: server.started, within=5, interval=0.02, what="the receiver starts")
     try:
         yield found
     finally:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 import uvicorn
+from tests.support.timing import eventually
 
 CHROMIUM = Path("/usr/bin/chromium")
 
@@ -49,10 +50,7 @@ async def _serve(app: Any, port: int) -> AsyncIterator[None]:
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
     )
     task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
+    await eventually(lambda: server.started, within=4, interval=0.02, what="uvicorn starts")
     try:
         yield
     finally:

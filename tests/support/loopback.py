@@ -18,12 +18,13 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx2
 import psycopg
+import time_machine
 from tests.support.procs import GOOGLE_CLIENT, MICROSOFT_CLIENT, Fleet
 
 from spacecal.config import Settings
@@ -62,6 +63,15 @@ class Space:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+def real_now(zone: tzinfo) -> datetime:
+    """The machine's real time: the fleet's processes (spacecal, the emulators) are
+    separate processes on the real clock, even when this test process travels
+    (SPACECAL_TEST_TRAVEL, tests/support/plugin.py)."""
+    if time_machine.escape_hatch.is_travelling():
+        return time_machine.escape_hatch.datetime.datetime.now(zone)
+    return datetime.now(zone)
+
+
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -69,7 +79,7 @@ def iso(moment: datetime) -> str:
 def slot(day: int, half_hour: int, length: int = 1) -> tuple[datetime, datetime]:
     """A slot on the rooms' 30-minute grid: `day` days ahead, `half_hour` halves after
     08:00 London time (0..23), `length` halves long."""
-    base = datetime.now(ZONE).date() + timedelta(days=day)
+    base = real_now(ZONE).date() + timedelta(days=day)
     start = datetime(base.year, base.month, base.day, 8, tzinfo=ZONE) + timedelta(
         minutes=30 * half_hour
     )
@@ -274,7 +284,7 @@ class Calendars:
                 params = {**(params or {}), "pageToken": token} if token else None
                 url = url if token else None
             return out
-        now = datetime.now(UTC)
+        now = real_now(UTC)
         url = f"{self.microsoft}/v1.0/me/calendars/{seat.calendar_id}/calendarView"
         params = {
             "startDateTime": iso(now - timedelta(days=2)),
@@ -455,4 +465,4 @@ def overlapping_syncs(database_url: str) -> list[tuple[int, int, int]]:
 
 
 def today() -> date:
-    return datetime.now(ZONE).date()
+    return real_now(ZONE).date()

@@ -115,10 +115,10 @@ async def eventually(
 
 
 def eventually_sync(
-    check: Callable[[], T], *, timeout: float = 10.0, interval: float = 0.05, what: str = ""
+    check: Callable[[], T], *, within: float = 10.0, interval: float = 0.05, what: str = ""
 ) -> T:
     """`eventually` for code outside an event loop (threads, subprocesses)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     last: Any = None
     while True:
         try:
@@ -130,6 +130,6 @@ def eventually_sync(
             last = error
         if time.monotonic() >= deadline:
             if isinstance(last, AssertionError):
-                raise AssertionError(f"not within {timeout:g}s: {what} {last}") from last
-            raise AssertionError(f"not within {timeout:g}s: {what} (last: {last!r})")
+                raise AssertionError(f"not within {within:g}s: {what} {last}") from last
+            raise AssertionError(f"not within {within:g}s: {what} (last: {last!r})")
         time.sleep(interval)
