@@ -1,0 +1,56 @@
+"""The test plugin itself (tests/support/plugin.py): the one reset empties every table
+but the ones written once, and environments start at the instant the test chose."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import text
+from tests.support.database import KEEP, model_tables, reset_database
+from tests.support.environments import Env
+from tests.support.timing import START, chaos_start
+
+from spacecal import clock
+from spacecal.db.engine import Database
+
+
+async def test_the_reset_empties_every_table_but_the_deployment_facts(database: Database) -> None:
+    assert "activity_hourly" in model_tables()
+    assert "webhooks" in model_tables()
+    assert not KEEP & set(model_tables())
+    async with database.engine.connect() as conn:
+        every = set(
+            (
+                await conn.execute(
+                    text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")
+                )
+            ).scalars()
+        )
+        fingerprint = await conn.scalar(text("SELECT count(*) FROM spacecal_meta"))
+    procrastinate = {t for t in every if t.startswith("procrastinate_")}
+    assert {"procrastinate_jobs", "procrastinate_events"} <= procrastinate
+    # Every table of the database is either emptied by the reset or kept on purpose.
+    assert every == set(model_tables()) | procrastinate | {"alembic_version", "spacecal_meta"}
+    await reset_database(database.engine)
+    async with database.engine.connect() as conn:
+        assert await conn.scalar(text("SELECT count(*) FROM alembic_version")) == 1
+        assert await conn.scalar(text("SELECT count(*) FROM spacecal_meta")) == fingerprint
+
+
+async def test_an_environment_starts_at_the_default_instant(env: Env) -> None:
+    for now in (clock.now(), env.google.clock.now(), env.microsoft.clock.now()):
+        assert START <= now < START + timedelta(minutes=1)
+
+
+@pytest.mark.start_at("2027-03-27T23:30:00+00:00")
+async def test_an_environment_starts_at_the_instant_the_test_chose(env: Env) -> None:
+    chosen = datetime(2027, 3, 27, 23, 30, tzinfo=UTC)
+    for now in (clock.now(), env.google.clock.now(), env.microsoft.clock.now()):
+        assert chosen <= now < chosen + timedelta(minutes=1)
+
+
+def test_a_chaos_seed_always_starts_at_the_same_instant() -> None:
+    assert chaos_start(7) == chaos_start(7)
+    assert chaos_start(7) != chaos_start(8)
+    assert all(chaos_start(seed).year == 2031 for seed in range(50))
