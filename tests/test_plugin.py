@@ -9,7 +9,8 @@ import pytest
 from sqlalchemy import text
 from tests.support.database import KEEP, model_tables, reset_database
 from tests.support.environments import Env
-from tests.support.timing import START, chaos_start
+from tests.support.plugin import travel_target
+from tests.support.timing import START, chaos_start, parse_instant
 
 from spacecal import clock
 from spacecal.db.engine import Database
@@ -54,3 +55,15 @@ def test_a_chaos_seed_always_starts_at_the_same_instant() -> None:
     assert chaos_start(7) == chaos_start(7)
     assert chaos_start(7) != chaos_start(8)
     assert all(chaos_start(seed).year == 2031 for seed in range(50))
+
+
+def test_travel_moves_this_process_wall_clock(pytestconfig: pytest.Config) -> None:
+    """Under --travel / SPACECAL_TEST_TRAVEL the process's wall clock reads the target
+    (ticking from the session's start); spacecal's clock follows it when no
+    environment set it."""
+    target = travel_target(pytestconfig)
+    if target is None:
+        pytest.skip("not travelling")
+    wall = datetime.now(UTC)
+    assert timedelta(0) <= wall - parse_instant(target) < timedelta(hours=6)
+    assert abs(clock.now() - wall) < timedelta(seconds=5)
