@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from tests.chaos.harness import ChaosEnv
 from tests.chaos.invariants import check_all, final_state
 from tests.chaos.scenario import Scenario, Tally
+from tests.support.timing import chaos_start
 
 #: Actions per scenario in CI (bench/chaos.py can ask for more).
 CI_STEPS = 14
@@ -39,7 +40,10 @@ class SeedResult:
         return f"CHAOS_SEEDS={seeds} uv run pytest -q tests/chaos/test_convergence.py"
 
     def report(self) -> str:
-        lines = [f"chaos seed {self.seed} ({self.steps} steps) FAILED"]
+        lines = [
+            f"chaos seed {self.seed} ({self.steps} steps, clocks from"
+            f" {chaos_start(self.seed):%Y-%m-%d %H:%M} UTC) FAILED"
+        ]
         if self.error:
             lines.append(f"  error: {self.error}")
         lines += [f"  violated: {p}" for p in self.problems]
