@@ -27,6 +27,7 @@ import psycopg
 import time_machine
 from tests.support.procs import GOOGLE_CLIENT, MICROSOFT_CLIENT, Fleet
 
+from spacecal import clock
 from spacecal.config import Settings
 from spacecal.demo.browser import Browser
 from spacecal.domain.marks import TITLE_PREFIX
@@ -114,6 +115,9 @@ async def seed(
         data_dir=fleet.root / "data",
     )
     db = await open_database(settings)
+    # What this process writes for the fleet (sign-in links, their expiry) is read by
+    # processes on the real clock: spacecal's clock here follows it while seeding.
+    clock.clock.set(real_now(UTC))
     try:
         await create_user(db.engine, ADMIN[0], ADMIN[1], [], True)
         async with httpx2.AsyncClient(base_url=api_url, timeout=60) as http:
@@ -177,6 +181,7 @@ async def seed(
 
         await asyncio.gather(*(connect(i, c) for i, (c, _) in enumerate(people)))
     finally:
+        clock.clock.reset()
         await db.dispose()
     space.seats = load_seats(fleet.database_url)
     expected = members * rooms * len(providers)
