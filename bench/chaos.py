@@ -101,8 +101,8 @@ async def main(args: argparse.Namespace) -> int:
     database = await open_database(settings)
     password_hash = hash_password(PASSWORD)
 
-    def make() -> AsyncIterator[ChaosEnv]:
-        return chaos_env(settings, database, password_hash)
+    def make(seed: int = 0) -> AsyncIterator[ChaosEnv]:
+        return chaos_env(settings, database, password_hash, seed)
 
     seeds = [args.seed] if args.seed is not None else range(args.first, args.first + args.seeds)
     results: list[SeedResult] = []

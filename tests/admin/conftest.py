@@ -26,7 +26,8 @@ import httpx2
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import insert, select, text
-from tests.portal.conftest import TABLES, portal_settings
+from tests.support.database import reset_database
+from tests.support.environments import portal_settings
 from tests.support.portal import PASSWORD, SPACECAL, Browser, Space, find_form, seed_space
 
 from spacecal import clock
@@ -45,9 +46,6 @@ from spacecal.db.models import (
 )
 from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.web.auth import hash_password
-
-ALL_TABLES = TABLES + ", activity_hourly"
-JOB_TABLES = "procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, job_outbox"
 
 G, M = "CoworkerGoogleCalendar", "CoworkerMsOfficeCalendar"
 # Users by what they may do (password: PASSWORD). admin@example.com (seed_space) is a
@@ -117,9 +115,7 @@ async def sign_in(browser: Browser, email: str, password: str = PASSWORD) -> htt
 
 
 async def clean(database: Database) -> None:
-    async with database.engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {ALL_TABLES} RESTART IDENTITY CASCADE"))
-        await conn.execute(text(f"TRUNCATE {JOB_TABLES} RESTART IDENTITY CASCADE"))
+    await reset_database(database.engine)
 
 
 def _record() -> dict[str, Any]:

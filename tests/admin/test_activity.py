@@ -10,14 +10,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from tests.admin.conftest import World
-from tests.keepalive.conftest import KeepEnv, keep_env
-from tests.sync.test_scenarios import live_bookings, tomorrow_at
+from tests.support.bookings import live_bookings, tomorrow_at
+from tests.support.environments import KeepEnv
 
 from spacecal import activity, clock
 from spacecal.activity import Activity, record_activity
 from spacecal.admin.chart import Series, _nice_ceiling, svg
-
-__all__ = ["keep_env"]
 
 NOW = datetime(2026, 3, 10, 14, 30, tzinfo=UTC)
 KINDS = activity.KINDS

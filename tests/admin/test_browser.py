@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from tests.admin.conftest import ADMIN, World
 from tests.admin.png import Image, read_png
-from tests.portal.test_browser import ARGS, CHROMIUM, _free_port, _need_chromium, _serve
+from tests.support.browser import ARGS, CHROMIUM, _free_port, _need_chromium, _serve
 from tests.support.portal import PASSWORD
 
 from spacecal import activity, clock

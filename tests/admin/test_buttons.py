@@ -13,14 +13,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select, text
 from tests.admin.conftest import World
-from tests.keepalive.conftest import KeepEnv, keep_env
+from tests.support.bookings import live_bookings, tomorrow_at
+from tests.support.environments import PROVIDERS, KeepEnv
 from tests.support.portal import Browser, find_form
-from tests.sync.conftest import PROVIDERS
-from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
 from spacecal.db.models import Connection, SubscriptionGeneration, SyncRun
-
-__all__ = ["keep_env"]  # the keep-alive suite's fixture: spacecal, worker and emulators
 
 
 async def _admin(k: KeepEnv) -> Browser:

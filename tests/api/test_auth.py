@@ -12,12 +12,12 @@ from zoneinfo import ZoneInfo
 
 import httpx2
 import pytest
+from tests.support.api import create
 
 from spacecal import clock
 from spacecal.app import create_app
 from spacecal.config import Settings
 from spacecal.db.engine import Database
-from support.api import create
 
 PASSWORD = "correct horse battery"  # tests/api/conftest.py
 RECORDS = {

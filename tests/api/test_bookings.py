@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 import httpx2
 import pytest
 from sqlalchemy import text
+from tests.support.api import create
 
 from spacecal import clock
 from spacecal.db.engine import Database
-from support.api import create
 
 LONDON = ZoneInfo("Europe/London")
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")

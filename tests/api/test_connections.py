@@ -10,8 +10,7 @@ from typing import Any
 
 import httpx2
 import pytest
-
-from support.api import create
+from tests.support.api import create
 
 ADMIN_EMAIL = "admin@example.com"
 

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import httpx2
-
-from support.api import create
+from tests.support.api import create
 
 
 async def _seed_resource(client: httpx2.AsyncClient, admin: dict[str, str]) -> tuple[int, int]:

@@ -20,7 +20,8 @@ import psycopg
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import BigInteger, Column, MetaData, Table, text
-from tests.api.conftest import PASSWORD, MakeUser
+from tests.support.api import create
+from tests.support.api_env import PASSWORD, MakeUser
 
 from spacecal.api.batching import CoalescedReads
 from spacecal.api.get_one import GetOneFastPath
@@ -29,7 +30,6 @@ from spacecal.config import Settings
 from spacecal.db.engine import Database, make_engine
 from spacecal.records.connections import GOOGLE_CALENDARS
 from spacecal.records.spec import RecordSpec
-from support.api import create
 
 PATHS = ("coworkergooglecalendars", "coworkermsofficecalendars", "coworkermsoffecalendars")
 

@@ -9,8 +9,7 @@ from typing import Any
 
 import httpx2
 import pytest
-
-from support.api import create
+from tests.support.api import create
 
 PATHS = [
     "coworkergooglecalendars",

@@ -7,8 +7,7 @@ from typing import Any
 
 import httpx2
 import pytest
-
-from support.api import create
+from tests.support.api import create
 
 PATH = "/api/spaces/coworkergooglecalendars"
 # Seven records; names tie in pairs so ordering by Name must fall back to Id.

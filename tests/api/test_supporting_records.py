@@ -8,8 +8,7 @@ from typing import Any
 
 import httpx2
 import pytest
-
-from support.api import create
+from tests.support.api import create
 
 
 @pytest.fixture

@@ -11,16 +11,9 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 from tests.chaos.harness import ChaosEnv, chaos_env, fast_commit_url
-from tests.support.portal import PASSWORD
 
 from spacecal.config import Settings
 from spacecal.db.engine import Database, open_database
-from spacecal.web.auth import hash_password
-
-
-@pytest.fixture(scope="session")
-def member_password_hash() -> str:
-    return hash_password(PASSWORD)
 
 
 @pytest.fixture(scope="session")
@@ -39,5 +32,10 @@ async def chaos_database(chaos_settings: Settings) -> AsyncIterator[Database]:
 @pytest.fixture
 def make_chaos_env(
     chaos_settings: Settings, chaos_database: Database, member_password_hash: str
-) -> Callable[[], AsyncIterator[ChaosEnv]]:
-    return lambda: chaos_env(chaos_settings, chaos_database, member_password_hash)
+) -> Callable[..., AsyncIterator[ChaosEnv]]:
+    """`make_chaos_env(seed=0)`: a fresh stack whose clocks start at the seed's instant."""
+
+    def make(seed: int = 0) -> AsyncIterator[ChaosEnv]:
+        return chaos_env(chaos_settings, chaos_database, member_password_hash, seed)
+
+    return make

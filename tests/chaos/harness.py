@@ -17,10 +17,9 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import or_, select, text
-from tests.keepalive.conftest import SHRUNK
-from tests.portal.conftest import make_env
+from tests.support.environments import ACCOUNTS, SHRUNK, SyncEnv, make_env
 from tests.support.member import GoogleMember, Member, MicrosoftMember
-from tests.sync.conftest import ACCOUNTS, SyncEnv
+from tests.support.timing import chaos_start
 
 from spacecal import clock
 from spacecal.config import Settings
@@ -64,18 +63,26 @@ class ChaosEnv(SyncEnv):
         clock.clock.advance(delta)
         self.env.google.clock.advance(delta)
         self.env.microsoft.clock.advance(delta)
-        await self.promote_due_jobs()
+        await self.promote_due_jobs(delta)
 
-    async def promote_due_jobs(self) -> int:
-        """Jobs scheduled for a time the shifted clock has passed become runnable."""
+    async def promote_due_jobs(self, delta: timedelta = timedelta(0)) -> int:
+        """Move procrastinate's waiting jobs by `delta` as well (PostgreSQL's `now()`
+        does not move with the test's clocks): a job deferred with a delay
+        (`now() + delay`, DESIGN, Time) becomes runnable once the clocks passed it.
+
+        A `scheduled_at` further ahead than any delay of a run can only be an instant
+        of spacecal's shifted clock (absolute scheduling, from before job times were
+        relative): it is runnable once spacecal's clock reached it."""
         async with self.engine.begin() as conn:
             result = await conn.execute(
                 text(
-                    "UPDATE procrastinate_jobs SET scheduled_at = now()"
+                    "UPDATE procrastinate_jobs SET scheduled_at = CASE"
+                    " WHEN scheduled_at > now() + :longest"
+                    "  THEN CASE WHEN scheduled_at <= :now THEN now() ELSE scheduled_at END"
+                    " ELSE GREATEST(scheduled_at - :delta, now()) END"
                     " WHERE status = 'todo' AND scheduled_at > now()"
-                    " AND scheduled_at <= :now"
                 ),
-                {"now": clock.now()},
+                {"now": clock.now(), "delta": delta, "longest": LONGEST_WAIT * 2},
             )
         return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
@@ -220,24 +227,14 @@ def fast_commit_url(url: str) -> str:
     return url + ("&" if "?" in url else "?") + option
 
 
-async def _clean_jobs(database: Database) -> None:
-    async with database.engine.begin() as conn:
-        await conn.execute(
-            text(
-                "TRUNCATE procrastinate_events, procrastinate_periodic_defers,"
-                " procrastinate_jobs RESTART IDENTITY CASCADE"
-            )
-        )
-
-
 async def chaos_env(
-    settings: Settings, database: Database, password_hash: str
+    settings: Settings, database: Database, password_hash: str, seed: int = 0
 ) -> AsyncIterator[ChaosEnv]:
-    """A fresh stack for one scenario (tables emptied, clocks back to real time)."""
-    await _clean_jobs(database)
-    clock.clock.reset()
+    """A fresh stack for one scenario (tables emptied), its clocks starting at the
+    seed's instant (`chaos_start`: a replay of the seed runs at the same times)."""
     try:
-        async for env in make_env(settings, database, password_hash, **CHAOS_SETTINGS):
+        start = chaos_start(seed)
+        async for env in make_env(settings, database, password_hash, start=start, **CHAOS_SETTINGS):
             rt = SyncRuntime(settings=env.rt.settings, db=database, provider_for=env.rt.provider)
             yield ChaosEnv(env, rt)
     finally:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from tests.chaos.harness import ChaosEnv
 from tests.chaos.invariants import check_all, final_state
 from tests.chaos.scenario import Scenario, Tally
+from tests.support.timing import chaos_start
 
 #: Actions per scenario in CI (bench/chaos.py can ask for more).
 CI_STEPS = 14
@@ -39,7 +40,10 @@ class SeedResult:
         return f"CHAOS_SEEDS={seeds} uv run pytest -q tests/chaos/test_convergence.py"
 
     def report(self) -> str:
-        lines = [f"chaos seed {self.seed} ({self.steps} steps) FAILED"]
+        lines = [
+            f"chaos seed {self.seed} ({self.steps} steps, clocks from"
+            f" {chaos_start(self.seed):%Y-%m-%d %H:%M} UTC) FAILED"
+        ]
         if self.error:
             lines.append(f"  error: {self.error}")
         lines += [f"  violated: {p}" for p in self.problems]
@@ -53,14 +57,15 @@ class SeedResult:
 
 
 async def run_seed(
-    make: Callable[[], AsyncIterator[ChaosEnv]], seed: int, steps: int = CI_STEPS
+    make: Callable[[int], AsyncIterator[ChaosEnv]], seed: int, steps: int = CI_STEPS
 ) -> SeedResult:
-    """One scenario on a fresh stack; exceptions are part of the result."""
+    """One scenario on a fresh stack (`make(seed)`: its clocks start at the seed's
+    instant); exceptions are part of the result."""
     started = time.perf_counter()
     scenario: Scenario | None = None
     error: str | None = None
     problems: list[str] = []
-    async for env in make():
+    async for env in make(seed):
         scenario = Scenario(env, seed, steps)
         try:
             await scenario.run()

@@ -39,7 +39,7 @@ def _param(seed: int) -> object:
 
 
 @pytest.mark.parametrize("seed", [_param(s) for s in SEEDS], ids=[f"seed{s}" for s in SEEDS])
-async def test_converges(make_chaos_env: Callable[[], AsyncIterator[ChaosEnv]], seed: int) -> None:
+async def test_converges(make_chaos_env: Callable[..., AsyncIterator[ChaosEnv]], seed: int) -> None:
     result = await run_seed(make_chaos_env, seed)
     if not result.ok:
         pytest.fail(result.report(), pytrace=False)

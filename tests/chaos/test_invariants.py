@@ -20,7 +20,7 @@ def tomorrow_at(hour: int) -> datetime:
 
 
 async def test_the_checks_see_a_copy_a_stray_event_and_a_booking_without_event(
-    make_chaos_env: Callable[[], AsyncIterator[ChaosEnv]],
+    make_chaos_env: Callable[..., AsyncIterator[ChaosEnv]],
 ) -> None:
     async for env in make_chaos_env():
         scenario = Scenario(env, seed=0, steps=0)

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import insert, select, text
-from tests.conftest import TEST_KEY
+from tests.support.database import TEST_KEY, reset_database
 
 from spacecal import clock
 from spacecal.cli import main
@@ -62,15 +62,8 @@ async def _insert(conn: Any, model: Any, **values: Any) -> int:
 @pytest.fixture
 async def seed(database: Database) -> Seed:
     now = clock.now()
+    await reset_database(database.engine)
     async with database.engine.begin() as conn:
-        await conn.execute(
-            text(
-                "TRUNCATE sync_runs, event_links, subscription_generations, connections,"
-                " provider_accounts, bookings, coworkers, resources, businesses,"
-                " procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs"
-                " RESTART IDENTITY CASCADE"
-            )
-        )
         river = await _insert(conn, Business, **_record(name="Riverside", time_zone="UTC"))
         hill = await _insert(conn, Business, **_record(name="Hilltop", time_zone="UTC"))
         room = await _insert(conn, Resource, **_record(business_id=river, name="Meeting Room A"))

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 from sqlalchemy import text
-from tests.conftest import TEST_KEY
+from tests.support.database import TEST_KEY, reset_jobs
+from tests.support.timing import eventually
 
 from spacecal import clock
 from spacecal.cli import main
@@ -143,25 +144,17 @@ async def _workers_alive(database: Database) -> int:
     return int(value or 0)
 
 
+@pytest.mark.wallclock  # the clock check compares this process with PostgreSQL
 async def test_doctor_sees_a_live_worker_and_its_absence(
     settings: Settings, database: Database
 ) -> None:
-    async with database.engine.begin() as conn:  # no leftover job for this worker to run
-        await conn.execute(
-            text(
-                "TRUNCATE procrastinate_events, procrastinate_periodic_defers,"
-                " procrastinate_jobs RESTART IDENTITY CASCADE"
-            )
-        )
+    await reset_jobs(database.engine)  # no leftover job for this worker to run
     checked = settings.model_copy(update={"public_url": "https://cal.example.com"})
     provider_for, client = production_providers(checked)
     rt = SyncRuntime(settings=checked, db=database, provider_for=provider_for)
     worker = asyncio.create_task(run_worker(rt, periodic=False, concurrency=1))
     try:
-        for _ in range(100):
-            if await _workers_alive(database):
-                break
-            await asyncio.sleep(0.1)
+        await eventually(lambda: _workers_alive(database), within=10, interval=0.1)
         found = {c.name: c for c in await run_checks(checked)}
     finally:
         worker.cancel()
@@ -195,6 +188,7 @@ async def test_wrong_keys_and_an_older_key(settings: Settings) -> None:
     assert "run `spacecal keys reencrypt`" in older["key fingerprint"].message
 
 
+@pytest.mark.wallclock  # the clock check compares this process with PostgreSQL
 async def test_clock_skew_is_measured_against_spacecal_clock(database: Database) -> None:
     engine = make_engine(database.url, pool_size=1)
     try:

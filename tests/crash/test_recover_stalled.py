@@ -7,6 +7,7 @@ built from the settings."""
 from __future__ import annotations
 
 from sqlalchemy import text
+from tests.support.database import reset_jobs
 
 from spacecal.config import Settings
 from spacecal.db.engine import Database
@@ -23,13 +24,7 @@ def _no_provider(name: str) -> object:
 
 
 async def _clean(database: Database) -> None:
-    async with database.engine.begin() as conn:
-        await conn.execute(
-            text(
-                "TRUNCATE procrastinate_events, procrastinate_periodic_defers,"
-                " procrastinate_jobs, procrastinate_workers RESTART IDENTITY CASCADE"
-            )
-        )
+    await reset_jobs(database.engine)
 
 
 async def _running_job(database: Database, connection_id: int, heartbeat_age: int) -> int:

@@ -24,6 +24,7 @@ from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import ignored_auth, positive_data_acceptance
+from tests.support.database import reset_database_sync
 
 from spacecal import clock
 from spacecal.app import create_app
@@ -33,11 +34,6 @@ from spacecal.db.url import to_libpq
 from spacecal.web.auth import token_hash
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
-TABLES = (
-    "sync_runs, event_links, subscription_generations, connections, provider_accounts, "
-    "oauth_states, member_sign_in_links, bookings, coworkers, resources, businesses, "
-    "api_tokens, api_users"
-)
 ADMIN: dict[str, str] = {}
 AUTH_PROBED: set[str] = set()
 
@@ -47,7 +43,7 @@ def _seed_admin(url: str) -> str:
     token = secrets.token_urlsafe(32)
     now = clock.now()
     with psycopg.connect(to_libpq(url), autocommit=True) as conn:
-        conn.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+        reset_database_sync(conn)
         user_id = conn.execute(
             "INSERT INTO api_users (email, password_hash, roles, full_admin, active, created_on)"
             " VALUES ('fuzz@example.com', 'x', '{}', true, true, %s) RETURNING id",

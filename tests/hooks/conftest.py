@@ -17,6 +17,9 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
+from tests.support.api import insert_api_user
+from tests.support.database import reset_database
+from tests.support.timing import eventually
 
 from spacecal import jobs
 from spacecal.app import create_app
@@ -26,12 +29,7 @@ from spacecal.providers.base import CalendarProvider
 from spacecal.runner import run_worker
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.web.auth import hash_password
-from support.api import insert_api_user
 
-TABLES = (
-    "webhooks, sync_runs, event_links, subscription_generations, connections, "
-    "provider_accounts, bookings, coworkers, resources, businesses, api_tokens, api_users"
-)
 PASSWORD = "correct horse battery"
 
 
@@ -96,11 +94,7 @@ async def receiver() -> AsyncIterator[Receiver]:
         )
     )
     task = asyncio.create_task(server.serve())
-    for _ in range(250):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    assert server.started, "the receiver did not start"
+    await eventually(lambda: server.started, within=5, interval=0.02, what="the receiver starts")
     try:
         yield found
     finally:
@@ -123,10 +117,7 @@ def hook_settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 async def clean(database: Database) -> AsyncIterator[None]:
-    async with database.engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
-        await conn.execute(text("DELETE FROM procrastinate_jobs"))
-        await conn.execute(text("DELETE FROM job_outbox"))
+    await reset_database(database.engine)
     yield
     # Leave no webhook behind: in a whole-suite session, later tests' bookings would
     # otherwise queue deliveries to a receiver that is gone.

@@ -11,14 +11,12 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from tests.sync.conftest import PROVIDERS, SyncEnv, member_password_hash, sync_env
+from tests.support.environments import PROVIDERS, SyncEnv
 
 from hooks.conftest import Receiver
 from spacecal import clock
 from spacecal.db.engine import Database
 from spacecal.outbound.signing import SIGNATURE_HEADER, verify
-
-__all__ = ["member_password_hash", "sync_env"]  # fixtures used here
 
 SECRET = "sync-path-secret"
 ACTIONS = ("CoworkerCalendarConnect", "BookingCreate", "BookingUpdate", "BookingDelete")

@@ -10,11 +10,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
-from tests.keepalive.conftest import KeepEnv
-from tests.keepalive.test_lifecycle import add_resource, put_record
-from tests.keepalive.test_renewal import GOOGLE, MICROSOFT
-from tests.sync.conftest import PROVIDERS
-from tests.sync.test_scenarios import live_bookings, tomorrow_at
+from tests.support.bookings import live_bookings, tomorrow_at
+from tests.support.environments import PROVIDERS, KeepEnv
+from tests.support.keepalive import GOOGLE, MICROSOFT, add_resource, put_record
 
 from spacecal.db.models import DetachedCalendar, SubscriptionGeneration
 

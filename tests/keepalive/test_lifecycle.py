@@ -4,14 +4,12 @@ roll, resource changes and pruning, over simulated time."""
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
-from tests.keepalive.conftest import KeepEnv
-from tests.keepalive.test_renewal import GOOGLE, MICROSOFT, assert_one_live
-from tests.sync.conftest import PROVIDERS
-from tests.sync.test_scenarios import live_bookings, tomorrow_at
+from tests.support.bookings import live_bookings, tomorrow_at
+from tests.support.environments import PROVIDERS, KeepEnv, age_jobs
+from tests.support.keepalive import GOOGLE, MICROSOFT, assert_one_live, put_record
 
 from spacecal import clock
 from spacecal.db.models import ProviderAccount, SyncRun
@@ -169,15 +167,6 @@ async def test_the_graph_window_rolls_daily(keep_env: KeepEnv) -> None:
     assert (await k.connection("microsoft")).sync_window_start == rolled.sync_window_start
 
 
-async def put_record(k: KeepEnv, path: str, record_id: int, **changes: Any) -> None:
-    answer = await k.env.api.get(f"/api/spaces/{path}/{record_id}")
-    assert answer.status_code == 200, answer.text
-    body = {key: v for key, v in answer.json().items() if v is not None}
-    body.update(changes)
-    answer = await k.env.api.put(f"/api/spaces/{path}", json=body)
-    assert answer.status_code == 200, answer.text
-
-
 async def _calendar_names(k: KeepEnv, provider: str) -> list[str]:
     record = await k.connection(provider)
     adapter = k.rt.provider_for(provider)
@@ -203,15 +192,6 @@ async def test_resource_and_business_renames_rename_the_calendar(
     assert await _calendar_names(k, provider) == ["Boardroom · Harbourside"]
     assert (await k.connection(provider)).name == "Boardroom · Harbourside"
     assert not (await k.connection(provider)).rename_pending
-
-
-async def add_resource(k: KeepEnv, provider: str, resource_id: int) -> None:
-    browser = k.env.new_browser()
-    page = await browser.sign_in("alice@example.com")
-    assert page.status_code == 200, page.text
-    page = await browser.post_form(f"/portal/resources/{resource_id}/{provider}", action="add")
-    assert page.status_code == 200, page.text
-    await browser.aclose()
 
 
 async def test_finished_jobs_and_old_history_are_pruned(keep_env: KeepEnv) -> None:
@@ -244,31 +224,16 @@ async def test_finished_jobs_and_old_history_are_pruned(keep_env: KeepEnv) -> No
     connection = await k.connection("google")
     async with k.engine.begin() as conn:
         assert await defer_reconcile(conn, connection.id, connection.provider_account_id)
-
-    async def age(days: int) -> None:
-        # Job ages are PostgreSQL's (procrastinate stamps them with now()), sync history
-        # is spacecal's: both move back `days`, as if that much time had passed.
-        clock.clock.advance(timedelta(days=days))
-        async with k.engine.begin() as conn:
-            await conn.execute(
-                text("UPDATE procrastinate_events SET at = at - make_interval(days => :d)"),
-                {"d": days},
-            )
-            await conn.execute(
-                text(
-                    "UPDATE procrastinate_jobs"
-                    " SET scheduled_at = scheduled_at - make_interval(days => :d)"
-                ),
-                {"d": days},
-            )
-
-    await age(4)
+    clock.clock.advance(timedelta(days=4))
+    await age_jobs(k.engine, timedelta(days=4))
     assert (await prune(k.rt.db, settings)).jobs == 0
     assert await counts() == (done, 1, runs)
-    await age(2)
+    clock.clock.advance(timedelta(days=2))
+    await age_jobs(k.engine, timedelta(days=2))
     pruned = await prune(k.rt.db, settings)
     assert pruned.jobs == done and pruned.sync_runs == runs
     assert await counts() == (0, 1, 0)
-    await age(30)
+    clock.clock.advance(timedelta(days=30))
+    await age_jobs(k.engine, timedelta(days=30))
     assert (await prune(k.rt.db, settings)).jobs == 0
     assert await counts() == (0, 1, 0)

@@ -10,10 +10,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from tests.keepalive.conftest import KeepEnv
-from tests.keepalive.test_lifecycle import put_record
-from tests.keepalive.test_renewal import GOOGLE, MICROSOFT
-from tests.sync.conftest import PROVIDERS
+from tests.support.environments import PROVIDERS, KeepEnv
+from tests.support.keepalive import GOOGLE, MICROSOFT, put_record
 
 from spacecal.db.models import SubscriptionGeneration
 

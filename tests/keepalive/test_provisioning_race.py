@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tests.keepalive.conftest import KeepEnv
-from tests.keepalive.test_lifecycle import add_resource
+from tests.support.environments import KeepEnv
+from tests.support.keepalive import add_resource
 
 
 @pytest.mark.parametrize("provider", ["google", "microsoft"])

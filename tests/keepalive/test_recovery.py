@@ -7,10 +7,9 @@ from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, text, update
-from tests.keepalive.conftest import KeepEnv
+from tests.support.bookings import live_bookings, tomorrow_at
+from tests.support.environments import PROVIDERS, KeepEnv
 from tests.support.member import Member
-from tests.sync.conftest import PROVIDERS
-from tests.sync.test_scenarios import live_bookings, tomorrow_at
 
 from spacecal.db.models import Connection, ProviderAccount, SyncRun
 from spacecal.sync.upkeep.sweep import sweep

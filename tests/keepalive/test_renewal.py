@@ -3,41 +3,17 @@ expired ones recovered, failing renewals backed off, all while events keep booki
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import select
-from tests.keepalive.conftest import KeepEnv
-from tests.sync.conftest import PROVIDERS
-from tests.sync.test_scenarios import live_bookings, tomorrow_at
+from tests.support.bookings import live_bookings, tomorrow_at
+from tests.support.environments import PROVIDERS, KeepEnv
+from tests.support.keepalive import GOOGLE, MICROSOFT, assert_one_live
 
 from spacecal import clock
 from spacecal.db.models import ProviderAccount
 from spacecal.sync.upkeep.keepalive import jitter_offset
-
-GOOGLE = "http://google.emulator.test"
-MICROSOFT = "http://microsoft.emulator.test"
-
-
-async def assert_one_live(k: KeepEnv, provider: str, calendar_id: str) -> None:
-    """Exactly one live generation, the same at the provider and on the record."""
-    live = await k.generations(provider, "live")
-    assert len(live) == 1, live
-    assert k.live_at_provider(provider, calendar_id) == [live[0].subscription_id]
-    record = await k.connection(provider)
-    assert record.subscription_id == live[0].subscription_id
-    assert record.subscription_expire_date == live[0].expires_at
-    assert record.subscription_expire_date > clock.now()
-    if provider == "google":
-        assert record.watch_resource_id == live[0].watch_resource_id
-    assert await k.generations(provider, "stopping") == []
-    shown = await k.record(provider)  # what the records API shows
-    assert shown["SubscriptionId"] == live[0].subscription_id
-    assert datetime.fromisoformat(shown["SubscriptionExpireDate"].replace("Z", "+00:00")) == (
-        pytest.approx(live[0].expires_at, abs=timedelta(seconds=1))
-    )
-    if provider == "google":
-        assert shown["WatchResourceId"] == live[0].watch_resource_id
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

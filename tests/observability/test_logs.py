@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from tests.sync.conftest import SyncEnv
-from tests.sync.test_scenarios import tomorrow_at
+from tests.support.bookings import tomorrow_at
+from tests.support.environments import SyncEnv
 
 from spacecal.db.models import Connection, ProviderAccount, SubscriptionGeneration
 from spacecal.logs import REDACTED, JsonFormatter, Redactor, TextFormatter, bind_trace, configure

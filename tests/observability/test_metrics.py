@@ -13,8 +13,8 @@ from datetime import timedelta
 import httpx2
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
-from tests.sync.conftest import SyncEnv
-from tests.sync.test_scenarios import tomorrow_at
+from tests.support.bookings import tomorrow_at
+from tests.support.environments import SyncEnv
 
 from spacecal.cli.bulk import request_bulk
 from spacecal.db.models import Connection, SubscriptionGeneration

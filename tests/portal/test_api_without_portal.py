@@ -11,8 +11,8 @@ from __future__ import annotations
 import httpx2
 import pytest
 from sqlalchemy import select
-from tests.portal.conftest import Env
-from tests.portal.test_connect import EMAIL, RECORDS, live_subscriptions
+from tests.support.bookings import EMAIL, RECORDS, live_subscriptions
+from tests.support.environments import Env
 
 from spacecal.app import create_app
 from spacecal.db.models import SubscriptionGeneration

@@ -8,18 +8,11 @@ CI=true, where a missing browser is a failure (DESIGN: Browser tests)."""
 
 from __future__ import annotations
 
-import asyncio
-import os
-import socket
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
-
 import httpx2
 import pytest
-import uvicorn
-from tests.portal.conftest import TABLES, portal_settings
+from tests.support.browser import ARGS, CHROMIUM, _free_port, _need_chromium, _serve
+from tests.support.database import reset_database
+from tests.support.environments import portal_settings
 from tests.support.portal import PASSWORD, seed_space
 
 from spacecal.app import create_app
@@ -27,50 +20,7 @@ from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.emulators.google import GoogleEmulator
 
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 pytestmark = pytest.mark.browser
-
-
-def _need_chromium() -> None:
-    if CHROMIUM.exists():
-        return
-    reason = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason + " — required under CI=true")
-    print(f"SKIPPED browser test: {reason}")
-    pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-@asynccontextmanager
-async def _serve(app: Any, port: int) -> AsyncIterator[None]:
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.02)
-    try:
-        yield
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_sign_in_connect_google_add_a_resource(
@@ -78,10 +28,8 @@ async def test_sign_in_connect_google_add_a_resource(
 ) -> None:
     _need_chromium()
     from playwright.async_api import async_playwright
-    from sqlalchemy import text
 
-    async with database.engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    await reset_database(database.engine)
     space = await seed_space(database.engine, member_password_hash)
     sport, gport = _free_port(), _free_port()
     spacecal_url, google_url = f"http://127.0.0.1:{sport}", f"http://127.0.0.1:{gport}"

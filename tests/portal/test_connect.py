@@ -3,84 +3,22 @@ state and the records through the API. Denied consent, forged and replayed state
 
 from __future__ import annotations
 
-from datetime import timedelta
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import func, select
-from tests.portal.conftest import Env
-from tests.support.portal import MICROSOFT, find_form
+from tests.support.bookings import (
+    EMAIL,
+    RECORDS,
+    _book_via_api,
+    _events,
+    calendars,
+    live_subscriptions,
+)
+from tests.support.environments import Env
+from tests.support.portal import find_form
 
-from spacecal import clock
 from spacecal.db.models import ProviderAccount
-from spacecal.domain.opening_hours import local_minute_to_utc
-
-EMAIL = {"google": "alice@gmail.test", "microsoft": "alice@outlook.test"}
-RECORDS = {"google": "coworkergooglecalendars", "microsoft": "coworkermsofficecalendars"}
-
-
-async def _book_via_api(env: Env, days: int = 2) -> int:
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo("Europe/London")
-    day = clock.now().astimezone(zone).date() + timedelta(days=days)
-    start = local_minute_to_utc(day, 10 * 60, zone)
-    answer = await env.api.post(
-        "/api/spaces/bookings",
-        json={
-            "ResourceId": env.space.room_id,
-            "CoworkerId": env.space.alice,
-            "FromTime": start.isoformat(),
-            "ToTime": (start + timedelta(hours=1)).isoformat(),
-        },
-    )
-    assert answer.status_code == 200, answer.text
-    return int(answer.json()["Value"]["Id"])
-
-
-async def _events(env: Env, provider: str, calendar_id: str) -> list[dict]:
-    if provider == "google":
-        tokens = await env.control.post(
-            f"http://google.emulator.test/_control/accounts/{EMAIL['google']}/tokens", json={}
-        )
-        access = tokens.json()["access_token"]
-        answer = await env.control.get(
-            f"http://google.emulator.test/calendar/v3/calendars/{calendar_id}/events",
-            headers={"Authorization": f"Bearer {access}"},
-        )
-        assert answer.status_code == 200, answer.text
-        return [e for e in answer.json()["items"] if e.get("status") != "cancelled"]
-    tokens = await env.control.post(
-        f"{MICROSOFT}/_control/accounts/{EMAIL['microsoft']}/tokens", json={}
-    )
-    access = tokens.json()["access_token"]
-    answer = await env.control.get(
-        f"{MICROSOFT}/v1.0/me/calendars/{calendar_id}/events",
-        headers={"Authorization": f"Bearer {access}"},
-    )
-    assert answer.status_code == 200, answer.text
-    return list(answer.json()["value"])
-
-
-async def live_subscriptions(env: Env, provider: str) -> list[dict]:
-    if provider == "google":
-        return [c for c in await env.google_json("/channels") if c["live"]]
-    subs = await env.ms_json("/microsoft/subscriptions")
-    return list(subs if isinstance(subs, list) else subs.get("value", subs.get("subscriptions")))
-
-
-async def calendars(env: Env, provider: str) -> list[dict]:
-    if provider == "google":
-        cals = await env.google_json("/calendars", email=EMAIL["google"])
-        return [c for c in cals if not c.get("deleted") and c["id"] != EMAIL["google"]]
-    tokens = await env.control.post(
-        f"{MICROSOFT}/_control/accounts/{EMAIL['microsoft']}/tokens", json={}
-    )
-    answer = await env.control.get(
-        f"{MICROSOFT}/v1.0/me/calendars",
-        headers={"Authorization": f"Bearer {tokens.json()['access_token']}"},
-    )
-    return [c for c in answer.json()["value"] if c["name"] != "Calendar"]
 
 
 @pytest.mark.parametrize("provider", ["google", "microsoft"])
@@ -182,7 +120,7 @@ async def test_state_of_another_member_is_refused(env: Env) -> None:
 async def test_unconfigured_provider_names_the_missing_settings(
     settings, database, member_password_hash
 ) -> None:
-    from tests.portal.conftest import make_env
+    from tests.support.environments import make_env
 
     async for env in make_env(settings, database, member_password_hash, microsoft_client_id=None):
         await env.browser.sign_in("alice@example.com")

@@ -7,8 +7,8 @@ import re
 
 from cryptography.fernet import Fernet
 from sqlalchemy import select, update
-from tests.portal.conftest import Env
-from tests.portal.test_connect import EMAIL, _book_via_api
+from tests.support.bookings import EMAIL, _book_via_api
+from tests.support.environments import Env
 from tests.support.portal import find_form, forms
 
 from spacecal.crypto import FINGERPRINT_META_KEY, TokenCipher

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import select, update
-from tests.portal.conftest import Env
-from tests.portal.test_connect import (
+from tests.support.bookings import (
     EMAIL,
     RECORDS,
     _book_via_api,
     calendars,
     live_subscriptions,
 )
+from tests.support.environments import Env
 from tests.support.portal import GOOGLE, MICROSOFT, find_form
 
 from spacecal.db.models import Booking, Connection, ProviderAccount, SubscriptionGeneration

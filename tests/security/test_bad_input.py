@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import httpx2
 import pytest
-
-from support.api import create
+from tests.support.api import create
 
 NAMES = [
     "Zoë's Room — 会议室 🚀",

@@ -9,10 +9,10 @@ from typing import Any
 import httpx2
 import pytest
 from sqlalchemy import text
-from tests.portal.conftest import Env
-from tests.portal.test_connect import EMAIL, _book_via_api
-from tests.security.test_route_roles import _leaves
+from tests.support.bookings import EMAIL, _book_via_api
+from tests.support.environments import Env
 from tests.support.portal import SPACECAL, find_form, forms
+from tests.support.routes import _leaves
 
 from spacecal.web.sessions import CSRF_COOKIE, SESSION_COOKIE
 

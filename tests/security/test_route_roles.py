@@ -21,9 +21,11 @@ import httpx2
 import pytest
 from cryptography.fernet import Fernet
 from fastapi.routing import APIRoute
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from starlette.routing import Mount, Route
 from tests.support.api import insert_api_user_in
+from tests.support.database import reset_database
+from tests.support.routes import _leaves
 
 from spacecal import clock
 from spacecal.api.users import KNOWN_ROLES
@@ -32,11 +34,6 @@ from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import MemberSignInLink
 
-TABLES = (
-    "sync_runs, event_links, subscription_generations, connections, provider_accounts, "
-    "oauth_states, member_sign_in_links, bookings, coworkers, resources, businesses, "
-    "api_tokens, api_users, webhooks"
-)
 RECORD_OF_PATH = {  # written out, not derived from the RecordSpecs under test
     "coworkergooglecalendars": "CoworkerGoogleCalendar",
     "coworkermsofficecalendars": "CoworkerMsOfficeCalendar",
@@ -109,14 +106,6 @@ def classify(method: str, path: str) -> ApiCall | str:
     raise AssertionError(f"unclassified route {method} {path}: decide who may call it")
 
 
-def _leaves(routes: list[Any]) -> list[Any]:
-    leaves = []
-    for route in routes:
-        included = getattr(route, "original_router", None)  # FastAPI's include_router
-        leaves += _leaves(included.routes) if included is not None else [route]
-    return leaves
-
-
 def _routes() -> list[tuple[str, str]]:
     found = []
     for route in _leaves(_offline_app().routes):
@@ -181,8 +170,7 @@ async def _users(db: Database) -> dict[str, dict[str, str]]:
 
 @pytest.fixture(scope="module")
 async def world(settings: Settings, database: Database) -> AsyncIterator[World]:
-    async with database.engine.begin() as conn:
-        await conn.execute(text(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE"))
+    await reset_database(database.engine)
     headers = await _users(database)
     app = create_app(settings, database)
     async with httpx2.AsyncClient(

@@ -23,9 +23,9 @@ import pytest
 from cryptography.fernet import Fernet, InvalidToken
 from sqlalchemy import select, text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from tests.support.bookings import tomorrow_at
+from tests.support.environments import SyncEnv
 from tests.support.portal import GOOGLE, MICROSOFT, PASSWORD
-from tests.sync.conftest import SyncEnv
-from tests.sync.test_scenarios import tomorrow_at
 
 from spacecal.crypto import KeyConfigurationError, TokenCipher
 from spacecal.db.models import OAuthState, ProviderAccount, SubscriptionGeneration

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import select, text
-from tests.sync.conftest import SyncEnv
+from tests.support.environments import SyncEnv
 
 from spacecal.db.models import Connection, SubscriptionGeneration
 

@@ -18,14 +18,16 @@ from __future__ import annotations
 import asyncio
 import random
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx2
 import psycopg
+import time_machine
 from tests.support.procs import GOOGLE_CLIENT, MICROSOFT_CLIENT, Fleet
 
+from spacecal import clock
 from spacecal.config import Settings
 from spacecal.demo.browser import Browser
 from spacecal.domain.marks import TITLE_PREFIX
@@ -62,6 +64,15 @@ class Space:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+def real_now(zone: tzinfo) -> datetime:
+    """The machine's real time: the fleet's processes (spacecal, the emulators) are
+    separate processes on the real clock, even when this test process travels
+    (SPACECAL_TEST_TRAVEL, tests/support/plugin.py)."""
+    if time_machine.escape_hatch.is_travelling():
+        return time_machine.escape_hatch.datetime.datetime.now(zone)
+    return datetime.now(zone)
+
+
 def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
@@ -69,7 +80,7 @@ def iso(moment: datetime) -> str:
 def slot(day: int, half_hour: int, length: int = 1) -> tuple[datetime, datetime]:
     """A slot on the rooms' 30-minute grid: `day` days ahead, `half_hour` halves after
     08:00 London time (0..23), `length` halves long."""
-    base = datetime.now(ZONE).date() + timedelta(days=day)
+    base = real_now(ZONE).date() + timedelta(days=day)
     start = datetime(base.year, base.month, base.day, 8, tzinfo=ZONE) + timedelta(
         minutes=30 * half_hour
     )
@@ -104,6 +115,9 @@ async def seed(
         data_dir=fleet.root / "data",
     )
     db = await open_database(settings)
+    # What this process writes for the fleet (sign-in links, their expiry) is read by
+    # processes on the real clock: spacecal's clock here follows it while seeding.
+    clock.clock.set(real_now(UTC))
     try:
         await create_user(db.engine, ADMIN[0], ADMIN[1], [], True)
         async with httpx2.AsyncClient(base_url=api_url, timeout=60) as http:
@@ -167,6 +181,7 @@ async def seed(
 
         await asyncio.gather(*(connect(i, c) for i, (c, _) in enumerate(people)))
     finally:
+        clock.clock.reset()
         await db.dispose()
     space.seats = load_seats(fleet.database_url)
     expected = members * rooms * len(providers)
@@ -274,7 +289,7 @@ class Calendars:
                 params = {**(params or {}), "pageToken": token} if token else None
                 url = url if token else None
             return out
-        now = datetime.now(UTC)
+        now = real_now(UTC)
         url = f"{self.microsoft}/v1.0/me/calendars/{seat.calendar_id}/calendarView"
         params = {
             "startDateTime": iso(now - timedelta(days=2)),
@@ -455,4 +470,4 @@ def overlapping_syncs(database_url: str) -> list[tuple[int, int, int]]:
 
 
 def today() -> date:
-    return datetime.now(ZONE).date()
+    return real_now(ZONE).date()

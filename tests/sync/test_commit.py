@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
-from tests.sync.conftest import PROVIDERS, SyncEnv
-from tests.sync.test_scenarios import live_bookings, tomorrow_at
+from tests.support.bookings import live_bookings, tomorrow_at
+from tests.support.environments import PROVIDERS, SyncEnv
 
 from spacecal import activity, clock
 from spacecal.db.models import ActivityHourly, Booking, Connection, EventLink

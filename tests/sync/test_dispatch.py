@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
-from tests.sync.conftest import PROVIDERS, SyncEnv
+from tests.support.environments import PROVIDERS, SyncEnv
 
 from spacecal import activity
 from spacecal.db.models import ActivityHourly, Connection, SubscriptionGeneration, SyncRun

@@ -9,8 +9,8 @@ from datetime import timedelta
 import pytest
 from prometheus_client import REGISTRY
 from sqlalchemy import select, text
-from tests.sync.conftest import PROVIDERS, SyncEnv
-from tests.sync.test_scenarios import live_bookings, tomorrow_at
+from tests.support.bookings import live_bookings, tomorrow_at
+from tests.support.environments import PROVIDERS, SyncEnv
 
 import spacecal.sync.reconcile.writeback as writeback
 from spacecal import clock

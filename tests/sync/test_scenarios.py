@@ -3,38 +3,11 @@ store kept true to each other, through push, pull, decisions and write-back."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
-from typing import Any
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
-from tests.sync.conftest import PROVIDERS, SyncEnv
-
-from spacecal import clock
-from spacecal.db.models import Booking, table_of
-
-BOOKINGS = table_of(Booking)
-
-LONDON = ZoneInfo("Europe/London")
-
-
-def tomorrow_at(hour: int, minute: int = 0, days: int = 1) -> datetime:
-    day = clock.now().astimezone(LONDON).date() + timedelta(days=days)
-    return datetime.combine(day, time(hour, minute), tzinfo=LONDON)
-
-
-async def live_bookings(s: SyncEnv) -> list[Any]:
-    async with s.engine.connect() as conn:
-        return list(
-            (
-                await conn.execute(
-                    select(BOOKINGS)
-                    .where(BOOKINGS.c.cancelled_at.is_(None))
-                    .order_by(BOOKINGS.c.from_time)
-                )
-            ).all()
-        )
+from tests.support.bookings import live_bookings, tomorrow_at
+from tests.support.environments import PROVIDERS, SyncEnv
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
