@@ -392,6 +392,28 @@ async def test_delete_cancels_and_frees_the_slot(
     assert live.json()["TotalItems"] == 2  # cancelled bookings stay visible, marked
 
 
+async def test_delete_records_who_cancelled_and_when(
+    fixed_clock: Any,
+    client: httpx2.AsyncClient,
+    admin: dict[str, str],
+    quick_user: Any,
+    room: Room,
+) -> None:
+    """A DELETE keeps the row (cancelled), so it must say who cancelled it: the same
+    stamps as every other write (spacecal.bookings.cancel)."""
+    answer = await book(client, admin, room.resource, at(1, "10:00"), at(1, "11:00"))
+    booking = answer.json()["Value"]["Id"]
+    made = await get_booking(client, admin, booking)
+    assert made["UpdatedBy"] == "admin@example.com"
+
+    fixed_clock.advance(timedelta(minutes=5))
+    ops = await quick_user("ops@example.com", full_admin=True)
+    assert (await client.delete(f"/api/spaces/bookings/{booking}", headers=ops)).status_code == 200
+    cancelled = await get_booking(client, admin, booking)
+    assert cancelled["UpdatedBy"] == "ops@example.com"
+    assert cancelled["UpdatedOn"] == cancelled["CancelledOn"] != made["UpdatedOn"]
+
+
 async def test_booking_filters(
     client: httpx2.AsyncClient, admin: dict[str, str], room: Room
 ) -> None:
