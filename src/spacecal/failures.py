@@ -1,7 +1,8 @@
 """One failure policy: how long a loop waits after a failure before it tries again.
 
 Four loops retry work that failed: sync (reconcile), renewal (keep-alive), leftover
-stops and notes (sync/upkeep/orphans.py, leftovers.py) and outbound deliveries. They
+stops and notes (sync/upkeep/orphan_channels.py, detached_calendars.py) and outbound
+deliveries. They
 used to write their own backoff (with different exponents) and read Retry-After in
 their own ways (a `Retry-After: 0` became 60 s in two of them). Now each asks its
 `Backoff` (built from the settings in config.py) for `wait_after(error, failures)`:
@@ -25,6 +26,14 @@ from datetime import timedelta
 from enum import StrEnum
 
 from spacecal.config import Settings
+
+#: The longest error text a loop records (a provider's message can be a whole page).
+ERROR_TEXT_LIMIT = 2000
+
+
+def error_text(exc: BaseException, prefix: str = "") -> str:
+    """What a loop records of a failure: the error's kind and message, bounded."""
+    return f"{prefix}{type(exc).__name__}: {exc}"[:ERROR_TEXT_LIMIT]
 
 
 class Throttling:

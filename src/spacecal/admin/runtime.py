@@ -11,11 +11,9 @@ from sqlalchemy import select
 
 from spacecal.admin.access import AdminUser
 from spacecal.config import Settings
-from spacecal.db.engine import Database
 from spacecal.db.models import ApiUser
-from spacecal.sync.accounts.provisioning import Provisioner
 from spacecal.web.auth import Authenticator
-from spacecal.web.services import Services, services_of
+from spacecal.web.services import ServicesView, services_of
 from spacecal.web.sessions import Session, SessionCodec
 
 ADMIN_PATH = "/admin"
@@ -38,25 +36,12 @@ def admin_sessions(settings: Settings, keys: list[str]) -> SessionCodec:
 
 
 @dataclass
-class AdminRuntime:
-    services: Services
+class AdminRuntime(ServicesView):
     sessions: SessionCodec
-
-    @property
-    def settings(self) -> Settings:
-        return self.services.settings
-
-    @property
-    def db(self) -> Database:
-        return self.services.db
 
     @property
     def auth(self) -> Authenticator:
         return self.services.auth
-
-    @property
-    def provisioner(self) -> Provisioner:
-        return self.services.provisioner
 
     async def current_user(self, request: Request) -> tuple[Session, AdminUser] | None:
         """The signed-in, still active API user, or None."""

@@ -11,12 +11,11 @@ import httpx2
 from fastapi.templating import Jinja2Templates
 
 from spacecal.config import Settings
-from spacecal.db.engine import Database
 from spacecal.providers.base import CalendarProvider
 from spacecal.providers.registry import availability
-from spacecal.sync.accounts.provisioning import Provisioner, StepHook
+from spacecal.sync.accounts.provisioning import StepHook
 from spacecal.web.auth import LoginLimiter
-from spacecal.web.services import Services
+from spacecal.web.services import ServicesView
 from spacecal.web.sessions import SessionCodec
 
 PROVIDERS = ("google", "microsoft")
@@ -33,18 +32,9 @@ def missing_settings(settings: Settings, provider: str) -> list[str]:
 
 
 @dataclass
-class PortalRuntime:
-    services: Services
+class PortalRuntime(ServicesView):
     sessions: SessionCodec
     limiter: LoginLimiter
-
-    @property
-    def settings(self) -> Settings:
-        return self.services.settings
-
-    @property
-    def db(self) -> Database:
-        return self.services.db
 
     @property
     def http(self) -> httpx2.AsyncClient:
@@ -64,10 +54,6 @@ class PortalRuntime:
     def use_http(self, client: httpx2.AsyncClient) -> None:
         """Talk to the providers through `client` (tests: the emulators in-process)."""
         self.services.use_http(client)
-
-    @property
-    def provisioner(self) -> Provisioner:
-        return self.services.provisioner
 
     def redirect_uri(self, provider: str) -> str:
         return f"{self.settings.effective_public_url()}/portal/connect/{provider}/callback"

@@ -51,6 +51,26 @@ class Services(SyncRuntime):
         return Provisioner(self, self.step_hook)
 
 
+@dataclass
+class ServicesView:
+    """A web part's runtime: the application's services seen through the names its
+    handlers use (`rt.db`, `rt.settings`, ...), plus what the part adds itself."""
+
+    services: Services
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def db(self) -> Database:
+        return self.services.db
+
+    @property
+    def provisioner(self) -> Provisioner:
+        return self.services.provisioner
+
+
 def services_of(request: Request) -> Services:
     """The running application's services (app.state.services, set by spacecal.app)."""
     services: Services = request.app.state.services

@@ -34,7 +34,7 @@ from spacecal import activity, clock, jobs, metrics
 from spacecal.db.conditions import AccountStatus, Health
 from spacecal.db.models import Connection, SyncRun
 from spacecal.domain import CalendarEvent, EventStatus, decide_changes
-from spacecal.failures import Loop, backoff
+from spacecal.failures import Loop, backoff, error_text
 from spacecal.jobs import names
 from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.logs import bind_trace
@@ -109,7 +109,7 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
         outcome = ReconcileOutcome(ReconcileStatus.NEEDS_RECONNECT, error=str(exc))
         await _record(rt, target, Health.NEEDS_RECONNECT, exc, str(exc), retry=False)
     except ProviderError as exc:
-        error = f"{type(exc).__name__}: {exc}"
+        error = error_text(exc)
         outcome = ReconcileOutcome(ReconcileStatus.FAILED, error=error)
         await _record(rt, target, Health.FAILING, exc, error)
     except Exception as exc:

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from spacecal import clock
 from spacecal.db.conditions import AccountStatus
 from spacecal.db.models import Connection, DetachedCalendar, ProviderAccount
-from spacecal.failures import Loop, backoff
+from spacecal.failures import Loop, backoff, error_text
 from spacecal.providers.base import CalendarNote, NotFound, ProviderError, Throttled
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.tokens import AccountUnavailable
@@ -174,7 +174,7 @@ async def write_notes(rt: SyncRuntime, account_id: int, provider_name: str) -> i
 
 async def _failed(rt: SyncRuntime, row_id: int, attempts: int, exc: ProviderError) -> None:
     now = clock.now()
-    message = f"{type(exc).__name__}: {exc}"[:2000]
+    message = error_text(exc)
     log.warning("could not write the note on a kept calendar (try %d): %s", attempts, message)
     async with rt.db.engine.begin() as conn:
         await conn.execute(

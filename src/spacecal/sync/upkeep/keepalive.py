@@ -42,7 +42,7 @@ from spacecal.db.models import (
     Resource,
     SubscriptionGeneration,
 )
-from spacecal.failures import Loop, backoff
+from spacecal.failures import Loop, backoff, error_text
 from spacecal.jobs import names
 from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.logs import bind_trace
@@ -338,7 +338,7 @@ async def _failed(rt: SyncRuntime, connection_id: int, failures: int, exc: Provi
     condition; the pass comes back after the policy's wait."""
     now = clock.now()
     wait = backoff(rt.settings, Loop.RENEWAL).wait_after(exc, failures + 1)
-    message = f"{RENEWAL_ERROR_PREFIX}{type(exc).__name__}: {exc}"[:2000]
+    message = error_text(exc, RENEWAL_ERROR_PREFIX)
     log.warning("keep-alive of connection %s failed: %s", connection_id, message)
     async with rt.db.engine.begin() as conn:
         await conn.execute(

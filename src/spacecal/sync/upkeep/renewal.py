@@ -127,11 +127,10 @@ class Renewal:
         await self._clear_request()
         return False
 
-    # --- Google: a new channel first, then stop the old ones ------------------------
-
-    async def _new_channel(self, current: Gen, live: list[Gen]) -> None:
-        secret = secrets.token_urlsafe(32)
-        sub = await self.tokens.call(
+    async def _renew(self, current: Gen, secret: str) -> Subscription:
+        """The provider's renewal of `current`: a new channel (Google) or the same
+        subscription extended (Graph), for `ttl` from now."""
+        return await self.tokens.call(
             lambda access: self.provider.renew(
                 access,
                 self.subject.calendar_id,
@@ -142,6 +141,11 @@ class Renewal:
                 ttl_seconds=self.settings.subscription_ttl_seconds,
             )
         )
+
+    # --- Google: a new channel first, then stop the old ones ------------------------
+
+    async def _new_channel(self, current: Gen, live: list[Gen]) -> None:
+        sub = await self._renew(current, secrets.token_urlsafe(32))
         await self._record(sub, retire=live)
         metrics.renewal(self.subject.provider, "renewed")
         await self.stop_stopping()
@@ -150,17 +154,7 @@ class Renewal:
 
     async def _patch(self, current: Gen, older: list[Gen]) -> bool:
         try:
-            sub = await self.tokens.call(
-                lambda access: self.provider.renew(
-                    access,
-                    self.subject.calendar_id,
-                    current.as_subscription(),
-                    notification_url=self.notification_url,
-                    lifecycle_url=self.lifecycle_url,
-                    new_secret=current.secret,
-                    ttl_seconds=self.settings.subscription_ttl_seconds,
-                )
-            )
+            sub = await self._renew(current, current.secret)
         except NotFound:
             await self._mark([current.id], "stopped")
             return await self._recover(older)
