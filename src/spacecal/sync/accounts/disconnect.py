@@ -33,7 +33,11 @@ if TYPE_CHECKING:
     from spacecal.sync.accounts.provisioning import Provisioner
 
 
-async def _account_of(prov: Provisioner, connection_id: int) -> tuple[str, int | None, str | None]:
+async def _account_of(
+    prov: Provisioner, connection_id: int
+) -> tuple[str | None, int | None, str | None]:
+    """The connection's provider, its active account (None: nothing can be called)
+    and its calendar; all None for a connection that is gone."""
     async with prov.engine.connect() as conn:
         row = (
             await conn.execute(
@@ -48,7 +52,7 @@ async def _account_of(prov: Provisioner, connection_id: int) -> tuple[str, int |
             )
         ).first()
     if row is None:
-        return ("google", None, None)
+        return (None, None, None)
     account = row.provider_account_id if row.status == "active" else None
     return (row.provider, account, row.calendar_id)
 
@@ -77,7 +81,7 @@ async def stop_generations(
             )
         ).all()
     outcome: dict[int, str] = {g.id: "stopping" for g in generations}
-    if account_id is not None:
+    if provider_name is not None and account_id is not None:
         provider = prov.provider_for(provider_name)
         tokens = prov.tokens(provider_name, account_id)
 
