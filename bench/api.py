@@ -87,7 +87,9 @@ def print_table(names: list[str], rows: list[dict[str, float]]) -> None:
 
 
 def seed(url: str, records: int) -> None:
-    """Businesses, resources, coworkers and `records` connection records, in SQL."""
+    """Businesses, resources, coworkers and `records` connection records, in SQL.
+    Each (coworker, resource) pair is used once (connections are unique on member,
+    resource and provider): up to 10,000,000 records."""
     from spacecal.db.migrate import upgrade
 
     upgrade(url)
@@ -113,7 +115,7 @@ def seed(url: str, records: int) -> None:
             " subscription_id, calendar_id, subscription_expire_date, watch_resource_id,"
             " health, push_supported, unique_id, created_on, updated_on)"
             " SELECT CASE WHEN g %% 2 = 0 THEN 'google' ELSE 'microsoft' END, 1 + g %% 500,"
-            " 1 + g %% 20000, 'Room ' || (1 + g %% 500) || ' · Location ' || g,"
+            " 1 + (g / 500) %% 20000, 'Room ' || (1 + g %% 500) || ' · Location ' || g,"
             " 'chan-' || g, 'cal-' || g || '@group.calendar.google.com',"
             " now() + (g %% 168) * interval '1 hour', 'res-' || g, 'healthy', true,"
             " gen_random_uuid(), now(), now() FROM generate_series(1, %s) g",
