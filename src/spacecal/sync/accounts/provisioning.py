@@ -27,23 +27,16 @@ whose answer was lost lapses at its expiry and its notifications are ignored).
 from __future__ import annotations
 
 import secrets
-import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.dialects.postgresql import insert
 
 from spacecal import clock
-from spacecal.db.columns import CURSOR_COLUMN, cursor_of
+from spacecal.db.columns import CURSOR_COLUMN
 from spacecal.db.conditions import Health
 from spacecal.db.models import (
-    CONNECTION_KEY,
-    Business,
     Connection,
-    ProviderAccount,
-    Resource,
     SubscriptionGeneration,
 )
 from spacecal.jobs.reconcile import defer_reconcile
@@ -56,8 +49,9 @@ from spacecal.providers.base import (
     Subscription,
     TokenSet,
 )
+from spacecal.sync.accounts.setup_rows import ProvisioningFailed, SetUp, connection_row, load_setup
 from spacecal.sync.locks import provisioning_lock
-from spacecal.sync.naming import calendar_name, idempotency_key, sync_window, webhook_urls
+from spacecal.sync.naming import idempotency_key, sync_window, webhook_urls
 from spacecal.sync.reconcile.adopt import link_known_events
 from spacecal.sync.reconcile.target import load_target
 from spacecal.sync.reconcile.writeback import push_bookings
@@ -69,28 +63,6 @@ from spacecal.sync.upkeep.generations import drop_unknown_subscriptions, record_
 ProviderFactory = Callable[[str], CalendarProvider]
 # Called after each step with the step's name; tests inject a crash with it.
 StepHook = Callable[[str], Awaitable[None]]
-
-
-class ProvisioningFailed(Exception):
-    """Provisioning stopped at a step; `str()` is a sentence for the member."""
-
-
-@dataclass(frozen=True)
-class _SetUp:
-    """One connection row with what provisioning needs to know around it."""
-
-    id: int
-    provider: str
-    name: str
-    resource_id: int
-    resource_name: str
-    coworker_id: int
-    account_id: int
-    calendar_id: str | None
-    cursor: str | None
-    push_supported: bool
-    time_zone: str
-    days_ahead: int
 
 
 class Provisioner:
@@ -134,115 +106,9 @@ class Provisioner:
 
     async def add_resource(self, coworker_id: int, provider: str, resource_id: int) -> int:
         """The member switched a resource on: make (or finish) its connection."""
-        connection_id = await self._connection_row(coworker_id, provider, resource_id)
+        connection_id = await connection_row(self.engine, coworker_id, provider, resource_id)
         await self.resume(connection_id)
         return connection_id
-
-    async def _connection_row(self, coworker_id: int, provider: str, resource_id: int) -> int:
-        now = clock.now()
-        async with self.engine.begin() as conn:
-            account = (
-                await conn.execute(
-                    select(ProviderAccount.id, ProviderAccount.status).where(
-                        ProviderAccount.coworker_id == coworker_id,
-                        ProviderAccount.provider == provider,
-                    )
-                )
-            ).first()
-            if account is None or account.status != "active":
-                raise ProvisioningFailed(
-                    "Connect your calendar account first."
-                    if account is None or account.status == "disconnected"
-                    else "Your calendar account needs to be connected again."
-                )
-            existing = await conn.scalar(
-                select(Connection.id).where(
-                    Connection.coworker_id == coworker_id,
-                    Connection.provider == provider,
-                    Connection.resource_id == resource_id,
-                )
-            )
-            if existing is not None:
-                return int(existing)
-            names = (
-                await conn.execute(
-                    select(Resource.name, Business.name.label("business"))
-                    .join(Business, Business.id == Resource.business_id)
-                    .where(Resource.id == resource_id)
-                )
-            ).first()
-            if names is None:
-                raise ProvisioningFailed("This resource does not exist any more.")
-            # The triple is unique: a concurrent insert that won leaves nothing here,
-            # and its row is read below.
-            new_id = await conn.scalar(
-                insert(Connection)
-                .values(
-                    provider=provider,
-                    resource_id=resource_id,
-                    coworker_id=coworker_id,
-                    name=calendar_name(names.name, names.business),
-                    provider_account_id=account.id,
-                    health=Health.PROVISIONING,
-                    unique_id=uuid.uuid4(),
-                    created_on=now,
-                    updated_on=now,
-                    updated_by="portal",
-                )
-                .on_conflict_do_nothing(index_elements=CONNECTION_KEY)
-                .returning(Connection.id)
-            )
-            if new_id is None:
-                new_id = await conn.scalar(
-                    select(Connection.id).where(
-                        Connection.coworker_id == coworker_id,
-                        Connection.provider == provider,
-                        Connection.resource_id == resource_id,
-                    )
-                )
-            assert new_id is not None
-            return int(new_id)
-
-    async def _target(self, connection_id: int) -> _SetUp:
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(
-                        Connection.id,
-                        Connection.provider,
-                        Connection.name,
-                        Connection.resource_id,
-                        Connection.coworker_id,
-                        Connection.provider_account_id,
-                        Connection.calendar_id,
-                        Connection.event_sync_token,
-                        Connection.delta_link,
-                        Connection.push_supported,
-                        Resource.name.label("resource_name"),
-                        Business.time_zone,
-                        Business.max_booking_days_ahead,
-                    )
-                    .join(Resource, Resource.id == Connection.resource_id)
-                    .join(Business, Business.id == Resource.business_id)
-                    .where(Connection.id == connection_id)
-                )
-            ).first()
-        if row is None or row.provider_account_id is None or row.coworker_id is None:
-            raise ProvisioningFailed("This calendar connection is not linked to an account.")
-        return _SetUp(
-            id=row.id,
-            provider=row.provider,
-            name=row.name,
-            resource_id=row.resource_id,
-            resource_name=row.resource_name,
-            coworker_id=row.coworker_id,
-            account_id=row.provider_account_id,
-            calendar_id=row.calendar_id,
-            cursor=cursor_of(row),
-            push_supported=row.push_supported,
-            time_zone=row.time_zone,
-            days_ahead=row.max_booking_days_ahead,
-        )
 
     async def _set(self, connection_id: int, **values: Any) -> None:
         values.setdefault("updated_on", clock.now())
@@ -259,7 +125,7 @@ class Provisioner:
             await self._resume(connection_id)
 
     async def _resume(self, connection_id: int) -> None:
-        setup = await self._target(connection_id)
+        setup = await load_setup(self.engine, connection_id)
         try:
             await self._run(setup)
         except AccountUnavailable as exc:
@@ -276,7 +142,7 @@ class Provisioner:
                 f"({exc.status or 'no answer'}). Try again in a moment."
             ) from exc
 
-    async def _run(self, setup: _SetUp) -> None:
+    async def _run(self, setup: SetUp) -> None:
         provider = self.provider_for(setup.provider)
         tokens = self.tokens(setup.provider, setup.account_id)
         calendar_id = setup.calendar_id
@@ -301,7 +167,7 @@ class Provisioner:
 
     async def _first_pull(
         self,
-        setup: _SetUp,
+        setup: SetUp,
         calendar_id: str,
         provider: CalendarProvider,
         tokens: AccountTokens,
@@ -336,7 +202,7 @@ class Provisioner:
                 await defer_reconcile(conn, setup.id, setup.account_id)
 
     async def _calendar(
-        self, setup: _SetUp, provider: CalendarProvider, tokens: AccountTokens
+        self, setup: SetUp, provider: CalendarProvider, tokens: AccountTokens
     ) -> str:
         calendars = await tokens.call(provider.list_calendars)
         leftover = [c for c in calendars if c.name == setup.name]
@@ -372,7 +238,7 @@ class Provisioner:
 
     async def _subscribe(
         self,
-        setup: _SetUp,
+        setup: SetUp,
         calendar_id: str,
         provider: CalendarProvider,
         tokens: AccountTokens,
@@ -416,7 +282,7 @@ class Provisioner:
 
     async def _write_bookings(
         self,
-        setup: _SetUp,
+        setup: SetUp,
         calendar_id: str,
         provider: CalendarProvider,
         tokens: AccountTokens,
@@ -432,7 +298,6 @@ class Provisioner:
 __all__ = [
     "Provisioner",
     "ProvisioningFailed",
-    "calendar_name",
     "idempotency_key",
     "store_tokens",
     "sync_window",
