@@ -27,6 +27,7 @@ from spacecal.db.engine import Database
 from spacecal.db.models import Connection, ProviderAccount
 from spacecal.providers.base import AccountIdentity, TokenSet
 from spacecal.providers.http import decode_jwt_claims
+from spacecal.sync.accounts import consent
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep.keepalive import keepalive_pass
 from spacecal.sync.upkeep.sweep import sweep
@@ -177,7 +178,9 @@ class ChaosEnv(SyncEnv):
         )
         coworker = self.env.space.alice if who == "alice" else self.env.space.bob
         identity = AccountIdentity(email, subject)
-        return await self.env.rt.provisioner.save_account(coworker, provider, tokens, identity)
+        return await consent.save_account(
+            self.env.rt.provisioner, coworker, provider, tokens, identity
+        )
 
     async def connect_member(self, provider: str, who: str) -> Member:
         """`who` connects `provider` and switches the meeting room on, stored and
@@ -199,7 +202,7 @@ class ChaosEnv(SyncEnv):
     async def reconnect(self, provider: str, who: str) -> None:
         """The member connects the same account again (the callback's reattach)."""
         account_id = await self._consent(provider, who)
-        await self.env.rt.provisioner.reattach(account_id)
+        await consent.reattach(self.env.rt.provisioner, account_id)
 
     def event_writes(self) -> int:
         """Successful event writes spacecal made at both providers (creates, patches,

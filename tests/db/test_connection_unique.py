@@ -112,11 +112,11 @@ def test_duplicates_are_resolved_and_then_refused(
         detached = conn.execute("SELECT calendar_id, note FROM detached_calendars").fetchall()
         assert [d[0] for d in detached] == ["cal-2"]
         assert "second copy" in detached[0][1]
-        # The dropped row's channel stays, unowned, for the stop-orphans job.
+        # The dropped row's channel is left, unowned and stopping, to the stop-orphans job.
         owner = conn.execute(
             "SELECT connection_id, status FROM subscription_generations WHERE id = %s", (channel,)
         ).fetchone()
-        assert owner == (None, "live")
+        assert owner == (None, "stopping")
         with pytest.raises(psycopg.errors.UniqueViolation):
             connection_again = _insert(
                 conn,

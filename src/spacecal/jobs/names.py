@@ -1,8 +1,9 @@
 """Every stored job name: the queues and task names procrastinate keeps in its rows.
 
 A name here is data, not code: queued job rows hold it (queued outbound deliveries
-exist only as job rows), migration 0008's and 0012's trigger SQL writes the delivery
-task's name into the outbox, and procrastinate looks a job's task up by it. So a
+exist only as job rows), migration 0012's trigger SQL writes the delivery task's
+name into the outbox (0008's deferred it directly), and procrastinate looks a job's
+task up by it. So a
 name never changes; a rename needs a migration of the queued rows.
 `tests/jobs/test_registry.py` pins the registered names to a frozen list.
 """

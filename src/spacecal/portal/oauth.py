@@ -19,7 +19,8 @@ from spacecal import clock
 from spacecal.db.models import OAuthState
 from spacecal.portal.runtime import PortalRuntime
 from spacecal.providers.base import ProviderError
-from spacecal.sync.accounts.provisioning import ProvisioningFailed
+from spacecal.sync.accounts import consent
+from spacecal.sync.accounts.setup_rows import ProvisioningFailed
 
 
 class ConnectOutcome(StrEnum):
@@ -119,9 +120,9 @@ async def finish_connect(
         return ConnectOutcome.PROVIDER_ERROR
     prov = rt.provisioner
     try:
-        account_id = await prov.save_account(coworker_id, provider, tokens, identity)
+        account_id = await consent.save_account(prov, coworker_id, provider, tokens, identity)
     except ProvisioningFailed:
         return ConnectOutcome.NO_OFFLINE
     # A reconnect: the calendars made before are watched again, not made twice.
-    await prov.reattach(account_id)
+    await consent.reattach(prov, account_id)
     return ConnectOutcome.CONNECTED

@@ -14,7 +14,7 @@ from spacecal.portal.runtime import PROVIDER_LABELS, PROVIDERS, PortalRuntime, m
 from spacecal.portal.views import current_member, local_time, redirect, render
 from spacecal.records.errors import ApiError
 from spacecal.sync.accounts.disconnect import disconnect_account, remove_connection
-from spacecal.sync.accounts.provisioning import ProvisioningFailed
+from spacecal.sync.accounts.setup_rows import ProvisioningFailed
 from spacecal.web.auth import client_address
 
 router = APIRouter(prefix="/portal", include_in_schema=False)

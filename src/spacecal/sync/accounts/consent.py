@@ -1,6 +1,6 @@
 """A member's provider account: storing a consent, and reattaching the calendars
-made before after a reconnect (the portal's OAuth callback calls both through
-`Provisioner`).
+made before after a reconnect (the portal's OAuth callback calls both with the
+application's `Provisioner`).
 
 A reconnect follows a dead consent (`needs_reconnect`) or a disconnect. While the
 account could not be used nothing was pulled or pushed, and a channel made now
@@ -19,7 +19,8 @@ from spacecal import clock
 from spacecal.db.models import Connection, ProviderAccount
 from spacecal.providers.base import AccountIdentity, TokenSet
 from spacecal.sync.accounts.disconnect import stop_generations
-from spacecal.sync.accounts.provisioning import Provisioner, ProvisioningFailed
+from spacecal.sync.accounts.provisioning import Provisioner
+from spacecal.sync.accounts.setup_rows import ProvisioningFailed
 from spacecal.sync.upkeep.keepalive import defer_keepalive
 
 

@@ -186,5 +186,3 @@ async def connection_on_delete(
     composition root (spacecal.app) binds `prov`, the running application's."""
     await stop_generations(prov, int(old["id"]), conn=conn)
     return False
-    await stop_generations(prov, int(old["id"]), conn=conn)
-    return False

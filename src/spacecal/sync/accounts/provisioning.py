@@ -41,13 +41,11 @@ from spacecal.db.models import (
 )
 from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.providers.base import (
-    AccountIdentity,
     CalendarProvider,
     Conflict,
     ProviderError,
     PushNotSupported,
     Subscription,
-    TokenSet,
 )
 from spacecal.sync.accounts.setup_rows import ProvisioningFailed, SetUp, connection_row, load_setup
 from spacecal.sync.locks import provisioning_lock
@@ -86,21 +84,6 @@ class Provisioner:
             await self.step_hook(name)
 
     # --- accounts -------------------------------------------------------------------
-
-    async def save_account(
-        self, coworker_id: int, provider: str, tokens: TokenSet, identity: AccountIdentity
-    ) -> int:
-        """Store a fresh consent (one account per member and provider)."""
-        from spacecal.sync.accounts.consent import save_account
-
-        return await save_account(self, coworker_id, provider, tokens, identity)
-
-    async def reattach(self, account_id: int) -> list[int]:
-        """After a reconnect: watch again the calendars spacecal made earlier, then
-        resync each in full (sync/accounts/consent.py)."""
-        from spacecal.sync.accounts.consent import reattach
-
-        return await reattach(self, account_id)
 
     # --- one connection --------------------------------------------------------------
 

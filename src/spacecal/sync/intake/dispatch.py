@@ -33,7 +33,6 @@ import weakref
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import activity, clock, jobs
@@ -140,7 +139,8 @@ async def run_dispatcher(engine: AsyncEngine, *, batch: int, poll_seconds: float
     """Dispatch until cancelled: a full batch goes again at once; otherwise wait
     `poll_seconds` (an indexed look at an empty partial index costs almost nothing),
     or less when intake in this process says a mark was committed (`wake`).
-    A database failure is logged and retried after a short pause."""
+    Any failure of a pass is logged and retried after a growing pause: the loop
+    must outlive it, or marks and outbox rows would wait for the sweep."""
     event = _WAKE.setdefault(asyncio.get_running_loop(), asyncio.Event())
     failures = 0
     while True:
@@ -148,7 +148,7 @@ async def run_dispatcher(engine: AsyncEngine, *, batch: int, poll_seconds: float
         try:
             done = await dispatch_once(engine, batch=batch)
             failures = 0
-        except (SQLAlchemyError, OSError):
+        except Exception:  # the loop must outlive any one pass (CancelledError is not one)
             failures += 1
             log.exception("dispatching notification marks failed (attempt %d)", failures)
             await asyncio.sleep(min(30.0, poll_seconds * 2**failures))

@@ -4,10 +4,12 @@ Provisioning's only guard was a lock inside one process, so two API processes co
 each make a connection row (and a calendar, and a channel) for the same pair. The
 duplicates such a race made are resolved first: per (member, resource, provider) the
 row kept is the one with a calendar, then the healthy one, then the oldest. The rows
-dropped leave what they owned to the existing clean-up: their subscription
-generations stay (their connection becomes NULL) and the account's stop-orphans job
-stops them at the provider; a calendar that is not the kept row's gets a
-`detached_calendars` row, so the member reads in it why it stopped syncing.
+dropped leave what they owned to the existing clean-up, as a records-API DELETE
+does: their live subscription generations become `stopping` (their connection
+becomes NULL), which the account's stop-orphans job stops at the provider; a
+calendar that is not the kept row's gets one `detached_calendars` row, so the
+member reads in it why it stopped syncing. Deleting a row fires 0008's trigger like
+any deletion: a `CoworkerCalendarDisconnect` webhook per dropped duplicate.
 
 Revision ID: 0011
 Revises: 0010
@@ -45,12 +47,17 @@ RANKED = """
 DETACH = """
     INSERT INTO detached_calendars
         (provider_account_id, provider, calendar_id, name, note, created_at, attempts)
-    SELECT d.provider_account_id, d.provider, d.calendar_id, d.name, :note, now(), 0
+    SELECT DISTINCT d.provider_account_id, d.provider, d.calendar_id, d.name, :note, now(), 0
     FROM spacecal_duplicate_connections r
     JOIN connections d ON d.id = r.id
     JOIN connections k ON k.id = r.kept
     WHERE r.n > 1 AND d.calendar_id IS NOT NULL AND d.provider_account_id IS NOT NULL
       AND d.calendar_id IS DISTINCT FROM k.calendar_id
+"""
+STOP = """
+    UPDATE subscription_generations SET status = 'stopping'
+    WHERE status = 'live'
+      AND connection_id IN (SELECT id FROM spacecal_duplicate_connections WHERE n > 1)
 """
 DROP = """
     DELETE FROM connections
@@ -62,6 +69,7 @@ def upgrade() -> None:
     bind = op.get_bind()
     bind.execute(sa.text(RANKED))
     bind.execute(sa.text(DETACH), {"note": NOTE})
+    bind.execute(sa.text(STOP))
     bind.execute(sa.text(DROP))
     op.create_unique_constraint(
         CONSTRAINT, "connections", ["coworker_id", "resource_id", "provider"]
