@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 from tests.support.database import JOB_TABLES, KEEP, model_tables, reset_database
 from tests.support.environments import Env
-from tests.support.plugin import travel_target
-from tests.support.timing import START, chaos_start, parse_instant
+from tests.support.plugin import start_travel
+from tests.support.timing import START, chaos_start, fleet_now, parse_instant
 
 from spacecal import clock
 from spacecal.db.engine import Database
@@ -58,13 +58,17 @@ def test_a_chaos_seed_always_starts_at_the_same_instant() -> None:
     assert all(chaos_start(seed).year == 2031 for seed in range(50))
 
 
-def test_travel_moves_this_process_wall_clock(pytestconfig: pytest.Config) -> None:
-    """Under --travel / SPACECAL_TEST_TRAVEL the process's wall clock reads the target
-    (ticking from the session's start); spacecal's clock follows it when no
-    environment set it."""
-    target = travel_target(pytestconfig)
-    if target is None:
-        pytest.skip("not travelling")
-    wall = datetime.now(UTC)
-    assert timedelta(0) <= wall - parse_instant(target) < timedelta(hours=6)
-    assert abs(clock.now() - wall) < timedelta(seconds=5)
+def test_travel_moves_this_process_clock_and_not_the_fleets() -> None:
+    """--travel / SPACECAL_TEST_TRAVEL moves this process (spacecal's clock follows it
+    when no environment set it); process fleets keep running at their fixed start,
+    since their processes do not travel."""
+    target = parse_instant("2028-02-29T23:30:00+00:00")  # a leap day, late in the evening
+    fleet_before = fleet_now()
+    clock.clock.reset()
+    traveller = start_travel(target)
+    try:
+        assert target <= clock.now() < target + timedelta(minutes=1)
+        assert fleet_before <= fleet_now() < fleet_before + timedelta(minutes=1)
+    finally:
+        traveller.stop()
+    assert not target <= clock.now() < target + timedelta(minutes=1)

@@ -306,6 +306,13 @@ class Settings(BaseSettings):
         description="Calendars that cannot be watched (pushNotSupportedForRequestedResource) "
         "are reconciled this often.",
     )
+    clock_offset_seconds: float = Field(
+        default=0.0,
+        description="Run this process's clock this many seconds from the machine's. Leave 0 "
+        "in production; test fleets set it (and `spacecal emulate --clock-offset`) to run "
+        "every process at an instant the test chose. Job times are delays from "
+        "PostgreSQL's own clock, so they are unaffected.",
+    )
     prune_jobs_after_seconds: float = Field(
         default=7 * 24 * 3600.0,
         gt=0,

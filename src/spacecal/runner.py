@@ -21,10 +21,12 @@ import contextlib
 import logging
 import signal
 import time
+from datetime import timedelta
 from typing import Any
 
 import uvicorn
 
+from spacecal import clock
 from spacecal.app import build_services, create_app
 from spacecal.config import Settings
 from spacecal.db.engine import open_database
@@ -109,9 +111,16 @@ async def _cancel(task: asyncio.Task[None] | None) -> None:
         await task
 
 
+def shift_clock(settings: Settings) -> None:
+    """Apply SPACECAL_CLOCK_OFFSET_SECONDS to this process's clock (spacecal.clock)."""
+    if settings.clock_offset_seconds:
+        clock.clock.advance(timedelta(seconds=settings.clock_offset_seconds))
+
+
 async def serve(
     settings: Settings, *, host: str, port: int, worker: bool, log_level: str = "info"
 ) -> None:
+    shift_clock(settings)
     db = await open_database(settings)
     # One services object for the web parts and the in-process worker (spacecal.app).
     services = build_services(settings, db)
@@ -142,6 +151,7 @@ async def work(
 ) -> None:
     """A worker process: runs jobs until SIGINT/SIGTERM; with `metrics_port`, serves its
     Prometheus /metrics there too (its counters are its own: spacecal.metrics)."""
+    shift_clock(settings)
     db = await open_database(settings)
     services = build_services(settings, db)
     rt: SyncRuntime = services

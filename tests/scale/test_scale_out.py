@@ -15,12 +15,14 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import httpx2
 import psycopg
 from tests.support import loopback
 from tests.support.procs import fleet
 from tests.support.storm import mb, missed_syncs, run_storm, storm_targets, sync_counts
+from tests.support.timing import START
 
 NOTIFICATIONS = 1500
 
@@ -42,6 +44,14 @@ async def test_two_apis_two_workers_converge_under_a_storm(
                 for i in range(2):
                     await calendars.create(seat, f"Before {i}", *loopback.random_slot(rng))
             async with httpx2.AsyncClient(timeout=30) as http:
+                # Every process of the fleet runs at the session's fixed start, not at the
+                # machine's time of day (tests/support/timing.py fleet_offset).
+                business = await http.get(
+                    f"{space.api}/api/spaces/businesses/{space.business_id}",
+                    headers=space.headers,
+                )
+                made = datetime.fromisoformat(business.json()["CreatedOn"].replace("Z", "+00:00"))
+                assert START <= made < START + timedelta(hours=2), made
                 for coworker, _ in space.members:
                     for room in space.rooms:
                         await loopback.book_through_api(

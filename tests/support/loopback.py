@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 
 import httpx2
 import psycopg
-import time_machine
 from tests.support.procs import GOOGLE_CLIENT, MICROSOFT_CLIENT, Fleet
+from tests.support.timing import fleet_now
 
 from spacecal import clock
 from spacecal.config import Settings
@@ -64,13 +64,10 @@ class Space:
         return {"Authorization": f"Bearer {self.token}"}
 
 
-def real_now(zone: tzinfo) -> datetime:
-    """The machine's real time: the fleet's processes (spacecal, the emulators) are
-    separate processes on the real clock, even when this test process travels
-    (SPACECAL_TEST_TRAVEL, tests/support/plugin.py)."""
-    if time_machine.escape_hatch.is_travelling():
-        return time_machine.escape_hatch.datetime.datetime.now(zone)
-    return datetime.now(zone)
+def fleet_time(zone: tzinfo) -> datetime:
+    """What the fleet's processes read as now (tests/support/timing.py `fleet_now`),
+    in `zone`."""
+    return fleet_now().astimezone(zone)
 
 
 def iso(moment: datetime) -> str:
@@ -80,7 +77,7 @@ def iso(moment: datetime) -> str:
 def slot(day: int, half_hour: int, length: int = 1) -> tuple[datetime, datetime]:
     """A slot on the rooms' 30-minute grid: `day` days ahead, `half_hour` halves after
     08:00 London time (0..23), `length` halves long."""
-    base = real_now(ZONE).date() + timedelta(days=day)
+    base = fleet_time(ZONE).date() + timedelta(days=day)
     start = datetime(base.year, base.month, base.day, 8, tzinfo=ZONE) + timedelta(
         minutes=30 * half_hour
     )
@@ -117,7 +114,7 @@ async def seed(
     db = await open_database(settings)
     # What this process writes for the fleet (sign-in links, their expiry) is read by
     # processes on the real clock: spacecal's clock here follows it while seeding.
-    clock.clock.set(real_now(UTC))
+    clock.clock.set(fleet_time(UTC))
     try:
         await create_user(db.engine, ADMIN[0], ADMIN[1], [], True)
         async with httpx2.AsyncClient(base_url=api_url, timeout=60) as http:
@@ -289,7 +286,7 @@ class Calendars:
                 params = {**(params or {}), "pageToken": token} if token else None
                 url = url if token else None
             return out
-        now = real_now(UTC)
+        now = fleet_time(UTC)
         url = f"{self.microsoft}/v1.0/me/calendars/{seat.calendar_id}/calendarView"
         params = {
             "startDateTime": iso(now - timedelta(days=2)),
@@ -470,4 +467,4 @@ def overlapping_syncs(database_url: str) -> list[tuple[int, int, int]]:
 
 
 def today() -> date:
-    return real_now(ZONE).date()
+    return fleet_time(ZONE).date()

@@ -18,6 +18,7 @@ conftests and test modules.
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,15 +57,22 @@ def travel_target(config: pytest.Config) -> str | None:
     return str(value) if value else None
 
 
+def start_travel(instant: datetime) -> Any:
+    """Move this process's wall clock to `instant`, ticking from there (time-machine);
+    the caller stops it. Child processes keep the machine's time."""
+    import time_machine
+
+    traveller = time_machine.travel(instant, tick=True)
+    traveller.start()
+    return traveller
+
+
 def pytest_configure(config: pytest.Config) -> None:
     global _TRAVELLER
     # The markers are registered in pyproject.toml ([tool.pytest.ini_options]).
     target = travel_target(config)
     if target and _TRAVELLER is None:
-        import time_machine
-
-        _TRAVELLER = time_machine.travel(parse_instant(target), tick=True)
-        _TRAVELLER.start()
+        _TRAVELLER = start_travel(parse_instant(target))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -31,6 +31,7 @@ from typing import IO, Any
 
 import httpx2
 import psycopg
+from tests.support.timing import fleet_offset
 
 #: The installed console script (the way an operator starts spacecal).
 SPACECAL = str(Path(sys.executable).with_name("spacecal"))
@@ -166,7 +167,17 @@ class Fleet:
 
     def start_emulators(self) -> None:
         for offset, provider in enumerate(("google", "microsoft")):
-            argv = [SPACECAL, "emulate", provider, "--port", "0", "--seed", str(self.seed + offset)]
+            argv = [
+                SPACECAL,
+                "emulate",
+                provider,
+                "--port",
+                "0",
+                "--seed",
+                str(self.seed + offset),
+                "--clock-offset",
+                str(fleet_offset().total_seconds()),
+            ]
             proc = spawn(
                 f"emulator-{provider}", argv, self._base_env(), self.logs, stdout_pipe=True
             )
@@ -209,6 +220,7 @@ class Fleet:
             "SPACECAL_MICROSOFT_TENANT": "common",
             "SPACECAL_MICROSOFT_GRAPH_BASE": microsoft + "/v1.0",
             "SPACECAL_MICROSOFT_LOGIN_BASE": microsoft,
+            "SPACECAL_CLOCK_OFFSET_SECONDS": str(fleet_offset().total_seconds()),
             **self.knobs,
         }
 

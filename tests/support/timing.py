@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
 import pytest
+import time_machine
 
 from spacecal import clock
 
@@ -32,6 +33,34 @@ from spacecal import clock
 #: to procrastinate (an absolute `scheduled_at`, until job scheduling is relative) is
 #: never already due in PostgreSQL's time.
 START = datetime(2031, 1, 15, 10, 0, tzinfo=UTC)
+
+# Process fleets (tests/support/procs.py) run at START too: their processes cannot
+# share an in-process clock, so each is given one offset from the machine's time,
+# taken once per session, and applies it to its own clock from the start
+# (SPACECAL_CLOCK_OFFSET_SECONDS, `spacecal emulate --clock-offset`).
+_FLEET_OFFSET: list[timedelta] = []
+
+
+def _machine_now() -> datetime:
+    """The machine's time, the one a child process reads even while this process
+    travels (--travel): the offset is taken against it."""
+    if time_machine.escape_hatch.is_travelling():
+        return time_machine.escape_hatch.datetime.datetime.now(UTC)
+    return datetime.now(UTC)
+
+
+def fleet_offset() -> timedelta:
+    """How far every fleet process's clock runs from the machine's: START at the
+    session's first fleet, ticking from there."""
+    if not _FLEET_OFFSET:
+        _FLEET_OFFSET.append(START - _machine_now())
+    return _FLEET_OFFSET[0]
+
+
+def fleet_now() -> datetime:
+    """What every fleet process's clock reads now."""
+    return _machine_now() + fleet_offset()
+
 
 #: The chaos runs' year: seeds map onto every minute of 2031 (both DST nights, every
 #: late evening included).

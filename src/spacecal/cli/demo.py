@@ -48,7 +48,9 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         from spacecal.emulators.server import serve
     except ImportError as exc:  # pragma: no cover - present in every build
         raise CliError(f"the emulators are not available: {exc}") from None
-    serve(args.provider, args.host, args.port, seed=args.seed)
+    serve(
+        args.provider, args.host, args.port, seed=args.seed, clock_offset_seconds=args.clock_offset
+    )
     return 0
 
 
@@ -84,4 +86,12 @@ def register(sub: Subparsers, data_dir: argparse.ArgumentParser) -> None:
     emulate.add_argument("--host", default="127.0.0.1")
     emulate.add_argument("--port", type=int, default=8100)
     emulate.add_argument("--seed", type=int, default=0, help="random seed (reproducible runs)")
+    emulate.add_argument(
+        "--clock-offset",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="run the emulator's clock this many seconds from the machine's (tests pass "
+        "the same offset as spacecal's SPACECAL_CLOCK_OFFSET_SECONDS)",
+    )
     emulate.set_defaults(func=cmd_emulate)

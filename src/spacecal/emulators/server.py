@@ -20,6 +20,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Protocol
 
 import uvicorn
@@ -28,9 +29,16 @@ from starlette.types import ASGIApp
 from spacecal.emulators.common.sockets import listen_tcp
 
 
+class MovableClock(Protocol):
+    def advance(self, delta: timedelta) -> None: ...
+
+
 class ServedEmulator(Protocol):
     @property
     def app(self) -> ASGIApp: ...
+
+    @property
+    def clock(self) -> MovableClock: ...
 
     def urls(self) -> dict[str, str]: ...
 
@@ -63,14 +71,20 @@ def build(provider: str, base_url: str, seed: int = 0) -> ServedEmulator:
     return builder(base_url, seed)
 
 
-def serve(provider: str, host: str, port: int, seed: int = 0) -> None:
-    """Serve `provider`'s emulator on host:port until SIGINT/SIGTERM."""
+def serve(
+    provider: str, host: str, port: int, seed: int = 0, clock_offset_seconds: float = 0.0
+) -> None:
+    """Serve `provider`'s emulator on host:port until SIGINT/SIGTERM, its clock
+    `clock_offset_seconds` from the machine's (test fleets run at an instant they
+    choose, with every process shifted alike)."""
     sock = listen_tcp(host, port)
     bound_port = sock.getsockname()[1]
     url_host = {"0.0.0.0": "127.0.0.1", "::": "[::1]"}.get(host, host)  # noqa: S104
     if ":" in url_host and not url_host.startswith("["):
         url_host = f"[{url_host}]"
     emulator = build(provider, f"http://{url_host}:{bound_port}", seed)
+    if clock_offset_seconds:
+        emulator.clock.advance(timedelta(seconds=clock_offset_seconds))
     for name, url in emulator.urls().items():
         print(f"{name}={url}")
     sys.stdout.flush()
