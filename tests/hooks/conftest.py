@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
-from tests.support.api import insert_api_user
+from tests.support.api_env import MakeUser
 from tests.support.database import reset_database
 from tests.support.timing import eventually
 
@@ -142,24 +142,10 @@ def password_hash() -> str:
     return hash_password(PASSWORD)
 
 
-MakeUser = Callable[..., Awaitable[dict[str, str]]]
-
-
 @pytest.fixture
-def make_user(database: Database, clean: None, password_hash: str) -> MakeUser:
-    """An API user with a bearer token, written the way POST /api/token writes it."""
-
-    async def make(
-        email: str = "admin@example.com", roles: list[str] | None = None, full_admin: bool = False
-    ) -> dict[str, str]:
-        return await insert_api_user(database, password_hash, email, roles, full_admin)
-
-    return make
-
-
-@pytest.fixture
-async def admin(make_user: MakeUser, client: httpx2.AsyncClient) -> dict[str, str]:
-    return await make_user("admin@example.com", full_admin=True)
+async def admin(quick_user: MakeUser, client: httpx2.AsyncClient) -> dict[str, str]:
+    """A full administrator (the plugin's `quick_user`, over this suite's `clean`)."""
+    return await quick_user("admin@example.com", full_admin=True)
 
 
 def _no_provider(name: str) -> CalendarProvider:

@@ -8,8 +8,9 @@ import logging
 import httpx2
 import pytest
 from sqlalchemy import select
+from tests.support.api_env import MakeUser
 
-from hooks.conftest import MakeUser, create
+from hooks.conftest import create
 from spacecal.api.users import KNOWN_ROLES
 from spacecal.db.engine import Database
 from spacecal.db.models import WebHook
@@ -185,9 +186,9 @@ async def test_secret_is_neither_a_filter_nor_an_order(
     assert by_order.json()["Errors"][0]["PropertyName"] == "orderBy"
 
 
-async def test_roles(client: httpx2.AsyncClient, make_user: MakeUser) -> None:
+async def test_roles(client: httpx2.AsyncClient, quick_user: MakeUser) -> None:
     assert {f"WebHook-{op}" for op in ("List", "Read", "Create", "Edit", "Delete")} <= KNOWN_ROLES
-    admin = await make_user("root@example.com", full_admin=True)
+    admin = await quick_user("root@example.com", full_admin=True)
     hook_id = await create(client, admin, PATH, _body())
     assert (await client.get(PATH)).status_code == 401
 
@@ -199,7 +200,7 @@ async def test_roles(client: httpx2.AsyncClient, make_user: MakeUser) -> None:
         "Delete": ("DELETE", f"{PATH}/{hook_id}", None),
     }
     users = {
-        op: await make_user(f"{op.lower()}@example.com", roles=[f"WebHook-{op}"]) for op in calls
+        op: await quick_user(f"{op.lower()}@example.com", roles=[f"WebHook-{op}"]) for op in calls
     }
     for op, (method, path, body) in calls.items():
         for other, headers in users.items():
@@ -212,7 +213,9 @@ async def test_roles(client: httpx2.AsyncClient, make_user: MakeUser) -> None:
         answer = await client.request(method, path, json=body, headers=users[op])
         assert answer.status_code == 200, (op, answer.text)
     # Another record's roles open nothing here.
-    booking_admin = await make_user("bookings@example.com", roles=[f"Booking-{op}" for op in calls])
+    booking_admin = await quick_user(
+        "bookings@example.com", roles=[f"Booking-{op}" for op in calls]
+    )
     assert (await client.get(PATH, headers=booking_admin)).status_code == 403
 
 
