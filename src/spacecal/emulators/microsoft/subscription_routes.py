@@ -42,7 +42,9 @@ def subscription_routes(state: GraphState, registry: SubscriptionRegistry) -> li
     async def reauthorize(request: Request) -> Response:
         caller = state.caller(request)
         registry.reauthorize(caller, request.path_params["sub"])
-        return Response(status_code=200)
+        # Graph's reference (subscription: reauthorize): "If successful, this action
+        # returns a 204 No Content response code."
+        return Response(status_code=204)
 
     return [
         Route("/subscriptions", create, methods=["POST"]),
