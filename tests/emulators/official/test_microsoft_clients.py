@@ -251,6 +251,12 @@ async def test_calendar_view_delta_with_paging_and_removed(
     by_id = {e.id: e for e in changed}
     assert by_id[ids[0]].subject == "renamed"
     assert by_id[ids[1]].additional_data.get("@removed") == {"reason": "deleted"}
+    # A lost sync state: 410 SyncStateNotFound, which the SDK raises as ODataError.
+    await served.acall(served.emu.reset_delta, EMAIL)
+    with pytest.raises(ODataError) as expired:
+        await view.with_url(link).get(config_headers_only)
+    assert expired.value.response_status_code == 410
+    assert expired.value.error.code == "SyncStateNotFound"
 
 
 async def test_subscriptions_validation_renewal_reauthorize_and_lifecycle(

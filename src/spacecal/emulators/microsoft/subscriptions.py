@@ -7,8 +7,9 @@ Rules chosen (from providers.md and the Graph docs):
   default calendar). Anything else answers 400; an unknown calendar 404.
 * ``changeType``: a comma list of ``created``, ``updated``, ``deleted``.
 * ``expirationDateTime``: ISO 8601 with an offset and any number of fractional
-  digits (Graph's examples write 7, msgraph-sdk 6); in the past → 400; under 45
-  minutes from now → raised to 45 minutes (``minimum_lifetime``); over
+  digits (the examples of Graph's "Create subscription" reference write 7,
+  ``…39.7918070Z``; msgraph-sdk writes Python's 6, ``…46.783086+00:00``); in the
+  past → 400; under 45 minutes from now → raised to 45 minutes (``minimum_lifetime``); over
   ``maximum_lifetime`` (10,080 minutes, settable) → 400 "Subscription expiration can
   only be 10080 minutes in the future.".
   The granted value is in the answer: clients must store what is returned.
