@@ -117,7 +117,7 @@ async def test_renew_reauthorize_delete_and_unknown_ids(
     assert renewed.status_code == 200
     assert renewed.json()["expirationDateTime"].startswith("2026-11-23T11:00:00")
     reauth = await http.post(f"/v1.0/subscriptions/{sub['id']}/reauthorize", headers=member.auth)
-    assert reauth.status_code == 200
+    assert reauth.status_code == 204 and reauth.content == b""
     unknown = await http.patch(
         "/v1.0/subscriptions/00000000-0000-4000-8000-000000000000",
         json={"expirationDateTime": _iso(NOW + timedelta(minutes=3000))},

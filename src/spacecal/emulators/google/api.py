@@ -1,4 +1,5 @@
-"""Calendar v3 routes: calendars, calendarList, events, watch and channels.stop.
+"""Calendar v3 routes: calendars, calendarList, events, events.instances, watch and
+channels.stop.
 
 Every route authenticates the bearer token and checks its scopes (auth.py) before
 anything else; bodies that are not JSON objects answer 400 parseError. `primary`
@@ -15,7 +16,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.responses import JSONResponse, Response
 
-from spacecal.emulators.google import auth, errors, listing, ops, watch
+from spacecal.emulators.google import auth, errors, instances, listing, ops, watch
 from spacecal.emulators.google.context import GoogleContext
 from spacecal.emulators.google.state import Calendar
 from spacecal.emulators.google.times import zone_of
@@ -203,6 +204,12 @@ def api_router(ctx: GoogleContext) -> APIRouter:
                 channel.address, headers, account=channel.account, channel=channel.id
             )
         return JSONResponse(watch.channel_json(ctx, cal, channel))
+
+    @router.get("/calendars/{calendar_id}/events/{event_id}/instances")
+    def list_instances(request: Request, calendar_id: str, event_id: str) -> Response:
+        _, cal = calendar_for(request, calendar_id, write=False, events=True)
+        query = list(request.query_params.multi_items())
+        return JSONResponse(instances.list_instances(ctx, cal, event_id, query))
 
     @router.get("/calendars/{calendar_id}/events/{event_id}")
     def get_event(request: Request, calendar_id: str, event_id: str) -> Response:

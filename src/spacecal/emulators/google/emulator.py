@@ -165,20 +165,7 @@ class GoogleEmulator:
         if "@" not in email:
             raise ValueError("an email address is required")
         zone_of(time_zone)
-        account = ensure_account(self.ctx, email, name)
-        if email not in self.store.calendars:
-            self.store.calendars[email] = Calendar(
-                id=email,
-                owner=email,
-                summary=email,
-                time_zone=time_zone,
-                description=None,
-                location=None,
-                created_by_client=None,
-                etag=ops.Stamp(self.ctx).etag,
-                resource_id=self.core.rng.token(27),
-                primary=True,
-            )
+        account = ensure_account(self.ctx, email, name, time_zone)
         out: dict[str, Any] = {"email": email, "sub": account.sub, "primary_calendar": email}
         if self.store.clients:
             out.update(self.issue_tokens(email, client_id=client_id, scopes=scopes))

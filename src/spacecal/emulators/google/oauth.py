@@ -6,7 +6,7 @@ Rules chosen (Google's OAuth 2.0 web-server and PKCE documentation):
   other request errors redirect with `error=` and the `state`;
 - the consent form posts `request_id`, `email` and `decision` (allow | deny) to
   `/o/oauth2/v2/auth/decision`; deny redirects with `error=access_denied`; an email
-  never seen before becomes a new account (handy for demos);
+  never seen before becomes a new account with its primary calendar (handy for demos);
 - a refresh token is issued only with `access_type=offline`, and only on the first
   consent of that account to that client, unless `prompt=consent` is given;
 - codes live 10 minutes and are single-use; PKCE `S256` and `plain` are checked;
@@ -28,7 +28,8 @@ from spacecal.emulators.common import FaultKind, set_call_account
 from spacecal.emulators.google import auth
 from spacecal.emulators.google.context import GoogleContext
 from spacecal.emulators.google.errors import oauth_error
-from spacecal.emulators.google.state import Account, AuthCode, PendingAuthorization
+from spacecal.emulators.google.ops import Stamp
+from spacecal.emulators.google.state import Account, AuthCode, Calendar, PendingAuthorization
 
 AUTHORIZE_PATH = "/o/oauth2/v2/auth"
 TOKEN_PATH = "/token"  # noqa: S105 (a path)
@@ -36,11 +37,29 @@ REVOKE_PATH = "/revoke"
 USERINFO_PATH = "/oauth2/v3/userinfo"
 
 
-def ensure_account(ctx: GoogleContext, email: str, name: str | None = None) -> Account:
+def ensure_account(
+    ctx: GoogleContext, email: str, name: str | None = None, time_zone: str = "UTC"
+) -> Account:
+    """The account, made with its primary calendar (id = email) when first seen: every
+    Google account has one, whether it first appears on the consent page or through
+    the control API (a `calendar.app.created` token still cannot see it)."""
     account = ctx.store.accounts.get(email)
     if account is None:
         account = Account(email, ctx.core.rng.chars("0123456789", 21), name or email)
         ctx.store.accounts[email] = account
+    if email not in ctx.store.calendars:
+        ctx.store.calendars[email] = Calendar(
+            id=email,
+            owner=email,
+            summary=email,
+            time_zone=time_zone,
+            description=None,
+            location=None,
+            created_by_client=None,
+            etag=Stamp(ctx).etag,
+            resource_id=ctx.core.rng.token(27),
+            primary=True,
+        )
     return account
 
 

@@ -3,9 +3,11 @@
 Rules chosen:
 - occurrences are computed in the series' own time zone (start.timeZone, else the
   calendar's), so a weekly 10:00 meeting stays at 10:00 local across DST changes;
-- an unbounded series is expanded up to `HORIZON` (730 days) after the emulator
-  clock's now, and never more than `MAX_INSTANCES` (5000) instances; a bounded one
-  stops at its own end if that comes first;
+- an unbounded series (an RRULE with neither COUNT nor UNTIL) is expanded up to
+  `HORIZON` (730 days) after the emulator clock's now; a bounded one (COUNT, UNTIL,
+  or only RDATEs) to its own end however far ahead that is (issue 18: a series
+  ending in three years expands in full with `singleEvents=true`, as on Google);
+  never more than `MAX_INSTANCES` (5000) instances either way;
 - instance ids are `<seriesId>_<YYYYMMDDTHHMMSSZ>` (the original start in UTC) for
   timed series and `<seriesId>_<YYYYMMDD>` for all-day ones, as Google does;
 - UNTIL is tolerated in either form: a UTC `...Z` value for an all-day series is
@@ -54,15 +56,26 @@ def validate(recurrence: object) -> list[str]:
     return list(recurrence)
 
 
+def unbounded(recurrence: list[str]) -> bool:
+    """True when some RRULE has neither COUNT nor UNTIL (the series never ends)."""
+    return any(
+        line.upper().startswith("RRULE")
+        and "COUNT=" not in line.upper()
+        and "UNTIL=" not in line.upper()
+        for line in recurrence
+    )
+
+
 def expand(
     start: EventTime,
     end: EventTime,
     recurrence: list[str],
     *,
     default_tz: str,
-    horizon_end: datetime,
+    horizon_end: datetime | None,
 ) -> list[Occurrence]:
-    """All occurrences of a series up to `horizon_end`, in order."""
+    """All occurrences of a series up to `horizon_end` (None: to the series' own end,
+    at most `MAX_INSTANCES`), in order."""
     if start.day is not None:
         dtstart = datetime.combine(start.day, time())
         lines = [_UNTIL_UTC.sub(r"UNTIL=\1", line) for line in recurrence]
@@ -80,7 +93,7 @@ def expand(
             if len(out) >= MAX_INSTANCES:
                 break
             out_item = _occurrence(occ, start, end)
-            if out_item.original.sort_key(default_tz) > horizon_end:
+            if horizon_end is not None and out_item.original.sort_key(default_tz) > horizon_end:
                 break
             out.append(out_item)
     except (ValueError, TypeError) as exc:

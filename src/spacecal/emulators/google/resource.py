@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from spacecal.emulators.google.context import GoogleContext
-from spacecal.emulators.google.recurrence import HORIZON, Occurrence, expand
+from spacecal.emulators.google.recurrence import HORIZON, Occurrence, expand, unbounded
 from spacecal.emulators.google.state import Calendar, Event, Override
 from spacecal.emulators.google.times import (
     EventTime,
@@ -47,13 +47,10 @@ def times_of(ev: Event) -> tuple[EventTime, EventTime]:
 
 def occurrences(ctx: GoogleContext, cal: Calendar, ev: Event) -> list[Occurrence]:
     start, end = times_of(ev)
-    return expand(
-        start,
-        end,
-        list(ev.body["recurrence"]),
-        default_tz=cal.time_zone,
-        horizon_end=ctx.core.clock.now() + HORIZON,
-    )
+    rules = list(ev.body["recurrence"])
+    # The horizon only cuts series that never end; bounded ones expand to their end.
+    horizon = ctx.core.clock.now() + HORIZON if unbounded(rules) else None
+    return expand(start, end, rules, default_tz=cal.time_zone, horizon_end=horizon)
 
 
 def render_event(ctx: GoogleContext, cal: Calendar, ev: Event) -> dict[str, Any]:

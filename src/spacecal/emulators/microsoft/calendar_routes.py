@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from .errors import GraphError, not_found
-from .graph_context import Caller, GraphState, json_body, window
+from .graph_context import Caller, GraphState, check_view_range, json_body, window
 from .mailbox import Mailbox
 from .model import Event, Instance
 from .render import calendar_json, event_json, requested_properties
@@ -155,6 +155,7 @@ def calendar_routes(state: GraphState) -> list[Route]:
         caller = state.caller(request)
         cal_id = cal_id_of(request, caller.mailbox)
         start, end = window(request)
+        check_view_range(start, end)
         view = caller.mailbox.calendar_view(cal_id, start, end)
         return _json({"value": [ev_body(request, i) for i in view]})
 

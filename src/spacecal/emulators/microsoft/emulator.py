@@ -152,10 +152,15 @@ class MicrosoftEmulator(MemberActions):
             if rule is not None:
                 self.identity.revoke_refresh_token(token)
 
-        handlers = make_identity_handlers(self.identity, self.clock, before_refresh)
+        handlers = make_identity_handlers(
+            self.identity, self.clock, before_refresh, base_url=self.base_url
+        )
         app.add_route("/{tenant}/oauth2/v2.0/authorize", handlers["authorize_get"], ["GET"])
         app.add_route("/{tenant}/oauth2/v2.0/authorize", handlers["authorize_post"], ["POST"])
         app.add_route("/{tenant}/oauth2/v2.0/token", handlers["token"], ["POST"])
+        app.add_route(
+            "/{tenant}/v2.0/.well-known/openid-configuration", handlers["openid"], ["GET"]
+        )
         router = control_router(self.core, self, provider="microsoft")
         add_microsoft_control(router, self)
         app.include_router(router)

@@ -8,6 +8,16 @@ with ``code``, ``state`` and ``session_state``; Deny redirects with
 ``error=access_denied`` and an AADSTS65004 description. Problems found before the
 redirect URI can be trusted (no ``client_id``/``redirect_uri``, bad ``response_type``,
 PKCE method other than S256/plain) answer a 400 HTML page, as the real service does.
+
+``GET /{tenant}/v2.0/.well-known/openid-configuration`` answers the OpenID Connect
+discovery document (Microsoft identity platform, "OpenID Connect on the Microsoft
+identity platform": "Find your app's OpenID configuration document URI"), with the
+endpoints under the emulator's base URL; msal reads its authorize and token endpoints
+there. As on the real service, ``issuer`` of the multi-tenant authorities carries the
+literal ``{tenantid}`` placeholder and the id_token's ``iss`` names the real tenant;
+``jwks_uri`` is listed but not served (id_tokens are unsigned, ``alg: none``). A
+``nonce`` sent to authorize comes back in the id_token of that code's redemption
+(OpenID Connect Core 1.0, section 3.1.3.6; msal refuses the token otherwise).
 """
 
 from __future__ import annotations
@@ -82,12 +92,68 @@ def _page(tenant: str, params: dict[str, str]) -> HTMLResponse:
     return HTMLResponse(body)
 
 
+def openid_configuration(base: str, tenant: str, tenant_id: str) -> dict[str, object]:
+    """The discovery document of ``tenant`` (a tenant id, or common/organizations/...)."""
+    login = f"{base}/{tenant}"
+    shared = tenant.lower() in ("common", "organizations", "consumers")
+    issuer_tenant = "{tenantid}" if shared else tenant_id
+    return {
+        "token_endpoint": f"{login}/oauth2/v2.0/token",
+        "token_endpoint_auth_methods_supported": [
+            "client_secret_post",
+            "private_key_jwt",
+            "client_secret_basic",
+        ],
+        "jwks_uri": f"{login}/discovery/v2.0/keys",
+        "response_modes_supported": ["query", "fragment", "form_post"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "response_types_supported": ["code", "id_token", "code id_token", "id_token token"],
+        "scopes_supported": ["openid", "profile", "email", "offline_access"],
+        "issuer": f"https://login.microsoftonline.com/{issuer_tenant}/v2.0",
+        "request_uri_parameter_supported": False,
+        "userinfo_endpoint": "https://graph.microsoft.com/oidc/userinfo",
+        "authorization_endpoint": f"{login}/oauth2/v2.0/authorize",
+        "device_authorization_endpoint": f"{login}/oauth2/v2.0/devicecode",
+        "http_logout_supported": True,
+        "frontchannel_logout_supported": True,
+        "end_session_endpoint": f"{login}/oauth2/v2.0/logout",
+        "claims_supported": [
+            "sub",
+            "iss",
+            "cloud_instance_name",
+            "cloud_instance_host_name",
+            "cloud_graph_host_name",
+            "msgraph_host",
+            "aud",
+            "exp",
+            "iat",
+            "auth_time",
+            "acr",
+            "nonce",
+            "preferred_username",
+            "name",
+            "tid",
+            "ver",
+            "at_hash",
+            "c_hash",
+            "email",
+        ],
+        "tenant_region_scope": None,
+        "cloud_instance_name": "microsoftonline.com",
+        "cloud_graph_host_name": "graph.windows.net",
+        "msgraph_host": "graph.microsoft.com",
+        "rbac_url": "https://pas.windows.net",
+    }
+
+
 def make_identity_handlers(
     store: IdentityStore,
     clock: ClockLike,
     before_refresh: Callable[[Request, str], None] | None = None,
+    base_url: str = "",
 ) -> dict[str, Callable[[Request], Awaitable[Response]]]:
-    """Handlers keyed ``authorize_get``, ``authorize_post``, ``token``.
+    """Handlers keyed ``authorize_get``, ``authorize_post``, ``token``, ``openid``.
 
     ``before_refresh(request, refresh_token)`` runs before a refresh grant is judged
     (the emulator applies the ``revoke_refresh_token`` fault there).
@@ -129,8 +195,14 @@ def make_identity_handlers(
             params.get("code_challenge") or None,
             params.get("code_challenge_method")
             or ("plain" if params.get("code_challenge") else None),
+            nonce=params.get("nonce") or None,
         )
         return _redirect(redirect_uri, {"code": code, **state, "session_state": account.user_id})
+
+    async def openid(request: Request) -> Response:
+        base = base_url or str(request.base_url).rstrip("/")
+        tenant = request.path_params["tenant"]
+        return JSONResponse(openid_configuration(base, tenant, store.tenant_id))
 
     async def token(request: Request) -> Response:
         form = await request.form()
@@ -143,7 +215,12 @@ def make_identity_handlers(
             return identity_error_response(exc, clock.now())
         return JSONResponse(body, headers={"Cache-Control": "no-store", "Pragma": "no-cache"})
 
-    return {"authorize_get": authorize_get, "authorize_post": authorize_post, "token": token}
+    return {
+        "authorize_get": authorize_get,
+        "authorize_post": authorize_post,
+        "token": token,
+        "openid": openid,
+    }
 
 
 def _token(store: IdentityStore, params: dict[str, str]) -> dict[str, object]:

@@ -51,6 +51,7 @@ class AuthCode:
     challenge_method: str | None
     expires: datetime
     redeemed: bool = False
+    nonce: str | None = None
 
 
 @dataclass
@@ -134,6 +135,8 @@ class IdentityStore:
         scopes: list[str],
         challenge: str | None,
         challenge_method: str | None,
+        *,
+        nonce: str | None = None,
     ) -> str:
         account.consents.setdefault(client_id, set()).update(scopes)
         code = self._ids.token("0.AQ-code.", 96)
@@ -146,6 +149,7 @@ class IdentityStore:
             challenge,
             challenge_method,
             self._clock.now() + CODE_LIFETIME,
+            nonce=nonce,
         )
         return code
 
@@ -190,7 +194,7 @@ class IdentityStore:
             )
         grant.redeemed = True
         account = self.accounts[grant.user_id]
-        return self.mint(account, client_id, grant.scopes)
+        return self.mint(account, client_id, grant.scopes, nonce=grant.nonce)
 
     # -- refresh -------------------------------------------------------------------------
     def refresh(self, token: str, client_id: str) -> dict[str, object]:
@@ -262,8 +266,11 @@ class IdentityStore:
                 grant.valid = False
 
     # -- minting and checking ----------------------------------------------------------
-    def mint(self, account: Account, client_id: str, scopes: list[str]) -> dict[str, object]:
-        """A token response body (what the token endpoint answers)."""
+    def mint(
+        self, account: Account, client_id: str, scopes: list[str], *, nonce: str | None = None
+    ) -> dict[str, object]:
+        """A token response body (what the token endpoint answers); ``nonce`` is the one
+        the authorize request carried (redemptions of a code only)."""
         account.consents.setdefault(client_id, set()).update(scopes)
         now = self._clock.now()
         access = self._ids.token("eyJ0eXAiOiJKV1QiLCJub25jZSI6.", 96)
@@ -286,7 +293,7 @@ class IdentityStore:
             )
             body["refresh_token"] = refresh
         if has_scope(scopes, "openid"):
-            body["id_token"] = _id_token(account, client_id, now, lifetime)
+            body["id_token"] = _id_token(account, client_id, now, lifetime, nonce)
         return body
 
     def authenticate(self, bearer: str) -> AccessGrant | None:
@@ -318,7 +325,9 @@ def _pkce_ok(challenge: str, method: str, verifier: str | None) -> bool:
     return verifier == challenge
 
 
-def _id_token(account: Account, client_id: str, now: datetime, lifetime: int) -> str:
+def _id_token(
+    account: Account, client_id: str, now: datetime, lifetime: int, nonce: str | None
+) -> str:
     """An unsigned (``alg: none``) JWT with the usual v2.0 claims; enough for display."""
 
     def seg(obj: dict[str, object]) -> str:
@@ -340,4 +349,6 @@ def _id_token(account: Account, client_id: str, now: datetime, lifetime: int) ->
         "tid": account.tenant_id,
         "ver": "2.0",
     }
+    if nonce is not None:
+        claims["nonce"] = nonce
     return f"{seg({'typ': 'JWT', 'alg': 'none'})}.{seg(claims)}."

@@ -1,5 +1,9 @@
 """Graph ``/subscriptions`` routes: create (with validation), list, get, renew, delete,
-reauthorize. Unknown ids (or another app's) answer 404 ``ResourceNotFound``."""
+reauthorize. Unknown ids (or another app's) answer 404 ``ResourceNotFound``.
+
+``POST /subscriptions/{id}/reauthorize`` answers 204 No Content with no body, as
+Graph's reference ("subscription: reauthorize") says; msgraph-sdk's
+``reauthorize.post()`` then returns None."""
 
 from __future__ import annotations
 
@@ -42,7 +46,7 @@ def subscription_routes(state: GraphState, registry: SubscriptionRegistry) -> li
     async def reauthorize(request: Request) -> Response:
         caller = state.caller(request)
         registry.reauthorize(caller, request.path_params["sub"])
-        return Response(status_code=200)
+        return Response(status_code=204)
 
     return [
         Route("/subscriptions", create, methods=["POST"]),

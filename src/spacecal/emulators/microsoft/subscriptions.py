@@ -6,9 +6,12 @@ Rules chosen (from providers.md and the Graph docs):
   ``users/{user id or email}/calendars/{id}/events``, and ``me/events`` for the
   default calendar). Anything else answers 400; an unknown calendar 404.
 * ``changeType``: a comma list of ``created``, ``updated``, ``deleted``.
-* ``expirationDateTime``: in the past → 400; under 45 minutes from now → raised to
-  45 minutes (``minimum_lifetime``); over ``maximum_lifetime`` (10,080 minutes,
-  settable) → 400 "Subscription expiration can only be 10080 minutes in the future.".
+* ``expirationDateTime``: ISO 8601 with an offset and any number of fractional
+  digits (the examples of Graph's "Create subscription" reference write 7,
+  ``…39.7918070Z``; msgraph-sdk writes Python's 6, ``…46.783086+00:00``); in the
+  past → 400; under 45 minutes from now → raised to 45 minutes (``minimum_lifetime``); over
+  ``maximum_lifetime`` (10,080 minutes, settable) → 400 "Subscription expiration can
+  only be 10080 minutes in the future.".
   The granted value is in the answer: clients must store what is returned.
 * A second subscription of the same app on the same calendar with the same
   changeType set → 409. At most 1,000 live subscriptions per mailbox → 403.
@@ -113,6 +116,18 @@ def parse_change_types(raw: object) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def _parse_instant(raw: str) -> datetime:
+    """An ISO 8601 instant with any number of fractional digits: Graph's own examples
+    write 7 (``…39.7918070Z``), msgraph-sdk writes Python's 6 (``…46.783086+00:00``).
+    Digits past the microsecond are dropped."""
+    text = raw.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    text = _FRACTION.sub(lambda m: "." + m.group(1)[:6].ljust(6, "0"), text, count=1)
+    return datetime.fromisoformat(text)
+
+
 def grant_expiration(
     raw: object, now: datetime, minimum: timedelta, maximum: timedelta
 ) -> datetime:
@@ -120,12 +135,7 @@ def grant_expiration(
     if not isinstance(raw, str):
         raise bad_request("expirationDateTime is required.", "InvalidRequest")
     try:
-        text = raw.strip().replace("Z", "+00:00")
-        head, dot, frac = text.partition(".")
-        if dot:
-            digits = "".join(c for c in frac if c.isdigit())
-            text = f"{head}.{digits[:6].ljust(6, '0')}{frac[len(digits) :]}"
-        wanted = datetime.fromisoformat(text)
+        wanted = _parse_instant(raw)
     except ValueError as exc:
         raise bad_request("expirationDateTime is not a valid date.", "InvalidRequest") from exc
     if wanted.tzinfo is None:

@@ -65,7 +65,7 @@ def _seg(value: str) -> str:
 
 
 def _graph_time(moment: datetime) -> str:
-    """UTC, whole seconds, `Z` (no fraction: the emulator misreads "…00.0000000Z")."""
+    """UTC, whole seconds, `Z` (Graph accepts fractions too; none are needed)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
