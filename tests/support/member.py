@@ -44,6 +44,7 @@ class Member(Protocol):
     def move(self, event_id: str, start: datetime, end: datetime) -> None: ...
     def delete(self, event_id: str) -> None: ...
     def series(self, title: str, start: datetime, end: datetime, days: int) -> str: ...
+    def weekly(self, title: str, start: datetime, end: datetime, weeks: int) -> str: ...
     def move_instance(
         self, series_id: str, original: datetime, start: datetime, end: datetime
     ) -> None: ...
@@ -82,6 +83,17 @@ class GoogleMember:
         }
         made = self.emu.create_recurring_event(
             self.calendar_id, body, f"RRULE:FREQ=DAILY;COUNT={days}"
+        )
+        return str(made["id"])
+
+    def weekly(self, title: str, start: datetime, end: datetime, weeks: int) -> str:
+        body = {
+            "summary": title,
+            "start": {"dateTime": _iso(start), "timeZone": "UTC"},
+            "end": {"dateTime": _iso(end), "timeZone": "UTC"},
+        }
+        made = self.emu.create_recurring_event(
+            self.calendar_id, body, f"RRULE:FREQ=WEEKLY;COUNT={weeks}"
         )
         return str(made["id"])
 
@@ -146,6 +158,24 @@ class MicrosoftMember:
                 "type": "numbered",
                 "startDate": start.date().isoformat(),
                 "numberOfOccurrences": days,
+            },
+        }
+        made = self.emu.create_event(
+            self.email, self.calendar_id, title, start, end, recurrence=recurrence
+        )
+        return str(made["id"])
+
+    def weekly(self, title: str, start: datetime, end: datetime, weeks: int) -> str:
+        recurrence = {
+            "pattern": {
+                "type": "weekly",
+                "interval": 1,
+                "daysOfWeek": [start.astimezone(UTC).strftime("%A").lower()],
+            },
+            "range": {
+                "type": "numbered",
+                "startDate": start.date().isoformat(),
+                "numberOfOccurrences": weeks,
             },
         }
         made = self.emu.create_event(

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -132,4 +132,19 @@ def window(request: Request) -> tuple[datetime, datetime]:
         )
     if end <= start:
         raise bad_request("EndDateTime must be after StartDateTime.", "ErrorInvalidParameter")
+    refuse_long_range(start, end)
     return start, end
+
+
+#: Graph refuses a calendarView (and its delta) spanning more than this.
+MAX_VIEW_RANGE = timedelta(days=1825)
+
+
+def refuse_long_range(start: datetime, end: datetime) -> None:
+    """Graph answers a calendarView range longer than 1,825 days (five years) with 400
+    ErrorInvalidParameter; a client that asks for more must learn it here too."""
+    if end - start > MAX_VIEW_RANGE:
+        raise bad_request(
+            "The time range between StartDateTime and EndDateTime must not exceed 1825 days.",
+            "ErrorInvalidParameter",
+        )

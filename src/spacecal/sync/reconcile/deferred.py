@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects.postgresql import insert
@@ -42,7 +43,7 @@ from spacecal.domain import (
 )
 
 
-def _event(row: DeferredInstance) -> CalendarEvent:
+def _event(row: Any) -> CalendarEvent:
     return CalendarEvent(
         row.event_key,
         EventStatus.TENTATIVE if row.tentative else EventStatus.CONFIRMED,
@@ -59,9 +60,11 @@ async def load_deferred(conn: AsyncConnection, connection_id: int) -> dict[str, 
     """Every instance this connection holds deferred, as the pull that deferred it said."""
     rows = (
         await conn.execute(
-            select(DeferredInstance).where(DeferredInstance.connection_id == connection_id)
+            select(*DeferredInstance.__table__.columns).where(
+                DeferredInstance.connection_id == connection_id
+            )
         )
-    ).scalars()
+    ).all()
     return {row.event_key: _event(row) for row in rows}
 
 
