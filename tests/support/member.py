@@ -42,6 +42,7 @@ class Member(Protocol):
 
     def create(self, title: str, start: datetime, end: datetime) -> str: ...
     def move(self, event_id: str, start: datetime, end: datetime) -> None: ...
+    def retitle(self, event_id: str, title: str) -> None: ...
     def delete(self, event_id: str) -> None: ...
     def series(self, title: str, start: datetime, end: datetime, days: int) -> str: ...
     def weekly(self, title: str, start: datetime, end: datetime, weeks: int) -> str: ...
@@ -71,6 +72,9 @@ class GoogleMember:
         self.emu.move_event(
             self.calendar_id, event_id, {"dateTime": _iso(start)}, {"dateTime": _iso(end)}
         )
+
+    def retitle(self, event_id: str, title: str) -> None:
+        self.emu.update_event(self.calendar_id, event_id, {"summary": title})
 
     def delete(self, event_id: str) -> None:
         self.emu.delete_event(self.calendar_id, event_id)
@@ -147,6 +151,9 @@ class MicrosoftMember:
 
     def move(self, event_id: str, start: datetime, end: datetime) -> None:
         self.emu.move_event(self.email, event_id, start, end)
+
+    def retitle(self, event_id: str, title: str) -> None:
+        self.emu.edit_event(self.email, event_id, {"subject": title})
 
     def delete(self, event_id: str) -> None:
         self.emu.delete_event(self.email, event_id)

@@ -8,7 +8,8 @@ seeded space), over two months of moved clocks, once per provider.
   instances' own trigger brings the reconciles), and none is booked twice.
 - A single event beyond the horizon is refused with the reason at once (Outlook's
   too: Graph's delta window reaches past the horizon), stays refused after the
-  horizon reaches it, and a move is decided afresh.
+  horizon reaches it, and a change by the member (a move, or an edit of its text)
+  is decided afresh.
 """
 
 from __future__ import annotations
@@ -139,24 +140,28 @@ async def test_an_event_beyond_the_horizon_is_refused_at_once_and_stays_refused(
     member = await k.connect(provider)
     await k.settle()
     far = tomorrow_at(10, days=36)  # MaxBookingDaysAhead is 30
-    event_id = member.create("Offsite", far, far + HOUR)
+    moved = member.create("Offsite", far, far + HOUR)
+    edited = member.create("Planning day", far + 3 * HOUR, far + 4 * HOUR)
     await k.settle()
     assert await live_bookings(k) == []
-    [seen] = member.events()
-    assert _marked(seen.title), seen
-    assert "30 days ahead" in seen.title + seen.description
-    # Ten days on, its date is within the horizon: it stays refused (the member
-    # made it when it could not be booked, and has not touched it since).
+    for seen in member.events():
+        assert _marked(seen.title), seen
+        assert "30 days ahead" in seen.title + seen.description
+    # Ten days on, their date is within the horizon: they stay refused (the member
+    # made them when they could not be booked, and has not touched them since).
     for _ in range(10):
         await k.advance(DAY, sweep_too=True)
     assert far < last_bookable_day_end(SPACE, clock.now())
     assert await live_bookings(k) == []
-    [seen] = member.events()
-    assert _marked(seen.title)
-    # The member moves it: that change is decided afresh, and books.
-    member.move(event_id, far + HOUR, far + 2 * HOUR)
+    assert all(_marked(seen.title) for seen in member.events())
+    # The member changes them: a move and an edit of the text alone. Each change is
+    # decided afresh, and books.
+    member.move(moved, far + HOUR, far + 2 * HOUR)
+    member.retitle(edited, "Planning day (confirmed)")
     await k.settle()
-    [booking] = await live_bookings(k)
-    assert (booking.from_time, booking.to_time) == (far + HOUR, far + 2 * HOUR)
-    [seen] = member.events()
-    assert seen.title == "Offsite"
+    bookings = await live_bookings(k)
+    assert [(b.from_time, b.to_time) for b in bookings] == [
+        (far + HOUR, far + 2 * HOUR),
+        (far + 3 * HOUR, far + 4 * HOUR),
+    ]
+    assert [seen.title for seen in member.events()] == ["Offsite", "Planning day (confirmed)"]

@@ -221,7 +221,8 @@ async def _decide_and_commit(
         # Deferred instances the horizon reaches now are decided as if pulled again.
         due = due_now(deferred, (e.key for e in events), target.business, now)
         events += due
-        state = await sync_state(conn, target, links, now)
+        pulled = frozenset(e.key for e in events if not e.cancelled)
+        state = await sync_state(conn, target, links, now, pulled)
         plan = decide_changes(
             events,
             state,
