@@ -141,62 +141,49 @@ async def settle_deferred(
 
 async def due_connections(conn: AsyncConnection, now: datetime) -> list[tuple[int, int | None]]:
     """(connection, account) of every active connection, not waiting out a failure's
-    backoff, holding a deferred instance
-    the horizon reaches at `now`: the same test the decision applies (`beyond_horizon`),
-    so a connection is not queued for an instance its reconcile would defer again.
-    SQL narrows to each connection's earliest instances within the horizon plus two
-    days (local days, DST); the exact test runs here."""
-    earliest = (
-        select(
-            DeferredInstance.connection_id,
-            func.min(DeferredInstance.start_time).label("start_time"),
-        )
-        .group_by(DeferredInstance.connection_id)
-        .subquery()
-    )
+    backoff, holding a deferred instance the horizon reaches at `now`: the same test
+    the decision applies (`beyond_horizon`), so a connection is not queued for an
+    instance its reconcile would defer again. SQL narrows to instances starting
+    within their business's horizon plus two days (local days, DST; the start index
+    first, by the longest horizon of any business); the exact test runs here."""
+    widest = await conn.scalar(select(func.max(Business.max_booking_days_ahead)))
+    if widest is None:
+        return []
     rows = (
         await conn.execute(
             select(
-                Connection.id,
+                DeferredInstance.connection_id,
                 Connection.provider_account_id,
                 Business.name,
                 Business.time_zone,
                 Business.max_booking_days_ahead,
-                earliest.c.start_time,
+                DeferredInstance.start_time,
+                DeferredInstance.end_time,
+                DeferredInstance.all_day,
             )
-            .join(earliest, earliest.c.connection_id == Connection.id)
+            .join(Connection, Connection.id == DeferredInstance.connection_id)
             .join(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
             .join(Resource, Resource.id == Connection.resource_id)
             .join(Business, Business.id == Resource.business_id)
             .where(
+                DeferredInstance.start_time < now + timedelta(days=widest + 2),
+                DeferredInstance.start_time
+                < now
+                + timedelta(days=2)
+                + func.make_interval(0, 0, 0, Business.max_booking_days_ahead),
                 ProviderAccount.status == AccountStatus.ACTIVE,
                 Connection.calendar_id.is_not(None),
                 # A failing calendar waits out its backoff (the sweep's own rule).
                 or_(Connection.retry_at.is_(None), Connection.retry_at <= now),
-                earliest.c.start_time
-                < now
-                + timedelta(days=2)
-                + func.make_interval(0, 0, 0, Business.max_booking_days_ahead),
             )
-            .order_by(Connection.id)
         )
     ).all()
-    due: list[tuple[int, int | None]] = []
+    due: dict[int, int | None] = {}
     for row in rows:
+        if row.connection_id in due:
+            continue
         business = BusinessRules(row.name, row.time_zone, row.max_booking_days_ahead)
-        instances = (
-            await conn.execute(
-                select(
-                    DeferredInstance.start_time, DeferredInstance.end_time, DeferredInstance.all_day
-                ).where(
-                    DeferredInstance.connection_id == row.id,
-                    DeferredInstance.start_time < row.start_time + timedelta(days=2),
-                )
-            )
-        ).all()
-        if any(
-            not beyond_horizon(EventTime(i.start_time, i.end_time, i.all_day), business, now)
-            for i in instances
-        ):
-            due.append((row.id, row.provider_account_id))
-    return due
+        when = EventTime(row.start_time, row.end_time, row.all_day)
+        if not beyond_horizon(when, business, now):
+            due[row.connection_id] = row.provider_account_id
+    return sorted(due.items())
