@@ -56,15 +56,31 @@ def _event(row: Any) -> CalendarEvent:
     )
 
 
-async def load_deferred(conn: AsyncConnection, connection_id: int) -> dict[str, CalendarEvent]:
-    """Every instance this connection holds deferred, as the pull that deferred it said."""
-    rows = (
-        await conn.execute(
-            select(*DeferredInstance.__table__.columns).where(
-                DeferredInstance.connection_id == connection_id
+async def load_deferred(
+    conn: AsyncConnection,
+    connection_id: int,
+    *,
+    everything: bool,
+    before: datetime,
+    series: Iterable[str] = (),
+) -> dict[str, CalendarEvent]:
+    """The instances this connection holds deferred that a reconcile needs, as the
+    pull that deferred them said: every one after a full pull (those it did not
+    return are gone); otherwise those starting `before` (the horizon's reach, a
+    superset: the exact test is `due_now`'s) and those of `series` (ids a pull
+    reported cancelled: a deleted series may come as its id alone). A later pulled
+    version of any other one replaces its row by key (`settle_deferred`)."""
+    query = select(*DeferredInstance.__table__.columns).where(
+        DeferredInstance.connection_id == connection_id
+    )
+    if not everything:
+        query = query.where(
+            or_(
+                DeferredInstance.start_time < before,
+                DeferredInstance.series_key.in_(sorted(set(series))),
             )
         )
-    ).all()
+    rows = (await conn.execute(query)).all()
     return {row.event_key: _event(row) for row in rows}
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
 from typing import Any
@@ -216,7 +216,13 @@ async def _decide_and_commit(
         )
         now = clock.now()
         links = await load_links(conn, target.connection_id)
-        deferred = await load_deferred(conn, target.connection_id)
+        deferred = await load_deferred(
+            conn,
+            target.connection_id,
+            everything=pull.full,
+            before=now + timedelta(days=target.business.max_booking_days_ahead + 2),
+            series={e.key for e in pull.events if e.cancelled},
+        )
         events = _changes(pull, links, deferred, target, window)
         # Deferred instances the horizon reaches now are decided as if pulled again.
         due = due_now(deferred, (e.key for e in events), target.business, now)
