@@ -165,3 +165,24 @@ async def test_an_event_beyond_the_horizon_is_refused_at_once_and_stays_refused(
         (far + 3 * HOUR, far + 4 * HOUR),
     ]
     assert [seen.title for seen in member.events()] == ["Offsite", "Planning day (confirmed)"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_deleted_series_leaves_nothing_to_book_later(
+    horizon_env: KeepEnv, provider: str
+) -> None:
+    k = horizon_env
+    member = await k.connect(provider)
+    await k.settle()
+    first = tomorrow_at(10).astimezone(UTC)
+    series = member.weekly("Weekly review", first, first + HOUR, weeks=8)
+    await k.settle()
+    assert len(await live_bookings(k)) == 5
+    assert await _deferred(k) == 3
+    member.delete(series)
+    await k.settle()
+    assert await live_bookings(k) == []
+    assert await _deferred(k) == 0
+    for _ in range(21):  # the horizon passes every instance the series had
+        await k.advance(DAY, sweep_too=True)
+    assert await live_bookings(k) == []
