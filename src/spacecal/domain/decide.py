@@ -23,7 +23,8 @@ Instances of a recurring series are decided one by one, like single events; an
 unlinked instance beyond the booking horizon is deferred, not refused (the engine
 remembers it and decides it on the day the horizon reaches it). A single event
 beyond the horizon is refused at once, and stays refused at that time even once the
-horizon reaches it (rule 5): only a change of its time is decided afresh.
+horizon reaches it (rule 5): a change of its time is decided afresh (the sync
+engine also leaves out the refusal of an event the member edited since its mark).
 """
 
 from __future__ import annotations
