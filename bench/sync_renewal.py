@@ -147,7 +147,7 @@ async def _provision(
                 {"b": business, "k": resources_per_account, "now": now},
             )
         )
-    window = current_window(tz, days, now)
+    window = current_window(tz, days, rt.settings.sync_window_margin_days, now)
     base = rt.settings.effective_public_url()
     gate = asyncio.Semaphore(16)
     pairs = [(a, room) for a in accounts for room in rooms][:n]

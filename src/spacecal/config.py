@@ -264,6 +264,15 @@ class Settings(BaseSettings):
         "period across all workers). Under 60: a second count; otherwise whole minutes.",
     )
 
+    sync_window_margin_days: int = Field(
+        default=365,
+        ge=0,
+        description="How far past the booking horizon (MaxBookingDaysAhead) Graph's "
+        "calendarView delta window reaches, so Outlook events beyond the horizon are seen "
+        "and refused at once. The window is re-based when less than half of it is left; "
+        "the whole window is kept within Graph's 1,825 days.",
+    )
+
     # --- keep-alive --------------------------------------------------------------
     google_renewal_margin_seconds: float = Field(
         default=24 * 3600.0,

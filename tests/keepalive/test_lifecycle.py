@@ -153,20 +153,6 @@ async def test_invalid_grant_needs_reconnect_without_a_retry_loop_then_reconnect
     assert len(await live_bookings(k)) == 1
 
 
-async def test_the_graph_window_rolls_daily(keep_env: KeepEnv) -> None:
-    k = keep_env
-    await k.connect("microsoft")
-    await k.settle()
-    first = await k.connection("microsoft")
-    await k.advance(timedelta(days=1))
-    rolled = await k.connection("microsoft")
-    assert rolled.sync_window_start == first.sync_window_start + timedelta(days=1)
-    assert rolled.sync_window_end == first.sync_window_end + timedelta(days=1)
-    assert rolled.delta_link and rolled.delta_link != first.delta_link
-    await k.advance(timedelta(hours=1))
-    assert (await k.connection("microsoft")).sync_window_start == rolled.sync_window_start
-
-
 async def _calendar_names(k: KeepEnv, provider: str) -> list[str]:
     record = await k.connection(provider)
     adapter = k.rt.provider_for(provider)

@@ -10,16 +10,20 @@ New York 2027-03-14 (02:00 EST -> 03:00 EDT), 2026-11-01 (02:00 EDT -> 01:00 EST
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import select, text
-from tests.support.environments import PROVIDERS, KeepEnv
+from tests.support.environments import PROVIDERS, SHRUNK, KeepEnv, make_env
 
 from spacecal import clock
+from spacecal.config import Settings
+from spacecal.db.engine import Database
 from spacecal.db.models import Booking, table_of
+from spacecal.sync.runtime import SyncRuntime
 
 BOOKINGS = table_of(Booking)
 LONDON = ZoneInfo("Europe/London")
@@ -69,14 +73,33 @@ async def _live_bookings(k: KeepEnv) -> list[Any]:
         return list((await conn.execute(query.order_by(BOOKINGS.c.from_time))).all())
 
 
+@pytest.fixture
+async def daily_window_env(
+    settings: Settings, database: Database, member_password_hash: str, env_start: datetime
+) -> AsyncIterator[KeepEnv]:
+    """keep_env with no margin past the horizon: Graph's window is re-based every day
+    (sync/upkeep/window.py), so each roll shows where the business's day ends."""
+    async for env in make_env(
+        settings,
+        database,
+        member_password_hash,
+        start=env_start,
+        **SHRUNK,
+        sync_window_margin_days=0,
+    ):
+        rt = SyncRuntime(settings=env.rt.settings, db=database, provider_for=env.rt.provider)
+        yield KeepEnv(env, rt)
+
+
 @pytest.mark.parametrize(("zone", "evening", "hours"), _nights())
 async def test_the_graph_window_rolls_at_the_business_midnight(
-    keep_env: KeepEnv, zone: ZoneInfo, evening: date, hours: int
+    daily_window_env: KeepEnv, zone: ZoneInfo, evening: date, hours: int
 ) -> None:
-    """Started at 23:30 local: the window [yesterday, today + horizon + 1] (local
-    midnights) does not roll at 23:50, rolls once just after midnight, and its start
-    stays on local midnight through the DST day (23 or 25 hours after the previous)."""
-    k = keep_env
+    """Started at 23:30 local, with no margin past the horizon: the window
+    [yesterday, today + horizon + 1] (local midnights) does not roll at 23:50, rolls
+    once just after midnight, and its start stays on local midnight through the DST
+    day (23 or 25 hours after the previous)."""
+    k = daily_window_env
     assert abs(clock.now() - _at(zone, evening, 23, 30)) < timedelta(seconds=30)
     await _business_in(k, zone)
     await k.connect("microsoft")

@@ -42,8 +42,10 @@ class Member(Protocol):
 
     def create(self, title: str, start: datetime, end: datetime) -> str: ...
     def move(self, event_id: str, start: datetime, end: datetime) -> None: ...
+    def retitle(self, event_id: str, title: str) -> None: ...
     def delete(self, event_id: str) -> None: ...
     def series(self, title: str, start: datetime, end: datetime, days: int) -> str: ...
+    def weekly(self, title: str, start: datetime, end: datetime, weeks: int) -> str: ...
     def move_instance(
         self, series_id: str, original: datetime, start: datetime, end: datetime
     ) -> None: ...
@@ -71,6 +73,9 @@ class GoogleMember:
             self.calendar_id, event_id, {"dateTime": _iso(start)}, {"dateTime": _iso(end)}
         )
 
+    def retitle(self, event_id: str, title: str) -> None:
+        self.emu.update_event(self.calendar_id, event_id, {"summary": title})
+
     def delete(self, event_id: str) -> None:
         self.emu.delete_event(self.calendar_id, event_id)
 
@@ -82,6 +87,17 @@ class GoogleMember:
         }
         made = self.emu.create_recurring_event(
             self.calendar_id, body, f"RRULE:FREQ=DAILY;COUNT={days}"
+        )
+        return str(made["id"])
+
+    def weekly(self, title: str, start: datetime, end: datetime, weeks: int) -> str:
+        body = {
+            "summary": title,
+            "start": {"dateTime": _iso(start), "timeZone": "UTC"},
+            "end": {"dateTime": _iso(end), "timeZone": "UTC"},
+        }
+        made = self.emu.create_recurring_event(
+            self.calendar_id, body, f"RRULE:FREQ=WEEKLY;COUNT={weeks}"
         )
         return str(made["id"])
 
@@ -136,6 +152,9 @@ class MicrosoftMember:
     def move(self, event_id: str, start: datetime, end: datetime) -> None:
         self.emu.move_event(self.email, event_id, start, end)
 
+    def retitle(self, event_id: str, title: str) -> None:
+        self.emu.edit_event(self.email, event_id, {"subject": title})
+
     def delete(self, event_id: str) -> None:
         self.emu.delete_event(self.email, event_id)
 
@@ -146,6 +165,24 @@ class MicrosoftMember:
                 "type": "numbered",
                 "startDate": start.date().isoformat(),
                 "numberOfOccurrences": days,
+            },
+        }
+        made = self.emu.create_event(
+            self.email, self.calendar_id, title, start, end, recurrence=recurrence
+        )
+        return str(made["id"])
+
+    def weekly(self, title: str, start: datetime, end: datetime, weeks: int) -> str:
+        recurrence = {
+            "pattern": {
+                "type": "weekly",
+                "interval": 1,
+                "daysOfWeek": [start.astimezone(UTC).strftime("%A").lower()],
+            },
+            "range": {
+                "type": "numbered",
+                "startDate": start.date().isoformat(),
+                "numberOfOccurrences": weeks,
             },
         }
         made = self.emu.create_event(

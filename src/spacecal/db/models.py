@@ -334,6 +334,29 @@ class EventLink(Base):
     updated_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
 
 
+class DeferredInstance(Base):
+    """An unlinked series instance beyond the booking horizon, as last pulled: decided
+    when the horizon reaches it (sync/reconcile/deferred.py; migration 0017)."""
+
+    __tablename__ = "deferred_instances"
+    __table_args__ = (Index("deferred_instances_start", "start_time"),)
+
+    connection_id: Mapped[int] = mapped_column(
+        ForeignKey("connections.id", ondelete="CASCADE"), primary_key=True
+    )
+    event_key: Mapped[str] = mapped_column(String(1024), primary_key=True)
+    series_key: Mapped[str] = mapped_column(String(1024), nullable=False)
+    start_time: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    end_time: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    all_day: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    tentative: Mapped[bool] = mapped_column(Boolean, nullable=False)
+    original_start: Mapped[datetime | None] = mapped_column(TZ)
+    title: Mapped[str] = mapped_column(Text, nullable=False)
+    description: Mapped[str] = mapped_column(Text, nullable=False)
+    changed_at: Mapped[datetime | None] = mapped_column(TZ)
+    updated_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
 class SyncRun(Base):
     """One reconcile of one connection: history for the console."""
 

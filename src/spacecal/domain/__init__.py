@@ -5,7 +5,7 @@ No I/O, and nothing from `spacecal.db`, `spacecal.api`, `spacecal.providers` or
 """
 
 from spacecal.domain.allday import all_day_span
-from spacecal.domain.decide import decide_changes, latest_versions
+from spacecal.domain.decide import beyond_horizon, decide_changes, latest_versions
 from spacecal.domain.events import (
     CalendarEvent,
     EventLink,
@@ -78,6 +78,7 @@ __all__ = [
     "SyncState",
     "UnknownTimeZone",
     "all_day_span",
+    "beyond_horizon",
     "carries_mark",
     "check_booking",
     "decide_changes",

@@ -20,7 +20,11 @@ and returns a `Plan`. The rules, in the order they are applied:
    echoes and applying the same plan twice all no-ops.
 
 Instances of a recurring series are decided one by one, like single events; an
-unlinked instance beyond the booking horizon is deferred, not refused.
+unlinked instance beyond the booking horizon is deferred, not refused (the engine
+remembers it and decides it on the day the horizon reaches it). A single event
+beyond the horizon is refused at once, and stays refused at that time even once the
+horizon reaches it (rule 5): a change of its time is decided afresh (the sync
+engine also leaves out the refusal of an event the member edited since its mark).
 """
 
 from __future__ import annotations
@@ -203,10 +207,22 @@ class _Decider:
         )
 
     def beyond_horizon(self, when: EventTime) -> bool:
-        if when.all_day:
-            last_day = (self.horizon_end - timedelta(seconds=1)).astimezone(self.business.zone)
-            return when.first_day > last_day.date()
-        return when.start >= self.horizon_end
+        return _beyond(when, self.horizon_end, self.business)
+
+
+def _beyond(when: EventTime, horizon_end: datetime, business: BusinessRules) -> bool:
+    if when.all_day:
+        last_day = (horizon_end - timedelta(seconds=1)).astimezone(business.zone)
+        return when.first_day > last_day.date()
+    return when.start >= horizon_end
+
+
+def beyond_horizon(when: EventTime, business: BusinessRules, now: datetime) -> bool:
+    """True when an unlinked series instance at `when` is still deferred at `now`:
+    the same test `decide_changes` applies, so whoever waits for the horizon to reach
+    a deferred instance (the sweep) agrees with the decision that deferred it."""
+    require_aware(now, "now")
+    return _beyond(when, last_bookable_day_end(business, now.astimezone(UTC)), business)
 
 
 def decide_changes(

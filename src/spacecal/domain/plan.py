@@ -86,7 +86,9 @@ class Plan:
     """All decisions of one pull. `forget` lists event keys whose remembered
     refusal is dropped (and whose link goes, when it has no booking). `deferred`
     lists series instances beyond the booking horizon, left undecided (no mark)
-    until the horizon reaches them: the engine re-pulls them when the window rolls.
+    until the horizon reaches them: the engine stores them (with what the pull said
+    of them) and decides them again on the day the horizon reaches them, for every
+    provider (sync/reconcile/deferred.py), without waiting for a pull.
     """
 
     cancel: tuple[CancelBooking, ...] = ()

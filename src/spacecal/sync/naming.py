@@ -34,11 +34,18 @@ def webhook_urls(public_url: str, caps: Capabilities) -> tuple[str, str | None]:
     return public_url + path, lifecycle
 
 
-def sync_window(business_zone: str, days_ahead: int, now: datetime) -> SyncWindow:
-    """[today − 1 day, today + MaxBookingDaysAhead], days in the business's zone."""
+#: Graph refuses a calendarView range longer than this (the emulator too).
+GRAPH_MAX_WINDOW = timedelta(days=1825)
+
+
+def sync_window(
+    business_zone: str, days_ahead: int, now: datetime, *, margin_days: int
+) -> SyncWindow:
+    """[today − 1 day, today + MaxBookingDaysAhead + 1 + margin], days in the
+    business's zone, at most Graph's 1,825 days long. The margin past the horizon is
+    what lets a windowed provider see (and refuse at once) events beyond the horizon."""
     zone = ZoneInfo(business_zone)
     today = now.astimezone(zone).date()
-    return SyncWindow(
-        start=local_minute_to_utc(today - timedelta(days=1), 0, zone),
-        end=local_minute_to_utc(today + timedelta(days=days_ahead + 1), 0, zone),
-    )
+    start = local_minute_to_utc(today - timedelta(days=1), 0, zone)
+    end = local_minute_to_utc(today + timedelta(days=days_ahead + 1 + margin_days), 0, zone)
+    return SyncWindow(start=start, end=min(end, start + GRAPH_MAX_WINDOW))

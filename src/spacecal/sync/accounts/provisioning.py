@@ -159,7 +159,12 @@ class Provisioner:
         linked (sync/reconcile/adopt.py). The cursor is stored only when no event is left
         unexplained; otherwise a reconcile's full pull decides those."""
         now = clock.now()
-        window = sync_window(setup.time_zone, setup.days_ahead, now)
+        window = sync_window(
+            setup.time_zone,
+            setup.days_ahead,
+            now,
+            margin_days=self.settings.sync_window_margin_days,
+        )
         result = await tokens.call(lambda a: provider.pull(a, calendar_id, None, window))
         async with self.engine.begin() as conn:
             unexplained = await link_known_events(

@@ -35,6 +35,7 @@ from spacecal import activity, bookings
 from spacecal.db.columns import BOOKING_CALENDAR_COLUMN, BOOKING_EVENT_ID_COLUMN, CURSOR_COLUMN
 from spacecal.db.models import Booking, Connection
 from spacecal.domain import CreateBooking, EventText, MoveBooking, Plan, repeat_series_unique_id
+from spacecal.providers.base import SyncWindow
 from spacecal.sync.reconcile.links import (
     NOT_REFUSED,
     drop_links,
@@ -377,12 +378,18 @@ async def _create_one_by_one(
 
 
 async def store_cursor(
-    conn: AsyncConnection, target: SyncTarget, cursor: str, now: datetime
+    conn: AsyncConnection,
+    target: SyncTarget,
+    cursor: str,
+    now: datetime,
+    *,
+    window: SyncWindow | None = None,
 ) -> None:
-    """The new sync token / delta link, only after the whole change set is committed."""
-    column = CURSOR_COLUMN[target.provider]
+    """The new sync token / delta link, only after the whole change set is committed;
+    with the window a new delta round covers (a full pull of a windowed provider)."""
+    values: dict[str, Any] = {CURSOR_COLUMN[target.provider]: cursor, "last_sync_at": now}
+    if window is not None:
+        values.update(sync_window_start=window.start, sync_window_end=window.end)
     await conn.execute(
-        update(Connection)
-        .where(Connection.id == target.connection_id)
-        .values({column: cursor, "last_sync_at": now})
+        update(Connection).where(Connection.id == target.connection_id).values(values)
     )

@@ -164,11 +164,31 @@ async def load_links(conn: AsyncConnection, connection_id: int) -> dict[str, Lin
     return links
 
 
-def domain_links(links: dict[str, LinkRow]) -> dict[str, DomainLink]:
+def changed_since_refused(link: LinkRow) -> bool:
+    """A refused new event pulled again in a version other than the mark spacecal
+    wrote (echoes are dropped before this is asked), with no write of ours still
+    owed: the member changed it since, so it is decided afresh (a text edit too, not
+    only a move; a refusal "too far ahead" is lifted this way once the horizon has
+    reached it)."""
+    return (
+        link.booking_id is None
+        and link.refused_start is not None
+        and link.pending_write is None
+        and link.written_etag is not None
+    )
+
+
+def domain_links(
+    links: dict[str, LinkRow], changed: frozenset[str] = frozenset()
+) -> dict[str, DomainLink]:
+    """The links as the domain sees them; a refusal of a key in `changed` that the
+    member changed since (`changed_since_refused`) is left out."""
     result: dict[str, DomainLink] = {}
     for key, link in links.items():
         refused = None
-        if link.refused_start is not None and link.refused_end is not None:
+        if key in changed and changed_since_refused(link):
+            pass
+        elif link.refused_start is not None and link.refused_end is not None:
             refused = RefusedTime(
                 EventTime(link.refused_start, link.refused_end, link.refused_all_day),
                 link.refused_reason or "",
@@ -194,9 +214,14 @@ async def live_bookings(conn: AsyncConnection, resource_id: int, now: datetime) 
 
 
 async def sync_state(
-    conn: AsyncConnection, target: SyncTarget, links: dict[str, LinkRow], now: datetime
+    conn: AsyncConnection,
+    target: SyncTarget,
+    links: dict[str, LinkRow],
+    now: datetime,
+    pulled: frozenset[str] = frozenset(),
 ) -> SyncState:
+    """`pulled`: keys of the live events this pull returned (not echoes)."""
     return SyncState(
-        links=domain_links(links),
+        links=domain_links(links, pulled),
         live_bookings=await live_bookings(conn, target.resource.resource_id, now),
     )

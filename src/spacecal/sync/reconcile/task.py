@@ -4,8 +4,10 @@
    syncStateNotFound) pull everything instead, and treat linked events the full pull
    did not return as deleted.
 2. Skip our own echoes (an event whose etag is the one we last wrote).
-3. Decide the changes with the booking rules (spacecal.domain), commit bookings,
-   links and the new cursor in one transaction, and queue the member's other
+3. Decide the changes with the booking rules (spacecal.domain), with the deferred
+   series instances the horizon now reaches (deferred.py), commit bookings, links,
+   deferred instances and the new cursor (and, after a full pull of a windowed
+   provider, the window it covered) in one transaction, and queue the member's other
    calendars for the bookings that changed.
 4. Push what this calendar is behind on (writeback.py).
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from functools import partial
 from typing import Any
@@ -43,11 +45,13 @@ from spacecal.providers.base import (
     ProviderError,
     PullResult,
     SyncReset,
+    SyncWindow,
     Throttled,
 )
 from spacecal.providers.registry import capabilities
 from spacecal.sync.naming import sync_window
 from spacecal.sync.reconcile.commit import commit_plan, store_cursor
+from spacecal.sync.reconcile.deferred import due_now, load_deferred, settle_deferred
 from spacecal.sync.reconcile.target import LinkRow, SyncTarget, load_links, load_target, sync_state
 from spacecal.sync.reconcile.writeback import (
     finish_pending_creates,
@@ -95,9 +99,10 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
     outcome = ReconcileOutcome(ReconcileStatus.OK)
     try:
         outcome.writes += await finish_pending_creates(engine, target, provider, tokens)
-        pull = await _pull(provider, tokens, target, started)
+        margin = rt.settings.sync_window_margin_days
+        pull, window = await _pull(provider, tokens, target, started, margin)
         outcome.pulled, outcome.full = len(pull.events), pull.full
-        await _decide_and_commit(engine, target, pull)
+        await _decide_and_commit(engine, target, pull, window)
         outcome.writes += await push_pending(engine, target, provider, tokens)
         outcome.writes += await push_bookings(engine, target, provider, tokens, now=clock.now())
         await _record(rt, target, Health.HEALTHY)
@@ -122,24 +127,36 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
 
 
 async def _pull(
-    provider: CalendarProvider, tokens: AccountTokens, target: SyncTarget, now: datetime
-) -> PullResult:
+    provider: CalendarProvider,
+    tokens: AccountTokens,
+    target: SyncTarget,
+    now: datetime,
+    margin_days: int,
+) -> tuple[PullResult, SyncWindow]:
+    """The pull, and the window a full pull of a windowed provider covered (the one
+    it is stored with, so the delta link and `sync_window_*` agree)."""
     assert target.calendar_id is not None
-    window = sync_window(target.time_zone, target.business.max_booking_days_ahead, now)
+    days_ahead = target.business.max_booking_days_ahead
+    window = sync_window(target.time_zone, days_ahead, now, margin_days=margin_days)
     pull = partial(provider.pull, calendar_id=target.calendar_id, window=window)
     if target.cursor is not None:
         try:
-            return await tokens.call(partial(pull, cursor=target.cursor))
+            return await tokens.call(partial(pull, cursor=target.cursor)), window
         except SyncReset:
             log.info("sync reset; full pull", extra={"connection_id": target.connection_id})
-    return await tokens.call(partial(pull, cursor=None))
+    return await tokens.call(partial(pull, cursor=None)), window
 
 
 def _changes(
-    pull: PullResult, links: dict[str, LinkRow], target: SyncTarget, now: datetime
+    pull: PullResult,
+    links: dict[str, LinkRow],
+    deferred: dict[str, CalendarEvent],
+    target: SyncTarget,
+    window: SyncWindow,
 ) -> list[CalendarEvent]:
     """The events to decide: echoes of our own writes dropped; after a full pull,
-    linked events it did not return are deletions (inside the window it covered)."""
+    linked events (and deferred instances) it did not return are deletions (inside
+    the window it covered)."""
     events = [
         e
         for e in pull.events
@@ -157,16 +174,26 @@ def _changes(
             for key, link in links.items()
             if link.series_key in cancelled_series
         ]
+        events += [
+            CalendarEvent(key, EventStatus.CANCELLED)
+            for key, instance in deferred.items()
+            if instance.series_id in cancelled_series
+        ]
+    windowed = capabilities(target.provider).windowed
     if pull.full:
         seen = {e.key for e in pull.events}
-        window = sync_window(target.time_zone, target.business.max_booking_days_ahead, now)
+        for key, instance in deferred.items():
+            assert instance.time is not None
+            outside = instance.time.end <= window.start or instance.time.start >= window.end
+            if key not in seen and not (windowed and outside):
+                events.append(CalendarEvent(key, EventStatus.CANCELLED))
         for key, link in links.items():
             if key in seen or is_pending(key):
                 continue
             end = link.booking.end if link.booking else link.refused_end
             start = link.booking.start if link.booking else link.refused_start
             if (
-                capabilities(target.provider).windowed
+                windowed
                 and start is not None
                 and end is not None
                 and (end <= window.start or start >= window.end)
@@ -176,7 +203,9 @@ def _changes(
     return events
 
 
-async def _decide_and_commit(engine: AsyncEngine, target: SyncTarget, pull: PullResult) -> None:
+async def _decide_and_commit(
+    engine: AsyncEngine, target: SyncTarget, pull: PullResult, window: SyncWindow
+) -> None:
     async with engine.begin() as conn:
         # One reconcile per connection at a time is the queueing rule; the row lock
         # also orders us with provisioning and record writes.
@@ -187,8 +216,19 @@ async def _decide_and_commit(engine: AsyncEngine, target: SyncTarget, pull: Pull
         )
         now = clock.now()
         links = await load_links(conn, target.connection_id)
-        events = _changes(pull, links, target, now)
-        state = await sync_state(conn, target, links, now)
+        deferred = await load_deferred(
+            conn,
+            target.connection_id,
+            everything=pull.full,
+            before=now + timedelta(days=target.business.max_booking_days_ahead + 2),
+            series={e.key for e in pull.events if e.cancelled},
+        )
+        events = _changes(pull, links, deferred, target, window)
+        # Deferred instances the horizon reaches now are decided as if pulled again.
+        due = due_now(deferred, (e.key for e in events), target.business, now)
+        events += due
+        pulled = frozenset(e.key for e in events if not e.cancelled)
+        state = await sync_state(conn, target, links, now, pulled)
         plan = decide_changes(
             events,
             state,
@@ -197,8 +237,11 @@ async def _decide_and_commit(engine: AsyncEngine, target: SyncTarget, pull: Pull
             now=now,
             member_allowed=target.member_allowed,
         )
-        series_of = {e.key: e.series_id for e in pull.events}
+        series_of = {e.key: e.series_id for e in (*pull.events, *due)}
         result = await commit_plan(conn, target, plan, now=now, series_of=series_of)
+        await settle_deferred(
+            conn, target.connection_id, events, plan, now, lost_races=bool(result.lost_races)
+        )
         refused = len(plan.mark_refused) + len(plan.put_back)
         metrics.refusals(target.provider, refused)
         if result.bookings_changed or refused:
@@ -214,7 +257,8 @@ async def _decide_and_commit(engine: AsyncEngine, target: SyncTarget, pull: Pull
             # (what was committed is recognised as decided), and go again at once.
             await defer_reconcile(conn, target.connection_id, target.account_id)
         else:
-            await store_cursor(conn, target, pull.cursor, now)
+            stored = window if pull.full and capabilities(target.provider).windowed else None
+            await store_cursor(conn, target, pull.cursor, now, window=stored)
 
 
 async def _record(

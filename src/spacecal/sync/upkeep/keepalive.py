@@ -2,7 +2,8 @@
 
 What must happen is derived from the tables (DESIGN, principle 3): a live generation
 expiring within the margin (or none live at all), a Graph lifecycle request
-(`renew_requested`, `resync_requested`), a delta window made for an earlier day, a
+(`renew_requested`, `resync_requested`), a delta window whose margin past the horizon
+is half spent (sync/upkeep/window.py), a
 calendar name to change (`rename_pending`), channels left `stopping`. The pass runs
 every minute, reads those, and defers `spacecal.keepalive(connection_id)` for each
 connection that owes something; the job re-reads and does it. Running either twice
@@ -85,6 +86,7 @@ class _Candidate:
     resync_requested: bool
     rename_pending: bool
     window_start: datetime | None
+    window_end: datetime | None
     time_zone: str
     days_ahead: int
     live_expiry: datetime | None
@@ -94,7 +96,10 @@ class _Candidate:
 def _is_due(rt: SyncRuntime, c: _Candidate, now: datetime) -> bool:
     if c.renew_requested or c.resync_requested or c.rename_pending or c.has_stopping:
         return True
-    if window_due(c.provider, c.window_start, c.time_zone, c.days_ahead, now):
+    margin_days = rt.settings.sync_window_margin_days
+    if window_due(
+        c.provider, c.window_start, c.window_end, c.time_zone, c.days_ahead, margin_days, now
+    ):
         return True
     if not c.push_supported:
         return False
@@ -142,6 +147,7 @@ async def keepalive_pass(rt: SyncRuntime) -> int:
             Connection.resync_requested,
             Connection.rename_pending,
             Connection.sync_window_start,
+            Connection.sync_window_end,
             Business.time_zone,
             Business.max_booking_days_ahead,
             live_expiry.label("live_expiry"),
@@ -163,7 +169,16 @@ async def keepalive_pass(rt: SyncRuntime) -> int:
                     Connection.provider.in_(providers_where(lambda c: c.windowed)),
                     or_(
                         Connection.sync_window_start.is_(None),
-                        Connection.sync_window_start <= now - timedelta(days=1),
+                        Connection.sync_window_end.is_(None),
+                        # A superset of window_due (local days, DST): exact in Python.
+                        Connection.sync_window_end
+                        <= now
+                        + func.make_interval(
+                            0,
+                            0,
+                            0,
+                            Business.max_booking_days_ahead + s.sync_window_margin_days // 2 + 3,
+                        ),
                     ),
                 ),
                 and_(
@@ -218,6 +233,7 @@ _JOB_READ = (
         Connection.resync_requested,
         Connection.rename_pending,
         Connection.sync_window_start,
+        Connection.sync_window_end,
         Connection.renewal_failures,
         Connection.renewal_retry_at,
         Connection.renewal_error,
@@ -275,7 +291,13 @@ async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
         generations=generations_from_json(row.generations),
     )
     resync = row.resync_requested or window_due(
-        row.provider, row.sync_window_start, row.time_zone, row.max_booking_days_ahead, now
+        row.provider,
+        row.sync_window_start,
+        row.sync_window_end,
+        row.time_zone,
+        row.max_booking_days_ahead,
+        rt.settings.sync_window_margin_days,
+        now,
     )
     outcome = "ok"
     try:
@@ -324,7 +346,9 @@ async def _full_resync(
     in one transaction: its full pull replaces the token (DESIGN, Full resync)."""
     values: dict[str, object] = {**clear_cursor(row.provider), "resync_requested": False}
     if capabilities(row.provider).windowed:
-        window = current_window(row.time_zone, row.max_booking_days_ahead, now)
+        window = current_window(
+            row.time_zone, row.max_booking_days_ahead, rt.settings.sync_window_margin_days, now
+        )
         values.update(sync_window_start=window.start, sync_window_end=window.end)
     async with rt.db.engine.begin() as conn:
         await conn.execute(

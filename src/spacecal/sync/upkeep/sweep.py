@@ -2,7 +2,9 @@
 
 Due means quiet for longer than the sweep span (a lost notification is recovered
 within it; calendars that cannot be watched use the shorter poll interval), behind
-on bookings, or past its failure backoff.
+on bookings, past its failure backoff, or holding a deferred series instance that
+the booking horizon now reaches (sync/reconcile/deferred.py: decided on its day, for
+every provider, without waiting for the calendar to change).
 
 What the sweep reads besides quiet connections: calendars behind on bookings.
 
@@ -28,6 +30,7 @@ from spacecal import clock, jobs
 from spacecal.db.models import Booking, Business, Connection, EventLink, ProviderAccount, Resource
 from spacecal.jobs import names
 from spacecal.jobs.reconcile import defer_reconcile
+from spacecal.sync.reconcile.deferred import due_connections
 from spacecal.sync.runtime import SyncRuntime
 
 log = logging.getLogger("spacecal.sweep")
@@ -114,8 +117,11 @@ async def sweep(rt: SyncRuntime) -> int:
                 .order_by(Connection.id)
             )
         ).all()
+        wanted: dict[int, int | None] = {r.id: r.provider_account_id for r in rows}
+        # Deferred series instances the horizon now reaches (sync/reconcile/deferred.py).
+        wanted.update(await due_connections(conn, now))
         queued = 0
-        for connection_id, account_id in rows:
+        for connection_id, account_id in sorted(wanted.items()):
             if await defer_reconcile(conn, connection_id, account_id, priority=-1):
                 queued += 1
     await jobs.refresh_statistics(rt.db.engine, queued)
