@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import httpx2
 
@@ -42,12 +42,9 @@ from spacecal.providers.http import (
     send,
     token_grant,
 )
+from spacecal.providers.paths import calendar_segment, event_segment
 
 SCOPES = ("openid", "email", "https://www.googleapis.com/auth/calendar.app.created")
-
-
-def _seg(value: str) -> str:
-    return quote(value, safe="")
 
 
 class GoogleProvider:
@@ -191,7 +188,9 @@ class GoogleProvider:
                 return out
 
     async def rename_calendar(self, access: str, calendar_id: str, name: str) -> None:
-        await self._call("PATCH", f"/calendars/{_seg(calendar_id)}", access, body={"summary": name})
+        await self._call(
+            "PATCH", f"/calendars/{calendar_segment(calendar_id)}", access, body={"summary": name}
+        )
 
     async def set_calendar_note(
         self, access: str, calendar_id: str, *, name: str, note: CalendarNote | None
@@ -199,13 +198,13 @@ class GoogleProvider:
         """The note is the calendar's description (an empty one when taken away); the
         name is written with it, so a calendar renamed meanwhile shows the same name."""
         body = {"summary": name, "description": note.text if note is not None else ""}
-        await self._call("PATCH", f"/calendars/{_seg(calendar_id)}", access, body=body)
+        await self._call("PATCH", f"/calendars/{calendar_segment(calendar_id)}", access, body=body)
         return name
 
     async def delete_calendar(self, access: str, calendar_id: str) -> None:
         """Already gone counts as done."""
         try:
-            await self._call("DELETE", f"/calendars/{_seg(calendar_id)}", access)
+            await self._call("DELETE", f"/calendars/{calendar_segment(calendar_id)}", access)
         except NotFound:
             return
 
@@ -225,7 +224,7 @@ class GoogleProvider:
         channel_id = str(uuid.uuid4())
         body = await self._call(
             "POST",
-            f"/calendars/{_seg(calendar_id)}/events/watch",
+            f"/calendars/{calendar_segment(calendar_id)}/events/watch",
             access,
             body={
                 "id": channel_id,
@@ -297,7 +296,11 @@ class GoogleProvider:
         while True:
             params = {**base, "pageToken": page} if page else base
             body = await self._call(
-                "GET", f"/calendars/{_seg(calendar_id)}/events", access, params=params, sync=True
+                "GET",
+                f"/calendars/{calendar_segment(calendar_id)}/events",
+                access,
+                params=params,
+                sync=True,
             )
             for item in body.get("items") or []:
                 event = to_event(item)
@@ -321,8 +324,8 @@ class GoogleProvider:
     # -- writes -----------------------------------------------------------------------
 
     def _event_path(self, calendar_id: str, event_id: str = "") -> str:
-        tail = f"/{_seg(event_id)}" if event_id else ""
-        return f"/calendars/{_seg(calendar_id)}/events{tail}"
+        tail = f"/{event_segment(event_id)}" if event_id else ""
+        return f"/calendars/{calendar_segment(calendar_id)}/events{tail}"
 
     async def create_event(self, access: str, calendar_id: str, event: EventWrite) -> WrittenEvent:
         """Insert with the id derived from the idempotency key. A repeat (409) reads
