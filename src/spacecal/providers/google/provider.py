@@ -18,6 +18,7 @@ from spacecal.config import Settings
 from spacecal.domain import CalendarEvent
 from spacecal.providers.base import (
     AccountIdentity,
+    CalendarFacts,
     CalendarNote,
     Capabilities,
     Conflict,
@@ -191,6 +192,28 @@ class GoogleProvider:
         await self._call(
             "PATCH", f"/calendars/{calendar_segment(calendar_id)}", access, body={"summary": name}
         )
+
+    async def calendar_facts(
+        self, access: str, calendar_id: str, account_email: str
+    ) -> CalendarFacts:
+        """The calendarList entry: with `calendar.app.created` the token sees only the
+        calendars this app made (any other answers 404 -> NotFound), so being visible
+        is the marker; the owner and writer roles and `primary` come with it."""
+        item = await self._call(
+            "GET", f"/users/me/calendarList/{calendar_segment(calendar_id)}", access
+        )
+        role = str(item.get("accessRole") or "")
+        return CalendarFacts(
+            name=str(item.get("summary") or ""),
+            marked=True,
+            owned=role == "owner",
+            can_edit=role in ("owner", "writer"),
+            default=bool(item.get("primary")) or calendar_id.lower() == account_email.lower(),
+        )
+
+    async def mark_calendar(self, access: str, calendar_id: str) -> None:
+        """Nothing to write: the token's scope is the proof (calendar_facts)."""
+        return None
 
     async def set_calendar_note(
         self, access: str, calendar_id: str, *, name: str, note: CalendarNote | None

@@ -26,6 +26,7 @@ from spacecal.config import Settings
 from spacecal.domain import CalendarEvent
 from spacecal.providers.base import (
     AccountIdentity,
+    CalendarFacts,
     CalendarNote,
     Capabilities,
     Conflict,
@@ -43,6 +44,10 @@ from spacecal.providers.base import (
 )
 from spacecal.providers.http import classify, json_body, parse_retry_after, send, token_grant
 from spacecal.providers.microsoft.wire import (
+    MARKER,
+    MARKER_EXPAND,
+    MARKER_PROPERTY_ID,
+    MARKER_VALUE,
     calendar_of_resource,
     error_of,
     event_body,
@@ -214,7 +219,8 @@ class MicrosoftProvider:
     async def create_calendar(self, access: str, name: str, time_zone: str) -> RemoteCalendar:
         """Graph calendars have no zone of their own (events carry theirs). A duplicate
         name answers 409 ErrorFolderExists -> Conflict."""
-        body = await self._call("POST", "/me/calendars", access, body={"name": name})
+        request = {"name": name, "singleValueExtendedProperties": [MARKER]}
+        body = await self._call("POST", "/me/calendars", access, body=request)
         return RemoteCalendar(id=str(body["id"]), name=str(body.get("name") or name))
 
     async def list_calendars(self, access: str) -> list[RemoteCalendar]:
@@ -228,6 +234,42 @@ class MicrosoftProvider:
     async def rename_calendar(self, access: str, calendar_id: str, name: str) -> None:
         await self._call(
             "PATCH", f"/me/calendars/{calendar_segment(calendar_id)}", access, body={"name": name}
+        )
+
+    async def calendar_facts(
+        self, access: str, calendar_id: str, account_email: str
+    ) -> CalendarFacts:
+        """The calendar with spacecal's marker expanded (Graph returns the property
+        only when it is set), its owner and `canEdit`."""
+        body = await self._call(
+            "GET",
+            f"/me/calendars/{calendar_segment(calendar_id)}",
+            access,
+            params={"$expand": MARKER_EXPAND},
+        )
+        props = body.get("singleValueExtendedProperties") or []
+        marked = any(
+            isinstance(p, dict)
+            and str(p.get("id", "")).lower() == MARKER_PROPERTY_ID.lower()
+            and p.get("value") == MARKER_VALUE
+            for p in props
+        )
+        owner = body.get("owner") if isinstance(body.get("owner"), dict) else {}
+        address = str((owner or {}).get("address") or "")
+        return CalendarFacts(
+            name=str(body.get("name") or ""),
+            marked=marked,
+            owned=bool(address) and address.lower() == account_email.lower(),
+            can_edit=body.get("canEdit") is True,
+            default=body.get("isDefaultCalendar") is not False,
+        )
+
+    async def mark_calendar(self, access: str, calendar_id: str) -> None:
+        await self._call(
+            "PATCH",
+            f"/me/calendars/{calendar_segment(calendar_id)}",
+            access,
+            body={"singleValueExtendedProperties": [MARKER]},
         )
 
     async def set_calendar_note(
