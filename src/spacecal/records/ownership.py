@@ -10,8 +10,9 @@ So, for anyone but a full administrator:
   stored, so it may only be left out (or null);
 - a RESET_ONLY field (a sync cursor) may also be set to null, which asks for a full
   resync, and to nothing else;
-- on a full-replace PUT, leaving out either kind keeps the stored value (for
-  administrators too: a client that does not know the field must not erase it).
+- on a full-replace PUT, leaving out a PROVIDER field keeps the stored value (for
+  administrators too: a client that does not know the field must not erase it);
+  leaving out a cursor clears it, as a full replace always did (a resync request).
 
 Anything else is a 400 naming the field.
 """
@@ -59,9 +60,9 @@ def guard_owned(
         if f.owner is Owner.CLIENT or f.column is None:
             continue
         if f.name not in body:
-            if old is not None:
+            if old is not None and f.owner is Owner.PROVIDER:
                 values.pop(f.column, None)  # a full replace that omits it keeps it
-            continue
+            continue  # an omitted cursor is cleared, as null would (a full resync)
         if privileged:
             continue
         new = values.get(f.column)
