@@ -213,7 +213,7 @@ class GoogleProvider:
 
     async def mark_calendar(self, access: str, calendar_id: str) -> None:
         """Nothing to write: the token's scope is the proof (calendar_facts)."""
-        return None
+        calendar_segment(calendar_id)  # the same refusal as every other call
 
     async def set_calendar_note(
         self, access: str, calendar_id: str, *, name: str, note: CalendarNote | None
@@ -346,8 +346,9 @@ class GoogleProvider:
 
     # -- writes -----------------------------------------------------------------------
 
-    def _event_path(self, calendar_id: str, event_id: str = "") -> str:
-        tail = f"/{event_segment(event_id)}" if event_id else ""
+    def _event_path(self, calendar_id: str, event_id: str | None = None) -> str:
+        # An empty event id is refused too (it would address the collection).
+        tail = f"/{event_segment(event_id)}" if event_id is not None else ""
         return f"/calendars/{calendar_segment(calendar_id)}/events{tail}"
 
     async def create_event(self, access: str, calendar_id: str, event: EventWrite) -> WrittenEvent:
