@@ -12,7 +12,7 @@ import pytest
 from tests.providers.harness import HOOK, LIFECYCLE, NOW, Env
 
 from spacecal.providers.base import EventWrite, NotFound, SyncWindow
-from spacecal.providers.microsoft.wire import MARKER_PROPERTY_ID, MARKER_VALUE
+from spacecal.providers.microsoft.marker import MARKER_PROPERTY_ID, MARKER_VALUE
 from spacecal.providers.paths import UnsafeId, segment
 
 HOSTILE = [".", "..", "/", "%2e%2e", "%2E%2E", "a/../..", "", " .. ", "a\\..", "x?y", "x#y", "\x00"]

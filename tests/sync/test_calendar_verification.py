@@ -18,7 +18,7 @@ from tests.support.environments import PROVIDERS, SyncEnv
 
 from spacecal.db.models import Connection
 from spacecal.emulators.microsoft.model import Calendar
-from spacecal.providers.microsoft.wire import MARKER_PROPERTY_ID
+from spacecal.providers.microsoft.marker import MARKER_PROPERTY_ID
 from spacecal.sync.reconcile.task import reconcile
 from spacecal.sync.reconcile.verify import mark_calendars
 

@@ -34,7 +34,14 @@ from spacecal.providers.base import (
     TokenSet,
     WrittenEvent,
 )
-from spacecal.providers.google.wire import error_of, event_body, event_id_for, time_body, to_event
+from spacecal.providers.google.wire import (
+    error_of,
+    event_body,
+    event_id_for,
+    facts_of,
+    time_body,
+    to_event,
+)
 from spacecal.providers.http import (
     classify,
     decode_jwt_claims,
@@ -199,17 +206,8 @@ class GoogleProvider:
         """The calendarList entry: with `calendar.app.created` the token sees only the
         calendars this app made (any other answers 404 -> NotFound), so being visible
         is the marker; the owner and writer roles and `primary` come with it."""
-        item = await self._call(
-            "GET", f"/users/me/calendarList/{calendar_segment(calendar_id)}", access
-        )
-        role = str(item.get("accessRole") or "")
-        return CalendarFacts(
-            name=str(item.get("summary") or ""),
-            marked=True,
-            owned=role == "owner",
-            can_edit=role in ("owner", "writer"),
-            default=bool(item.get("primary")) or calendar_id.lower() == account_email.lower(),
-        )
+        path = f"/users/me/calendarList/{calendar_segment(calendar_id)}"
+        return facts_of(await self._call("GET", path, access), calendar_id, account_email)
 
     async def mark_calendar(self, access: str, calendar_id: str) -> None:
         """Nothing to write: the token's scope is the proof (calendar_facts)."""

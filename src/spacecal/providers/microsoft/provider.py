@@ -43,11 +43,8 @@ from spacecal.providers.base import (
     WrittenEvent,
 )
 from spacecal.providers.http import classify, json_body, parse_retry_after, send, token_grant
+from spacecal.providers.microsoft.marker import MARKER, MARKER_EXPAND, facts_of
 from spacecal.providers.microsoft.wire import (
-    MARKER,
-    MARKER_EXPAND,
-    MARKER_PROPERTY_ID,
-    MARKER_VALUE,
     calendar_of_resource,
     error_of,
     event_body,
@@ -239,30 +236,10 @@ class MicrosoftProvider:
     async def calendar_facts(
         self, access: str, calendar_id: str, account_email: str
     ) -> CalendarFacts:
-        """The calendar with spacecal's marker expanded (Graph returns the property
-        only when it is set), its owner and `canEdit`."""
-        body = await self._call(
-            "GET",
-            f"/me/calendars/{calendar_segment(calendar_id)}",
-            access,
-            params={"$expand": MARKER_EXPAND},
-        )
-        props = body.get("singleValueExtendedProperties") or []
-        marked = any(
-            isinstance(p, dict)
-            and str(p.get("id", "")).lower() == MARKER_PROPERTY_ID.lower()
-            and p.get("value") == MARKER_VALUE
-            for p in props
-        )
-        owner = body.get("owner") if isinstance(body.get("owner"), dict) else {}
-        address = str((owner or {}).get("address") or "")
-        return CalendarFacts(
-            name=str(body.get("name") or ""),
-            marked=marked,
-            owned=bool(address) and address.lower() == account_email.lower(),
-            can_edit=body.get("canEdit") is True,
-            default=body.get("isDefaultCalendar") is not False,
-        )
+        """The calendar with spacecal's marker expanded, its owner and `canEdit`."""
+        path = f"/me/calendars/{calendar_segment(calendar_id)}"
+        body = await self._call("GET", path, access, params={"$expand": MARKER_EXPAND})
+        return facts_of(body, account_email)
 
     async def mark_calendar(self, access: str, calendar_id: str) -> None:
         await self._call(

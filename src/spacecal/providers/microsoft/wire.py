@@ -23,12 +23,6 @@ from spacecal.providers.microsoft.text import body_text
 
 # A fixed property set GUID for spacecal's single-value extended property.
 BOOKING_PROPERTY_ID = "String {6f1b7a0e-3c55-4a8e-9d43-5ac0b1e7c2f1} Name spacecalBookingId"
-# The marker on every calendar spacecal makes (sync/accounts/verify.py): a calendar
-# without it is never synced, whatever its name.
-MARKER_PROPERTY_ID = "String {6f1b7a0e-3c55-4a8e-9d43-5ac0b1e7c2f1} Name spacecalCalendar"
-MARKER_VALUE = "spacecal-calendar/1"
-MARKER = {"id": MARKER_PROPERTY_ID, "value": MARKER_VALUE}
-MARKER_EXPAND = f"singleValueExtendedProperties($filter=id eq '{MARKER_PROPERTY_ID}')"
 _TRANSACTION_NS = uuid.UUID("2f0c8a47-5d1e-4f8a-b3a9-7e6d2c1b0a95")
 _CALENDAR_RE = re.compile(r"calendars(?:\('|/)([^/']+)(?:'\))?/events$", re.IGNORECASE)
 
