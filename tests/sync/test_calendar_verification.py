@@ -180,3 +180,26 @@ async def test_the_mark_job_leaves_a_calendar_spacecal_did_not_name(sync_env: Sy
     outcome = await reconcile(sync_env.rt, row.id)
     assert outcome.status == "failed"
     assert await live_bookings(sync_env) == []
+
+
+@pytest.mark.parametrize("name", ["{name} (copy)", "Family"])
+async def test_the_mark_job_leaves_a_look_alike_or_a_repointed_calendar(
+    sync_env: SyncEnv, name: str
+) -> None:
+    """A member's own "(copy)" is not spacecal's; and a CalendarId an administrator
+    changes after the upgrade must carry the marker already (no longer pending)."""
+    member = await sync_env.connect("microsoft")
+    row = await _connection(sync_env, "microsoft")
+    look_alike = sync_env.env.microsoft.create_calendar(member.email, name.format(name=row.name))
+    await _as_before_markers(sync_env, member.email, row, look_alike["id"])
+    assert await mark_calendars(sync_env.rt, row.provider_account_id) == 0
+    assert _spacecal_calendar(sync_env, member.email, look_alike["id"]).extended == {}
+
+    # Pending again, on the calendar spacecal made; then an administrator repoints it.
+    await _as_before_markers(sync_env, member.email, row, member.calendar_id)
+    twin = sync_env.env.microsoft.create_calendar(member.email, f"{row.name} (no longer synced)")
+    await _put_calendar_id(sync_env, "microsoft", row.id, twin["id"])
+    assert not (await _connection(sync_env, "microsoft")).marker_pending
+    assert await mark_calendars(sync_env.rt, row.provider_account_id) == 0
+    outcome = await reconcile(sync_env.rt, row.id)
+    assert outcome.status == "failed" and "marker" in (outcome.error or "")

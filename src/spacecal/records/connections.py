@@ -50,6 +50,10 @@ async def _connection_before_write(
             )
         )
     values["provider_account_id"] = account_id
+    if old is not None and values.get("calendar_id", old["calendar_id"]) != old["calendar_id"]:
+        # Only a calendar spacecal itself stored may be marked as made before markers
+        # (sync/reconcile/verify.py): a new CalendarId must carry the marker already.
+        values["marker_pending"] = False
 
 
 # Fields only spacecal or a full administrator changes (records/ownership.py): they

@@ -18,13 +18,14 @@ A calendar that fails is left alone: the row's sync condition says why
 after the usual backoff. Graph calendars spacecal made before it marked them
 (`marker_pending`, set by migration 0014) are checked and marked by the one-off
 `mark_calendars` job: not the default calendar, owned, editable, and named as
-spacecal names that connection's calendar (with or without a "no longer synced"
-suffix).
+spacecal names that connection's calendar (with or without the "(no longer synced)"
+suffix a disconnect writes).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import replace
 from functools import partial
 
@@ -169,7 +170,9 @@ def legacy_refusal(facts: CalendarFacts, name: str) -> str | None:
     every check of `refusal` but the marker, and the name spacecal gave this
     connection's calendar (a "no longer synced" suffix allowed)."""
     reason = refusal(replace(facts, marked=True), "microsoft", [])
-    if reason is None and facts.name != name and not facts.name.startswith(f"{name} ("):
+    # The note suffix sync/upkeep/detached_calendars.py writes (NOTE_LABEL, numbered).
+    noted = re.fullmatch(re.escape(name) + r" \(no longer synced(?: \d+)?\)", facts.name)
+    if reason is None and facts.name != name and noted is None:
         return "its name is not the one spacecal gave it"
     return reason
 
