@@ -174,9 +174,10 @@ async def _provision(
                         " subscription_id, calendar_id, subscription_expire_date,"
                         " watch_resource_id,"
                         " provider_account_id, health, push_supported, sync_window_start,"
-                        " sync_window_end, last_sync_at, unique_id, created_on, updated_on)"
+                        " sync_window_end, last_sync_at, unique_id, created_on, updated_on,"
+                        " verified_calendar_id, verified_account_id)"
                         " VALUES (:p, :r, :c, :name, :sub, :cal, :exp, :res, :a, 'healthy', true,"
-                        " :ws, :we, :now, :u, :now, :now) RETURNING id"
+                        " :ws, :we, :now, :u, :now, :now, :cal, :a) RETURNING id"
                     ),
                     {
                         "p": provider_name,

@@ -36,11 +36,20 @@ from spacecal.metrics import serve_metrics
 from spacecal.outbound import tasks as outbound_tasks
 from spacecal.sync.intake.dispatch import dispatch_all, run_dispatcher
 from spacecal.sync.reconcile import task as reconcile_tasks
+from spacecal.sync.reconcile import verify as calendar_marks
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep import keepalive, orphan_channels, prune, sweep
 
 #: Every module that registers job tasks (imported above for their registrations).
-TASK_MODULES = (reconcile_tasks, keepalive, orphan_channels, sweep, prune, outbound_tasks)
+TASK_MODULES = (
+    reconcile_tasks,
+    calendar_marks,
+    keepalive,
+    orphan_channels,
+    sweep,
+    prune,
+    outbound_tasks,
+)
 
 log = logging.getLogger("spacecal.runner")
 

@@ -17,6 +17,7 @@ FROZEN = {
     "spacecal.reconcile": "sync",
     "spacecal.keepalive": "sync",
     "spacecal.stop_orphans": "sync",
+    "spacecal.mark_calendars": "sync",
     "spacecal.sweep": "sync",
     "spacecal.renewal": "sync",
     "spacecal.prune": "sync",

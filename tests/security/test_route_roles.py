@@ -235,7 +235,14 @@ async def create(w: World, record: str) -> int:
     return int(answer.json()["Value"]["Id"])
 
 
-async def send(w: World, call: ApiCall, headers: dict[str, str], target: int) -> httpx2.Response:
+# Only a full administrator may set a connection's provider-owned fields
+# (records/ownership.py; tests/security/test_connection_fields.py): role users leave them out.
+PROVIDER_OWNED = {"CalendarId", "SubscriptionId", "SubscriptionExpireDate", "WatchResourceId"}
+
+
+async def send(
+    w: World, call: ApiCall, headers: dict[str, str], target: int, *, admin: bool = False
+) -> httpx2.Response:
     path = call.path.replace("{id}", str(target))
     if call.get_many:
         return await w.client.get(path, params={"id": f"[{target}]"}, headers=headers)
@@ -244,6 +251,8 @@ async def send(w: World, call: ApiCall, headers: dict[str, str], target: int) ->
     if call.path.endswith("signinlink"):
         return await w.client.post(path, headers=headers)
     payload = body(w, call.record)
+    if not admin:
+        payload = {k: v for k, v in payload.items() if k not in PROVIDER_OWNED}
     if call.method == "PUT":
         payload["Id"] = target
     return await w.client.request(call.method, path, json=payload, headers=headers)
@@ -271,7 +280,7 @@ async def test_route_role(world: World, call: ApiCall, who: str) -> None:
     if allowed and call.method == "DELETE":
         target = await create(w, call.record)
     before = await snapshot(w, call, target)
-    answer = await send(w, call, w.headers[who], target)
+    answer = await send(w, call, w.headers[who], target, admin=who == "full-admin")
     if who == "anonymous":
         assert answer.status_code == 401, answer.text
         assert "Bearer" in answer.headers["WWW-Authenticate"]

@@ -8,7 +8,8 @@ subscription close to its expiry, a sync asked for or running. Checked in this o
 (the first that holds wins, the most urgent first):
 
 1. needs reconnect: the member's account lost its consent (or there is none);
-2. failing: the last sync, renewal or provisioning failed (the list shows the error);
+2. failing: the last sync, renewal or provisioning failed, or the CalendarId is not
+   verified as a calendar spacecal made (the list shows the error);
 3. syncing: being set up;
 4. expiring: push is on but the live subscription ends within
    `admin_expiring_soon_seconds` (or there is none): renewal is overdue;
@@ -133,7 +134,11 @@ def state_expr(now: datetime, soon: timedelta, busy: Any | None = None) -> Any:
             ),
             NEEDS_RECONNECT.value,
         ),
-        (health.in_([Health.FAILING.value, Health.ERROR.value]), FAILING.value),
+        # An unverified CalendarId (sync/reconcile/verify.py) fails: its error says why.
+        (
+            health.in_([Health.FAILING.value, Health.ERROR.value, Health.UNVERIFIED.value]),
+            FAILING.value,
+        ),
         (health.in_([Health.NEW.value, Health.PROVISIONING.value]), SYNCING.value),
         (
             and_(

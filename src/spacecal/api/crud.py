@@ -26,6 +26,7 @@ from spacecal.crypto import TokenCipher
 from spacecal.db.engine import in_transaction
 from spacecal.records.errors import ApiError, FieldError
 from spacecal.records.fields import Field, Kind, ParseError, parse_int, parse_path_id
+from spacecal.records.ownership import guard_owned, owned_required_waived
 from spacecal.records.rows import row_to_record
 from spacecal.records.spec import COMMON_FIELDS, RecordSpec
 from spacecal.web.auth import require
@@ -81,8 +82,11 @@ async def read_body(request: Request) -> dict[str, Any]:
     return body
 
 
-def parse_values(spec: RecordSpec, body: Mapping[str, Any], *, creating: bool) -> dict[str, Any]:
-    """Column values from a full record body (create or full-replace update)."""
+def parse_values(
+    spec: RecordSpec, body: Mapping[str, Any], *, creating: bool, privileged: bool = True
+) -> dict[str, Any]:
+    """Column values from a full record body (create or full-replace update).
+    `privileged`: a full administrator (owned fields, records/ownership.py)."""
     fields = spec.field_by_name()
     errors: list[FieldError] = []
     values: dict[str, Any] = {}
@@ -100,7 +104,9 @@ def parse_values(spec: RecordSpec, body: Mapping[str, Any], *, creating: bool) -
         raw = body.get(f.name)
         shown = None if f.secret else raw  # an error never echoes a secret
         if not present or raw is None or (isinstance(raw, str) and not raw.strip()):
-            if f.required:
+            if f.required and not owned_required_waived(
+                spec, f.name, creating=creating, privileged=privileged
+            ):
                 errors.append(FieldError(f.name, "is a required field", shown))
                 continue
             if not present and not creating:
@@ -238,7 +244,8 @@ def build_router(spec: RecordSpec) -> APIRouter:
         principal = await principal_for(request)
         require(principal, spec.role("Create"))
         body = await read_body(request)
-        values = parse_values(spec, body, creating=True)
+        values = parse_values(spec, body, creating=True, privileged=principal.full_admin)
+        guard_owned(spec, body, values, None, privileged=principal.full_admin)
         seal_secrets(spec, values, state.db.cipher, creating=True)
         now = clock.now()
         values.update(spec.fixed_values)
@@ -281,7 +288,7 @@ def build_router(spec: RecordSpec) -> APIRouter:
             record_id = parse_int(body["Id"])
         except ParseError as exc:
             raise ApiError.field("Id", str(exc), body["Id"]) from None
-        values = parse_values(spec, body, creating=False)
+        values = parse_values(spec, body, creating=False, privileged=principal.full_admin)
         seal_secrets(spec, values, state.db.cipher, creating=False)
         now = clock.now()
         values.update(updated_on=now, updated_by=principal.email)
@@ -291,6 +298,7 @@ def build_router(spec: RecordSpec) -> APIRouter:
         async def write_update(conn: AsyncConnection) -> None:
             row_values = dict(values)
             old = await fetch_row(conn, spec, record_id, lock=True)
+            guard_owned(spec, body, row_values, old, privileged=principal.full_admin)
             if spec.before_write is not None:
                 await spec.before_write(conn, row_values, old)
             try:

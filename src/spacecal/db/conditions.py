@@ -40,7 +40,10 @@ class Health(StrEnum):
     FAILING = "failing"
     THROTTLED = "throttled"
     NEEDS_RECONNECT = "needs_reconnect"
-    ERROR = "error"  # setting up the calendar failed
+    ERROR = "error"  # setting up the calendar failed, or a stored id is unusable
+    # The CalendarId was not verified as a calendar spacecal made for this account
+    # (sync/reconcile/verify.py): nothing of it is read or written.
+    UNVERIFIED = "unverified"
 
 
 class AccountStatus(StrEnum):

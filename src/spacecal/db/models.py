@@ -26,6 +26,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -249,6 +250,16 @@ class Connection(RecordMixin, Base):
     renewal_retry_at: Mapped[datetime | None] = mapped_column(TZ)
     renewal_error: Mapped[str | None] = mapped_column(Text)
     renewal_error_at: Mapped[datetime | None] = mapped_column(TZ)
+    # The calendar spacecal verified it made for this account (migration 0014): sync
+    # uses `calendar_id` only while both match it (sync/accounts/verify.py), so an id
+    # an administrator set is stored but not synced until verified.
+    verified_calendar_id: Mapped[str | None] = mapped_column(String(1024))
+    verified_account_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A Graph calendar made before spacecal marked its calendars: the mark job checks
+    # it and writes the marker (sync/accounts/verify.py).
+    marker_pending: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=text("false")
+    )
     # Marks left by webhook intake; the worker's dispatcher turns them into jobs.
     sync_requested_at: Mapped[datetime | None] = mapped_column(TZ)
     notifications_pending: Mapped[int] = mapped_column(Integer, nullable=False, default=0)

@@ -17,6 +17,7 @@ QUEUES = (SYNC_QUEUE, OUTBOUND_QUEUE)
 RECONCILE = "spacecal.reconcile"  # sync/reconcile/task.py
 KEEPALIVE = "spacecal.keepalive"  # sync/upkeep/keepalive.py, one connection
 STOP_ORPHANS = "spacecal.stop_orphans"  # sync/upkeep/orphan_channels.py
+MARK_CALENDARS = "spacecal.mark_calendars"  # sync/reconcile/verify.py (migration 0014)
 DELIVER = "spacecal.outbound.deliver"  # outbound/tasks.py
 # Periodic:
 SWEEP = "spacecal.sweep"  # sync/upkeep/sweep.py
@@ -29,6 +30,7 @@ QUEUE_OF: dict[str, str] = {
     RECONCILE: SYNC_QUEUE,
     KEEPALIVE: SYNC_QUEUE,
     STOP_ORPHANS: SYNC_QUEUE,
+    MARK_CALENDARS: SYNC_QUEUE,
     DELIVER: OUTBOUND_QUEUE,
     SWEEP: SYNC_QUEUE,
     KEEPALIVE_PASS: SYNC_QUEUE,

@@ -107,6 +107,24 @@ class RemoteCalendar:
 
 
 @dataclass(frozen=True)
+class CalendarFacts:
+    """What the provider says about one calendar, for verifying that spacecal made it
+    for this account (sync/accounts/verify.py); never the name alone.
+
+    `marked`: it carries spacecal's marker (Graph: a single-value extended property
+    written at creation); Google: the token, scoped to `calendar.app.created`, can see
+    it at all, which only a calendar this app made allows. `owned`: the account owns
+    it (Graph `owner.address`, Google `accessRole` owner); `default`: the account's
+    main calendar (Graph `isDefaultCalendar`, Google `primary`)."""
+
+    name: str
+    marked: bool
+    owned: bool
+    can_edit: bool
+    default: bool
+
+
+@dataclass(frozen=True)
 class CalendarNote:
     """What spacecal leaves on a calendar it no longer syncs, so the member is not left
     guessing why events there stopped booking anything.
@@ -250,6 +268,18 @@ class CalendarProvider(Protocol):
 
     async def rename_calendar(self, access: str, calendar_id: str, name: str) -> None: ...
 
+    async def calendar_facts(
+        self, access: str, calendar_id: str, account_email: str
+    ) -> CalendarFacts:
+        """Marker, ownership, edit right and default flag of one calendar; a calendar
+        the token cannot see raises NotFound."""
+        ...
+
+    async def mark_calendar(self, access: str, calendar_id: str) -> None:
+        """Write spacecal's marker onto a calendar it made before markers existed
+        (Graph); nothing for a provider whose token proves it (Google)."""
+        ...
+
     async def set_calendar_note(
         self, access: str, calendar_id: str, *, name: str, note: CalendarNote | None
     ) -> str:
@@ -331,6 +361,7 @@ class CalendarProvider(Protocol):
 
 __all__ = [
     "AccountIdentity",
+    "CalendarFacts",
     "CalendarNote",
     "CalendarProvider",
     "Capabilities",

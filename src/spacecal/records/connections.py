@@ -8,6 +8,7 @@ it is left unset (`on_delete=None`)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Dialect, Text, case, select, type_coerce
@@ -16,7 +17,7 @@ from sqlalchemy.types import TypeDecorator
 
 from spacecal.db.conditions import error_expr, health_expr
 from spacecal.db.models import Connection, Coworker, ProviderAccount, table_of
-from spacecal.records.fields import Field, Kind
+from spacecal.records.fields import Field, Kind, Owner
 from spacecal.records.spec import Computed, RecordSpec
 
 connections = table_of(Connection)
@@ -49,6 +50,28 @@ async def _connection_before_write(
             )
         )
     values["provider_account_id"] = account_id
+    if old is not None and values.get("calendar_id", old["calendar_id"]) != old["calendar_id"]:
+        # Only a calendar spacecal itself stored may be marked as made before markers
+        # (sync/reconcile/verify.py): a new CalendarId must carry the marker already.
+        values["marker_pending"] = False
+
+
+# Fields only spacecal or a full administrator changes (records/ownership.py): they
+# decide which calendar sync reads and writes. A CalDAV record adds "ServerUrl" and
+# "Username" here.
+PROVIDER_OWNED = frozenset(
+    {"CalendarId", "SubscriptionId", "WatchResourceId", "SubscriptionExpireDate"}
+)
+# Sync cursors others may only clear (a resync request).
+RESET_ONLY = frozenset({"EventSyncToken", "NextSyncToken", "SyncToken"})
+
+
+def _owned(field: Field) -> Field:
+    if field.name in PROVIDER_OWNED:
+        return replace(field, owner=Owner.PROVIDER)
+    if field.name in RESET_ONLY:
+        return replace(field, owner=Owner.RESET_ONLY)
+    return field
 
 
 def _connection_fields(google: bool) -> tuple[Field, ...]:
@@ -121,7 +144,7 @@ def _connection_fields(google: bool) -> tuple[Field, ...]:
                 description="nextSyncToken for incremental sync; clear it to force a full sync.",
             ),
         ]
-    return tuple(fields)
+    return tuple(_owned(f) for f in fields)
 
 
 _coworker_join = connections.outerjoin(

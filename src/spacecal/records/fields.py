@@ -24,6 +24,17 @@ class Kind(enum.Enum):
     JSON = "object"
 
 
+class Owner(enum.Enum):
+    """Who may change a field through the API (full administrators always may)."""
+
+    CLIENT = "client"  # anyone holding the record's Create/Edit role
+    # Written by spacecal (provider ids, expiries); others may only repeat the stored
+    # value (a GET-then-PUT round trip) or leave it out (kept).
+    PROVIDER = "provider"
+    # A cursor others may only clear (null: a full resync) or repeat.
+    RESET_ONLY = "reset_only"
+
+
 class ParseError(ValueError):
     """A value that cannot be read as its field's kind; `str()` is the message."""
 
@@ -118,6 +129,8 @@ class Field:
     # Write-only: accepted on create/update, stored encrypted with the database's
     # TokenCipher, never shown, searched or sorted on (crud.seal_secrets).
     secret: bool = False
+    # Who may change it (records/ownership.py applies it on create and update).
+    owner: Owner = Owner.CLIENT
 
     def parse(self, raw: Any) -> Any:
         """The value to store, or a FieldError-raising ParseError."""

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from .calendar_props import filtered, show_properties, take_properties
 from .errors import GraphError, not_found
 from .graph_context import Caller, GraphState, check_view_range, json_body, window
 from .mailbox import Mailbox
@@ -30,9 +31,10 @@ def _json(data: dict[str, Any], status: int = 200) -> JSONResponse:
 def calendar_routes(state: GraphState) -> list[Route]:
     base = state.base_url + "/v1.0"
 
-    def cal_body(caller: Caller, cal_id: str) -> dict[str, Any]:
+    def cal_body(caller: Caller, cal_id: str, expand: str | None = None) -> dict[str, Any]:
         cal = caller.mailbox.calendar(cal_id)
-        return calendar_json(cal, caller.account.display_name, caller.account.email)
+        body = calendar_json(cal, caller.account.display_name, caller.account.email)
+        return show_properties(body, cal, expand)
 
     def cal_id_of(request: Request, mailbox: Mailbox) -> str:
         cal_id = request.path_params.get("cal")
@@ -71,7 +73,9 @@ def calendar_routes(state: GraphState) -> list[Route]:
 
     async def list_calendars(request: Request) -> Response:
         caller = state.caller(request)
-        values = [cal_body(caller, c) for c in caller.mailbox.calendars]
+        query = request.query_params
+        chosen = filtered(list(caller.mailbox.calendars.values()), query.get("$filter"))
+        values = [cal_body(caller, c.id, query.get("$expand")) for c in chosen]
         return _json({"@odata.context": f"{base}/$metadata#users('me')/calendars", "value": values})
 
     async def create_calendar(request: Request) -> Response:
@@ -81,15 +85,19 @@ def calendar_routes(state: GraphState) -> list[Route]:
         if not isinstance(name, str):
             raise GraphError(400, "ErrorInvalidRequest", "The calendar name is required.")
         cal = caller.mailbox.create_calendar(name, str(payload.get("color", "auto")))
+        take_properties(cal, payload)
         return _json(cal_body(caller, cal.id), 201)
 
     async def get_calendar(request: Request) -> Response:
         caller = state.caller(request)
-        return _json(cal_body(caller, cal_id_of(request, caller.mailbox)))
+        expand = request.query_params.get("$expand")
+        return _json(cal_body(caller, cal_id_of(request, caller.mailbox), expand))
 
     async def patch_calendar(request: Request) -> Response:
         caller = state.caller(request)
-        cal = caller.mailbox.patch_calendar(request.path_params["cal"], await json_body(request))
+        payload = await json_body(request)
+        cal = caller.mailbox.patch_calendar(request.path_params["cal"], payload)
+        take_properties(cal, payload)
         return _json(cal_body(caller, cal.id))
 
     async def delete_calendar(request: Request) -> Response:

@@ -36,6 +36,7 @@ class Calendar:
     is_default: bool = False
     color: str = "auto"
     hex_color: str = ""
+    extended: dict[str, str] = field(default_factory=dict)  # calendar_props.py
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import httpx2
 
@@ -18,6 +18,7 @@ from spacecal.config import Settings
 from spacecal.domain import CalendarEvent
 from spacecal.providers.base import (
     AccountIdentity,
+    CalendarFacts,
     CalendarNote,
     Capabilities,
     Conflict,
@@ -33,7 +34,14 @@ from spacecal.providers.base import (
     TokenSet,
     WrittenEvent,
 )
-from spacecal.providers.google.wire import error_of, event_body, event_id_for, time_body, to_event
+from spacecal.providers.google.wire import (
+    error_of,
+    event_body,
+    event_id_for,
+    facts_of,
+    time_body,
+    to_event,
+)
 from spacecal.providers.http import (
     classify,
     decode_jwt_claims,
@@ -42,12 +50,9 @@ from spacecal.providers.http import (
     send,
     token_grant,
 )
+from spacecal.providers.paths import calendar_segment, event_segment
 
 SCOPES = ("openid", "email", "https://www.googleapis.com/auth/calendar.app.created")
-
-
-def _seg(value: str) -> str:
-    return quote(value, safe="")
 
 
 class GoogleProvider:
@@ -191,7 +196,22 @@ class GoogleProvider:
                 return out
 
     async def rename_calendar(self, access: str, calendar_id: str, name: str) -> None:
-        await self._call("PATCH", f"/calendars/{_seg(calendar_id)}", access, body={"summary": name})
+        await self._call(
+            "PATCH", f"/calendars/{calendar_segment(calendar_id)}", access, body={"summary": name}
+        )
+
+    async def calendar_facts(
+        self, access: str, calendar_id: str, account_email: str
+    ) -> CalendarFacts:
+        """The calendarList entry: with `calendar.app.created` the token sees only the
+        calendars this app made (any other answers 404 -> NotFound), so being visible
+        is the marker; the owner and writer roles and `primary` come with it."""
+        path = f"/users/me/calendarList/{calendar_segment(calendar_id)}"
+        return facts_of(await self._call("GET", path, access), calendar_id, account_email)
+
+    async def mark_calendar(self, access: str, calendar_id: str) -> None:
+        """Nothing to write: the token's scope is the proof (calendar_facts)."""
+        calendar_segment(calendar_id)  # the same refusal as every other call
 
     async def set_calendar_note(
         self, access: str, calendar_id: str, *, name: str, note: CalendarNote | None
@@ -199,13 +219,13 @@ class GoogleProvider:
         """The note is the calendar's description (an empty one when taken away); the
         name is written with it, so a calendar renamed meanwhile shows the same name."""
         body = {"summary": name, "description": note.text if note is not None else ""}
-        await self._call("PATCH", f"/calendars/{_seg(calendar_id)}", access, body=body)
+        await self._call("PATCH", f"/calendars/{calendar_segment(calendar_id)}", access, body=body)
         return name
 
     async def delete_calendar(self, access: str, calendar_id: str) -> None:
         """Already gone counts as done."""
         try:
-            await self._call("DELETE", f"/calendars/{_seg(calendar_id)}", access)
+            await self._call("DELETE", f"/calendars/{calendar_segment(calendar_id)}", access)
         except NotFound:
             return
 
@@ -225,7 +245,7 @@ class GoogleProvider:
         channel_id = str(uuid.uuid4())
         body = await self._call(
             "POST",
-            f"/calendars/{_seg(calendar_id)}/events/watch",
+            f"/calendars/{calendar_segment(calendar_id)}/events/watch",
             access,
             body={
                 "id": channel_id,
@@ -297,7 +317,11 @@ class GoogleProvider:
         while True:
             params = {**base, "pageToken": page} if page else base
             body = await self._call(
-                "GET", f"/calendars/{_seg(calendar_id)}/events", access, params=params, sync=True
+                "GET",
+                f"/calendars/{calendar_segment(calendar_id)}/events",
+                access,
+                params=params,
+                sync=True,
             )
             for item in body.get("items") or []:
                 event = to_event(item)
@@ -320,9 +344,10 @@ class GoogleProvider:
 
     # -- writes -----------------------------------------------------------------------
 
-    def _event_path(self, calendar_id: str, event_id: str = "") -> str:
-        tail = f"/{_seg(event_id)}" if event_id else ""
-        return f"/calendars/{_seg(calendar_id)}/events{tail}"
+    def _event_path(self, calendar_id: str, event_id: str | None = None) -> str:
+        # An empty event id is refused too (it would address the collection).
+        tail = f"/{event_segment(event_id)}" if event_id is not None else ""
+        return f"/calendars/{calendar_segment(calendar_id)}/events{tail}"
 
     async def create_event(self, access: str, calendar_id: str, event: EventWrite) -> WrittenEvent:
         """Insert with the id derived from the idempotency key. A repeat (409) reads

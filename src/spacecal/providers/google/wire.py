@@ -19,7 +19,7 @@ from spacecal.domain import (
     parse_provider_datetime,
     resolve_time_zone,
 )
-from spacecal.providers.base import EventWrite
+from spacecal.providers.base import CalendarFacts, EventWrite
 from spacecal.providers.http import json_body
 
 BOOKING_PROPERTY = "spacecalBookingId"
@@ -130,3 +130,16 @@ def event_body(event: EventWrite) -> dict[str, Any]:
     if event.booking_id is not None:
         body["extendedProperties"] = {"private": {BOOKING_PROPERTY: str(event.booking_id)}}
     return body
+
+
+def facts_of(item: dict[str, Any], calendar_id: str, account_email: str) -> CalendarFacts:
+    """A calendarList entry as verification reads it (sync/reconcile/verify.py): seen at
+    all under `calendar.app.created` is the marker."""
+    role = str(item.get("accessRole") or "")
+    return CalendarFacts(
+        name=str(item.get("summary") or ""),
+        marked=True,
+        owned=role == "owner",
+        can_edit=role in ("owner", "writer"),
+        default=bool(item.get("primary")) or calendar_id.lower() == account_email.lower(),
+    )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import httpx2
 
@@ -26,6 +26,7 @@ from spacecal.config import Settings
 from spacecal.domain import CalendarEvent
 from spacecal.providers.base import (
     AccountIdentity,
+    CalendarFacts,
     CalendarNote,
     Capabilities,
     Conflict,
@@ -42,6 +43,7 @@ from spacecal.providers.base import (
     WrittenEvent,
 )
 from spacecal.providers.http import classify, json_body, parse_retry_after, send, token_grant
+from spacecal.providers.microsoft.marker import MARKER, MARKER_EXPAND, facts_of
 from spacecal.providers.microsoft.wire import (
     calendar_of_resource,
     error_of,
@@ -51,6 +53,7 @@ from spacecal.providers.microsoft.wire import (
     to_event,
     transaction_id_for,
 )
+from spacecal.providers.paths import calendar_segment, checked, event_segment, subscription_segment
 
 SCOPES = ("openid", "email", "offline_access", "User.Read", "Calendars.ReadWrite")
 CHANGE_TYPES = "created,updated,deleted"
@@ -58,10 +61,6 @@ CHANGE_TYPES = "created,updated,deleted"
 
 # How many numbered names a noted calendar tries before giving up (Conflict).
 _NOTE_NAME_TRIES = 5
-
-
-def _seg(value: str) -> str:
-    return quote(value, safe="")
 
 
 def _graph_time(moment: datetime) -> str:
@@ -217,7 +216,8 @@ class MicrosoftProvider:
     async def create_calendar(self, access: str, name: str, time_zone: str) -> RemoteCalendar:
         """Graph calendars have no zone of their own (events carry theirs). A duplicate
         name answers 409 ErrorFolderExists -> Conflict."""
-        body = await self._call("POST", "/me/calendars", access, body={"name": name})
+        request = {"name": name, "singleValueExtendedProperties": [MARKER]}
+        body = await self._call("POST", "/me/calendars", access, body=request)
         return RemoteCalendar(id=str(body["id"]), name=str(body.get("name") or name))
 
     async def list_calendars(self, access: str) -> list[RemoteCalendar]:
@@ -229,7 +229,25 @@ class MicrosoftProvider:
         ]
 
     async def rename_calendar(self, access: str, calendar_id: str, name: str) -> None:
-        await self._call("PATCH", f"/me/calendars/{_seg(calendar_id)}", access, body={"name": name})
+        await self._call(
+            "PATCH", f"/me/calendars/{calendar_segment(calendar_id)}", access, body={"name": name}
+        )
+
+    async def calendar_facts(
+        self, access: str, calendar_id: str, account_email: str
+    ) -> CalendarFacts:
+        """The calendar with spacecal's marker expanded, its owner and `canEdit`."""
+        path = f"/me/calendars/{calendar_segment(calendar_id)}"
+        body = await self._call("GET", path, access, params={"$expand": MARKER_EXPAND})
+        return facts_of(body, account_email)
+
+    async def mark_calendar(self, access: str, calendar_id: str) -> None:
+        await self._call(
+            "PATCH",
+            f"/me/calendars/{calendar_segment(calendar_id)}",
+            access,
+            body={"singleValueExtendedProperties": [MARKER]},
+        )
 
     async def set_calendar_note(
         self, access: str, calendar_id: str, *, name: str, note: CalendarNote | None
@@ -254,7 +272,7 @@ class MicrosoftProvider:
     async def delete_calendar(self, access: str, calendar_id: str) -> None:
         """Already gone counts as done."""
         try:
-            await self._call("DELETE", f"/me/calendars/{_seg(calendar_id)}", access)
+            await self._call("DELETE", f"/me/calendars/{calendar_segment(calendar_id)}", access)
         except NotFound:
             return
 
@@ -289,7 +307,7 @@ class MicrosoftProvider:
         request: dict[str, Any] = {
             "changeType": CHANGE_TYPES,
             "notificationUrl": notification_url,
-            "resource": f"me/calendars/{calendar_id}/events",
+            "resource": f"me/calendars/{checked(calendar_id, 'calendar id')}/events",
             "expirationDateTime": _graph_time(self._expiry(ttl_seconds)),
             "clientState": secret,
         }
@@ -316,7 +334,7 @@ class MicrosoftProvider:
         so the result keeps `current.secret` (not `new_secret`). Gone -> NotFound."""
         body = await self._call(
             "PATCH",
-            f"/subscriptions/{_seg(current.id)}",
+            f"/subscriptions/{subscription_segment(current.id)}",
             access,
             body={"expirationDateTime": _graph_time(self._expiry(ttl_seconds))},
         )
@@ -331,7 +349,9 @@ class MicrosoftProvider:
     async def unsubscribe(self, access: str, subscription: Subscription) -> None:
         """DELETE; already gone (expired, removed) counts as done."""
         try:
-            await self._call("DELETE", f"/subscriptions/{_seg(subscription.id)}", access)
+            await self._call(
+                "DELETE", f"/subscriptions/{subscription_segment(subscription.id)}", access
+            )
         except NotFound:
             return
 
@@ -359,7 +379,7 @@ class MicrosoftProvider:
         if cursor:
             url = self._own_link(cursor)
         else:
-            url = f"{self._graph}/me/calendars/{_seg(calendar_id)}/calendarView/delta"
+            url = f"{self._graph}/me/calendars/{calendar_segment(calendar_id)}/calendarView/delta"
             params = {
                 "startDateTime": _graph_time(window.start),
                 "endDateTime": _graph_time(window.end),
@@ -395,7 +415,7 @@ class MicrosoftProvider:
         repeat with the event it already made."""
         body = {**event_body(event), "transactionId": transaction_id_for(event.idempotency_key)}
         made = await self._call(
-            "POST", f"/me/calendars/{_seg(calendar_id)}/events", access, body=body
+            "POST", f"/me/calendars/{calendar_segment(calendar_id)}/events", access, body=body
         )
         return WrittenEvent(event_id=str(made["id"]), etag=str(made["changeKey"]))
 
@@ -404,7 +424,7 @@ class MicrosoftProvider:
     ) -> WrittenEvent:
         """Graph has no PUT for events: PATCH every field spacecal owns."""
         made = await self._call(
-            "PATCH", f"/me/events/{_seg(event_id)}", access, body=event_body(event)
+            "PATCH", f"/me/events/{event_segment(event_id)}", access, body=event_body(event)
         )
         return WrittenEvent(event_id=str(made["id"]), etag=str(made["changeKey"]))
 
@@ -432,11 +452,11 @@ class MicrosoftProvider:
             body["start"] = time_body(start, zone)
         if end is not None:
             body["end"] = time_body(end, zone)
-        made = await self._call("PATCH", f"/me/events/{_seg(event_id)}", access, body=body)
+        made = await self._call("PATCH", f"/me/events/{event_segment(event_id)}", access, body=body)
         return WrittenEvent(event_id=str(made["id"]), etag=str(made["changeKey"]))
 
     async def delete_event(self, access: str, calendar_id: str, event_id: str) -> None:
         try:
-            await self._call("DELETE", f"/me/events/{_seg(event_id)}", access)
+            await self._call("DELETE", f"/me/events/{event_segment(event_id)}", access)
         except NotFound:
             return

@@ -38,6 +38,7 @@ from spacecal.db.models import (
 from spacecal.sync.accounts.disconnect import stop_generations
 from spacecal.sync.accounts.provisioning import Provisioner
 from spacecal.sync.naming import calendar_name
+from spacecal.sync.reconcile.target import calendar_verified
 from spacecal.sync.upkeep.detached_calendars import Detached, record_detached
 from spacecal.sync.upkeep.keepalive import defer_keepalive
 from spacecal.sync.upkeep.orphan_channels import defer_stop_orphans
@@ -91,6 +92,7 @@ async def disconnect_where(conn: AsyncConnection, *conditions: Any, why: str) ->
                 Connection.provider_account_id,
                 Connection.provider,
                 Connection.calendar_id,
+                calendar_verified().label("verified"),
                 Connection.name,
                 Resource.name.label("resource"),
                 Business.name.label("business"),
@@ -117,7 +119,8 @@ async def disconnect_where(conn: AsyncConnection, *conditions: Any, why: str) ->
                 time_zone=r.time_zone,
             )
             for r in rows
-            if r.provider_account_id is not None and r.calendar_id is not None
+            # A calendar not verified as spacecal's gets no note (reconcile/verify.py).
+            if r.provider_account_id is not None and r.calendar_id is not None and r.verified
         ],
         why,
         now,

@@ -26,6 +26,7 @@ from spacecal.db.models import (
     SubscriptionGeneration,
 )
 from spacecal.providers.base import NotFound, ProviderError, Subscription
+from spacecal.sync.reconcile.target import calendar_verified
 from spacecal.sync.tokens import AccountUnavailable
 from spacecal.sync.upkeep.generations import GEN_COLUMNS
 
@@ -37,7 +38,8 @@ async def _account_of(
     prov: Provisioner, connection_id: int
 ) -> tuple[str | None, int | None, str | None]:
     """The connection's provider, its active account (None: nothing can be called)
-    and its calendar; all None for a connection that is gone."""
+    and its calendar (None unless verified as spacecal's: reconcile/verify.py, so
+    an administrator's CalendarId is never deleted); all None for one that is gone."""
     async with prov.engine.connect() as conn:
         row = (
             await conn.execute(
@@ -45,6 +47,7 @@ async def _account_of(
                     Connection.provider,
                     Connection.provider_account_id,
                     Connection.calendar_id,
+                    calendar_verified().label("verified"),
                     ProviderAccount.status,
                 )
                 .outerjoin(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
@@ -54,7 +57,7 @@ async def _account_of(
     if row is None:
         return (None, None, None)
     account = row.provider_account_id if row.status == "active" else None
-    return (row.provider, account, row.calendar_id)
+    return (row.provider, account, row.calendar_id if row.verified else None)
 
 
 async def stop_generations(

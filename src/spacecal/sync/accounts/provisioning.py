@@ -51,7 +51,8 @@ from spacecal.sync.accounts.setup_rows import ProvisioningFailed, SetUp, connect
 from spacecal.sync.locks import provisioning_lock
 from spacecal.sync.naming import idempotency_key, sync_window, webhook_urls
 from spacecal.sync.reconcile.adopt import link_known_events
-from spacecal.sync.reconcile.target import load_target
+from spacecal.sync.reconcile.target import calendar_verified, load_target
+from spacecal.sync.reconcile.verify import CalendarUnverified, verify
 from spacecal.sync.reconcile.writeback import push_bookings
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.tokens import AccountTokens, AccountUnavailable, store_tokens
@@ -131,6 +132,8 @@ class Provisioner:
         calendar_id = setup.calendar_id
         if calendar_id is None:
             calendar_id = await self._calendar(setup, provider, tokens)
+        else:
+            await self._verified(setup, calendar_id, provider, tokens)
         if setup.push_supported and not await self._has_live_generation(setup.id):
             await self._subscribe(setup, calendar_id, provider, tokens)
             await self._step("subscribed")
@@ -201,6 +204,8 @@ class Provisioner:
             calendar_id = made.id
         else:
             calendar_id = leftover[0].id
+            # Made before spacecal marked its calendars (or the marker was lost).
+            await tokens.call(lambda a: provider.mark_calendar(a, calendar_id))
             # Adopted: a note owed to it from an earlier disconnect is void, and one
             # already written ("no longer synced") is taken away before it is stored
             # (a crash in between adopts it again and repeats both).
@@ -210,9 +215,50 @@ class Provisioner:
                 lambda a: provider.set_calendar_note(a, calendar_id, name=setup.name, note=None)
             )
         await self._step("calendar_created")
-        await self._set(setup.id, calendar_id=calendar_id)
+        # spacecal made (or marked) it for this account: verified (reconcile/verify.py).
+        await self._set(
+            setup.id,
+            calendar_id=calendar_id,
+            verified_calendar_id=calendar_id,
+            verified_account_id=setup.account_id,
+            marker_pending=False,
+        )
         await self._step("calendar_stored")
         return calendar_id
+
+    async def _verified(
+        self, setup: SetUp, calendar_id: str, provider: CalendarProvider, tokens: AccountTokens
+    ) -> None:
+        """A stored CalendarId (an administrator's) is used only once verified as a
+        calendar spacecal made for this account (sync/reconcile/verify.py)."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(
+                    select(calendar_verified(), Connection.marker_pending).where(
+                        Connection.id == setup.id
+                    )
+                )
+            ).one()
+        if row[0]:
+            return
+        try:
+            await verify(
+                self.runtime,
+                provider,
+                tokens,
+                connection_id=setup.id,
+                account_id=setup.account_id,
+                calendar_id=calendar_id,
+                marker_pending=bool(row[1]),
+            )
+        except CalendarUnverified as exc:
+            await self._set(
+                setup.id,
+                health=Health.UNVERIFIED,
+                last_error=str(exc)[:2000],
+                last_error_at=clock.now(),
+            )
+            raise ProvisioningFailed(str(exc)) from None
 
     async def _has_live_generation(self, connection_id: int) -> bool:
         async with self.engine.connect() as conn:

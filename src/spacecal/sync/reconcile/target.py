@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import ColumnElement, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal.db.columns import cursor_of
@@ -26,6 +26,18 @@ from spacecal.domain import (
 from spacecal.domain import EventLink as DomainLink
 
 
+def calendar_verified() -> ColumnElement[bool]:
+    """Whether spacecal verified that it made the row's calendar for the row's
+    account (migration 0014): any change of either makes the row unverified."""
+    return func.coalesce(
+        and_(
+            Connection.calendar_id == Connection.verified_calendar_id,
+            Connection.provider_account_id == Connection.verified_account_id,
+        ),
+        False,
+    )
+
+
 @dataclass(frozen=True)
 class SyncTarget:
     connection_id: int
@@ -41,6 +53,9 @@ class SyncTarget:
     member_allowed: bool
     retry_at: datetime | None
     consecutive_failures: int
+    # spacecal verified it made `calendar_id` for this account (reconcile/verify.py).
+    calendar_verified: bool = False
+    marker_pending: bool = False
 
     @property
     def time_zone(self) -> str:
@@ -59,6 +74,8 @@ async def load_target(conn: AsyncConnection, connection_id: int) -> SyncTarget |
                 Connection.delta_link,
                 Connection.retry_at,
                 Connection.consecutive_failures,
+                Connection.marker_pending,
+                calendar_verified().label("calendar_verified"),
                 ProviderAccount.status.label("account_status"),
                 *RULE_COLUMNS,
                 Coworker.business_id.label("member_business_id"),
@@ -88,6 +105,8 @@ async def load_target(conn: AsyncConnection, connection_id: int) -> SyncTarget |
         member_allowed=row.member_business_id == row.business_id,
         retry_at=row.retry_at,
         consecutive_failures=row.consecutive_failures,
+        calendar_verified=bool(row.calendar_verified),
+        marker_pending=row.marker_pending,
     )
 
 

@@ -48,11 +48,13 @@ from spacecal.providers.base import (
     SyncWindow,
     Throttled,
 )
+from spacecal.providers.paths import UnsafeId
 from spacecal.providers.registry import capabilities
 from spacecal.sync.naming import sync_window
 from spacecal.sync.reconcile.commit import commit_plan, store_cursor
 from spacecal.sync.reconcile.deferred import due_now, load_deferred, settle_deferred
 from spacecal.sync.reconcile.target import LinkRow, SyncTarget, load_links, load_target, sync_state
+from spacecal.sync.reconcile.verify import CalendarUnverified, verify
 from spacecal.sync.reconcile.writeback import (
     finish_pending_creates,
     is_pending,
@@ -98,6 +100,16 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
     tokens = rt.tokens(target.provider, target.account_id)
     outcome = ReconcileOutcome(ReconcileStatus.OK)
     try:
+        if not target.calendar_verified:
+            await verify(
+                rt,
+                provider,
+                tokens,
+                connection_id=target.connection_id,
+                account_id=target.account_id,
+                calendar_id=target.calendar_id,
+                marker_pending=target.marker_pending,
+            )
         outcome.writes += await finish_pending_creates(engine, target, provider, tokens)
         margin = rt.settings.sync_window_margin_days
         pull, window = await _pull(provider, tokens, target, started, margin)
@@ -113,6 +125,15 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
     except AccountUnavailable as exc:
         outcome = ReconcileOutcome(ReconcileStatus.NEEDS_RECONNECT, error=str(exc))
         await _record(rt, target, Health.NEEDS_RECONNECT, exc, str(exc), retry=False)
+    except CalendarUnverified as exc:
+        # Not synced until verified; asked again after the usual backoff.
+        outcome = ReconcileOutcome(ReconcileStatus.FAILED, error=str(exc))
+        await _record(rt, target, Health.UNVERIFIED, exc, str(exc))
+    except UnsafeId as exc:
+        # A stored id that cannot be one URL segment: permanent until corrected.
+        error = f"{exc}; a full administrator must correct it"
+        outcome = ReconcileOutcome(ReconcileStatus.FAILED, error=error)
+        await _record(rt, target, Health.ERROR, exc, error, retry=False)
     except ProviderError as exc:
         error = error_text(exc)
         outcome = ReconcileOutcome(ReconcileStatus.FAILED, error=error)

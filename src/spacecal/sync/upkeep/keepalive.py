@@ -49,6 +49,7 @@ from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.logs import bind_trace
 from spacecal.providers.base import CalendarProvider, ProviderError
 from spacecal.providers.registry import capabilities, providers_where
+from spacecal.sync.reconcile.target import calendar_verified
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.tokens import AccountRow, AccountTokens, AccountUnavailable
 from spacecal.sync.upkeep.generations import generations_from_json, generations_json
@@ -159,6 +160,7 @@ async def keepalive_pass(rt: SyncRuntime) -> int:
         .where(
             ProviderAccount.status == AccountStatus.ACTIVE,
             Connection.calendar_id.is_not(None),
+            calendar_verified(),  # an unverified calendar is left alone (reconcile/verify.py)
             or_(Connection.renewal_retry_at.is_(None), Connection.renewal_retry_at <= now),
             or_(
                 Connection.renew_requested,
@@ -227,6 +229,7 @@ _JOB_READ = (
         Connection.provider,
         Connection.provider_account_id,
         Connection.calendar_id,
+        calendar_verified().label("calendar_verified"),
         Connection.name,
         Connection.push_supported,
         Connection.renew_requested,
@@ -266,8 +269,15 @@ async def keepalive_connection(rt: SyncRuntime, connection_id: int) -> str:
     now = clock.now()
     async with rt.db.reads.connect() as conn:
         row = (await conn.execute(_JOB_READ, {"connection_id": connection_id})).first()
-    if row is None or row.calendar_id is None or row.account_status != AccountStatus.ACTIVE:
-        return "skipped"  # gone, not provisioned, or needs reconnect: no provider call
+    if (
+        row is None
+        or row.calendar_id is None
+        or not row.calendar_verified
+        or row.account_status != AccountStatus.ACTIVE
+    ):
+        # Gone, not provisioned, a calendar not verified as spacecal's, or needs
+        # reconnect: no provider call.
+        return "skipped"
     account_id = int(row.provider_account_id)
     provider = rt.provider_for(row.provider)
     tokens = rt.tokens(row.provider, account_id)
