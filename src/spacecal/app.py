@@ -33,6 +33,7 @@ from spacecal.api.get_one import GetOneFastPath
 from spacecal.api.openapi import add_record_schemas
 from spacecal.config import Settings, get_settings
 from spacecal.db.engine import Database, open_database
+from spacecal.outbound.record import WEBHOOKS, webhooks_spec
 from spacecal.portal import install_portal, mount_portal, not_found_page
 from spacecal.records.connections import GOOGLE_CALENDARS, MSOFFICE_CALENDARS
 from spacecal.records.definitions import COWORKERS
@@ -121,6 +122,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(token.router)
     for spec in bind_hooks(app, ALL_RECORDS):
+        if spec.name == WEBHOOKS.name:  # URLs checked against this app's settings
+            spec = webhooks_spec(allow_private=settings.allow_private_targets)
         app.include_router(build_router(spec))
     pages: dict[str, NotFoundPage] = {}
     if portal:
