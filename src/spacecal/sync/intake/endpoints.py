@@ -31,7 +31,13 @@ def _validation_echo(request: Request) -> Response | None:
     token = request.query_params.get("validationToken")
     if token is None:
         return None
-    return PlainTextResponse(token, status_code=200, media_type="text/plain")
+    # The token is the caller's text: nosniff keeps a browser from reading it as HTML.
+    return PlainTextResponse(
+        token,
+        status_code=200,
+        media_type="text/plain",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 MAX_BODY = 1024 * 1024

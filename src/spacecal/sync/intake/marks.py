@@ -172,8 +172,12 @@ async def _generations(
     return {i: g for i, g in zip(wanted, found, strict=True) if g is not None}
 
 
-def _secret_matches(given: str | None, expected: str) -> bool:
-    return hmac.compare_digest((given or "").encode(), expected.encode())
+def _secret_matches(given: object, expected: str) -> bool:
+    """Anything but a non-empty string (a JSON number, list, object, true, null) is
+    forged; so is any value against a generation without a secret."""
+    if not isinstance(given, str) or not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
 
 
 async def mark_notified(
