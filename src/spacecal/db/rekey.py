@@ -15,8 +15,8 @@ from collections.abc import Callable
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from spacecal.crypto import FINGERPRINT_META_KEY, TokenCipher
-from spacecal.db.models import Meta, OAuthState, ProviderAccount, WebHook
+from spacecal.crypto import FINGERPRINT_META_KEY, SEALED_PREFIX, TokenCipher
+from spacecal.db.models import Meta, OAuthState, ProviderAccount, SubscriptionGeneration, WebHook
 
 
 async def reencrypt_tokens(
@@ -96,4 +96,25 @@ async def reseal_webhook_secrets(
         )
         if progress is not None:
             progress(1)
+    return len(rows)
+
+
+async def seal_subscription_secrets(engine: AsyncEngine, cipher: TokenCipher) -> int:
+    """Replace channel tokens and clientStates stored in clear (rows from before they
+    were hashed) by their keyed hash; run at start-up after migrating. Each row is
+    updated only if it still holds the clear value, so processes starting together
+    agree. Returns how many rows were sealed."""
+    g = SubscriptionGeneration
+    async with engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                select(g.id, g.secret).where(g.secret != "", g.secret.not_like(f"{SEALED_PREFIX}%"))
+            )
+        ).all()
+        for row in rows:
+            await conn.execute(
+                update(g)
+                .where(g.id == row.id, g.secret == row.secret)
+                .values(secret=cipher.seal_secret(row.secret))
+            )
     return len(rows)
