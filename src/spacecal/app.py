@@ -29,6 +29,7 @@ from spacecal.admin import mount_admin
 from spacecal.api import health, token
 from spacecal.api.catalog import ALL_RECORDS
 from spacecal.api.crud import build_router
+from spacecal.api.docs import install_docs
 from spacecal.api.get_one import GetOneFastPath
 from spacecal.api.openapi import add_record_schemas
 from spacecal.config import Settings, get_settings
@@ -114,7 +115,10 @@ def create_app(
             "authenticate with `POST /api/token` (Bearer) or HTTP Basic."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from spacecal's own assets (api/docs.py)
+        redoc_url=None,
     )
+    install_docs(app)
     if services is not None:
         install(app, services)
     elif db is not None:
