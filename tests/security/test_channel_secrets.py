@@ -10,15 +10,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from cryptography.fernet import Fernet
 from sqlalchemy import select, update
 from tests.support.channel_secrets import all_channel_secrets
 from tests.support.environments import KeepEnv, SyncEnv
 
 from security.test_webhook_input import snapshot
 from spacecal.config import Settings
-from spacecal.crypto import SEALED_PREFIX
-from spacecal.db.engine import open_database
+from spacecal.crypto import SEALED_PREFIX, TokenCipher, fingerprint
+from spacecal.db.engine import Database, open_database
 from spacecal.db.models import SubscriptionGeneration
+from spacecal.db.rekey import reencrypt_tokens
 
 
 async def _generations(s: SyncEnv | KeepEnv) -> dict[str, Any]:
@@ -106,3 +108,32 @@ async def test_renewals_store_one_hash_of_the_secret_sent(keep_env: KeepEnv) -> 
     for gen in renewed.values():
         assert gen.secret.startswith(SEALED_PREFIX) and gen.secret.count(":") == 2
         assert await _notify(k, gen, clear[gen.subscription_id]) in (200, 202)
+
+
+async def test_a_key_rotation_replaces_the_subscriptions_hashed_under_the_old_key(
+    keep_env: KeepEnv, database: Database
+) -> None:
+    """The hashes cannot be re-keyed (the clear values are gone): `keys reencrypt`
+    has the keep-alive replace those subscriptions, after which the old key can go."""
+    k = keep_env
+    await k.connect("google")
+    await k.connect("microsoft")
+    await k.settle()
+    before = await _generations(k)
+    original = database.cipher
+    new_key = Fernet.generate_key().decode()
+    try:
+        database.cipher = TokenCipher([new_key, *original.keys])  # step 1: new key first
+        await reencrypt_tokens(database.engine, database.cipher)  # step 2
+        await k.tick()  # the keep-alive's next pass
+        await k.settle()
+        after = await _generations(k)
+        for provider, gen in after.items():
+            assert gen.subscription_id != before[provider].subscription_id, provider
+            assert gen.secret.startswith(f"{SEALED_PREFIX}{fingerprint(new_key)}:")
+        database.cipher = TokenCipher([new_key])  # step 3: the old key is dropped
+        clear = all_channel_secrets(k.env)
+        for gen in after.values():
+            assert await _notify(k, gen, clear[gen.subscription_id]) in (200, 202)
+    finally:
+        database.cipher = original
