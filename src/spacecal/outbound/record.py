@@ -92,7 +92,8 @@ WEBHOOKS = RecordSpec(
             nullable=False,
             max_length=2048,
             validate=parse_url,
-            description="Where the JSON array holding the record is POSTed (http or https).",
+            description="Where the JSON array holding the record is POSTed (http or https); "
+            "a public address unless the operator set SPACECAL_ALLOW_PRIVATE_TARGETS.",
         ),
         Field(
             "Active",
