@@ -29,10 +29,12 @@ from spacecal.admin import mount_admin
 from spacecal.api import health, token
 from spacecal.api.catalog import ALL_RECORDS
 from spacecal.api.crud import build_router
+from spacecal.api.docs import install_docs
 from spacecal.api.get_one import GetOneFastPath
 from spacecal.api.openapi import add_record_schemas
 from spacecal.config import Settings, get_settings
 from spacecal.db.engine import Database, open_database
+from spacecal.outbound.record import WEBHOOKS, webhooks_spec
 from spacecal.portal import install_portal, mount_portal, not_found_page
 from spacecal.records.connections import GOOGLE_CALENDARS, MSOFFICE_CALENDARS
 from spacecal.records.definitions import COWORKERS
@@ -113,7 +115,10 @@ def create_app(
             "authenticate with `POST /api/token` (Bearer) or HTTP Basic."
         ),
         lifespan=lifespan,
+        docs_url=None,  # served from spacecal's own assets (api/docs.py)
+        redoc_url=None,
     )
+    install_docs(app)
     if services is not None:
         install(app, services)
     elif db is not None:
@@ -121,6 +126,8 @@ def create_app(
     app.include_router(health.router)
     app.include_router(token.router)
     for spec in bind_hooks(app, ALL_RECORDS):
+        if spec.name == WEBHOOKS.name:  # URLs checked against this app's settings
+            spec = webhooks_spec(allow_private=settings.allow_private_targets)
         app.include_router(build_router(spec))
     pages: dict[str, NotFoundPage] = {}
     if portal:

@@ -371,7 +371,16 @@ class Settings(BaseSettings):
         "(Active false, LastError says why).",
     )
     outbound_max_redirects: int = Field(
-        default=3, ge=0, description="Redirects followed per delivery, only within the same host."
+        default=3,
+        ge=0,
+        description="Redirects followed per delivery, only to the same host and port "
+        "(or its https:// upgrade).",
+    )
+    allow_private_targets: bool = Field(
+        default=False,
+        description="Let outgoing connections to addresses users typed (webhook URLs) reach "
+        "loopback, private and internal-name hosts, for receivers on your own network. "
+        "Link-local (cloud metadata), multicast and reserved addresses stay refused.",
     )
 
     def effective_public_url(self) -> str:

@@ -6,11 +6,17 @@ required: a shared server outlives any one machine's data directory.
 
 The database remembers the fingerprint of the key that encrypts its tokens; a process
 whose keys do not include it refuses to start instead of failing on every token later.
+
+Channel tokens and clientStates (subscription_generations.secret) are only ever
+compared, never sent again, so they are stored as a keyed hash, not encrypted:
+`h1:<key fingerprint>:<hex HMAC-SHA256>`, keyed with a key derived from one of the
+Fernet keys (the newest when sealing; the one the fingerprint names when checking).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -20,6 +26,7 @@ from spacecal.config import Settings
 
 KEY_FILE_NAME = "secret.key"
 FINGERPRINT_META_KEY = "secret_key_fingerprint"
+SEALED_PREFIX = "h1:"
 
 
 class KeyConfigurationError(RuntimeError):
@@ -75,6 +82,13 @@ class TokenCipher:
             raise KeyConfigurationError("at least one encryption key is needed")
         self.keys = keys
         self._fernet = MultiFernet([Fernet(k.encode()) for k in keys])
+        # One HMAC key per Fernet key, derived (never the Fernet key itself), by name.
+        self._hash_keys = {
+            fingerprint(k): hmac.new(
+                k.encode(), b"spacecal subscription secret v1", hashlib.sha256
+            ).digest()
+            for k in keys
+        }
 
     @property
     def primary_fingerprint(self) -> str:
@@ -98,6 +112,31 @@ class TokenCipher:
     def rotate(self, token: bytes) -> bytes:
         """Re-encrypt `token` under the newest key."""
         return self._fernet.rotate(token)
+
+    def seal_secret(self, secret: str) -> str:
+        """The stored form of a channel token / clientState: its keyed hash under the
+        newest key. Already sealed (a renewal that keeps the clientState) or empty
+        values are returned as they are."""
+        if not secret or secret.startswith(SEALED_PREFIX):
+            return secret
+        kid = self.primary_fingerprint
+        digest = hmac.new(self._hash_keys[kid], secret.encode(), hashlib.sha256).hexdigest()
+        return f"{SEALED_PREFIX}{kid}:{digest}"
+
+    def secret_matches(self, given: object, stored: str) -> bool:
+        """Whether a notification's token matches a stored secret, in constant time.
+        Only a non-empty string can match, and never an empty stored secret. A value
+        stored before secrets were hashed (no prefix) is compared as it is."""
+        if not isinstance(given, str) or not given or not stored:
+            return False
+        if not stored.startswith(SEALED_PREFIX):
+            return hmac.compare_digest(given.encode(), stored.encode())
+        kid, _, digest = stored[len(SEALED_PREFIX) :].partition(":")
+        key = self._hash_keys.get(kid)
+        if key is None:  # hashed under a key no longer configured
+            return False
+        expected = hmac.new(key, given.encode(), hashlib.sha256).hexdigest()
+        return hmac.compare_digest(expected.encode(), digest.encode())
 
 
 def check_fingerprint(stored: str | None, cipher: TokenCipher) -> str | None:

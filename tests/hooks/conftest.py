@@ -104,9 +104,11 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 def hook_settings(settings: Settings) -> Settings:
-    """Small spans so retries run at once (each test may shrink more)."""
+    """Small spans so retries run at once (each test may shrink more). The receiver
+    lives on loopback: private targets are allowed, explicitly (off by default)."""
     return settings.model_copy(
         update={
+            "allow_private_targets": True,
             "outbound_backoff_base_seconds": 0.0,
             "outbound_timeout_seconds": 2.0,
             "outbound_disable_after": 3,

@@ -23,6 +23,7 @@ from spacecal.db.models import Booking, Connection, ProviderAccount
 from spacecal.failures import Loop, backoff
 from spacecal.outbound.delivery import deliver
 from spacecal.outbound.signing import SIGNATURE_HEADER, verify
+from spacecal.providers.guard import guarded_client
 from spacecal.sync.tokens import mark_needs_reconnect
 
 HOOKS = "/api/sys/webhooks"
@@ -415,7 +416,7 @@ async def test_retries_back_off_exponentially(
     try:
         await _book(client, admin, await _space(client, admin))
         [job] = await outbound_jobs(database)
-        async with httpx2.AsyncClient() as http:
+        async with guarded_client(allow_private=True) as http:
             outcome = await deliver(database, settings, http, **job["args"])
             assert (outcome.status, outcome.http_status) == ("failed", 500)
             retry = (await outbound_jobs(database))[-1]
@@ -465,7 +466,7 @@ async def test_redirects_stay_on_the_same_host_and_timeouts_are_short(
     )
     await _book(client, admin, await _space(client, admin))
     jobs = await outbound_jobs(database)
-    async with httpx2.AsyncClient() as http:
+    async with guarded_client(allow_private=True) as http:
         outcomes = {
             j["args"]["webhook_id"]: await deliver(database, hook_settings, http, **j["args"])
             for j in jobs
@@ -484,7 +485,7 @@ async def test_redirects_stay_on_the_same_host_and_timeouts_are_short(
         await conn.execute(text("DELETE FROM procrastinate_jobs"))
         await conn.execute(update(Booking).values(version=Booking.version + 1))
     [job] = await outbound_jobs(database)
-    async with httpx2.AsyncClient() as http:
+    async with guarded_client(allow_private=True) as http:
         started = clock.now()
         outcome = await deliver(database, slow, http, **job["args"])
         assert clock.now() - started < timedelta(seconds=1.2)

@@ -11,12 +11,14 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from tests.support.environments import PROVIDERS, SyncEnv
+from tests.support.environments import PROVIDERS, SyncEnv, make_env
 
 from hooks.conftest import Receiver
 from spacecal import clock
+from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.outbound.signing import SIGNATURE_HEADER, verify
+from spacecal.sync.runtime import SyncRuntime
 
 SECRET = "sync-path-secret"
 ACTIONS = ("CoworkerCalendarConnect", "BookingCreate", "BookingUpdate", "BookingDelete")
@@ -33,6 +35,19 @@ async def no_hooks(database: Database) -> AsyncIterator[None]:
     await wipe()
     yield
     await wipe()
+
+
+@pytest.fixture
+async def sync_env(
+    settings: Settings, database: Database, member_password_hash: str, env_start: datetime
+) -> AsyncIterator[SyncEnv]:
+    """The plugin's `sync_env`, allowed to deliver to the loopback receiver (explicitly:
+    private targets are refused by default)."""
+    async for env in make_env(
+        settings, database, member_password_hash, start=env_start, allow_private_targets=True
+    ):
+        rt = SyncRuntime(settings=env.rt.settings, db=database, provider_for=env.rt.provider)
+        yield SyncEnv(env, rt)
 
 
 def _records(receiver: Receiver, action: str) -> list[dict[str, Any]]:

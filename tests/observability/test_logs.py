@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from tests.support.bookings import tomorrow_at
+from tests.support.channel_secrets import all_channel_secrets
 from tests.support.environments import SyncEnv
 
 from spacecal.db.models import Connection, ProviderAccount, SubscriptionGeneration
@@ -106,6 +107,7 @@ async def test_no_secret_in_any_log_line(sync_env: SyncEnv, json_logs: Captured)
     secrets |= set(s.env.microsoft.identity._access) | set(s.env.microsoft.identity._refresh)
     async with s.engine.connect() as conn:
         secrets |= set(await conn.scalars(select(SubscriptionGeneration.secret)))
+        secrets |= set(all_channel_secrets(s.env).values())  # the clear ones too
         for enc in await conn.scalars(select(ProviderAccount.refresh_token_enc)):
             secrets.add(s.rt.db.cipher.decrypt(enc))
     secrets = {x for x in secrets if len(x) >= 16}

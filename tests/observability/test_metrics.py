@@ -14,6 +14,7 @@ import httpx2
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import select, text
 from tests.support.bookings import tomorrow_at
+from tests.support.channel_secrets import all_channel_secrets
 from tests.support.environments import SyncEnv
 
 from spacecal.cli.bulk import request_bulk
@@ -114,6 +115,7 @@ async def test_metrics_after_real_activity(sync_env: SyncEnv) -> None:
             text("SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'")
         )
         secrets = list(await conn.scalars(select(SubscriptionGeneration.secret)))
+    secrets += all_channel_secrets(s.env).values()  # the clear ones too
     assert value(after, "spacecal_queue_jobs", status="todo") == todo
     assert value(after, "spacecal_queue_jobs", status="doing") == 0
     assert value(after, "spacecal_queue_marked_connections") == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 
 from sqlalchemy import select, text
+from tests.support.channel_secrets import channel_secret
 from tests.support.environments import SyncEnv
 
 from spacecal.db.models import Connection, SubscriptionGeneration
@@ -62,7 +63,7 @@ async def test_hostile_webhook_requests_change_nothing(sync_env: SyncEnv) -> Non
 
     google_headers = {
         "X-Goog-Channel-ID": google.subscription_id,
-        "X-Goog-Channel-Token": google.secret,
+        "X-Goog-Channel-Token": channel_secret(s.env, google.subscription_id),
         "X-Goog-Resource-State": "exists",
         "X-Goog-Resource-ID": google.watch_resource_id or "",
     }
@@ -80,7 +81,7 @@ async def test_hostile_webhook_requests_change_nothing(sync_env: SyncEnv) -> Non
     for name, value, status in (
         ("X-Goog-Channel-ID", giant, 400),
         ("X-Goog-Channel-Token", giant, 401),
-        ("X-Goog-Channel-Token", google.secret + giant, 401),
+        ("X-Goog-Channel-Token", channel_secret(s.env, google.subscription_id) + giant, 401),
     ):
         answer = await web.post("/webhooks/google", headers={**google_headers, name: value})
         assert answer.status_code == status, name
@@ -89,7 +90,14 @@ async def test_hostile_webhook_requests_change_nothing(sync_env: SyncEnv) -> Non
     # A forged Graph notification without a content type, or with a giant clientState.
     bodies = [
         {"value": [forged_item]},
-        {"value": [{**forged_item, "clientState": microsoft.secret + giant}]},
+        {
+            "value": [
+                {
+                    **forged_item,
+                    "clientState": channel_secret(s.env, microsoft.subscription_id) + giant,
+                }
+            ]
+        },
         {"value": [{**forged_item, "clientState": None}]},
         {"value": [{**forged_item, "subscriptionId": giant}]},
     ]

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from tests.support.channel_secrets import channel_secret
 from tests.support.environments import PROVIDERS, SyncEnv
 
 from spacecal import activity
@@ -38,7 +39,7 @@ async def _notify(s: SyncEnv, provider: str, gen: Any, items: int = 1) -> None:
             "/webhooks/google",
             headers={
                 "X-Goog-Channel-ID": gen.subscription_id,
-                "X-Goog-Channel-Token": gen.secret,
+                "X-Goog-Channel-Token": channel_secret(s.env, gen.subscription_id),
                 "X-Goog-Resource-State": "exists",
                 "X-Goog-Resource-ID": gen.watch_resource_id or "",
             },
@@ -49,7 +50,7 @@ async def _notify(s: SyncEnv, provider: str, gen: Any, items: int = 1) -> None:
         "value": [
             {
                 "subscriptionId": gen.subscription_id,
-                "clientState": gen.secret,
+                "clientState": channel_secret(s.env, gen.subscription_id),
                 "changeType": "updated",
                 "resource": f"me/events/x{i}",
             }
@@ -157,12 +158,13 @@ async def test_the_first_notifications_trace_reaches_the_job(sync_env: SyncEnv) 
     gen = await _generation(sync_env, "google")
     headers = {
         "x-goog-channel-id": gen.subscription_id,
-        "x-goog-channel-token": gen.secret,
+        "x-goog-channel-token": channel_secret(sync_env.env, gen.subscription_id),
         "x-goog-resource-state": "exists",
     }
-    assert await intake.google(sync_env.engine, headers, trace="trace-first") == 200
-    assert await intake.google(sync_env.engine, headers, trace="trace-second") == 200
-    assert await intake.google(sync_env.engine, headers) == 200
+    cipher = sync_env.rt.db.cipher
+    assert await intake.google(sync_env.engine, headers, cipher=cipher, trace="trace-first") == 200
+    assert await intake.google(sync_env.engine, headers, cipher=cipher, trace="trace-second") == 200
+    assert await intake.google(sync_env.engine, headers, cipher=cipher) == 200
     async with sync_env.engine.connect() as conn:
         trace = await conn.scalar(
             select(Connection.sync_requested_trace).where(Connection.id == gen.connection_id)
@@ -174,7 +176,7 @@ async def test_the_first_notifications_trace_reaches_the_job(sync_env: SyncEnv) 
     ]
     await sync_env.settle()
     # The next mark starts afresh: no trace given, none carried over.
-    assert await intake.google(sync_env.engine, headers) == 200
+    assert await intake.google(sync_env.engine, headers, cipher=cipher) == 200
     await sync_env.dispatch()
     assert await _reconcile_jobs(sync_env) == [{"connection_id": gen.connection_id}]
 

@@ -85,6 +85,10 @@ async def open_database(settings: Settings, *, migrate: bool = True) -> Database
     engine = make_engine(url, settings.db_pool_size)
     try:
         await verify_key_fingerprint(engine, cipher)
+        if migrate:
+            from spacecal.db.rekey import seal_subscription_secrets
+
+            await seal_subscription_secrets(engine, cipher)  # clear ones from before hashing
     except Exception:
         await engine.dispose()
         raise

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from spacecal.crypto import FINGERPRINT_META_KEY, TokenCipher
-from spacecal.db.models import Meta, OAuthState, ProviderAccount, WebHook
+from spacecal.crypto import FINGERPRINT_META_KEY, SEALED_PREFIX, TokenCipher
+from spacecal.db.models import Meta, OAuthState, ProviderAccount, SubscriptionGeneration, WebHook
 
 
 async def reencrypt_tokens(
@@ -68,6 +68,7 @@ async def reencrypt_tokens(
             if progress is not None:
                 progress(1)
         count += await reseal_webhook_secrets(conn, cipher)  # outbound webhooks' Secrets
+        await replace_subscriptions_under_old_keys(conn, cipher)
         await conn.execute(
             update(Meta)
             .where(Meta.key == FINGERPRINT_META_KEY)
@@ -97,3 +98,48 @@ async def reseal_webhook_secrets(
         if progress is not None:
             progress(1)
     return len(rows)
+
+
+async def seal_subscription_secrets(engine: AsyncEngine, cipher: TokenCipher) -> int:
+    """Replace channel tokens and clientStates stored in clear (rows from before they
+    were hashed) by their keyed hash; run at start-up after migrating. Each row is
+    updated only if it still holds the clear value, so processes starting together
+    agree. Returns how many rows were sealed."""
+    g = SubscriptionGeneration
+    async with engine.begin() as conn:
+        rows = (
+            await conn.execute(
+                select(g.id, g.secret).where(g.secret != "", g.secret.not_like(f"{SEALED_PREFIX}%"))
+            )
+        ).all()
+        for row in rows:
+            await conn.execute(
+                update(g)
+                .where(g.id == row.id, g.secret == row.secret)
+                .values(secret=cipher.seal_secret(row.secret))
+            )
+    return len(rows)
+
+
+# A channel token / clientState is kept only as its keyed hash (crypto.py), which
+# cannot be carried to a new key: the live generations hashed under an older key
+# become `stopping` and their connections ask for renewal, so the keep-alive makes new
+# ones under the newest key (a full resync, as after Graph's subscriptionRemoved) and
+# stops these. Until then both are accepted, as long as the old key is configured.
+_REPLACE_OLD = text(
+    "WITH old AS (UPDATE subscription_generations SET status = 'stopping'"
+    " WHERE status = 'live' AND secret LIKE :sealed AND secret NOT LIKE :current"
+    " RETURNING connection_id)"
+    " UPDATE connections SET renew_requested = true"
+    " WHERE id IN (SELECT connection_id FROM old)"
+)
+
+
+async def replace_subscriptions_under_old_keys(conn: AsyncConnection, cipher: TokenCipher) -> None:
+    await conn.execute(
+        _REPLACE_OLD,
+        {
+            "sealed": f"{SEALED_PREFIX}%",
+            "current": f"{SEALED_PREFIX}{cipher.primary_fingerprint}:%",
+        },
+    )

@@ -1,8 +1,9 @@
 """Delivering one change to one webhook: render, sign, POST, then keep the books.
 
 A job carries the trigger's snapshot; its first attempt renders the body once and a
-retry carries those exact bytes, so every attempt of one delivery is identical (and
-so is its signature). Bookkeeping and the next attempt commit together:
+retry carries those exact bytes, so every attempt of one delivery has the same body
+(and the same X-Nexudus-Hook-Signature; X-Spacecal-Signature is stamped with the
+time of each attempt). Bookkeeping and the next attempt commit together:
 
 - success: ErrorCount 0, LastTrigger now;
 - failure: ErrorCount + 1 and LastError; at `outbound_disable_after` consecutive
@@ -37,7 +38,7 @@ from spacecal.failures import Loop, backoff
 from spacecal.jobs import names
 from spacecal.outbound.render import render
 from spacecal.outbound.send import SendResult, post
-from spacecal.outbound.signing import SIGNATURE_HEADER, sign
+from spacecal.outbound.signing import SIGNATURE_HEADER, TIMESTAMPED_HEADER, sign, sign_timestamped
 
 log = logging.getLogger("spacecal.outbound")
 
@@ -107,7 +108,11 @@ async def deliver(
     }
     if hook.secret_enc is not None:
         try:
-            headers[SIGNATURE_HEADER] = sign(payload, db.cipher.decrypt(hook.secret_enc))
+            secret = db.cipher.decrypt(hook.secret_enc)
+            headers[SIGNATURE_HEADER] = sign(payload, secret)
+            # Stamped per attempt, so a receiver can refuse a replay (signing.py).
+            stamp = int(clock.now().timestamp())
+            headers[TIMESTAMPED_HEADER] = sign_timestamped(payload, secret, stamp)
         except KeyConfigurationError:
             result = SendResult(
                 False, None, "its Secret cannot be decrypted with the configured keys: set it again"

@@ -8,6 +8,8 @@ are kept by the deliveries (delivery.py) and read-only here.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal.db.models import WebHook, table_of
 from spacecal.outbound.actions import ACTIONS
+from spacecal.providers.guard import refusal
 from spacecal.records.fields import Field, Kind, ParseError
 from spacecal.records.spec import RecordSpec
 
@@ -29,7 +32,9 @@ def parse_action(value: Any) -> str:
     return _BY_FOLDED[folded]
 
 
-def parse_url(value: Any) -> str:
+def parse_url(value: Any, *, allow_private: bool = False) -> str:
+    """A webhook URL, refused at write time when its host as written is internal
+    (providers/guard.py; the connect-time check covers names that resolve there)."""
     text = str(value).strip()
     if any(ch.isspace() or ord(ch) < 32 for ch in text):
         raise ParseError("must not contain spaces or control characters")
@@ -42,6 +47,12 @@ def parse_url(value: Any) -> str:
         raise ParseError("must be an http:// or https:// URL with a host")
     if parts.username is not None or parts.password is not None:
         raise ParseError("must not hold a user name or password; use Secret to sign instead")
+    why = refusal(text, allow_private=allow_private)
+    if why is not None:
+        hint = ""
+        if refusal(text, allow_private=True) is None:
+            hint = " (receivers on the operator's own network need SPACECAL_ALLOW_PRIVATE_TARGETS)"
+        raise ParseError(f"must point at a public address: {why}{hint}")
     return text
 
 
@@ -81,7 +92,8 @@ WEBHOOKS = RecordSpec(
             nullable=False,
             max_length=2048,
             validate=parse_url,
-            description="Where the JSON array holding the record is POSTed (http or https).",
+            description="Where the JSON array holding the record is POSTed (http or https); "
+            "a public address unless the operator set SPACECAL_ALLOW_PRIVATE_TARGETS.",
         ),
         Field(
             "Active",
@@ -125,3 +137,14 @@ WEBHOOKS = RecordSpec(
     "Action happens, signed with its Secret.",
     before_write=_before_write,
 )
+
+
+def webhooks_spec(*, allow_private: bool) -> RecordSpec:
+    """The WebHook record as an app with this SPACECAL_ALLOW_PRIVATE_TARGETS accepts it."""
+    if not allow_private:
+        return WEBHOOKS
+    fields = tuple(
+        replace(f, validate=partial(parse_url, allow_private=True)) if f.name == "URL" else f
+        for f in WEBHOOKS.fields
+    )
+    return replace(WEBHOOKS, fields=fields)

@@ -4,7 +4,8 @@ DELIVER); a stalled delivery (its worker died) is sent again.
 Deliveries share one HTTP client per event loop: building a client loads the TLS
 trust store (~60-100 ms here), several times the cost of a delivery itself, and a
 receiver that takes many deliveries keeps its connection. Timeouts are per request
-(delivery.py); redirects are never followed by the client (send.py).
+(delivery.py); redirects are never followed by the client (send.py), and every
+connection is checked by the outbound guard (providers/guard.py).
 """
 
 from __future__ import annotations
@@ -19,17 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from spacecal import jobs
 from spacecal.jobs import names
 from spacecal.outbound.delivery import defer_delivery, deliver
+from spacecal.providers.guard import guarded_client
 from spacecal.sync.runtime import SyncRuntime
 
-_clients: WeakKeyDictionary[asyncio.AbstractEventLoop, httpx2.AsyncClient] = WeakKeyDictionary()
+_clients: WeakKeyDictionary[asyncio.AbstractEventLoop, dict[bool, httpx2.AsyncClient]] = (
+    WeakKeyDictionary()
+)
 
 
-def shared_client() -> httpx2.AsyncClient:
-    loop = asyncio.get_running_loop()
-    client = _clients.get(loop)
+def shared_client(*, allow_private: bool) -> httpx2.AsyncClient:
+    """The loop's delivery client, behind the outbound guard (providers/guard.py)."""
+    per_loop = _clients.setdefault(asyncio.get_running_loop(), {})
+    client = per_loop.get(allow_private)
     if client is None or client.is_closed:
-        client = httpx2.AsyncClient(follow_redirects=False)
-        _clients[loop] = client
+        client = per_loop[allow_private] = guarded_client(allow_private=allow_private)
     return client
 
 
@@ -40,4 +44,5 @@ async def _send_again(conn: AsyncConnection, args: dict[str, Any]) -> None:
 
 @jobs.task(names.DELIVER, on_stalled=_send_again)
 async def deliver_task(runtime: SyncRuntime, /, **args: Any) -> None:
-    await deliver(runtime.db, runtime.settings, shared_client(), **args)
+    client = shared_client(allow_private=runtime.settings.allow_private_targets)
+    await deliver(runtime.db, runtime.settings, client, **args)

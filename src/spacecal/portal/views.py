@@ -4,12 +4,15 @@ context every template gets (space name, CSRF token, messages) and redirects."""
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from spacecal.config import Settings
 from spacecal.portal.data import Member, load_member
 from spacecal.portal.runtime import TEMPLATES, PortalRuntime
 from spacecal.web.sessions import Session
@@ -67,6 +70,22 @@ def local_time(value: datetime | None, zone: ZoneInfo, fmt: str = "%a %d %b %Y, 
     return value.astimezone(zone).strftime(fmt)
 
 
+@lru_cache(maxsize=8)
+def _csp(*authorize_urls: str) -> str:
+    # The console's policy (admin/views.py), except that a form may also lead to the
+    # providers' consent pages: Connect POSTs here and is redirected there, and
+    # Chromium holds form-action to the redirect's target too.
+    consent = sorted({f"{p.scheme}://{p.netloc}" for p in map(urlsplit, authorize_urls)})
+    return (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; "
+        f"form-action 'self' {' '.join(consent)}; frame-ancestors 'none'; base-uri 'none'"
+    )
+
+
+def content_security_policy(settings: Settings) -> str:
+    return _csp(settings.google_authorize_url, settings.microsoft_login_base)
+
+
 def render(
     rt: PortalRuntime,
     request: Request,
@@ -92,6 +111,8 @@ def render(
     response.headers["Cache-Control"] = "no-store"
     response.headers["X-Frame-Options"] = "DENY"
     response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Content-Security-Policy"] = content_security_policy(rt.settings)
     if new_cookie is not None:
         rt.sessions.set_csrf_cookie(response, new_cookie)
     return response

@@ -311,6 +311,7 @@ class Provisioner:
                 provider=setup.provider,
                 sub=sub,
                 now=now,
+                cipher=self.cipher,
             )
             await show_live(conn, setup.id, now)
 

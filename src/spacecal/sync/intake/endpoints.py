@@ -21,6 +21,7 @@ from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from spacecal.crypto import TokenCipher
 from spacecal.sync.intake import marks as intake
 
 log = logging.getLogger("spacecal.webhooks")
@@ -31,7 +32,13 @@ def _validation_echo(request: Request) -> Response | None:
     token = request.query_params.get("validationToken")
     if token is None:
         return None
-    return PlainTextResponse(token, status_code=200, media_type="text/plain")
+    # The token is the caller's text: nosniff keeps a browser from reading it as HTML.
+    return PlainTextResponse(
+        token,
+        status_code=200,
+        media_type="text/plain",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
 
 
 MAX_BODY = 1024 * 1024
@@ -42,6 +49,11 @@ def _trace(request: Request) -> str | None:
     it is kept on the connection's mark and handed to the reconcile job."""
     trace = getattr(request.state, "trace_id", None)
     return trace[:64] if isinstance(trace, str) and trace else None
+
+
+def _cipher(request: Request) -> TokenCipher:
+    cipher: TokenCipher = request.app.state.services.db.cipher
+    return cipher
 
 
 def _engine(request: Request) -> AsyncEngine:
@@ -66,7 +78,9 @@ async def microsoft_notifications(request: Request) -> Response:
     status = (
         413
         if body is None
-        else await intake.microsoft(_engine(request), body, trace=_trace(request))
+        else await intake.microsoft(
+            _engine(request), body, cipher=_cipher(request), trace=_trace(request)
+        )
     )
     return Response(status_code=status)
 
@@ -79,13 +93,21 @@ async def microsoft_lifecycle(request: Request) -> Response:
     status = (
         413
         if body is None
-        else await intake.microsoft(_engine(request), body, lifecycle=True, trace=_trace(request))
+        else await intake.microsoft(
+            _engine(request),
+            body,
+            cipher=_cipher(request),
+            lifecycle=True,
+            trace=_trace(request),
+        )
     )
     return Response(status_code=status)
 
 
 async def google_notifications(request: Request) -> Response:
-    status = await intake.google(_engine(request), request.headers, trace=_trace(request))
+    status = await intake.google(
+        _engine(request), request.headers, cipher=_cipher(request), trace=_trace(request)
+    )
     return Response(status_code=status)
 
 

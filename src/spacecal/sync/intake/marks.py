@@ -2,8 +2,9 @@
 
 Verification comes first and uses only our own tables: the Google channel (or Graph
 subscription) must be known and not stopped, and its token (clientState) must match
-the generation's secret, compared in constant time. Old and new generations overlap
-during renewal, so both are accepted until the old one is stopped.
+the generation's secret (stored as a keyed hash), compared in constant time. Old and
+new generations overlap during renewal, so both are accepted until the old one is
+stopped.
 
 A verified notification commits a mark on its connection (`sync_requested_at`, kept
 from the first notification; `notifications_pending` + 1; the first notification's
@@ -22,7 +23,6 @@ Forged or malformed requests change nothing and are counted. No provider I/O her
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import logging
 import weakref
@@ -36,6 +36,7 @@ from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
+from spacecal.crypto import TokenCipher
 from spacecal.metrics import NOTIFICATIONS
 from spacecal.sync.intake import dispatch
 from spacecal.sync.intake.coalesce import Coalescer
@@ -172,10 +173,6 @@ async def _generations(
     return {i: g for i, g in zip(wanted, found, strict=True) if g is not None}
 
 
-def _secret_matches(given: str | None, expected: str) -> bool:
-    return hmac.compare_digest((given or "").encode(), expected.encode())
-
-
 async def mark_notified(
     engine: AsyncEngine,
     notified: Mapping[int, int | None],
@@ -204,7 +201,11 @@ async def mark_notified(
 
 
 async def google(
-    engine: AsyncEngine, headers: Mapping[str, str], *, trace: str | None = None
+    engine: AsyncEngine,
+    headers: Mapping[str, str],
+    *,
+    cipher: TokenCipher,
+    trace: str | None = None,
 ) -> int:
     """Handle one Google push; returns the HTTP status to answer. `trace`: the
     request's trace id, kept on the mark for the reconcile it leads to."""
@@ -217,7 +218,7 @@ async def google(
     if generation is None or generation.status == "stopped" or generation.connection_id is None:
         NOTIFICATIONS.labels("google", "unknown_channel").inc()
         return 200
-    if not _secret_matches(headers.get("x-goog-channel-token"), generation.secret):
+    if not cipher.secret_matches(headers.get("x-goog-channel-token"), generation.secret):
         NOTIFICATIONS.labels("google", "forged").inc()
         log.warning("google notification with a wrong channel token")
         return 401
@@ -247,7 +248,12 @@ def parse_graph_items(body: bytes) -> list[dict[str, Any]] | None:
 
 
 async def microsoft(
-    engine: AsyncEngine, body: bytes, *, lifecycle: bool = False, trace: str | None = None
+    engine: AsyncEngine,
+    body: bytes,
+    *,
+    cipher: TokenCipher,
+    lifecycle: bool = False,
+    trace: str | None = None,
 ) -> int:
     """Handle one Graph POST (change or lifecycle notifications); the status to answer.
 
@@ -270,7 +276,9 @@ async def microsoft(
         if generation is None or generation.status == "stopped" or generation.connection_id is None:
             NOTIFICATIONS.labels("microsoft", "unknown_subscription").inc()
             continue
-        if not _secret_matches(item.get("clientState"), generation.secret):
+        # Anything but a non-empty string (a number, list, object, true, null) is
+        # forged; secrets are stored hashed (TokenCipher.secret_matches).
+        if not cipher.secret_matches(item.get("clientState"), generation.secret):
             NOTIFICATIONS.labels("microsoft", "forged").inc()
             log.warning("graph %s notification with a wrong clientState", kind)
             continue

@@ -2,7 +2,10 @@
 recorded with its secret and its account (so it can be stopped even after its
 connection is gone), and the connection record showing the live one.
 
-Provisioning and renewal both subscribe; both record through here."""
+Provisioning and renewal both subscribe; both record through here, and a secret is
+stored only as its keyed hash (`TokenCipher.seal_secret`): the provider was sent the
+clear value when the subscription was made, and no renewal sends it again (Google
+makes a new channel with a new token; Graph's PATCH keeps the clientState it has)."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.orm import InstrumentedAttribute
 
+from spacecal.crypto import TokenCipher
 from spacecal.db.models import SubscriptionGeneration
 from spacecal.providers.base import CalendarProvider, NotFound, Subscription
 from spacecal.sync.tokens import AccountTokens
@@ -129,6 +133,7 @@ async def record_live(
     provider: str,
     sub: Subscription,
     now: datetime,
+    cipher: TokenCipher,
 ) -> None:
     """A new live generation, in `conn`'s transaction; the record is not updated here
     (callers retire old generations first, then call `show_live`)."""
@@ -139,7 +144,7 @@ async def record_live(
             provider=provider,
             subscription_id=sub.id,
             watch_resource_id=sub.resource_id,
-            secret=sub.secret,
+            secret=cipher.seal_secret(sub.secret),
             expires_at=sub.expires_at,
             status="live",
             created_at=now,
@@ -206,6 +211,7 @@ async def replace_live(
     sub: Subscription,
     retire: list[int],
     now: datetime,
+    cipher: TokenCipher,
     extends: int | None = None,
     clear_request: bool = False,
     resync: bool = False,
@@ -219,7 +225,7 @@ async def replace_live(
         "connection_id": connection_id,
         "account_id": account_id,
         "expires_at": sub.expires_at,
-        "secret": sub.secret,
+        "secret": cipher.seal_secret(sub.secret),
         "retire": retire,
         "now": now,
         "clear_request": clear_request,

@@ -85,6 +85,7 @@ class Renewal:
         """`generations`: the `live` and `stopping` ones, when the caller read them
         with its own query (`generations_json`); `run` then spares its read."""
         self.engine = db.engine
+        self.cipher = db.cipher
         # Single statements need no transaction: one round trip, no BEGIN/COMMIT.
         self.autocommit = db.reads
         self.settings = settings
@@ -245,6 +246,7 @@ class Renewal:
                 sub=sub,
                 retire=[g.id for g in retire],
                 now=now,
+                cipher=self.cipher,
                 extends=extends,
                 clear_request=self.subject.renew_requested,
                 resync=resync,
