@@ -51,9 +51,9 @@ def _seed_admin(url: str) -> str:
         ).fetchone()
         assert user_id is not None
         conn.execute(
-            "INSERT INTO api_tokens (token_hash, kind, user_id, created_at, expires_at)"
-            " VALUES (%s, 'access', %s, %s, %s)",
-            (token_hash(token), user_id[0], now, now + timedelta(days=1)),
+            "INSERT INTO api_tokens (token_hash, kind, user_id, created_at, expires_at,"
+            " chain, chain_started_at) VALUES (%s, 'access', %s, %s, %s, %s, %s)",
+            (token_hash(token), user_id[0], now, now + timedelta(days=1), token_hash(token), now),
         )
     return token
 

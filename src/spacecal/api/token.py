@@ -86,7 +86,9 @@ async def issue_token(request: Request) -> JSONResponse:
             principal = await state.auth.verify_login(username, password, client_address(request))
         except ApiError as exc:
             if exc.status in (429, 503):
-                response = oauth_error("invalid_grant", exc.message, status=exc.status)
+                # RFC 6749 names no busy code for this endpoint: its authorize one.
+                code = "invalid_grant" if exc.status == 429 else "temporarily_unavailable"
+                response = oauth_error(code, exc.message, status=exc.status)
                 response.headers.update(exc.headers or {})
                 return response
             return oauth_error("invalid_grant", "The user name or password is incorrect.")
