@@ -15,12 +15,12 @@ from datetime import datetime, timedelta
 
 import httpx2
 import pytest
+from tests.support.api import insert_api_user
 from tests.support.database import TEST_KEY
 from tests.support.environments import Env, make_env
 from tests.support.portal import PASSWORD, SPACECAL, Browser
 
 from spacecal import clock
-from spacecal.api.users import create_user
 from spacecal.app import create_app
 from spacecal.config import Settings
 from spacecal.db.engine import Database
@@ -60,12 +60,12 @@ async def two_apps(
 
 
 async def test_parallel_guesses_verify_at_most_the_limit_across_processes(
-    two_apps: tuple[object, object], database: Database, settings: Settings
+    two_apps: tuple[object, object], database: Database, settings: Settings, password_hash: str
 ) -> None:
     """40 wrong guesses at once from one address, spread over two API processes, with
     the right password inside the burst: at most the limit is checked, and the right
     one is accepted only if it was among those."""
-    await create_user(database.engine, EMAIL, PASSWORD, [], True, settings)
+    await insert_api_user(database, password_hash, EMAIL, full_admin=True)
     first, second = (client_at(app, "198.51.100.7") for app in two_apps)
     async with first, second:
         bodies = [grant(EMAIL, f"wrong guess {n}") for n in range(40)]
@@ -91,9 +91,9 @@ async def test_parallel_guesses_verify_at_most_the_limit_across_processes(
 
 
 async def test_sequential_failures_count_once_across_two_processes(
-    two_apps: tuple[object, object], database: Database, settings: Settings
+    two_apps: tuple[object, object], database: Database, settings: Settings, password_hash: str
 ) -> None:
-    await create_user(database.engine, EMAIL, PASSWORD, [], True, settings)
+    await insert_api_user(database, password_hash, EMAIL, full_admin=True)
     first, second = (client_at(app, "198.51.100.8") for app in two_apps)
     async with first, second:
         for n in range(settings.login_max_failures):
@@ -106,13 +106,13 @@ async def test_sequential_failures_count_once_across_two_processes(
 
 
 async def test_a_locked_out_guesser_does_not_lock_out_the_owner_until_the_account_limit(
-    clean: None, settings: Settings, database: Database
+    clean: None, settings: Settings, password_hash: str, database: Database
 ) -> None:
     """Item 6: failures from other addresses do not block a correct password from an
     address without failures; the per-account limit is the slower backstop."""
     mine = settings.model_copy(update={"login_account_max_failures": 12})
     app = create_app(mine, database)
-    await create_user(database.engine, EMAIL, PASSWORD, [], True, mine)
+    await insert_api_user(database, password_hash, EMAIL, full_admin=True)
     async with client_at(app, "203.0.113.66") as guesser, client_at(app, "192.0.2.10") as owner:
         for _ in range(mine.login_max_failures + 3):
             await guesser.post("/api/token", data=grant(EMAIL, "wrong password"))
@@ -130,7 +130,7 @@ async def test_a_locked_out_guesser_does_not_lock_out_the_owner_until_the_accoun
 
 
 async def test_a_sign_in_flood_is_bounded_and_does_not_starve_others(
-    clean: None, settings: Settings, database: Database
+    clean: None, settings: Settings, password_hash: str, database: Database
 ) -> None:
     """120 sign-ins at once, each from its own address for its own account (the limiter
     cannot help): beyond the gate's queue they are answered 503 at once, so a Bearer
@@ -144,7 +144,7 @@ async def test_a_sign_in_flood_is_bounded_and_does_not_starve_others(
         }
     )
     app = create_app(mine, database)
-    await create_user(database.engine, EMAIL, PASSWORD, [], True, mine)
+    await insert_api_user(database, password_hash, EMAIL, full_admin=True)
     async with client_at(app, "192.0.2.20") as owner:
         token = (await owner.post("/api/token", data=grant(EMAIL, PASSWORD))).json()
         bearer = {"Authorization": f"Bearer {token['access_token']}"}
@@ -182,9 +182,9 @@ async def test_a_sign_in_flood_is_bounded_and_does_not_starve_others(
 
 
 async def test_reuse_of_a_spent_refresh_token_revokes_its_chain(
-    two_apps: tuple[object, object], database: Database, settings: Settings
+    two_apps: tuple[object, object], database: Database, settings: Settings, password_hash: str
 ) -> None:
-    await create_user(database.engine, EMAIL, PASSWORD, [], True, settings)
+    await insert_api_user(database, password_hash, EMAIL, full_admin=True)
     first, second = (client_at(app, "192.0.2.30") for app in two_apps)
     async with first, second:
         pair1 = (await first.post("/api/token", data=grant(EMAIL, PASSWORD))).json()
@@ -211,11 +211,11 @@ async def test_reuse_of_a_spent_refresh_token_revokes_its_chain(
 
 
 async def test_a_refresh_chain_ends_after_its_absolute_lifetime(
-    clean: None, settings: Settings, database: Database, moved_clock: None
+    clean: None, settings: Settings, password_hash: str, database: Database, moved_clock: None
 ) -> None:
     mine = settings.model_copy(update={"refresh_chain_days": 2})
     app = create_app(mine, database)
-    await create_user(database.engine, EMAIL, PASSWORD, [], True, mine)
+    await insert_api_user(database, password_hash, EMAIL, full_admin=True)
     async with client_at(app, "192.0.2.31") as client:
         pair = (await client.post("/api/token", data=grant(EMAIL, PASSWORD))).json()
         for _ in range(3):  # refreshed well within each token's own lifetime
@@ -248,12 +248,17 @@ def cli(settings: Settings, *args: str, stdin: str | None = None) -> str:
 
 
 @pytest.mark.parametrize("action", ["set-password", "deactivate", "revoke-tokens"])
-def test_the_user_commands_explain_themselves(action: str) -> None:
-    done = subprocess.run(
-        [*SPACECAL_CLI, "users", action, "--help"], capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0 and "usage: spacecal users" in done.stdout
-    assert "token" in done.stdout and "SPACECAL_BEARER_CACHE_SECONDS" in done.stdout
+def test_the_user_commands_explain_themselves(
+    action: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from spacecal.cli.main import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["users", action, "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "usage: spacecal users" in out
+    assert "token" in out and "SPACECAL_BEARER_CACHE_SECONDS" in out
 
 
 @pytest.fixture
