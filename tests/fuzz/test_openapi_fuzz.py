@@ -124,7 +124,12 @@ def api(settings: Settings, database: Database) -> Iterator[None]:
     # No db: the lifespan opens its own. The failed-login limiter is tested on its own
     # (tests/api/test_auth.py); here it would turn schemathesis's invalid-credential
     # probes into 429s after five of them.
-    APP.inner = create_app(settings.model_copy(update={"login_max_failures": 1_000_000}))
+    unlimited = {
+        "login_max_failures": 1_000_000,
+        "login_address_max_failures": 1_000_000,
+        "login_account_max_failures": 1_000_000,
+    }
+    APP.inner = create_app(settings.model_copy(update=unlimited))
     _seed_records(APP, ADMIN)
     yield
     asgi.shutdown_lifespans()
