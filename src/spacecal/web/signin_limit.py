@@ -92,6 +92,10 @@ class Reservation:
     async def succeeded(self) -> None:
         await self.limiter.release(self.keys, clear=self.pair_key)
 
+    async def cancel(self) -> None:
+        """The attempt was not checked after all."""
+        await self.limiter.release(self.keys)
+
 
 class SignInLimiter:
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
@@ -179,11 +183,17 @@ async def guarded(
     address: str,
     check: Callable[[], Awaitable[T | None]],
 ) -> T | None:
-    """Run a password `check` (None = wrong) under the gate and the limiter: admitted
-    by the gate, a slot reserved, then checked; a success gives the slot back."""
-    gate.admit()
+    """Run a password `check` (None = wrong) under the limiter and the gate: a slot
+    reserved first (so a flood from one address is refused by its count, without
+    taking the gate's places), then admitted by the gate (503 gives the slot back: it
+    was not checked), then checked; a success gives the slot back."""
+    reservation = await limiter.reserve(area, account, address)
     try:
-        reservation = await limiter.reserve(area, account, address)
+        gate.admit()
+    except ApiError:
+        await reservation.cancel()
+        raise
+    try:
         result = await gate.run(check)
     finally:
         gate.leave()
