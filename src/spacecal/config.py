@@ -60,11 +60,56 @@ class Settings(BaseSettings):
     bearer_cache_seconds: float = Field(
         default=5.0, ge=0, description="How long a checked Bearer token skips the database."
     )
+    refresh_chain_days: float = Field(
+        default=90.0,
+        gt=0,
+        description="Absolute lifetime of a refresh-token chain (from its password grant): "
+        "past it, refreshing fails and the user signs in again.",
+    )
     login_max_failures: int = Field(
-        default=5, ge=1, description="Failed logins allowed per account and per address..."
+        default=5,
+        ge=1,
+        description="Sign-in attempts allowed per account from one address within the "
+        "window (counted before the password is checked; a success gives its slot back).",
+    )
+    login_address_max_failures: int = Field(
+        default=30,
+        ge=1,
+        description="Sign-in attempts allowed per client address, whatever the account, "
+        "within the window.",
+    )
+    login_account_max_failures: int = Field(
+        default=50,
+        ge=1,
+        description="Sign-in attempts allowed per account from all addresses together "
+        "within the window: the slower per-account backoff.",
     )
     login_failure_window_seconds: float = Field(
-        default=300.0, gt=0, description="...within this many seconds before 429."
+        default=300.0, gt=0, description="The sign-in limiter's window, in seconds, before 429."
+    )
+    login_verify_concurrency: int = Field(
+        default=2,
+        ge=1,
+        description="Password checks (argon2) running at once per process, for sign-ins "
+        "not answered from a cache.",
+    )
+    login_verify_queue: int = Field(
+        default=16,
+        ge=0,
+        description="Sign-ins allowed to wait for a password check per process; beyond "
+        "it a sign-in is answered 503 with Retry-After.",
+    )
+    password_hash_time_cost: int = Field(
+        default=3, ge=1, description="argon2 time cost of new password hashes."
+    )
+    password_hash_memory_kib: int = Field(
+        default=65536, ge=8, description="argon2 memory cost (KiB) of new password hashes."
+    )
+    trusted_proxies: str = Field(
+        default="",
+        description="Comma-separated addresses (or networks) of reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto are believed; empty: none, the TCP peer is "
+        "the client.",
     )
 
     # --- search paging ---------------------------------------------------------

@@ -11,6 +11,9 @@ calendar.
 Secrets never belong in a log line; `Redactor` is the safety net for the day one
 slips in: it masks bearer/basic credentials, `token=`/`secret=`-like pairs, JWTs,
 Fernet ciphertexts and long opaque strings in the message and its extra fields.
+Paths of routes that carry a secret in the path (`SECRET_ROUTES`: a sign-in link's
+token) are redacted by where the secret sits, whatever it looks like; the access line
+(web/trace.py) logs paths through `redact_path`.
 """
 
 from __future__ import annotations
@@ -56,6 +59,18 @@ def bind_trace(trace: str | None = None) -> Iterator[str]:
 # --- redaction ------------------------------------------------------------------------
 
 REDACTED = "[redacted]"
+# Routes with a secret path segment: the segment after the prefix, whatever its shape
+# (a token with no digit is as secret as any other).
+SECRET_ROUTES = (re.compile(r"(/portal/signin/link/)[^/?#\s\"']+"),)
+
+
+def redact_path(path: str) -> str:
+    """`path` with the secret segment of a `SECRET_ROUTES` route replaced."""
+    for route in SECRET_ROUTES:
+        path = route.sub(lambda m: f"{m.group(1)}{REDACTED}", path)
+    return path
+
+
 _PATTERNS = [
     # Authorization: Bearer x / Basic x
     re.compile(r"(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}"),
@@ -75,7 +90,9 @@ _PATTERNS = [
 
 
 def redact(text: str) -> str:
-    """`text` with anything token-looking replaced by [redacted]."""
+    """`text` with secret-route segments and anything token-looking replaced by
+    [redacted]."""
+    text = redact_path(text)
     for index, pattern in enumerate(_PATTERNS):
         if index == 0:
             text = pattern.sub(lambda m: f"{m.group(1)} {REDACTED}", text)

@@ -147,6 +147,10 @@ async def serve(
             access_log=False,
             lifespan="on",
             log_config=None,
+            # X-Forwarded-For only from SPACECAL_TRUSTED_PROXIES (uvicorn's own default
+            # trusts 127.0.0.1, so a local client could pick its limiter address).
+            proxy_headers=bool(settings.trusted_proxies.strip()),
+            forwarded_allow_ips=settings.trusted_proxies.strip() or None,
         )
         await uvicorn.Server(config).serve()
     finally:

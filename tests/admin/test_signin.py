@@ -122,7 +122,7 @@ async def test_failed_sign_ins_are_limited_together_with_the_api(world: World) -
         assert page.status_code == 400
     page = await sign_in(browser, "google-viewer@example.com", PASSWORD)
     assert page.status_code == 429
-    assert "Too many failed sign-in attempts" in page.text
+    assert "Too many sign-in attempts" in page.text
     assert int(page.headers["Retry-After"]) > 0
     # The same budget guards the API's token endpoint for this account.
     async with httpx2.AsyncClient(

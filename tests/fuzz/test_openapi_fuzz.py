@@ -51,9 +51,9 @@ def _seed_admin(url: str) -> str:
         ).fetchone()
         assert user_id is not None
         conn.execute(
-            "INSERT INTO api_tokens (token_hash, kind, user_id, created_at, expires_at)"
-            " VALUES (%s, 'access', %s, %s, %s)",
-            (token_hash(token), user_id[0], now, now + timedelta(days=1)),
+            "INSERT INTO api_tokens (token_hash, kind, user_id, created_at, expires_at,"
+            " chain, chain_started_at) VALUES (%s, 'access', %s, %s, %s, %s, %s)",
+            (token_hash(token), user_id[0], now, now + timedelta(days=1), token_hash(token), now),
         )
     return token
 
@@ -124,7 +124,12 @@ def api(settings: Settings, database: Database) -> Iterator[None]:
     # No db: the lifespan opens its own. The failed-login limiter is tested on its own
     # (tests/api/test_auth.py); here it would turn schemathesis's invalid-credential
     # probes into 429s after five of them.
-    APP.inner = create_app(settings.model_copy(update={"login_max_failures": 1_000_000}))
+    unlimited = {
+        "login_max_failures": 1_000_000,
+        "login_address_max_failures": 1_000_000,
+        "login_account_max_failures": 1_000_000,
+    }
+    APP.inner = create_app(settings.model_copy(update=unlimited))
     _seed_records(APP, ADMIN)
     yield
     asgi.shutdown_lifespans()

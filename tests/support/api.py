@@ -70,6 +70,8 @@ async def insert_api_user_in(
             user_id=user_id,
             created_at=now,
             expires_at=now + timedelta(days=token_days),
+            chain=token_hash(token),
+            chain_started_at=now,
         )
     )
     return {"Authorization": f"Bearer {token}"}

@@ -138,6 +138,11 @@ def settings(pg_url: str, tmp_path_factory: pytest.TempPathFactory) -> Settings:
         secret_keys=TEST_KEY,
         data_dir=tmp_path_factory.mktemp("data"),
         login_max_failures=5,
+        login_address_max_failures=10,
+        # Cheap argon2 for hashes made under these settings (unknown-account checks,
+        # users created with them): sign-in tests stay seconds, not minutes.
+        password_hash_time_cost=1,
+        password_hash_memory_kib=8192,
     )
 
 

@@ -5,7 +5,7 @@ Pages: connections per business and provider with their health, search, filters 
 paging; one connection with its subscriptions, sync history and the buttons resync
 now, renew now and disconnect; activity charts (notifications, syncs, bookings made
 from calendars, refusals) over 24 hours and 30 days. Sign-in uses the API's users,
-password check and failed-login limiter (web/auth.py); access uses the API's roles
+password check and sign-in limiter (web/auth.py, web/signin_limit.py); access uses the API's roles
 (access.py).
 See docs/admin.md.
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fastapi import Request
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from spacecal.admin.access import AdminUser
 from spacecal.config import Settings
@@ -44,7 +44,8 @@ class AdminRuntime(ServicesView):
         return self.services.auth
 
     async def current_user(self, request: Request) -> tuple[Session, AdminUser] | None:
-        """The signed-in, still active API user, or None."""
+        """The signed-in, still active API user, or None (also when the user signed
+        out or changed password since this session began: its generation moved on)."""
         session = self.sessions.read(request)
         if session is None:
             return None
@@ -52,13 +53,24 @@ class AdminRuntime(ServicesView):
             row = (
                 await conn.execute(
                     select(ApiUser.id, ApiUser.email, ApiUser.roles, ApiUser.full_admin).where(
-                        ApiUser.id == session.coworker_id, ApiUser.active.is_(True)
+                        ApiUser.id == session.coworker_id,
+                        ApiUser.active.is_(True),
+                        ApiUser.generation == session.generation,
                     )
                 )
             ).first()
         if row is None:
             return None
         return session, AdminUser(row.id, row.email, frozenset(row.roles), row.full_admin)
+
+    async def end_sessions(self, user_id: int) -> None:
+        """Sign the user out of the console everywhere (bumps their generation)."""
+        async with self.db.engine.begin() as conn:
+            await conn.execute(
+                update(ApiUser)
+                .where(ApiUser.id == user_id)
+                .values(generation=ApiUser.generation + 1)
+            )
 
 
 def runtime(request: Request) -> AdminRuntime:

@@ -1,11 +1,12 @@
 """Sign-in and sign-out of the console, for API users.
 
 The password is checked by the API's own `verify_login` (argon2, timing-safe for
-unknown emails) under the API's failed-login limiter, so guessing through the console
-and through `/api/token` or Basic counts against one budget. A successful sign-in
-sets the console's session cookie (HttpOnly, SameSite=Lax, Path=/admin, Secure under
-https); the form itself carries a double-submit CSRF token, so nobody can sign a
-browser into someone else's session.
+unknown emails) under the API's sign-in limiter and gate, so guessing through the
+console and through `/api/token` or Basic counts against one budget. A successful
+sign-in sets the console's session cookie (HttpOnly, SameSite=Lax, Path=/admin, Secure
+under https), good for the user's current generation: sign-out, a password change,
+deactivation or token revocation ends every session of theirs. The form itself carries
+a double-submit CSRF token, so nobody can sign a browser into someone else's session.
 """
 
 from __future__ import annotations
@@ -72,13 +73,15 @@ async def signin(request: Request) -> Response:
     try:
         principal = await rt.auth.verify_login(email, password, client_address(request))
     except ApiError as exc:
-        if exc.status == 429:
+        if exc.status in (429, 503):
             text = (
-                "Too many failed sign-in attempts. Wait a few minutes and try again; "
-                "an administrator can reset your password with `spacecal users create`."
+                "Too many sign-in attempts. Wait a few minutes and try again; "
+                "an administrator can reset your password with `spacecal users set-password`."
+                if exc.status == 429
+                else "The console is busy checking sign-ins. Try again in a moment."
             )
             answer = render(
-                rt, request, "signin.html", {"email": email, "form_error": text}, status=429
+                rt, request, "signin.html", {"email": email, "form_error": text}, status=exc.status
             )
             if exc.headers and "Retry-After" in exc.headers:
                 answer.headers["Retry-After"] = exc.headers["Retry-After"]
@@ -94,7 +97,7 @@ async def signin(request: Request) -> Response:
             status=400,
         )
     response = redirect("/admin/connections")
-    rt.sessions.start(response, principal.user_id)
+    rt.sessions.start(response, principal.user_id, principal.generation)
     return response
 
 
@@ -104,6 +107,9 @@ async def signout(request: Request) -> Response:
     session = rt.sessions.read(request)
     if session is not None:
         await checked_form(rt, request, session)
+        if await rt.current_user(request) is not None:
+            # Every console session of this user ends, copies of this cookie included.
+            await rt.end_sessions(session.coworker_id)
     # Signed out already (the session expired): nothing to protect, just say so.
     response = redirect("/admin/signin", notice="signed_out")
     rt.sessions.end(response)

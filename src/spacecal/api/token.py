@@ -2,12 +2,20 @@
 
 Answers follow RFC 6749 (`{"error": ..., "error_description": ...}` with 400), the
 shape Nexudus clients already parse.
+
+Refresh tokens rotate (RFC 6819 5.2.2.3, OAuth 2.0 Security BCP 4.14): each refresh
+spends its token and issues a new pair in the same chain (one chain per password
+grant). Presenting a spent or revoked refresh token again revokes every token of its
+chain, since one of two parties holding it is not the client. A chain ends
+`refresh_chain_days` after its password grant, however often it was refreshed.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -22,6 +30,7 @@ from spacecal.web.auth import Principal, client_address, token_hash
 from spacecal.web.services import Services, services_of
 
 router = APIRouter(tags=["Authentication"])
+log = logging.getLogger(__name__)
 
 
 def oauth_error(error: str, description: str, status: int = 400) -> JSONResponse:
@@ -76,46 +85,66 @@ async def issue_token(request: Request) -> JSONResponse:
         try:
             principal = await state.auth.verify_login(username, password, client_address(request))
         except ApiError as exc:
-            if exc.status == 429:
-                response = oauth_error("invalid_grant", exc.message, status=429)
+            if exc.status in (429, 503):
+                # RFC 6749 names no busy code for this endpoint: its authorize one.
+                code = "invalid_grant" if exc.status == 429 else "temporarily_unavailable"
+                response = oauth_error(code, exc.message, status=exc.status)
                 response.headers.update(exc.headers or {})
                 return response
             return oauth_error("invalid_grant", "The user name or password is incorrect.")
+        chain = Chain(secrets.token_bytes(16), clock.now())
         return JSONResponse(
-            await _issue(state, principal.user_id), headers={"Cache-Control": "no-store"}
+            await _issue(state, principal.user_id, chain), headers={"Cache-Control": "no-store"}
         )
     if grant == "refresh_token":
         refresh = params.get("refresh_token", "")
         if not refresh:
             return oauth_error("invalid_request", "refresh_token is required.")
-        user_id = await _consume_refresh(state, refresh)
-        if user_id is None:
+        spent = await _consume_refresh(state, refresh)
+        if spent is None:
             return oauth_error("invalid_grant", "The refresh token is invalid or has expired.")
-        return JSONResponse(await _issue(state, user_id), headers={"Cache-Control": "no-store"})
+        user_id, chain = spent
+        return JSONResponse(
+            await _issue(state, user_id, chain), headers={"Cache-Control": "no-store"}
+        )
     return oauth_error("unsupported_grant_type", "grant_type must be password or refresh_token.")
 
 
-async def _issue(state: Services, user_id: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Chain:
+    """A refresh-token chain: its id and when its password grant happened."""
+
+    id: bytes
+    started_at: datetime
+
+
+async def _issue(state: Services, user_id: int, chain: Chain) -> dict[str, Any]:
     settings = state.settings
     now = clock.now()
+    ends = chain.started_at + timedelta(days=settings.refresh_chain_days)
+    refresh_expires = min(now + timedelta(seconds=settings.refresh_token_ttl_seconds), ends)
     access, refresh = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    common = {
+        "user_id": user_id,
+        "created_at": now,
+        "chain": chain.id,
+        "chain_started_at": chain.started_at,
+    }
     async with state.db.engine.begin() as conn:
         await conn.execute(
             insert(ApiToken),
             [
                 {
+                    **common,
                     "token_hash": token_hash(access),
                     "kind": "access",
-                    "user_id": user_id,
-                    "created_at": now,
                     "expires_at": now + timedelta(seconds=settings.access_token_ttl_seconds),
                 },
                 {
+                    **common,
                     "token_hash": token_hash(refresh),
                     "kind": "refresh",
-                    "user_id": user_id,
-                    "created_at": now,
-                    "expires_at": now + timedelta(seconds=settings.refresh_token_ttl_seconds),
+                    "expires_at": refresh_expires,
                 },
             ],
         )
@@ -127,25 +156,47 @@ async def _issue(state: Services, user_id: int) -> dict[str, Any]:
     }
 
 
-async def _consume_refresh(state: Services, refresh: str) -> int | None:
-    """A refresh token works once: it is revoked as the new pair is issued."""
+async def _consume_refresh(state: Services, refresh: str) -> tuple[int, Chain] | None:
+    """Spend a refresh token: its user and chain, or None. A spent or revoked one
+    presented again revokes its whole chain (reuse detection)."""
     now = clock.now()
+    digest = token_hash(refresh)
+    chain_ends = now - timedelta(days=state.settings.refresh_chain_days)
     async with state.db.engine.begin() as conn:
-        user_id = await conn.scalar(
-            update(ApiToken)
-            .where(
-                ApiToken.token_hash == token_hash(refresh),
-                ApiToken.kind == "refresh",
-                ApiToken.revoked_at.is_(None),
-                ApiToken.expires_at > now,
+        row = (
+            await conn.execute(
+                update(ApiToken)
+                .where(
+                    ApiToken.token_hash == digest,
+                    ApiToken.kind == "refresh",
+                    ApiToken.revoked_at.is_(None),
+                    ApiToken.expires_at > now,
+                    ApiToken.chain_started_at > chain_ends,
+                )
+                .values(revoked_at=now)
+                .returning(ApiToken.user_id, ApiToken.chain, ApiToken.chain_started_at)
             )
-            .values(revoked_at=now)
-            .returning(ApiToken.user_id)
-        )
-        if user_id is None:
+        ).first()
+        if row is None:
+            reused = await conn.scalar(
+                select(ApiToken.chain).where(
+                    ApiToken.token_hash == digest,
+                    ApiToken.kind == "refresh",
+                    ApiToken.revoked_at.is_not(None),
+                )
+            )
+            if reused is not None:
+                await conn.execute(
+                    update(ApiToken)
+                    .where(ApiToken.chain == reused, ApiToken.revoked_at.is_(None))
+                    .values(revoked_at=now)
+                )
+                log.warning("a spent refresh token was presented again: its chain is revoked")
             return None
-        active = await conn.scalar(select(ApiUser.active).where(ApiUser.id == user_id))
-    return user_id if active else None
+        active = await conn.scalar(select(ApiUser.active).where(ApiUser.id == row.user_id))
+    if not active:
+        return None
+    return int(row.user_id), Chain(bytes(row.chain), row.chain_started_at)
 
 
 __all__ = ["Principal", "router"]

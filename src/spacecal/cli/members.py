@@ -17,7 +17,7 @@ def cmd_members_set_password(args: argparse.Namespace) -> int:
 
     async def work(db: Any, settings: Any) -> int:
         coworker_id = await find_coworker(db.engine, args.email)
-        await set_password(db.engine, coworker_id, password)
+        await set_password(db.engine, coworker_id, password, settings)
         return coworker_id
 
     try:
@@ -53,7 +53,8 @@ def register(sub: Subparsers, data_dir: argparse.ArgumentParser) -> None:
         "set-password",
         parents=[data_dir],
         help="set a member's portal password",
-        description="Set the members' portal password of the coworker with this email.",
+        description="Set the members' portal password of the coworker with this email; "
+        "every portal session of theirs ends (they sign in again).",
     )
     set_pw.add_argument("email", help="the coworker's email")
     pw = set_pw.add_mutually_exclusive_group(required=True)

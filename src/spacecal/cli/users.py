@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+from typing import Any
 
 from spacecal.cli.common import (
     CliError,
     Subparsers,
     read_password,
     release_embedded,
+    run_with_db,
     settings_for,
+)
+
+AFTER = (
+    "Every access and refresh token of the user is revoked and their console sessions "
+    "end. Other API processes stop accepting cached credentials within "
+    "SPACECAL_BEARER_CACHE_SECONDS."
 )
 
 
@@ -31,7 +39,7 @@ def cmd_users_create(args: argparse.Namespace) -> int:
         db = await open_database(settings)
         try:
             return await create_user(
-                db.engine, args.email, password, args.role or [], args.full_admin
+                db.engine, args.email, password, args.role or [], args.full_admin, settings
             )
         finally:
             await db.dispose()
@@ -47,19 +55,52 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: Subparsers, data_dir: argparse.ArgumentParser) -> None:
-    users = sub.add_parser("users", help="API users", description="Manage API users.")
-    users_sub = users.add_subparsers(dest="users_command", metavar="ACTION")
-    create = users_sub.add_parser(
-        "create",
-        parents=[data_dir],
-        help="create or update an API user",
-        description="Create an API user (or replace the password and roles of an existing "
-        "one). Roles are <Record>-<List|Read|Create|Edit|Delete>, e.g. "
-        "CoworkerGoogleCalendar-Read; --full-admin grants everything.",
-    )
-    create.add_argument("email", help="the user's email (their user name)")
-    secret = create.add_mutually_exclusive_group(required=True)
+def cmd_users_set_password(args: argparse.Namespace) -> int:
+    from spacecal.api.users import UserError, set_password
+
+    password = read_password(args)
+
+    async def work(db: Any, settings: Any) -> int:
+        return await set_password(db.engine, args.email, password, settings)
+
+    try:
+        revoked = run_with_db(args, work)
+    except UserError as exc:
+        raise CliError(str(exc)) from None
+    print(f"Set the password of API user {args.email.strip().lower()}; revoked {revoked} token(s).")
+    return 0
+
+
+def cmd_users_deactivate(args: argparse.Namespace) -> int:
+    from spacecal.api.users import UserError, deactivate
+
+    async def work(db: Any, settings: Any) -> int:
+        return await deactivate(db.engine, args.email)
+
+    try:
+        revoked = run_with_db(args, work)
+    except UserError as exc:
+        raise CliError(str(exc)) from None
+    print(f"Deactivated API user {args.email.strip().lower()}; revoked {revoked} token(s).")
+    return 0
+
+
+def cmd_users_revoke_tokens(args: argparse.Namespace) -> int:
+    from spacecal.api.users import UserError, revoke_tokens
+
+    async def work(db: Any, settings: Any) -> int:
+        return await revoke_tokens(db.engine, args.email)
+
+    try:
+        revoked = run_with_db(args, work)
+    except UserError as exc:
+        raise CliError(str(exc)) from None
+    print(f"Revoked {revoked} token(s) of API user {args.email.strip().lower()}.")
+    return 0
+
+
+def _password_options(parser: argparse.ArgumentParser) -> None:
+    secret = parser.add_mutually_exclusive_group(required=True)
     secret.add_argument(
         "--password", help="the password (visible in shell history: prefer --password-stdin)"
     )
@@ -68,6 +109,54 @@ def register(sub: Subparsers, data_dir: argparse.ArgumentParser) -> None:
         action="store_true",
         help="read the password from the first line of standard input",
     )
+
+
+def _register_revocations(users_sub: Any, data_dir: argparse.ArgumentParser) -> None:
+    set_pw = users_sub.add_parser(
+        "set-password",
+        parents=[data_dir],
+        help="change an API user's password (revokes their tokens)",
+        description="Replace the password of an existing API user (at least 8 characters). "
+        + AFTER,
+    )
+    set_pw.add_argument("email", help="the user's email (their user name)")
+    _password_options(set_pw)
+    set_pw.set_defaults(func=cmd_users_set_password)
+    off = users_sub.add_parser(
+        "deactivate",
+        parents=[data_dir],
+        help="stop an API user from signing in (revokes their tokens)",
+        description="Deactivate an API user: their password, Basic credentials and tokens "
+        "stop working. " + AFTER + " `spacecal users create` with a new password makes "
+        "the user active again.",
+    )
+    off.add_argument("email", help="the user's email (their user name)")
+    off.set_defaults(func=cmd_users_deactivate)
+    revoke = users_sub.add_parser(
+        "revoke-tokens",
+        parents=[data_dir],
+        help="revoke every token of an API user (the password stays)",
+        description="Revoke every access and refresh token of an API user, e.g. after a "
+        "token leaked; the user signs in again with their password. " + AFTER,
+    )
+    revoke.add_argument("email", help="the user's email (their user name)")
+    revoke.set_defaults(func=cmd_users_revoke_tokens)
+
+
+def register(sub: Subparsers, data_dir: argparse.ArgumentParser) -> None:
+    users = sub.add_parser("users", help="API users", description="Manage API users.")
+    users_sub = users.add_subparsers(dest="users_command", metavar="ACTION")
+    create = users_sub.add_parser(
+        "create",
+        parents=[data_dir],
+        help="create or update an API user",
+        description="Create an API user (or replace the password and roles of an existing "
+        "one, making it active again and revoking its tokens). Roles are "
+        "<Record>-<List|Read|Create|Edit|Delete>, e.g. "
+        "CoworkerGoogleCalendar-Read; --full-admin grants everything.",
+    )
+    create.add_argument("email", help="the user's email (their user name)")
+    _password_options(create)
     create.add_argument(
         "--role", action="append", metavar="ROLE", help="grant a role; repeat for several"
     )
@@ -75,3 +164,4 @@ def register(sub: Subparsers, data_dir: argparse.ArgumentParser) -> None:
         "--full-admin", action="store_true", help="a full unrestricted administrator"
     )
     create.set_defaults(func=cmd_users_create)
+    _register_revocations(users_sub, data_dir)

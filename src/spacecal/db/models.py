@@ -98,6 +98,10 @@ class Coworker(RecordMixin, Base):
     email: Mapped[str] = mapped_column(String(320), nullable=False, index=True)
     # Portal sign-in (members' portal); argon2 hash, never returned.
     password_hash: Mapped[str | None] = mapped_column(Text)
+    # Bumped by a password change or sign-out: portal sessions of older ones end.
+    session_generation: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default="0"
+    )
 
 
 class Booking(RecordMixin, Base):
@@ -142,6 +146,9 @@ class ApiUser(Base):
     full_admin: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     active: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     created_on: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    # Bumped by a password change, deactivation, token revocation or console sign-out:
+    # console sessions and cached Basic credentials of older generations end.
+    generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
 
 
 class ApiToken(Base):
@@ -158,6 +165,21 @@ class ApiToken(Base):
     created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(TZ, nullable=False, index=True)
     revoked_at: Mapped[datetime | None] = mapped_column(TZ)
+    # The refresh-token chain (one per password grant): reuse of a spent refresh token
+    # revokes the chain, and a chain ends `refresh_chain_days` after it started.
+    chain: Mapped[bytes] = mapped_column(LargeBinary, nullable=False, index=True)
+    chain_started_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+class LoginCounter(Base):
+    """The sign-in limiter's count for one key (account+address, address or account)
+    in a fixed window from its first attempt; shared by every API process."""
+
+    __tablename__ = "login_counters"
+
+    key: Mapped[str] = mapped_column(Text, primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(TZ, nullable=False, index=True)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)
 
 
 class ProviderAccount(Base):

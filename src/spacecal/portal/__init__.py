@@ -17,7 +17,6 @@ from fastapi.staticfiles import StaticFiles
 from spacecal.portal import api_routes, booking_pages, pages
 from spacecal.portal.runtime import PortalRuntime
 from spacecal.portal.views import render
-from spacecal.web.auth import LoginLimiter
 from spacecal.web.services import Services
 from spacecal.web.sessions import CsrfRejected, SessionCodec
 
@@ -26,7 +25,8 @@ __all__ = ["PortalRuntime", "install_portal", "mount_portal", "not_found_page", 
 
 def portal_runtime(services: Services) -> PortalRuntime:
     """The portal's runtime over the application's services: its own session codec
-    (cookies `Secure` when the public URL is https) and login limiter."""
+    (cookies `Secure` when the public URL is https); sign-ins share the application's
+    limiter and password-check gate (services.auth)."""
     settings = services.settings
     return PortalRuntime(
         services=services,
@@ -35,7 +35,6 @@ def portal_runtime(services: Services) -> PortalRuntime:
             int(settings.portal_session_hours * 3600),
             secure=settings.effective_public_url().startswith("https://"),
         ),
-        limiter=LoginLimiter(settings.login_max_failures, settings.login_failure_window_seconds),
     )
 
 

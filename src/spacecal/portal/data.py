@@ -26,6 +26,7 @@ class Member:
     business_name: str
     time_zone: str
     days_ahead: int
+    session_generation: int = 0
 
     @property
     def zone(self) -> ZoneInfo:
@@ -85,6 +86,7 @@ async def load_member(engine: AsyncEngine, coworker_id: int) -> Member | None:
                     Business.name.label("business_name"),
                     Business.time_zone,
                     Business.max_booking_days_ahead,
+                    Coworker.session_generation,
                 )
                 .join(Business, Business.id == Coworker.business_id)
                 .where(Coworker.id == coworker_id)
@@ -100,6 +102,7 @@ async def load_member(engine: AsyncEngine, coworker_id: int) -> Member | None:
         row.business_name,
         row.time_zone,
         row.max_booking_days_ahead,
+        row.session_generation,
     )
 
 

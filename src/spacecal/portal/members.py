@@ -1,11 +1,15 @@
 """Members' credentials for the portal: passwords an admin sets, and one-time sign-in
-links an admin issues (API or CLI). Links are stored hashed and work once."""
+links an admin issues (API or CLI). Links are stored hashed and work once.
+
+A member's `session_generation` is in their session cookie; setting a password or
+signing out bumps it, which ends every portal session of theirs (views.current_member)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, insert, select, update
@@ -13,12 +17,27 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
 from spacecal.config import Settings
-from spacecal.db.models import Coworker, MemberSignInLink
-from spacecal.web.auth import hash_password, verify_password
+from spacecal.db.models import Business, Coworker, MemberSignInLink
+from spacecal.web.auth import dummy_hash, hash_password, verify_password
 
 MIN_PASSWORD_LENGTH = 10
-# Verified against when the email is unknown, so timing does not reveal members.
-_DUMMY_HASH = hash_password(secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Who a password or link signs in, at which session generation."""
+
+    coworker_id: int
+    generation: int
+
+
+@dataclass(frozen=True)
+class LinkHolder:
+    """Whom a sign-in link signs in to (shown before its button)."""
+
+    full_name: str
+    email: str
+    space: str
 
 
 class MemberNotFound(LookupError):
@@ -43,32 +62,50 @@ async def find_coworker(engine: AsyncEngine, email: str) -> int:
     return int(ids[0])
 
 
-async def set_password(engine: AsyncEngine, coworker_id: int, password: str) -> None:
+async def set_password(
+    engine: AsyncEngine, coworker_id: int, password: str, settings: Settings | None = None
+) -> None:
+    """Set the member's password; every portal session of theirs ends."""
     if len(password) < MIN_PASSWORD_LENGTH:
         raise ValueError(f"The password must be at least {MIN_PASSWORD_LENGTH} characters.")
-    hashed = await asyncio.to_thread(hash_password, password)
+    hashed = await asyncio.to_thread(hash_password, password, settings)
     async with engine.begin() as conn:
         await conn.execute(
-            update(Coworker).where(Coworker.id == coworker_id).values(password_hash=hashed)
+            update(Coworker)
+            .where(Coworker.id == coworker_id)
+            .values(password_hash=hashed, session_generation=Coworker.session_generation + 1)
         )
 
 
-async def check_password(engine: AsyncEngine, email: str, password: str) -> int | None:
-    """The coworker id when the email and password match, else None (same timing)."""
+async def end_sessions(engine: AsyncEngine, coworker_id: int) -> None:
+    """Sign the member out everywhere (their every session cookie stops working)."""
+    async with engine.begin() as conn:
+        await conn.execute(
+            update(Coworker)
+            .where(Coworker.id == coworker_id)
+            .values(session_generation=Coworker.session_generation + 1)
+        )
+
+
+async def check_password(
+    engine: AsyncEngine, email: str, password: str, settings: Settings | None = None
+) -> SignedIn | None:
+    """Whom the email and password sign in, else None (same timing)."""
     async with engine.connect() as conn:
         row = (
             await conn.execute(
-                select(Coworker.id, Coworker.password_hash)
+                select(Coworker.id, Coworker.password_hash, Coworker.session_generation)
                 .where(func.lower(Coworker.email) == email.strip().lower())
                 .order_by(Coworker.id)
                 .limit(1)
             )
         ).first()
-    stored = row.password_hash if row is not None and row.password_hash else _DUMMY_HASH
+    has_password = row is not None and row.password_hash
+    stored = row.password_hash if row is not None and has_password else dummy_hash(settings)
     ok = await asyncio.to_thread(verify_password, stored, password)
-    if row is None or not row.password_hash or not ok:
+    if row is None or not has_password or not ok:
         return None
-    return int(row.id)
+    return SignedIn(int(row.id), int(row.session_generation))
 
 
 async def issue_sign_in_link(
@@ -90,8 +127,27 @@ async def issue_sign_in_link(
     return f"{settings.effective_public_url()}/portal/signin/link/{token}", expires
 
 
-async def redeem_sign_in_link(engine: AsyncEngine, token: str) -> int | None:
-    """Use a link once: the coworker id, or None for an unknown, used or expired link."""
+async def link_holder(engine: AsyncEngine, token: str) -> LinkHolder | None:
+    """Whom an unused, unexpired link signs in to (reading it does not use it up)."""
+    async with engine.connect() as conn:
+        row = (
+            await conn.execute(
+                select(Coworker.full_name, Coworker.email, Business.name)
+                .select_from(MemberSignInLink)
+                .join(Coworker, Coworker.id == MemberSignInLink.coworker_id)
+                .join(Business, Business.id == Coworker.business_id)
+                .where(
+                    MemberSignInLink.token_hash == _hash(token),
+                    MemberSignInLink.used_at.is_(None),
+                    MemberSignInLink.expires_at > clock.now(),
+                )
+            )
+        ).first()
+    return None if row is None else LinkHolder(row.full_name, row.email, row.name)
+
+
+async def redeem_sign_in_link(engine: AsyncEngine, token: str) -> SignedIn | None:
+    """Use a link once: whom it signs in, or None for an unknown, used or expired link."""
     async with engine.begin() as conn:
         coworker_id = await conn.scalar(
             update(MemberSignInLink)
@@ -103,4 +159,9 @@ async def redeem_sign_in_link(engine: AsyncEngine, token: str) -> int | None:
             .values(used_at=clock.now())
             .returning(MemberSignInLink.coworker_id)
         )
-    return int(coworker_id) if coworker_id is not None else None
+        if coworker_id is None:
+            return None
+        generation = await conn.scalar(
+            select(Coworker.session_generation).where(Coworker.id == coworker_id)
+        )
+    return SignedIn(int(coworker_id), int(generation or 0))

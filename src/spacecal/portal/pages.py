@@ -16,6 +16,7 @@ from spacecal.records.errors import ApiError
 from spacecal.sync.accounts.disconnect import disconnect_account, remove_connection
 from spacecal.sync.accounts.setup_rows import ProvisioningFailed
 from spacecal.web.auth import client_address
+from spacecal.web.signin_limit import guarded
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -79,26 +80,36 @@ async def signin_page(request: Request) -> Response:
 async def signin(request: Request) -> Response:
     rt = runtime(request)
     form = await rt.sessions.check_csrf(request, None)
-    email = form.get("email", "").strip()
+    email = form.get("email", "").strip()[:320]
     password = form.get("password", "")
-    account_key, client_key = "portal:" + email.lower(), "portal-addr:" + client_address(request)
+    auth = rt.services.auth
+
+    async def check() -> members.SignedIn | None:
+        if not email:
+            return None
+        return await members.check_password(rt.db.engine, email, password, rt.settings)
+
     try:
-        rt.limiter.check(account_key, client_key)
-    except ApiError:
-        return render(
+        signed_in = await guarded(
+            auth.gate, auth.limiter, "portal", email, client_address(request), check
+        )
+    except ApiError as exc:
+        answer = render(
             rt,
             request,
             "signin.html",
             {
                 "email": email,
-                "form_error": "Too many failed sign-in attempts. Wait a few minutes and "
-                "try again, or ask the space's team for a sign-in link.",
+                "form_error": "Too many sign-in attempts. Wait a few minutes and "
+                "try again, or ask the space's team for a sign-in link."
+                if exc.status == 429
+                else "The portal is busy right now. Try again in a moment.",
             },
-            status=429,
+            status=exc.status,
         )
-    coworker_id = await members.check_password(rt.db.engine, email, password) if email else None
-    if coworker_id is None:
-        rt.limiter.failed(account_key, client_key)
+        answer.headers.update(exc.headers or {})
+        return answer
+    if signed_in is None:
         return render(
             rt,
             request,
@@ -110,28 +121,31 @@ async def signin(request: Request) -> Response:
             },
             status=400,
         )
-    rt.limiter.succeeded(account_key)
     response = redirect("/portal")
-    rt.sessions.start(response, coworker_id)
+    rt.sessions.start(response, signed_in.coworker_id, signed_in.generation)
     return response
 
 
 @router.get("/signin/link/{token}")
 async def link_page(request: Request, token: str) -> Response:
-    # A GET never uses the link up (mail scanners open links): the button POSTs.
+    # A GET never uses the link up (mail scanners open links): the button POSTs. The
+    # page says whom the link signs in to, so nobody signs in as someone else unawares.
     rt = runtime(request)
-    return render(rt, request, "link.html", {"token": token})
+    holder = await members.link_holder(rt.db.engine, token)
+    if holder is None:
+        return redirect("/portal/signin", error="link_invalid")
+    return render(rt, request, "link.html", {"token": token, "holder": holder})
 
 
 @router.post("/signin/link/{token}")
 async def link_signin(request: Request, token: str) -> Response:
     rt = runtime(request)
     await rt.sessions.check_csrf(request, None)
-    coworker_id = await members.redeem_sign_in_link(rt.db.engine, token)
-    if coworker_id is None:
+    signed_in = await members.redeem_sign_in_link(rt.db.engine, token)
+    if signed_in is None:
         return redirect("/portal/signin", error="link_invalid")
     response = redirect("/portal")
-    rt.sessions.start(response, coworker_id)
+    rt.sessions.start(response, signed_in.coworker_id, signed_in.generation)
     return response
 
 
@@ -139,6 +153,10 @@ async def link_signin(request: Request, token: str) -> Response:
 async def signout(request: Request) -> Response:
     rt = runtime(request)
     await rt.sessions.check_csrf(request, rt.sessions.read(request))
+    found = await current_member(rt, request)
+    if found is not None:
+        # Every session of this member ends, copies of this cookie included.
+        await members.end_sessions(rt.db.engine, found[1].id)
     response = redirect("/portal/signin", notice="signed_out")
     rt.sessions.end(response)
     return response

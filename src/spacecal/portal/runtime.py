@@ -1,6 +1,6 @@
 """What the portal's handlers share: the application's services (settings, database,
 HTTP client, providers, provisioner: web/services.py, built by spacecal.app) plus the
-portal's own session codec, login limiter and templates."""
+portal's own session codec and templates."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from spacecal.config import Settings
 from spacecal.providers.base import CalendarProvider
 from spacecal.providers.registry import availability
 from spacecal.sync.accounts.provisioning import StepHook
-from spacecal.web.auth import LoginLimiter
 from spacecal.web.services import ServicesView
 from spacecal.web.sessions import SessionCodec
 
@@ -34,7 +33,6 @@ def missing_settings(settings: Settings, provider: str) -> list[str]:
 @dataclass
 class PortalRuntime(ServicesView):
     sessions: SessionCodec
-    limiter: LoginLimiter
 
     @property
     def http(self) -> httpx2.AsyncClient:

@@ -51,8 +51,8 @@ async def current_member(rt: PortalRuntime, request: Request) -> tuple[Session, 
     if session is None:
         return None
     member = await load_member(rt.db.engine, session.coworker_id)
-    if member is None:
-        return None
+    if member is None or member.session_generation != session.generation:
+        return None  # signed out or password changed since: every older session ends
     return session, member
 
 

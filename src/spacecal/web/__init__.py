@@ -1,3 +1,3 @@
 """What the web parts (api/, portal/, admin/, the webhook intake) share: the services
-object, error envelopes and handlers, password and token auth with the login limiter,
-sessions and CSRF, and the trace middleware."""
+object, error envelopes and handlers, password and token auth with the sign-in limiter
+and password-check gate, sessions and CSRF, and the trace middleware."""

@@ -1,7 +1,12 @@
 """Who is calling: Bearer tokens (stored hashed), HTTP Basic (argon2, verified once and
-then cached under an HMAC), roles and the `require` check, and the failed-login
-limiter. Shared by the records API, the portal's sign-in (password hashes, limiter)
-and the console's sign-in.
+then cached under an HMAC), roles and the `require` check, under the sign-in limiter
+and the password-check gate (web/signin_limit.py). Shared by the records API, the
+portal's sign-in (password hashes, limiter, gate) and the console's sign-in.
+
+Revocation reaches the caches within `bearer_cache_seconds` in every process: a cached
+Bearer token is looked up again after that long (a revoked token then fails), and a
+cached Basic credential has its user's `generation` re-read after that long (a
+password change, deactivation or revocation bumps it; argon2 is then paid again).
 
 Answers: 401 with `WWW-Authenticate` when the caller is not authenticated, 403 when
 authenticated without the role the operation needs.
@@ -15,8 +20,8 @@ import hashlib
 import hmac
 import secrets
 import time
-from collections import deque
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -29,21 +34,42 @@ from spacecal import clock
 from spacecal.config import Settings
 from spacecal.db.models import ApiToken, ApiUser
 from spacecal.records.errors import ApiError
+from spacecal.web.signin_limit import SignInLimiter, VerifyGate, guarded
 
 WWW_AUTHENTICATE = 'Bearer realm="spacecal", Basic realm="spacecal", charset="UTF-8"'
 
-_hasher = PasswordHasher()
-# Verified against when the account does not exist, so timing does not reveal it.
-_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+@lru_cache(maxsize=4)
+def _hasher(time_cost: int, memory_kib: int) -> PasswordHasher:
+    return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib)
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+def hasher_for(settings: Settings | None) -> PasswordHasher:
+    """argon2 with the configured cost (the library's defaults without settings)."""
+    if settings is None:
+        return _hasher(3, 65536)
+    return _hasher(settings.password_hash_time_cost, settings.password_hash_memory_kib)
+
+
+def hash_password(password: str, settings: Settings | None = None) -> str:
+    return hasher_for(settings).hash(password)
+
+
+@lru_cache(maxsize=4)
+def _dummy(time_cost: int, memory_kib: int) -> str:
+    return _hasher(time_cost, memory_kib).hash(secrets.token_urlsafe(16))
+
+
+def dummy_hash(settings: Settings | None) -> str:
+    """Verified against when the account does not exist, so timing does not reveal it
+    (same cost as real hashes made under these settings)."""
+    h = hasher_for(settings)
+    return _dummy(h.time_cost, h.memory_cost)
 
 
 def verify_password(password_hash: str, password: str) -> bool:
     try:
-        return _hasher.verify(password_hash, password)
+        return _hasher(3, 65536).verify(password_hash, password)
     except (VerificationError, InvalidHashError):
         return False
 
@@ -58,6 +84,7 @@ class Principal:
     email: str
     roles: frozenset[str]
     full_admin: bool
+    generation: int = 0
 
     def may(self, role: str) -> bool:
         return self.full_admin or role in self.roles
@@ -83,48 +110,6 @@ def require(principal: Principal, role: str) -> None:
         raise forbidden(role)
 
 
-class LoginLimiter:
-    """Counts failed logins per account and per client address in a sliding window.
-
-    In-process by design: each API process limits on its own, which bounds guessing
-    to (processes x limit) per window; cheap, and no write on the hot path.
-    """
-
-    def __init__(self, max_failures: int, window_seconds: float) -> None:
-        self.max_failures = max_failures
-        self.window = window_seconds
-        self._failures: dict[str, deque[float]] = {}
-
-    def _recent(self, key: str, now: float) -> deque[float]:
-        entries = self._failures.setdefault(key, deque())
-        while entries and entries[0] <= now - self.window:
-            entries.popleft()
-        return entries
-
-    def check(self, *keys: str) -> None:
-        now = time.monotonic()
-        for key in keys:
-            entries = self._recent(key, now)
-            if len(entries) >= self.max_failures:
-                retry = max(1, int(entries[0] + self.window - now) + 1)
-                raise ApiError(
-                    429,
-                    "Too many failed sign-in attempts. Wait and try again.",
-                    headers={"Retry-After": str(retry)},
-                )
-
-    def failed(self, *keys: str) -> None:
-        now = time.monotonic()
-        for key in keys:
-            self._recent(key, now).append(now)
-        if len(self._failures) > 100_000:  # bound memory under a spray of names
-            for stale in [k for k, v in self._failures.items() if not v]:
-                del self._failures[stale]
-
-    def succeeded(self, account_key: str) -> None:
-        self._failures.pop(account_key, None)
-
-
 class Authenticator:
     """Resolves a request's credentials to a Principal, with short in-process caches."""
 
@@ -133,11 +118,12 @@ class Authenticator:
         # Lookups only read: autocommit saves two round trips per request.
         self.reads = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.settings = settings
-        self.limiter = LoginLimiter(
-            settings.login_max_failures, settings.login_failure_window_seconds
-        )
+        self.limiter = SignInLimiter(engine, settings)
+        # One gate per process for every password check (API, portal, console).
+        self.gate = VerifyGate(settings.login_verify_concurrency, settings.login_verify_queue)
         self._hmac_key = secrets.token_bytes(32)  # per process: cache keys never leave it
-        self._basic_cache: dict[bytes, tuple[float, Principal]] = {}
+        # key -> (expiry, principal, generation re-checked until)
+        self._basic_cache: dict[bytes, tuple[float, Principal, float]] = {}
         self._bearer_cache: dict[bytes, tuple[float, Principal]] = {}
         self._basic_pending: dict[bytes, asyncio.Future[Principal]] = {}
 
@@ -204,7 +190,14 @@ class Authenticator:
         now_mono = time.monotonic()
         cached = self._basic_cache.get(key)
         if cached is not None and cached[0] > now_mono:
-            return cached[1]
+            expiry, known, checked_until = cached
+            if checked_until > now_mono:
+                return known
+            if await self._generation_holds(known):
+                recheck = now_mono + self.settings.bearer_cache_seconds
+                self._basic_cache[key] = (expiry, known, recheck)
+                return known
+            self._basic_cache.pop(key, None)
         # Single flight: concurrent requests with one credential share one argon2 check
         # (a client opening 32 connections at once must not cost 32 x 64 MiB).
         pending = self._basic_pending.get(key)
@@ -214,47 +207,70 @@ class Authenticator:
             pending.add_done_callback(lambda _f: self._basic_pending.pop(key, None))
         principal = await asyncio.shield(pending)
         if self.settings.basic_auth_cache_seconds > 0:
-            expiry = time.monotonic() + self.settings.basic_auth_cache_seconds
-            self._basic_cache[key] = (expiry, principal)
+            now_mono = time.monotonic()
+            expiry = now_mono + self.settings.basic_auth_cache_seconds
+            recheck = now_mono + self.settings.bearer_cache_seconds
+            self._basic_cache[key] = (expiry, principal, recheck)
             self._trim(self._basic_cache)
         return principal
 
-    async def verify_login(self, email: str, password: str, client: str) -> Principal:
-        """Check an email and password (argon2), under the failed-login limiter."""
-        account_key = "acct:" + email.strip().lower()
-        client_key = "addr:" + client
-        self.limiter.check(account_key, client_key)
+    async def _generation_holds(self, principal: Principal) -> bool:
+        """The user is still active at the generation the credential was checked at."""
         async with self.reads.connect() as conn:
             row = (
                 await conn.execute(
-                    select(
-                        ApiUser.id,
-                        ApiUser.email,
-                        ApiUser.password_hash,
-                        ApiUser.roles,
-                        ApiUser.full_admin,
-                        ApiUser.active,
-                    ).where(ApiUser.email == email.strip().lower())
+                    select(ApiUser.generation, ApiUser.active).where(
+                        ApiUser.id == principal.user_id
+                    )
                 )
             ).first()
-        stored = row.password_hash if row is not None else _DUMMY_HASH
-        ok = await asyncio.to_thread(verify_password, stored, password)
-        if row is None or not ok or not row.active:
-            self.limiter.failed(account_key, client_key)
+        return row is not None and row.active and row.generation == principal.generation
+
+    async def verify_login(self, email: str, password: str, client: str) -> Principal:
+        """Check an email and password (argon2) under the sign-in limiter and the
+        password-check gate: 429 / 503 with Retry-After beyond them, else 401."""
+        email = email.strip().lower()
+
+        async def check() -> Principal | None:
+            async with self.reads.connect() as conn:
+                row = (
+                    await conn.execute(
+                        select(
+                            ApiUser.id,
+                            ApiUser.email,
+                            ApiUser.password_hash,
+                            ApiUser.roles,
+                            ApiUser.full_admin,
+                            ApiUser.active,
+                            ApiUser.generation,
+                        ).where(ApiUser.email == email)
+                    )
+                ).first()
+            stored = row.password_hash if row is not None else dummy_hash(self.settings)
+            ok = await asyncio.to_thread(verify_password, stored, password)
+            if row is None or not ok or not row.active:
+                return None
+            return Principal(
+                row.id, row.email, frozenset(row.roles), row.full_admin, row.generation
+            )
+
+        principal = await guarded(self.gate, self.limiter, "api", email, client, check)
+        if principal is None:
             raise unauthenticated("The user name or password is incorrect.")
-        self.limiter.succeeded(account_key)
-        return Principal(row.id, row.email, frozenset(row.roles), row.full_admin)
+        return principal
 
     @staticmethod
     def _trim(cache: dict[bytes, Any]) -> None:
         if len(cache) > 10_000:
             now_mono = time.monotonic()
-            for key in [k for k, (expiry, _) in cache.items() if expiry <= now_mono]:
+            for key in [k for k, entry in cache.items() if entry[0] <= now_mono]:
                 del cache[key]
             if len(cache) > 10_000:
                 cache.clear()
 
 
 def client_address(request: Request) -> str:
-    """The address the login limiter counts a caller under."""
+    """The address the sign-in limiter counts a caller under: the TCP peer, or the
+    X-Forwarded-For client when the peer is one of SPACECAL_TRUSTED_PROXIES (uvicorn's
+    proxy headers, set up by runner.serve, rewrite `request.client` only then)."""
     return request.client.host if request.client else "unknown"

@@ -1,8 +1,10 @@
 """Sessions and CSRF for the server-rendered parts: the members' portal, and the
 console with its own purpose, cookie names and path (admin/runtime.py).
 
-The session is a signed cookie (itsdangerous) holding the coworker id, a nonce and the
-session's CSRF token; the signing keys are derived from SPACECAL_SECRET_KEYS, so every
+The session is a signed cookie (itsdangerous) holding the coworker id, the person's
+session generation, a nonce and the session's CSRF token; the part reading it ends the
+session when the person's generation has moved on (sign-out, password change), so a
+copied cookie stops working then; the signing keys are derived from SPACECAL_SECRET_KEYS, so every
 process of a deployment accepts every other's cookies and a key rotation keeps
 sessions signed with the previous key valid until they expire. Forms carry a CSRF
 token checked on every POST: the session's token when signed in, else a double-submit
@@ -30,6 +32,7 @@ class Session:
     coworker_id: int
     nonce: str
     csrf: str
+    generation: int = 0
 
 
 class CsrfRejected(Exception):
@@ -76,13 +79,18 @@ class SessionCodec:
         if not isinstance(data, dict):
             return None
         try:
-            return Session(int(data["c"]), str(data["n"]), str(data["x"]))
+            return Session(int(data["c"]), str(data["n"]), str(data["x"]), int(data.get("g", 0)))
         except (KeyError, TypeError, ValueError):
             return None
 
-    def start(self, response: Response, coworker_id: int) -> Session:
-        session = Session(coworker_id, secrets.token_urlsafe(16), secrets.token_urlsafe(32))
-        value = self._serializer.dumps({"c": coworker_id, "n": session.nonce, "x": session.csrf})
+    def start(self, response: Response, coworker_id: int, generation: int = 0) -> Session:
+        """Sign `coworker_id` in at their current session `generation`."""
+        session = Session(
+            coworker_id, secrets.token_urlsafe(16), secrets.token_urlsafe(32), generation
+        )
+        value = self._serializer.dumps(
+            {"c": coworker_id, "n": session.nonce, "x": session.csrf, "g": generation}
+        )
         response.set_cookie(
             self.session_cookie,
             value,

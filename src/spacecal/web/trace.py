@@ -11,14 +11,15 @@ import time
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from spacecal.logs import TRACE_HEADER, bind_trace
+from spacecal.logs import TRACE_HEADER, bind_trace, redact_path
 
 http_log = logging.getLogger("spacecal.http")
 
 
 class TraceMiddleware:
     """Pure ASGI: a trace id per HTTP request (contextvar, `request.state.trace_id`,
-    and the `X-Request-ID` answer header), and one access line per request."""
+    and the `X-Request-ID` answer header), and one access line per request, whose path
+    has any secret segment redacted by route (logs.SECRET_ROUTES)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -52,7 +53,7 @@ class TraceMiddleware:
                 http_log.info(
                     "%s %s %d %.1fms",
                     scope.get("method", "?"),
-                    scope.get("path", "?"),
+                    redact_path(scope.get("path", "?")),
                     status,
                     (_monotonic() - started) * 1000,
                     extra={"status": status},

@@ -10,7 +10,7 @@ windowed or not (Google, Graph, and later CalDAV and invitations). A row goes wh
 its instance is decided, changed into a cancellation, or missing from a full pull.
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0015
 Create Date: 2026-12-06
 """
 
@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0017"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
