@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spacecal.sync.intake import marks as intake
@@ -32,9 +33,6 @@ def _validation_echo(request: Request) -> Response | None:
     if token is None:
         return None
     return PlainTextResponse(token, status_code=200, media_type="text/plain")
-
-
-MAX_BODY = 1024 * 1024
 
 
 def _trace(request: Request) -> str | None:
@@ -51,11 +49,9 @@ def _engine(request: Request) -> AsyncEngine:
 
 
 async def _body(request: Request) -> bytes | None:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        return None
-    body = await request.body()
-    return body if len(body) <= MAX_BODY else None
+    # The body's size and time are limited while it streams in (web/limits.py, which
+    # answers 413 itself and ends the body early: ClientDisconnect below).
+    return await request.body()
 
 
 async def microsoft_notifications(request: Request) -> Response:
@@ -117,6 +113,8 @@ class WebhookFastPath:
         else:
             try:
                 response = await handler(Request(scope, receive))
+            except ClientDisconnect:
+                return  # gone, or refused by the body limits (which answered)
             except Exception:
                 log.exception("webhook %s failed", scope["path"])
                 response = Response(status_code=500)
