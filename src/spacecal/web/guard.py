@@ -56,6 +56,11 @@ class _GentleClose:
         self._transport = transport
         self._protocol = protocol
         self.lingering = False
+        # The hot path's methods, bound once (not looked up through __getattr__).
+        self.write = transport.write
+        self.pause_reading = transport.pause_reading
+        self.resume_reading = transport.resume_reading
+        self.get_extra_info = transport.get_extra_info
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)

@@ -92,7 +92,8 @@ class LimitBodies:
                 chunked = True
             elif name == b"content-type":
                 content_type = value
-        if declared is None and not chunked:  # no body: nothing to limit (most GETs)
+        if (declared is None or declared == b"0") and not chunked:
+            # No body: nothing to limit (GETs, Google's notifications).
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
@@ -101,7 +102,7 @@ class LimitBodies:
         if declared is not None and declared.isdigit() and int(declared) > size:
             await refusal(413, webhook, size)(scope, receive, send)
             return
-        if forms_only and declared != b"0":
+        if forms_only:
             base = content_type.split(b";", 1)[0].strip().lower()
             if base not in FORM_TYPES:
                 await refusal(415, webhook, size)(scope, receive, send)
