@@ -64,11 +64,11 @@ def connect(port: int) -> socket.socket:
 
 
 def read_answer(sock: socket.socket, timeout: float = 10.0) -> bytes:
-    """What the server sent until it closed (or `timeout`)."""
+    """One answer: until its Content-Length is read, the server closed, or `timeout`."""
     sock.settimeout(timeout)
     got = b""
     try:
-        while True:
+        while not _complete(got):
             chunk = sock.recv(65536)
             if not chunk:
                 break
@@ -76,6 +76,16 @@ def read_answer(sock: socket.socket, timeout: float = 10.0) -> bytes:
     except (TimeoutError, ConnectionResetError):
         pass
     return got
+
+
+def _complete(answer: bytes) -> bool:
+    head, sep, body = answer.partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.lower().split(b"\r\n"):
+        if line.startswith(b"content-length:"):
+            return len(body) >= int(line.split(b":")[1])
+    return False
 
 
 def status_of(answer: bytes) -> int:
