@@ -100,7 +100,9 @@ def main() -> None:
         procs.append(start(uvicorn_cmd("bench.limits:unlimited_app()", ports["before"]), env))
         serve = Path(sys.executable).with_name("spacecal")
         argv = [str(serve), "serve", "--no-worker", "--port", str(ports["after"])]
-        procs.append(start([*argv, "--log-level", "warning"], env))
+        # No access line per request: plain uvicorn above writes none either.
+        quiet = {**env, "SPACECAL_LOG_LEVEL": "warning"}
+        procs.append(start([*argv, "--log-level", "warning"], quiet))
         url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         wait_ready(url["bare"] + "/record", procs[0])
         wait_ready(url["before"] + "/healthz", procs[1])

@@ -164,6 +164,12 @@ def test_a_huge_header_gets_431(server: tuple[Proc, int]) -> None:
                 sock.sendall(request)
             answer = read_answer(sock)
         assert status_of(answer) == 431, (size, answer[:200])
+    # The second request on a kept-alive connection is measured too.
+    with connect(port) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert status_of(read_answer(sock)) == 200
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 40960 + b"\r\n\r\n")
+        assert status_of(read_answer(sock)) == 431
     # Headers within the limit still work.
     ok = httpx2.get(f"http://127.0.0.1:{port}/healthz", headers={"X-Fine": "a" * 16 * 1024})
     assert ok.status_code == 200

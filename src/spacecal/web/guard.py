@@ -5,14 +5,16 @@ uvicorn has no deadline for a request's headers, and with httptools no limit on 
 size (a client trickling a header byte a second stayed connected; an 8 MiB header got
 a 200). This subclass:
 
-- arms a deadline when a connection is made and when a request begins: its line and
-  headers must arrive within `header_timeout_seconds`, else 408 and close (a
-  connection that sent nothing is closed silently);
-- counts the bytes of the request line and headers: past `max_header_bytes`, 431 and
-  close, with at most one read (256 KiB) held past the limit;
-- gives a request's body `body_timeout_seconds` (plus a second, so the app's own
-  answer from web/limits.py comes first), then closes: a body the app never reads
-  cannot hold the connection either;
+- arms a deadline when a connection is made, and when a later request's headers do
+  not arrive in one read: the line and headers must arrive within
+  `header_timeout_seconds`, else 408 and close (a connection that sent nothing is
+  closed silently; between requests uvicorn's keep-alive timeout applies);
+- counts the bytes read while headers are expected: past `max_header_bytes`, 431 and
+  close, with at most one read (256 KiB) held past the limit (the headers themselves
+  are measured only when their reads passed it);
+- gives a request's body `body_timeout_seconds` from its first bytes (plus a second,
+  so the app's own answer from web/limits.py comes first), then closes: a body the
+  app never reads cannot hold the connection either;
 - closes gently when a request is still arriving: it sends its answer and FIN, reads
   and drops what still comes for a moment, then closes. Closing a socket with unread
   bytes resets the connection, and a reset can destroy the 413 or 431 before the
@@ -92,7 +94,6 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_headers = True
         self._in_body = False
         self._received = 0  # bytes of the current request line and headers so far
-        self._header_size = 0
         self._deadline: asyncio.TimerHandle | None = None
         self._gentle: _GentleClose | None = None
 
@@ -114,6 +115,8 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._gentle is not None and self._gentle.lingering:
             return  # the answer is sent: drop the rest
+        if self._in_headers:
+            self._received += len(data)
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
@@ -132,44 +135,39 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
-        if self._in_headers and not self.transport.is_closing():
-            self._received += len(data)
+        if self._in_headers and self._received and not self.transport.is_closing():
             if self._received > self.max_header_bytes:
                 self._refuse(431, "The request's headers are too large.")
+            elif self._deadline is None:
+                # A keep-alive connection's next request, its headers not all here yet.
+                # (Most arrive in one read: no timer for them.)
+                self._arm(self.header_timeout, self._headers_late)
 
-    # -- parser callbacks ----------------------------------------------------------
-
-    def on_message_begin(self) -> None:
-        super().on_message_begin()
-        self._in_headers, self._in_body = True, False
-        self._header_size = 0
-        if self._deadline is None:  # a keep-alive connection's next request
-            self._arm(self.header_timeout, self._headers_late)
-
-    def on_url(self, url: bytes) -> None:
-        self._header_size += len(url)
-        super().on_url(url)
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        self._header_size += len(name) + len(value) + 4
-        super().on_header(name, value)
+    # -- parser callbacks (the hot path: as little as possible per request) ---------
 
     def on_headers_complete(self) -> None:
         self._disarm()
-        self._in_headers = False
-        self._received = 0
-        if self._header_size > self.max_header_bytes:
-            self._in_body = True  # what follows is unread: close gently
+        self._in_headers, self._in_body = False, True
+        # Only a request whose reads passed the limit can have headers past it.
+        if self._received > self.max_header_bytes and self._header_size() > self.max_header_bytes:
             self._refuse(431, "The request's headers are too large.")
             raise _Refused  # stops the parser (data_received drops the rest)
-        self._in_body = True
-        self._arm(self.body_timeout + BODY_GRACE_SECONDS, self._body_late)
+        self._received = 0
         super().on_headers_complete()
+
+    def on_body(self, body: bytes) -> None:
+        if self._deadline is None:  # the body's clock starts with its first bytes
+            self._arm(self.body_timeout + BODY_GRACE_SECONDS, self._body_late)
+        super().on_body(body)
 
     def on_message_complete(self) -> None:
         self._disarm()
-        self._in_body = False
+        self._in_headers, self._in_body = True, False
+        self._received = 0
         super().on_message_complete()
+
+    def _header_size(self) -> int:
+        return len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
 
     # -- deadlines and refusals ----------------------------------------------------------
 
