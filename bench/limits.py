@@ -14,6 +14,10 @@ Three servers, each its own process, loaded by wrk from another process on loopb
 - after: `spacecal serve --no-worker`, as an operator runs it: the guarded httptools
   protocol (web/guard.py) and the body limits.
 
+- bare, guarded: the bare app under the body limits on the guarded protocol (`uvicorn`
+  with `http=` the class `spacecal serve` passes): the cost of the limits alone, on
+  an endpoint that does nothing else (an upper bound of their share).
+
 Workloads: get-one with a Bearer token (bench/api.py's random-record script) against
 the bare `/record`, and Google notifications (bench/sync.py's intake script) against
 the bare `/notify`. Each round measures bare, then before and after in alternating
@@ -62,7 +66,31 @@ def unlimited_app() -> Any:
     return spacecal.app.create_app()
 
 
+def serve_bare_guarded(port: int) -> None:
+    """bench/bare_app.py behind web/limits.py on web/guard.py's protocol."""
+    import uvicorn
+
+    from bench.bare_app import app
+    from spacecal.config import Settings
+    from spacecal.web.guard import guarded_protocol
+    from spacecal.web.limits import BodyLimits, LimitBodies
+
+    settings = Settings()
+    limited = LimitBodies(app, BodyLimits.from_settings(settings))
+    uvicorn.run(
+        limited,
+        host="127.0.0.1",
+        port=port,
+        http=guarded_protocol(settings),
+        log_level="warning",
+        access_log=False,
+    )
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--serve-bare-guarded"]:
+        serve_bare_guarded(int(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -95,9 +123,11 @@ def main() -> None:
             await db.dispose()
 
         asyncio.run(make_user())
-        ports = {name: free_port() for name in ("bare", "before", "after")}
+        ports = {name: free_port() for name in ("bare", "guarded", "before", "after")}
         procs.append(start(uvicorn_cmd("bench.bare_app:app", ports["bare"]), env))
         procs.append(start(uvicorn_cmd("bench.limits:unlimited_app()", ports["before"]), env))
+        guarded = [sys.executable, "bench/limits.py", "--serve-bare-guarded", str(ports["guarded"])]
+        procs.append(start(guarded, env))
         serve = Path(sys.executable).with_name("spacecal")
         argv = [str(serve), "serve", "--no-worker", "--port", str(ports["after"])]
         # No access line per request: plain uvicorn above writes none either.
@@ -105,8 +135,9 @@ def main() -> None:
         procs.append(start([*argv, "--log-level", "warning"], quiet))
         url = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         wait_ready(url["bare"] + "/record", procs[0])
-        wait_ready(url["before"] + "/healthz", procs[1])
-        wait_ready(url["after"] + "/healthz", procs[2])
+        wait_ready(url["guarded"] + "/record", procs[1])
+        wait_ready(url["before"] + "/healthz", procs[2])
+        wait_ready(url["after"] + "/healthz", procs[3])
         form = {"grant_type": "password", "username": "bench@example.com", "password": PASSWORD}
         token = httpx2.post(url["after"] + "/api/token", data=form).json()["access_token"]
         bearer = {"Authorization": f"Bearer {token}"}
@@ -131,11 +162,14 @@ def main() -> None:
         rows: list[dict[str, float]] = []
         for n in range(args.rounds):
             order = ("before", "after") if n % 2 == 0 else ("after", "before")
+            bares = ("bare", "guarded") if n % 2 == 0 else ("guarded", "bare")
             row = {"load": os.getloadavg()[0]}
-            row["bare get"] = wrk(url["bare"] + "/record", d, c, {})["rps"]
+            for name in bares:
+                row[f"{name} get"] = wrk(url[name] + "/record", d, c, {})["rps"]
             for name in order:
                 row[f"{name} get"] = get_one(name, d)
-            row["bare post"] = _wrk_script(url["bare"], bare_notify, d, c)["rps"]
+            for name in bares:
+                row[f"{name} post"] = _wrk_script(url[name], bare_notify, d, c)["rps"]
             for name in order:
                 row[f"{name} post"] = intake(name, d)
             rows.append(row)
@@ -153,11 +187,16 @@ def main() -> None:
             f"\nwrk -t1 -c{c} -d{d}s on loopback, {args.records:,} records, "
             f"{os.cpu_count()} cores, {len(rows)} rounds; median (each round):"
         )
-        for kind, label in (("get", "get-one, Bearer"), ("post", "Google notification")):
+        for kind, label in (
+            ("get", "get-one, Bearer (bare: /record)"),
+            ("post", "Google notification (bare: /notify)"),
+        ):
             print(f"  {label}:")
             print(f"    before / bare  {med(lambda r, k=kind: r[f'before {k}'] / r[f'bare {k}'])}")
             print(f"    after / bare   {med(lambda r, k=kind: r[f'after {k}'] / r[f'bare {k}'])}")
             print(f"    after / before {med(lambda r, k=kind: r[f'after {k}'] / r[f'before {k}'])}")
+            guarded_share = med(lambda r, k=kind: r[f"guarded {k}"] / r[f"bare {k}"])
+            print(f"    bare guarded / bare {guarded_share}")
     finally:
         stop_all(procs)
         if server is not None and db_url is not None:
