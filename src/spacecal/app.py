@@ -43,6 +43,7 @@ from spacecal.sync.accounts.changes import coworker_on_delete
 from spacecal.sync.accounts.disconnect import connection_on_delete
 from spacecal.sync.intake.endpoints import WebhookFastPath
 from spacecal.web.envelopes import NotFoundPage, install_error_handlers
+from spacecal.web.limits import BodyLimits, LimitBodies
 from spacecal.web.services import Services
 from spacecal.web.trace import TraceMiddleware
 
@@ -52,12 +53,17 @@ __all__ = ["Services", "build_services", "create_app"]
 class SpacecalAPI(FastAPI):
     """FastAPI whose outermost layers are spacecal's own: the trace id and access line
     of every request (web/trace.py), then the provider webhooks' fast path
-    (sync/intake/endpoints.py), both ahead of Starlette's error and telemetry middleware. Each
+    (sync/intake/endpoints.py), with the body limits between them (web/limits.py), all
+    ahead of Starlette's error and telemetry middleware. Each
     of those wraps every ASGI message; under a notification storm the wrapping cost
     about a fifth of the intake process's CPU. The fast path answers its own errors."""
 
+    body_limits: BodyLimits
+
     def build_middleware_stack(self) -> ASGIApp:
-        return TraceMiddleware(WebhookFastPath(super().build_middleware_stack()))
+        # Body limits wrap the fast path too: a webhook body is counted as it arrives.
+        inner = WebhookFastPath(super().build_middleware_stack())
+        return TraceMiddleware(LimitBodies(inner, self.body_limits))
 
 
 def build_services(
@@ -119,6 +125,7 @@ def create_app(
         redoc_url=None,
     )
     install_docs(app)
+    app.body_limits = BodyLimits.from_settings(settings)
     if services is not None:
         install(app, services)
     elif db is not None:

@@ -40,6 +40,32 @@ class Settings(BaseSettings):
         "(default http://127.0.0.1:<port>).",
     )
 
+    # --- limits on what a client may send (web/limits.py, web/guard.py) ----------
+    max_header_bytes: int = Field(
+        default=32 * 1024, ge=1024, description="Request line and headers past this: 431."
+    )
+    header_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request's line and headers must arrive within this."
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="A request's body must arrive within this (408)."
+    )
+    webhook_max_body_bytes: int = Field(
+        default=1024 * 1024, ge=1, description="Largest body of a provider webhook (413)."
+    )
+    api_max_body_bytes: int = Field(
+        default=256 * 1024, ge=1, description="Largest body of a records API request (413)."
+    )
+    form_max_body_bytes: int = Field(
+        default=64 * 1024, ge=1, description="Largest body of a portal or console form (413)."
+    )
+    default_max_booking_minutes: int = Field(
+        default=1440,
+        ge=1,
+        description="Longest booking of a resource that sets no MaxBookingLength (one day: "
+        "an all-day booking fits; a booking of days or weeks is refused on every path).",
+    )
+
     # --- secrets ---------------------------------------------------------------
     secret_keys: str | None = Field(
         default=None,

@@ -39,6 +39,7 @@ from spacecal.sync.reconcile import task as reconcile_tasks
 from spacecal.sync.reconcile import verify as calendar_marks
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep import keepalive, orphan_channels, prune, sweep
+from spacecal.web.guard import guarded_protocol
 
 #: Every module that registers job tasks (imported above for their registrations).
 TASK_MODULES = (
@@ -139,8 +140,11 @@ async def serve(
         if worker:
             worker_task = asyncio.create_task(keep_working(services), name="spacecal-worker")
         # log_config=None: uvicorn's own lines go through spacecal's handler (spacecal.logs).
+        # http: httptools with a deadline and a size for each request's headers and a
+        # deadline for its body (web/guard.py); bodies are limited in the app (web/limits.py).
         config = uvicorn.Config(
             app,
+            http=guarded_protocol(settings),
             host=host,
             port=port,
             log_level=log_level,

@@ -1,12 +1,15 @@
 """A resource's booking rules as the domain takes them, read from the tables.
 
 The records API (bookings) and the sync core decide with the same rules; both select
-`RULE_COLUMNS` and build the values with `rules_from_row`, so they cannot drift."""
+`RULE_COLUMNS` and build the values with `rules_from_row`, so they cannot drift. That
+includes the longest booking of a resource that sets none: the process's
+`SPACECAL_DEFAULT_MAX_BOOKING_MINUTES`, read here for every path at once."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from spacecal.config import get_settings
 from spacecal.db.models import Business, Resource
 from spacecal.domain import BusinessRules, OpeningHours, ResourceRules
 
@@ -26,13 +29,21 @@ RULE_COLUMNS = (
 )
 
 
+def longest_booking(row: Any) -> int:
+    """The resource's MaxBookingLength, or the default (never below its minimum)."""
+    if row.max_booking_minutes is not None:
+        return int(row.max_booking_minutes)
+    default = get_settings().default_max_booking_minutes
+    return max(default, row.min_booking_minutes or 0)
+
+
 def rules_from_row(row: Any) -> tuple[ResourceRules, BusinessRules]:
     resource = ResourceRules(
         resource_id=row.resource_id,
         name=row.resource_name,
         slot_step_minutes=row.slot_step_minutes,
         min_booking_minutes=row.min_booking_minutes,
-        max_booking_minutes=row.max_booking_minutes,
+        max_booking_minutes=longest_booking(row),
         opening_hours=OpeningHours.from_json(row.opening_hours),
         bookable=row.bookable,
         all_day_bookable=row.all_day_bookable,

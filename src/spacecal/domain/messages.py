@@ -120,6 +120,11 @@ def reason_too_long(resource: str, max_minutes: int) -> str:
     return f"{resource} can be booked for at most {duration(max_minutes)}"
 
 
+def reason_not_offered(resource: str) -> str:
+    """A portal booking form naming a time or length its page did not offer."""
+    return f"{resource} is not offered for that time or length; pick one of the times listed"
+
+
 def reason_closed(resource: str, day: date, open_labels: list[str]) -> str:
     """Outside opening hours: say the hours of that weekday, or that it is closed."""
     if not open_labels:

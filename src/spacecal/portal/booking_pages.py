@@ -12,11 +12,13 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 
 from spacecal import bookings, clock
+from spacecal.domain import messages
 from spacecal.portal.data import (
     Member,
     free_slots,
     load_resources,
     load_upcoming,
+    offered,
     slot_lengths,
 )
 from spacecal.portal.pages import runtime
@@ -122,6 +124,10 @@ async def book(request: Request) -> Response:
         return await _page(
             request, session, member, form_error="Pick a resource from the list.", status=400
         )
+    # Only what the page offers: a crafted form booked a room for 77 days.
+    if not await offered(rt.db.engine, member, resources[resource_id], start, end):
+        refused = messages.NOT_BOOKED + messages.reason_not_offered(resources[resource_id].name)
+        return await _page(request, session, member, form_error=refused, status=400)
     values = {
         "resource_id": resource_id,
         "coworker_id": member.id,

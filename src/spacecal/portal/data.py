@@ -212,11 +212,17 @@ def slot_lengths(resource: ResourceView) -> list[int]:
 
 
 async def free_slots(
-    engine: AsyncEngine, member: Member, resource: ResourceView, day: date, minutes: int
+    engine: AsyncEngine,
+    member: Member,
+    resource: ResourceView,
+    day: date,
+    minutes: int,
+    *,
+    taken_too: bool = False,
 ) -> list[tuple[datetime, datetime]]:
     """Slots of `minutes` on the resource's step, inside the day's opening hours, that
-    start now or later and overlap no live booking. The booking write re-checks every
-    rule (the same as the API's), so this list only has to be helpful, not final."""
+    start now or later and overlap no live booking (`taken_too`: overlapping ones as
+    well). The booking write re-checks every rule (the same as the API's)."""
     zone = member.zone
     spans = list(resource.opening_hours.open_spans_utc(day, zone))
     if not spans:
@@ -242,7 +248,24 @@ async def free_slots(
         while start + length <= open_end:
             end = start + length
             free = all(not (t.from_time < end and t.to_time > start) for t in taken)
-            if start >= now and free:
+            if start >= now and (free or taken_too):
                 slots.append((start, end))
             start += step
     return slots
+
+
+async def offered(
+    engine: AsyncEngine, member: Member, resource: ResourceView, start: datetime, end: datetime
+) -> bool:
+    """Whether the bookings page offers [start, end): a length from its list, a slot on
+    the resource's step within opening hours, on a day it lets the member pick. A slot
+    taken since the page was shown still counts (the write path says it is taken)."""
+    minutes, rest = divmod((end - start).total_seconds(), 60)
+    if rest or int(minutes) not in slot_lengths(resource):
+        return False
+    day = start.astimezone(member.zone).date()
+    today = clock.now().astimezone(member.zone).date()
+    if not today <= day <= today + timedelta(days=member.days_ahead):
+        return False
+    slots = await free_slots(engine, member, resource, day, int(minutes), taken_too=True)
+    return (start, end) in slots

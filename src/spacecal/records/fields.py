@@ -4,7 +4,6 @@ and writing values out."""
 from __future__ import annotations
 
 import enum
-import json
 import re
 import uuid
 from collections.abc import Callable
@@ -12,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from spacecal import jsontext
 from spacecal.records.errors import ApiError, iso
 
 
@@ -99,8 +99,8 @@ def parse_uuid(value: Any) -> uuid.UUID:
 def parse_json_object(value: Any) -> dict[str, Any]:
     if isinstance(value, str):
         try:
-            value = json.loads(value)
-        except json.JSONDecodeError:
+            value = jsontext.loads(value)
+        except (ValueError, RecursionError):
             raise ParseError("must be a JSON object") from None
     if not isinstance(value, dict):
         raise ParseError("must be a JSON object")

@@ -129,8 +129,14 @@ class SessionCodec:
         )
 
     async def check_csrf(self, request: Request, session: Session | None) -> dict[str, str]:
-        """The POSTed form, after checking its CSRF token; raises CsrfRejected."""
-        form = await request.form()
+        """The POSTed form, after checking its CSRF token; raises CsrfRejected.
+
+        Only a form-encoded body is read (web/limits.py refuses others before this):
+        a multipart body would be spooled to disk before its token could be checked."""
+        content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if content_type != "application/x-www-form-urlencoded":
+            raise CsrfRejected()
+        form = await request.form(max_files=0)
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         sent = fields.get("csrf_token", "")
         expected = (

@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Request
 from fastapi.responses import PlainTextResponse, Response
 from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from spacecal.crypto import TokenCipher
@@ -41,9 +42,6 @@ def _validation_echo(request: Request) -> Response | None:
     )
 
 
-MAX_BODY = 1024 * 1024
-
-
 def _trace(request: Request) -> str | None:
     """The request's trace id, if the logging middleware set one (`request.state.trace_id`);
     it is kept on the connection's mark and handed to the reconcile job."""
@@ -63,11 +61,9 @@ def _engine(request: Request) -> AsyncEngine:
 
 
 async def _body(request: Request) -> bytes | None:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        return None
-    body = await request.body()
-    return body if len(body) <= MAX_BODY else None
+    # The body's size and time are limited while it streams in (web/limits.py, which
+    # answers 413 itself and ends the body early: ClientDisconnect below).
+    return await request.body()
 
 
 async def microsoft_notifications(request: Request) -> Response:
@@ -139,6 +135,8 @@ class WebhookFastPath:
         else:
             try:
                 response = await handler(Request(scope, receive))
+            except ClientDisconnect:
+                return  # gone, or refused by the body limits (which answered)
             except Exception:
                 log.exception("webhook %s failed", scope["path"])
                 response = Response(status_code=500)

@@ -23,7 +23,6 @@ Forged or malformed requests change nothing and are counted. No provider I/O her
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import weakref
 from collections.abc import Iterable, Mapping
@@ -35,7 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacecal import clock
+from spacecal import clock, jsontext
 from spacecal.crypto import TokenCipher
 from spacecal.metrics import NOTIFICATIONS
 from spacecal.sync.intake import dispatch
@@ -238,7 +237,7 @@ async def google(
 
 def parse_graph_items(body: bytes) -> list[dict[str, Any]] | None:
     try:
-        payload = json.loads(body)
+        payload = jsontext.loads(body)  # NaN, Infinity, 1e309: malformed, not a 500
     except (ValueError, RecursionError):
         return None
     items = payload.get("value") if isinstance(payload, dict) else None
