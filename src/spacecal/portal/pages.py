@@ -10,7 +10,13 @@ from spacecal import clock
 from spacecal.portal import members
 from spacecal.portal.data import load_accounts, load_connections, load_member, load_resources
 from spacecal.portal.oauth import ConnectOutcome, finish_connect, start_connect
-from spacecal.portal.runtime import PROVIDER_LABELS, PROVIDERS, PortalRuntime, missing_settings
+from spacecal.portal.runtime import (
+    PROVIDER_LABELS,
+    PROVIDERS,
+    PortalRuntime,
+    admin_help,
+    missing_settings,
+)
 from spacecal.portal.views import current_member, local_time, redirect, render
 from spacecal.records.errors import ApiError
 from spacecal.sync.accounts.disconnect import disconnect_account, remove_connection
@@ -41,15 +47,18 @@ async def integrations(request: Request) -> Response:
     connections = await load_connections(engine, member)
     resources = await load_resources(engine, member)
     providers = []
+    asked_admin = request.query_params.get("error") == ConnectOutcome.ADMIN_CONSENT.value
     for name in PROVIDERS:
         by_resource = {c.resource_id: c for c in connections if c.provider == name}
+        missing = missing_settings(rt.settings, name)
         providers.append(
             {
                 "name": name,
                 "label": PROVIDER_LABELS[name],
-                "missing": missing_settings(rt.settings, name),
+                "missing": missing,
                 "account": accounts.get(name),
                 "rows": [(r, by_resource.get(r.id)) for r in resources],
+                "admin_consent": admin_help(rt, name) if asked_admin and not missing else None,
             }
         )
     return render(
@@ -167,11 +176,15 @@ async def connect(request: Request, provider: str) -> Response:
 async def connect_callback(request: Request, provider: str) -> Response:
     rt = runtime(request)
     found = await current_member(rt, request)
+    if request.query_params.get("admin_consent") == "True" and not request.query_params.get("code"):
+        # An administrator approved spacecal tenant-wide; they need not be a member.
+        return redirect("/portal" if found else "/portal/signin", notice="admin_consented")
     if found is None:
         return redirect("/portal/signin", error="signin_first")
     if not _known(provider) or missing_settings(rt.settings, provider):
         return redirect("/portal", error="not_configured")
-    outcome = await finish_connect(rt, found[1].id, provider, dict(request.query_params))
+    params = dict(request.query_params)
+    outcome = await finish_connect(rt, found[1].id, provider, params)
     if outcome is ConnectOutcome.CONNECTED:
         return redirect("/portal", notice="connected")
     return redirect("/portal", error=outcome.value)

@@ -10,8 +10,9 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from spacecal.domain.account_messages import admin_consent_given
 from spacecal.portal.data import Member, load_member
-from spacecal.portal.runtime import TEMPLATES, PortalRuntime
+from spacecal.portal.runtime import APP_NAME, TEMPLATES, PortalRuntime
 from spacecal.web.sessions import Session
 
 # Every message a redirect can carry, by key: the query string never carries text, so
@@ -25,6 +26,7 @@ MESSAGES = {
     "connected. Please try again in a moment.",
     "no_offline": "The provider did not grant lasting access, so nothing was connected. "
     "Connect again and allow access.",
+    "admin_consented": admin_consent_given(APP_NAME),
     "not_configured": "This calendar provider is not set up on this space yet.",
     "disconnected": "Disconnected. The calendars stay in your account with their events; "
     "your bookings are kept.",

@@ -10,7 +10,7 @@ means "needs reconnect" (never retry), a sync reset means "full pull".
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -234,6 +234,15 @@ class CalendarProvider(Protocol):
 
     # OAuth (authorization code with PKCE)
     def authorize_url(self, *, state: str, code_challenge: str, redirect_uri: str) -> str: ...
+
+    def admin_consent_url(self, redirect_uri: str) -> str | None:
+        """Where an administrator approves spacecal for a whole organisation (None: the
+        provider has no such step)."""
+        ...
+
+    def needs_admin_consent(self, params: Mapping[str, str]) -> bool:
+        """Whether the authorize redirect's `params` say only an administrator may consent."""
+        ...
 
     async def exchange_code(
         self, *, code: str, code_verifier: str, redirect_uri: str

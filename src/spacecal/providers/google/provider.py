@@ -7,6 +7,7 @@ Scope `calendar.app.created`: spacecal sees only calendars it created.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -108,6 +109,12 @@ class GoogleProvider:
         )
 
     # -- OAuth ------------------------------------------------------------------------
+
+    def admin_consent_url(self, redirect_uri: str) -> str | None:
+        return None  # Workspace admins allow apps in their console; no URL to hand over
+
+    def needs_admin_consent(self, params: Mapping[str, str]) -> bool:
+        return False
 
     def authorize_url(self, *, state: str, code_challenge: str, redirect_uri: str) -> str:
         query = {

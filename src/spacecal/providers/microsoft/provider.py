@@ -15,6 +15,7 @@ already holding that name makes this one "(no longer synced 2)", and so on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -42,6 +43,7 @@ from spacecal.providers.base import (
     WrittenEvent,
 )
 from spacecal.providers.http import classify, json_body, parse_retry_after, send, token_grant
+from spacecal.providers.microsoft.consent import admin_consent_url, needs_admin_consent
 from spacecal.providers.microsoft.wire import (
     calendar_of_resource,
     error_of,
@@ -89,6 +91,8 @@ class MicrosoftProvider:
             )
         self._client_id = settings.microsoft_client_id
         self._client_secret = settings.microsoft_client_secret
+        self._login_base = settings.microsoft_login_base
+        self._tenant = settings.microsoft_tenant
         login = f"{settings.microsoft_login_base.rstrip('/')}/{settings.microsoft_tenant}"
         self._authorize_url = f"{login}/oauth2/v2.0/authorize"
         self._token_url = f"{login}/oauth2/v2.0/token"
@@ -154,6 +158,12 @@ class MicrosoftProvider:
         return link
 
     # -- OAuth ------------------------------------------------------------------------
+
+    def admin_consent_url(self, redirect_uri: str) -> str | None:
+        return admin_consent_url(self._login_base, self._tenant, self._client_id, redirect_uri)
+
+    def needs_admin_consent(self, params: Mapping[str, str]) -> bool:
+        return needs_admin_consent(params)
 
     def authorize_url(self, *, state: str, code_challenge: str, redirect_uri: str) -> str:
         query = {

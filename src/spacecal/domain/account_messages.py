@@ -1,0 +1,49 @@
+"""The words a member reads on the portal about what their provider account allows:
+an organisation that lets only administrators approve apps, and (later) a provider's
+limits on the account. Plain values in, sentences out; the portal only lays them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class AdminConsentHelp:
+    """What to tell a member whose organisation requires an administrator's approval."""
+
+    summary: str
+    request: str  # the text to forward to the IT team, the URL included
+    url: str
+    after: str
+
+
+def admin_consent_help(
+    provider_label: str, app_name: str, client_id: str, permissions: list[str], url: str
+) -> AdminConsentHelp:
+    listed = ", ".join(permissions)
+    return AdminConsentHelp(
+        summary=(
+            f"Your organisation lets only its administrators approve apps for "
+            f"{provider_label}, so nothing was connected. Ask your IT team to approve "
+            f"{app_name} for the whole organisation; the request below says exactly what."
+        ),
+        request=(
+            f"Please grant tenant-wide admin consent to the app {app_name} "
+            f"(application ID {client_id}) for these delegated permissions: {listed}. "
+            f"It lets each member keep booking calendars in their own mailbox in step with "
+            f"our coworking space. A Global Administrator, Application Administrator or "
+            f"Cloud Application Administrator can approve it by opening this link, signing "
+            f"in and accepting: {url}"
+        ),
+        url=url,
+        after=f"Once they have approved it, press Connect {provider_label} again.",
+    )
+
+
+def admin_consent_given(app_name: str) -> str:
+    """What the administrator reads after approving, back on spacecal's portal."""
+    return (
+        f"{app_name} is approved for your organisation. Members can now connect their "
+        "calendars from this portal's Integrations page."
+    )
