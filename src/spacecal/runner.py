@@ -34,13 +34,22 @@ from spacecal.jobs import worker as job_worker
 from spacecal.jobs.status import job_counts
 from spacecal.metrics import serve_metrics
 from spacecal.outbound import tasks as outbound_tasks
+from spacecal.sync.accounts import waiting
 from spacecal.sync.intake.dispatch import dispatch_all, run_dispatcher
 from spacecal.sync.reconcile import task as reconcile_tasks
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep import keepalive, orphan_channels, prune, sweep
 
 #: Every module that registers job tasks (imported above for their registrations).
-TASK_MODULES = (reconcile_tasks, keepalive, orphan_channels, sweep, prune, outbound_tasks)
+TASK_MODULES = (
+    reconcile_tasks,
+    keepalive,
+    orphan_channels,
+    sweep,
+    prune,
+    waiting,
+    outbound_tasks,
+)
 
 log = logging.getLogger("spacecal.runner")
 

@@ -6,6 +6,17 @@ limits on the account. Plain values in, sentences out; the portal only lays them
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from spacecal.domain.messages import day_label
+
+LABELS = {"google": "Google Calendar", "microsoft": "Microsoft 365"}
+
+
+def _when(moment: datetime, zone: ZoneInfo) -> str:
+    local = moment.astimezone(zone)
+    return f"{day_label(local.date())} {local.hour:02d}:{local.minute:02d}"
 
 
 @dataclass(frozen=True)
@@ -46,4 +57,35 @@ def admin_consent_given(app_name: str) -> str:
     return (
         f"{app_name} is approved for your organisation. Members can now connect their "
         "calendars from this portal's Integrations page."
+    )
+
+
+def setup_waiting(
+    provider: str, resource: str, until: datetime, zone: ZoneInfo, *, paused: bool
+) -> str:
+    """A calendar whose set-up waits for the account's limits; it resumes by itself."""
+    label = LABELS.get(provider, provider)
+    when = _when(until, zone)
+    if paused:
+        return (
+            f"{resource}: waiting. {label} has made your calendars read-only for a while "
+            f"(too many calendars were created in a short time), so spacecal changes "
+            f"nothing in your account until {when} and then sets this calendar up by "
+            "itself. Your bookings are kept."
+        )
+    return (
+        f"{resource}: queued. {label} limits how many calendars an account may create in "
+        "a short time, so spacecal adds them a few at a time; this one is set up by "
+        f"itself from {when}. Nothing to do meanwhile."
+    )
+
+
+def account_read_only(provider: str, until: datetime, zone: ZoneInfo) -> str:
+    """The provider keeps the member's whole account read-only (usage limits)."""
+    label = LABELS.get(provider, provider)
+    return (
+        f"{label} has made your calendars read-only until about {_when(until, zone)}, "
+        "because many calendars were created in a short time. spacecal still reads your "
+        "calendars and books what you add, and writes everything it owes them (bookings, "
+        "notes, new calendars) once the limit ends. Nothing is lost; nothing to do."
     )

@@ -31,6 +31,9 @@ MESSAGES = {
     "disconnected": "Disconnected. The calendars stay in your account with their events; "
     "your bookings are kept.",
     "added": "Added: the calendar is in your account and your bookings are in it.",
+    "setup_waiting": "Added to the queue: your calendar provider limits how fast new "
+    "calendars can be made, so this one is set up by itself shortly. Its state is shown "
+    "below; nothing to do meanwhile.",
     "removed": "Removed: spacecal no longer watches that calendar. Your bookings are kept.",
     "booked": "Booked. It appears in your connected calendars too.",
     "cancelled": "Booking cancelled.",

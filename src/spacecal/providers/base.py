@@ -51,6 +51,13 @@ class Throttled(ProviderError, Throttling):
         self.retry_after = retry_after
 
 
+class AccountReadOnly(ProviderError):
+    """The account is over the provider's usage limits (Google 403 `quotaExceeded`,
+    "Calendar usage limits exceeded."): its calendars are read-only for hours. Not
+    throttling: retrying soon fails again; write nothing to the account for a while
+    (sync/limits.py), reads go on."""
+
+
 class Transient(ProviderError):
     """5xx or a transport error: retry later with backoff."""
 
@@ -205,7 +212,10 @@ class Capabilities:
     - `renews_in_place`: renewal extends the same subscription (Graph PATCH);
       otherwise a new channel replaces the old one, which is stopped after (Google).
     - `webhook_path` / `lifecycle_path`: where its notifications arrive (None: none).
-    - `batch_writes`: several event writes per request. No adapter batches yet."""
+    - `batch_writes`: several event writes per request. No adapter batches yet.
+    - `paced_calendar_creation`: the provider punishes an account that creates many
+      calendars quickly (Google: read-only for hours), so creation is paced per
+      account (sync/limits.py)."""
 
     delivery: Delivery
     windowed: bool
@@ -213,6 +223,7 @@ class Capabilities:
     webhook_path: str | None
     lifecycle_path: str | None = None
     batch_writes: bool = False
+    paced_calendar_creation: bool = False
 
     @property
     def push(self) -> bool:

@@ -34,6 +34,7 @@ from spacecal.providers.base import (
     TokenSet,
     WrittenEvent,
 )
+from spacecal.providers.gate import GATES
 from spacecal.providers.google.wire import error_of, event_body, event_id_for, time_body, to_event
 from spacecal.providers.http import (
     classify,
@@ -61,6 +62,7 @@ class GoogleProvider:
         windowed=False,
         renews_in_place=False,
         webhook_path="/webhooks/google",
+        paced_calendar_creation=True,
     )
 
     def __init__(self, settings: Settings, client: httpx2.AsyncClient) -> None:
@@ -77,6 +79,7 @@ class GoogleProvider:
         self._revoke_url = settings.google_revoke_url
         self._page_size = settings.google_page_size
         self._http = client
+        self._per_minute = settings.google_requests_per_minute
 
     def __repr__(self) -> str:  # the client secret stays out of logs
         return f"GoogleProvider(api={self._api!r}, client_id={self._client_id!r})"
@@ -93,9 +96,10 @@ class GoogleProvider:
         body: Any = None,
         sync: bool = False,
     ) -> dict[str, Any]:
-        response = await send(
-            self._http, method, self._api + path, access=access, params=params, json_data=body
-        )
+        async with GATES.slot("google", access, per_minute=self._per_minute):
+            response = await send(
+                self._http, method, self._api + path, access=access, params=params, json_data=body
+            )
         if response.is_success:
             return json_body(response)
         reason, message = error_of(response)

@@ -42,6 +42,7 @@ from spacecal.providers.base import (
     TokenSet,
     WrittenEvent,
 )
+from spacecal.providers.gate import GATES
 from spacecal.providers.http import classify, json_body, parse_retry_after, send, token_grant
 from spacecal.providers.microsoft.consent import admin_consent_url, needs_admin_consent
 from spacecal.providers.microsoft.wire import (
@@ -100,6 +101,7 @@ class MicrosoftProvider:
         self._page_size = settings.microsoft_page_size
         self._max_lifetime = timedelta(minutes=settings.microsoft_subscription_max_minutes)
         self._http = client
+        self._concurrency = settings.microsoft_concurrent_requests
 
     def __repr__(self) -> str:  # the client secret stays out of logs
         return f"MicrosoftProvider(graph={self._graph!r}, client_id={self._client_id!r})"
@@ -118,15 +120,16 @@ class MicrosoftProvider:
         sync: bool = False,
     ) -> dict[str, Any]:
         full = url if url.startswith(("http://", "https://")) else self._graph + url
-        response = await send(
-            self._http,
-            method,
-            full,
-            access=access,
-            params=params,
-            json_data=body,
-            headers=headers,
-        )
+        async with GATES.slot("microsoft", access, concurrency=self._concurrency):
+            response = await send(
+                self._http,
+                method,
+                full,
+                access=access,
+                params=params,
+                json_data=body,
+                headers=headers,
+            )
         if response.is_success:
             return json_body(response)
         code, message = error_of(response)
