@@ -217,3 +217,39 @@ async def test_usage_limit_pauses_every_write_until_it_ends(unpaced_env: KeepEnv
     page = html.unescape((await b.get("/portal")).text)
     assert "read-only" not in page and "Waiting to be set up" not in page
     await b.aclose()
+
+
+async def test_throttled_set_up_waits_its_retry_after_instead_of_failing(
+    paced_env: KeepEnv,
+) -> None:
+    env = paced_env
+    b = env.env.new_browser()
+    await b.sign_in("alice@example.com")
+    page = await b.connect("microsoft", "alice@outlook.test")
+    assert "is connected" in page.text, page.text
+    await env.env.fault(
+        "http://microsoft.emulator.test",
+        {
+            "kind": "http_429",
+            "times": 1,
+            "params": {"retry_after": 30},
+            "match": {"method": "POST", "path": "/v1.0/me/calendars"},
+        },
+    )
+    await b.get("/portal")
+    text = html.unescape(
+        (
+            await b.post_form(f"/portal/resources/{env.env.space.room_id}/microsoft", action="add")
+        ).text
+    )
+    assert "Added to the queue" in text and "Set-up did not finish" not in text, text
+    async with env.engine.connect() as conn:
+        after = await conn.scalar(select(Connection.setup_after))
+    assert after is not None  # Retry-After, exactly (the test's clock runs on)
+    assert abs(after - (clock.now() + timedelta(seconds=30))) < timedelta(seconds=2)
+    await resume_waiting(env.rt)
+    assert await _healthy(env) == 0  # not before its time
+    move_clocks(env.env, timedelta(seconds=31))
+    await resume_waiting(env.rt)
+    assert await _healthy(env) == 1
+    await b.aclose()

@@ -74,9 +74,9 @@ def setup_waiting(
             "itself. Your bookings are kept."
         )
     return (
-        f"{resource}: queued. {label} limits how many calendars an account may create in "
-        "a short time, so spacecal adds them a few at a time; this one is set up by "
-        f"itself from {when}. Nothing to do meanwhile."
+        f"{resource}: queued. {label} limits how fast an account's calendars can be set "
+        "up, so spacecal adds them a few at a time; this one is set up by itself from "
+        f"{when}. Nothing to do meanwhile."
     )
 
 

@@ -48,6 +48,7 @@ from spacecal.db.models import (
     SubscriptionGeneration,
 )
 from spacecal.domain.account_messages import setup_waiting
+from spacecal.failures import Loop, backoff
 from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.providers.base import (
     AccountReadOnly,
@@ -56,6 +57,7 @@ from spacecal.providers.base import (
     ProviderError,
     PushNotSupported,
     Subscription,
+    Throttled,
 )
 from spacecal.sync import limits
 from spacecal.sync.accounts.setup_rows import (
@@ -137,6 +139,11 @@ class Provisioner:
             # AccountTokens recorded the pause for every process; wait it out.
             until = await limits.paused_until(self.engine, setup.account_id, clock.now())
             await self._wait(setup, until or clock.now(), paused=True)
+        except Throttled as exc:
+            # Account-wide throttling: wait as the one failure policy says (Retry-After
+            # exactly), then the periodic resume goes on; not a failed set-up.
+            delay = backoff(self.settings, Loop.SYNC).wait_after(exc, 1)
+            await self._wait(setup, clock.now() + delay, paused=False)
         except ProviderError as exc:
             await self._set(
                 connection_id,
