@@ -2,6 +2,7 @@
 
     uv run python bench/storm.py [--seats 1000] [--notifications 50000]
         [--http-connections 64] [--apis 2] [--workers 2] [--concurrency 4] [--edits 2]
+        [--provider-limits]
 
 Starts a deployment on loopback (tests/support/procs.py): both emulators, `--apis`
 `spacecal serve --no-worker` processes and `--workers` `spacecal worker` processes
@@ -16,6 +17,11 @@ connections, while it also reads the records API. RSS of every spacecal process 
 sampled each second. Afterwards it waits until every calendar has converged
 (tests/support/loopback.py: each event one booking or marked refused, each booking
 one event per calendar, no overlap, no duplicate) and prints the figures.
+
+With `--provider-limits` the emulators enforce the providers' per-account limits from
+the start (issue 18 item 12): Graph's 4 concurrent requests per mailbox (429 with
+Retry-After) and Google's 600 requests per minute per user (403
+userRateLimitExceeded); the figures then say how often each answered so.
 
 The `fire` subcommand is the load generator alone: it reads a JSON plan (targets,
 API URLs, counts) and prints one JSON line of results.
@@ -242,6 +248,8 @@ def bench(args: argparse.Namespace) -> None:
     knobs = {"SPACECAL_DB_POOL_SIZE": "10"}
     try:
         with fleet(db_url, knobs=knobs, seed=args.seed) as f:
+            if args.provider_limits:
+                _provider_limits(f)
             for _ in range(args.apis):
                 f.start_api()
             for _ in range(args.workers):
@@ -321,6 +329,8 @@ def bench(args: argparse.Namespace) -> None:
                 f"{args.notifications / max(1, len(targets)):.0f})",
                 flush=True,
             )
+            if args.provider_limits:
+                print(f"  provider limits met: {_limit_answers(f)}", flush=True)
             for name_, values in result.rss.items():
                 print(f"  RSS {name_:<8} {mb(values)}", flush=True)
     finally:
@@ -328,6 +338,32 @@ def bench(args: argparse.Namespace) -> None:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         if embedded is not None:
             embedded.close()
+
+
+def _provider_limits(f: Any) -> None:
+    import httpx
+
+    google, microsoft = f.emulators["google"].base, f.emulators["microsoft"].base
+    with httpx.Client(timeout=10) as http:
+        http.post(google + "/_control/limits", json={"requests_per_minute": 600}).raise_for_status()
+        http.post(
+            microsoft + "/_control/microsoft/throttle", json={"limit": 4, "retry_after": 1}
+        ).raise_for_status()
+
+
+def _limit_answers(f: Any) -> dict[str, Any]:
+    """How many calls each emulator logged, and how many it refused for the limits."""
+    import httpx
+
+    out: dict[str, Any] = {}
+    with httpx.Client(timeout=60) as http:
+        for provider, refused in (("google", 403), ("microsoft", 429)):
+            calls = http.get(f.emulators[provider].base + "/_control/calls").json()
+            out[provider] = {
+                "calls": len(calls),
+                f"answered_{refused}": sum(1 for c in calls if c.get("status") == refused),
+            }
+    return out
 
 
 async def _settle(f: Any, space: Any, db_url: str, within: float) -> Any:
@@ -358,6 +394,11 @@ def main() -> None:
     parser.add_argument("--edits", type=int, default=1, help="member edits per seat")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--converge-timeout", type=float, default=900.0)
+    parser.add_argument(
+        "--provider-limits",
+        action="store_true",
+        help="the emulators enforce Graph's mailbox concurrency and Google's per-user rate",
+    )
     bench(parser.parse_args())
 
 

@@ -238,6 +238,37 @@ class Settings(BaseSettings):
         description="Cap on a Graph subscription's requested lifetime: 4230 minutes is the "
         "lower of the two documented maxima (10,080 in current docs), so both are safe.",
     )
+    # Provider limits a member's account meets (issue 18, items 10 and 12).
+    google_calendar_creates_per_hour: float = Field(
+        default=20.0,
+        gt=0,
+        description="Calendars spacecal creates per Google account per hour at most (Google "
+        "makes an account read-only for hours past about 60 in a short period).",
+    )
+    google_calendar_create_burst: int = Field(
+        default=5,
+        ge=1,
+        description="How many calendars of one Google account may be created at once before "
+        "the hourly pace applies; the rest are set up progressively.",
+    )
+    microsoft_concurrent_requests: int = Field(
+        default=4,
+        ge=1,
+        description="Graph requests in flight per Microsoft account at most, per process "
+        "(Graph allows 4 concurrent requests per app per mailbox).",
+    )
+    google_requests_per_minute: float = Field(
+        default=500.0,
+        gt=0,
+        description="Calendar API requests started per Google account per minute at most, "
+        "per process (Google allows about 600 per user per project).",
+    )
+    account_read_only_seconds: float = Field(
+        default=6 * 3600.0,
+        gt=0,
+        description="After a provider says an account is over its usage limits (Google "
+        "`quotaExceeded`), spacecal writes nothing to that account for this long.",
+    )
 
     # --- portal -----------------------------------------------------------------
     portal_session_hours: float = Field(

@@ -34,6 +34,7 @@ from spacecal.jobs import worker as job_worker
 from spacecal.jobs.status import job_counts
 from spacecal.metrics import serve_metrics
 from spacecal.outbound import tasks as outbound_tasks
+from spacecal.sync.accounts import waiting
 from spacecal.sync.intake.dispatch import dispatch_all, run_dispatcher
 from spacecal.sync.reconcile import task as reconcile_tasks
 from spacecal.sync.reconcile import verify as calendar_marks
@@ -49,6 +50,7 @@ TASK_MODULES = (
     orphan_channels,
     sweep,
     prune,
+    waiting,
     outbound_tasks,
 )
 

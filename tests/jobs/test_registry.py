@@ -22,6 +22,7 @@ FROZEN = {
     "spacecal.renewal": "sync",
     "spacecal.prune": "sync",
     "spacecal.recover_stalled": "sync",
+    "spacecal.resume_setups": "sync",
     "spacecal.outbound.deliver": "outbound",
 }
 SRC = Path(__file__).resolve().parents[2] / "src" / "spacecal"
@@ -40,6 +41,7 @@ def test_the_app_registers_exactly_the_frozen_names() -> None:
         "spacecal.renewal",
         "spacecal.prune",
         "spacecal.recover_stalled",
+        "spacecal.resume_setups",
     }
 
 

@@ -210,6 +210,10 @@ class ProviderAccount(Base):
     status_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    # The provider's usage limits (sync/limits.py, migration 0018): no write before
+    # `writes_paused_until`; calendar creation paced through `calendar_pace_at`.
+    writes_paused_until: Mapped[datetime | None] = mapped_column(TZ)
+    calendar_pace_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
 CONNECTION_KEY = ("coworker_id", "resource_id", "provider")
@@ -232,6 +236,11 @@ class Connection(RecordMixin, Base):
             "connections_sync_requested",
             "sync_requested_at",
             postgresql_where="sync_requested_at IS NOT NULL",
+        ),
+        Index(
+            "connections_setup_after",
+            "setup_after",
+            postgresql_where="setup_after IS NOT NULL",
         ),
     )
 
@@ -264,6 +273,8 @@ class Connection(RecordMixin, Base):
     push_supported: Mapped[bool] = mapped_column(Boolean, nullable=False, default=True)
     consecutive_failures: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     retry_at: Mapped[datetime | None] = mapped_column(TZ)
+    # A set-up waiting for the account's limits (sync/accounts/waiting.py resumes it).
+    setup_after: Mapped[datetime | None] = mapped_column(TZ)
     # --- keep-alive (sync/upkeep/keepalive.py): what is still owed, level-triggered --------
     renew_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
     resync_requested: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)

@@ -24,6 +24,7 @@ SWEEP = "spacecal.sweep"  # sync/upkeep/sweep.py
 KEEPALIVE_PASS = "spacecal.renewal"  # noqa: S105 (a task name, not a password); sync/upkeep/keepalive.py (the name predates the pass)
 PRUNE = "spacecal.prune"  # sync/upkeep/prune.py
 RECOVER_STALLED = "spacecal.recover_stalled"  # jobs/periodic.py
+RESUME_SETUPS = "spacecal.resume_setups"  # sync/accounts/waiting.py
 
 #: The queue of each task (job rows are inserted with it).
 QUEUE_OF: dict[str, str] = {
@@ -36,5 +37,6 @@ QUEUE_OF: dict[str, str] = {
     KEEPALIVE_PASS: SYNC_QUEUE,
     PRUNE: SYNC_QUEUE,
     RECOVER_STALLED: SYNC_QUEUE,
+    RESUME_SETUPS: SYNC_QUEUE,
 }
 TASKS = tuple(QUEUE_OF)

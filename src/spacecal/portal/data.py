@@ -39,6 +39,7 @@ class Account:
     email: str | None
     status: str
     status_reason: str | None
+    writes_paused_until: datetime | None = None  # the provider's read-only pause
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class ConnectionView:
     last_sync_at: datetime | None
     subscription_expire_date: datetime | None
     push_supported: bool
+    setup_after: datetime | None = None  # a set-up waiting for the account's limits
 
 
 @dataclass(frozen=True)
@@ -115,10 +117,11 @@ async def load_accounts(engine: AsyncEngine, member: Member) -> dict[str, Accoun
                     ProviderAccount.email,
                     ProviderAccount.status,
                     ProviderAccount.status_reason,
+                    ProviderAccount.writes_paused_until,
                 ).where(ProviderAccount.coworker_id == member.id)
             )
         ).all()
-    return {r.provider: Account(r.provider, r.email, r.status, r.status_reason) for r in rows}
+    return {r.provider: Account(*r) for r in rows}
 
 
 async def load_connections(engine: AsyncEngine, member: Member) -> list[ConnectionView]:
@@ -135,12 +138,13 @@ async def load_connections(engine: AsyncEngine, member: Member) -> list[Connecti
                     Connection.last_sync_at,
                     Connection.subscription_expire_date,
                     Connection.push_supported,
+                    Connection.setup_after,
                 )
                 .where(Connection.coworker_id == member.id)
                 .order_by(Connection.id)
             )
         ).all()
-    return [ConnectionView(*r) for r in rows]
+    return [ConnectionView(*tuple(r)) for r in rows]
 
 
 async def load_resources(engine: AsyncEngine, member: Member) -> list[ResourceView]:

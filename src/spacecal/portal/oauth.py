@@ -31,6 +31,7 @@ class ConnectOutcome(StrEnum):
     BAD_STATE = "bad_state"
     PROVIDER_ERROR = "provider_error"
     NO_OFFLINE = "no_offline"
+    ADMIN_CONSENT = "admin_consent"  # the member's organisation lets only admins consent
 
 
 def s256_code_challenge(verifier: str) -> str:
@@ -103,6 +104,8 @@ async def finish_connect(
     if verifier is None:
         return ConnectOutcome.BAD_STATE
     if params.get("error"):
+        if rt.provider(provider).needs_admin_consent(params):
+            return ConnectOutcome.ADMIN_CONSENT
         return (
             ConnectOutcome.DENIED
             if params["error"] == "access_denied"

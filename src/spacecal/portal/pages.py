@@ -7,14 +7,21 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from spacecal import clock
+from spacecal.domain.account_messages import account_read_only, setup_waiting
 from spacecal.portal import members
 from spacecal.portal.data import load_accounts, load_connections, load_member, load_resources
 from spacecal.portal.oauth import ConnectOutcome, finish_connect, start_connect
-from spacecal.portal.runtime import PROVIDER_LABELS, PROVIDERS, PortalRuntime, missing_settings
+from spacecal.portal.runtime import (
+    PROVIDER_LABELS,
+    PROVIDERS,
+    PortalRuntime,
+    admin_help,
+    missing_settings,
+)
 from spacecal.portal.views import current_member, local_time, redirect, render
 from spacecal.records.errors import ApiError
 from spacecal.sync.accounts.disconnect import disconnect_account, remove_connection
-from spacecal.sync.accounts.setup_rows import ProvisioningFailed
+from spacecal.sync.accounts.setup_rows import ProvisioningFailed, ProvisioningWaiting
 from spacecal.web.auth import client_address
 from spacecal.web.signin_limit import guarded
 
@@ -42,15 +49,35 @@ async def integrations(request: Request) -> Response:
     connections = await load_connections(engine, member)
     resources = await load_resources(engine, member)
     providers = []
+    asked_admin = request.query_params.get("error") == ConnectOutcome.ADMIN_CONSENT.value
+    names = {r.id: r.name for r in resources}
+    now = clock.now()
     for name in PROVIDERS:
         by_resource = {c.resource_id: c for c in connections if c.provider == name}
+        missing = missing_settings(rt.settings, name)
+        account = accounts.get(name)
+        paused = account.writes_paused_until if account else None
+        paused = paused if paused is not None and paused > now else None
         providers.append(
             {
                 "name": name,
                 "label": PROVIDER_LABELS[name],
-                "missing": missing_settings(rt.settings, name),
-                "account": accounts.get(name),
+                "missing": missing,
+                "account": account,
                 "rows": [(r, by_resource.get(r.id)) for r in resources],
+                "admin_consent": admin_help(rt, name) if asked_admin and not missing else None,
+                "read_only": account_read_only(name, paused, member.zone) if paused else None,
+                "waiting": {
+                    c.id: setup_waiting(
+                        name,
+                        names.get(c.resource_id, c.name),
+                        max(c.setup_after, paused or c.setup_after),
+                        member.zone,
+                        paused=paused is not None,
+                    )
+                    for c in by_resource.values()
+                    if c.setup_after is not None and c.health == "provisioning"
+                },
             }
         )
     return render(
@@ -185,11 +212,15 @@ async def connect(request: Request, provider: str) -> Response:
 async def connect_callback(request: Request, provider: str) -> Response:
     rt = runtime(request)
     found = await current_member(rt, request)
+    if request.query_params.get("admin_consent") == "True" and not request.query_params.get("code"):
+        # An administrator approved spacecal tenant-wide; they need not be a member.
+        return redirect("/portal" if found else "/portal/signin", notice="admin_consented")
     if found is None:
         return redirect("/portal/signin", error="signin_first")
     if not _known(provider) or missing_settings(rt.settings, provider):
         return redirect("/portal", error="not_configured")
-    outcome = await finish_connect(rt, found[1].id, provider, dict(request.query_params))
+    params = dict(request.query_params)
+    outcome = await finish_connect(rt, found[1].id, provider, params)
     if outcome is ConnectOutcome.CONNECTED:
         return redirect("/portal", notice="connected")
     return redirect("/portal", error=outcome.value)
@@ -232,6 +263,9 @@ async def switch_resource(request: Request, resource_id: int, provider: str) -> 
         return await _problem(rt, request, session.coworker_id, "That resource cannot be booked.")
     try:
         await rt.provisioner.add_resource(member.id, provider, resource_id)
+    except ProvisioningWaiting:
+        # Not a failure: Integrations shows the calendar's place in the queue.
+        return redirect("/portal", notice="setup_waiting")
     except ProvisioningFailed as exc:
         return await _problem(
             rt, request, session.coworker_id, f"{resources[resource_id].name}: {exc}"

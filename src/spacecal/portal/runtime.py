@@ -11,12 +11,16 @@ import httpx2
 from fastapi.templating import Jinja2Templates
 
 from spacecal.config import Settings
+from spacecal.domain.account_messages import AdminConsentHelp, admin_consent_help
 from spacecal.providers.base import CalendarProvider
 from spacecal.providers.registry import availability
 from spacecal.sync.accounts.provisioning import StepHook
 from spacecal.web.services import ServicesView
 from spacecal.web.sessions import SessionCodec
 
+APP_NAME = "spacecal"
+# The delegated permissions an administrator approves, as Entra's consent page names them.
+ADMIN_PERMISSIONS = ("Calendars.ReadWrite", "User.Read", "offline_access", "openid", "email")
 PROVIDERS = ("google", "microsoft")
 PROVIDER_LABELS = {"google": "Google Calendar", "microsoft": "Microsoft 365"}
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -28,6 +32,17 @@ def missing_settings(settings: Settings, provider: str) -> list[str]:
         if item.name == provider:
             return list(item.missing)
     return []
+
+
+def admin_help(rt: PortalRuntime, provider: str) -> AdminConsentHelp | None:
+    """What to ask an organisation's IT team for, when `provider` has an admin step."""
+    url = rt.provider(provider).admin_consent_url(rt.redirect_uri(provider))
+    if url is None:
+        return None
+    client_id = getattr(rt.settings, f"{provider}_client_id") or ""
+    return admin_consent_help(
+        PROVIDER_LABELS[provider], APP_NAME, client_id, list(ADMIN_PERMISSIONS), url
+    )
 
 
 @dataclass

@@ -13,8 +13,9 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from spacecal.config import Settings
+from spacecal.domain.account_messages import admin_consent_given
 from spacecal.portal.data import Member, load_member
-from spacecal.portal.runtime import TEMPLATES, PortalRuntime
+from spacecal.portal.runtime import APP_NAME, TEMPLATES, PortalRuntime
 from spacecal.web.sessions import Session
 
 # Every message a redirect can carry, by key: the query string never carries text, so
@@ -28,10 +29,14 @@ MESSAGES = {
     "connected. Please try again in a moment.",
     "no_offline": "The provider did not grant lasting access, so nothing was connected. "
     "Connect again and allow access.",
+    "admin_consented": admin_consent_given(APP_NAME),
     "not_configured": "This calendar provider is not set up on this space yet.",
     "disconnected": "Disconnected. The calendars stay in your account with their events; "
     "your bookings are kept.",
     "added": "Added: the calendar is in your account and your bookings are in it.",
+    "setup_waiting": "Added to the queue: your calendar provider limits how fast new "
+    "calendars can be made, so this one is set up by itself shortly. Its state is shown "
+    "below; nothing to do meanwhile.",
     "removed": "Removed: spacecal no longer watches that calendar. Your bookings are kept.",
     "booked": "Booked. It appears in your connected calendars too.",
     "cancelled": "Booking cancelled.",

@@ -10,7 +10,7 @@ means "needs reconnect" (never retry), a sync reset means "full pull".
 from __future__ import annotations
 
 import enum
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -49,6 +49,13 @@ class Throttled(ProviderError, Throttling):
     ) -> None:
         super().__init__(message, status=status, code=code)
         self.retry_after = retry_after
+
+
+class AccountReadOnly(ProviderError):
+    """The account is over the provider's usage limits (Google 403 `quotaExceeded`,
+    "Calendar usage limits exceeded."): its calendars are read-only for hours. Not
+    throttling: retrying soon fails again; write nothing to the account for a while
+    (sync/limits.py), reads go on."""
 
 
 class Transient(ProviderError):
@@ -223,7 +230,10 @@ class Capabilities:
     - `renews_in_place`: renewal extends the same subscription (Graph PATCH);
       otherwise a new channel replaces the old one, which is stopped after (Google).
     - `webhook_path` / `lifecycle_path`: where its notifications arrive (None: none).
-    - `batch_writes`: several event writes per request. No adapter batches yet."""
+    - `batch_writes`: several event writes per request. No adapter batches yet.
+    - `paced_calendar_creation`: the provider punishes an account that creates many
+      calendars quickly (Google: read-only for hours), so creation is paced per
+      account (sync/limits.py)."""
 
     delivery: Delivery
     windowed: bool
@@ -231,6 +241,7 @@ class Capabilities:
     webhook_path: str | None
     lifecycle_path: str | None = None
     batch_writes: bool = False
+    paced_calendar_creation: bool = False
 
     @property
     def push(self) -> bool:
@@ -252,6 +263,15 @@ class CalendarProvider(Protocol):
 
     # OAuth (authorization code with PKCE)
     def authorize_url(self, *, state: str, code_challenge: str, redirect_uri: str) -> str: ...
+
+    def admin_consent_url(self, redirect_uri: str) -> str | None:
+        """Where an administrator approves spacecal for a whole organisation (None: the
+        provider has no such step)."""
+        ...
+
+    def needs_admin_consent(self, params: Mapping[str, str]) -> bool:
+        """Whether the authorize redirect's `params` say only an administrator may consent."""
+        ...
 
     async def exchange_code(
         self, *, code: str, code_verifier: str, redirect_uri: str

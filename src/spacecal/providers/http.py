@@ -22,6 +22,7 @@ import httpx2
 
 from spacecal import clock
 from spacecal.providers.base import (
+    AccountReadOnly,
     Conflict,
     ConsentRevoked,
     NotFound,
@@ -93,6 +94,8 @@ def classify(
         return Unauthorized(text, status=status, code=code)
     if status in (429, 503) or (status == 403 and lowered in _RATE_LIMIT_CODES):
         return Throttled(text, status=status, code=code, retry_after=retry_after)
+    if status == 403 and lowered == "quotaexceeded":
+        return AccountReadOnly(text, status=status, code=code)
     if lowered in _SYNC_RESET_CODES or (sync and status == 410):
         return SyncReset(text, status=status, code=code)
     if status in (404, 410):

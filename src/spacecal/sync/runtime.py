@@ -28,4 +28,5 @@ class SyncRuntime:
             self.provider_for(provider),
             account_id,
             margin_seconds=self.settings.token_refresh_margin_seconds,
+            read_only_seconds=self.settings.account_read_only_seconds,
         )

@@ -24,8 +24,9 @@ from spacecal.db.models import (
     ProviderAccount,
     SubscriptionGeneration,
 )
-from spacecal.providers.base import CalendarProvider, ConsentRevoked, TokenSet
+from spacecal.providers.base import AccountReadOnly, CalendarProvider, ConsentRevoked, TokenSet
 from spacecal.providers.session import AccountSession
+from spacecal.sync.limits import pause_writes
 
 T = TypeVar("T")
 
@@ -57,12 +58,14 @@ class AccountTokens:
         account_id: int,
         *,
         margin_seconds: int,
+        read_only_seconds: float = 6 * 3600.0,
     ) -> None:
         self.engine = engine
         self.cipher = cipher
         self.provider = provider
         self.account_id = account_id
         self.margin = timedelta(seconds=margin_seconds)
+        self.read_only_seconds = read_only_seconds
         self._session: AccountSession | None = None
         self._preloaded: AccountRow | None = None
 
@@ -127,6 +130,10 @@ class AccountTokens:
         session = await self._open()
         try:
             return await session.call(fn)
+        except AccountReadOnly:
+            # Every process must stop writing to this account now (sync/limits.py).
+            await pause_writes(self.engine, self.account_id, clock.now(), self.read_only_seconds)
+            raise
         except ConsentRevoked as exc:
             metrics.token_refresh(self.provider.name, "revoked")
             self._session = None

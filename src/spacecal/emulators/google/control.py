@@ -7,6 +7,7 @@ Calendar's own UI. Errors come back in Google's error format.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Body, HTTPException
@@ -84,6 +85,35 @@ def add_google_control(router: APIRouter, emu: GoogleEmulator) -> None:
     def expire(body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:  # noqa: B008
         return {"expired": emu.expire_sync_tokens(body.get("calendar_id"))}
 
+    @router.post("/limits")
+    def limits(body: dict[str, Any] = Body(default_factory=dict)) -> dict[str, Any]:  # noqa: B008
+        """Usage limits (limits.py): ``calendar_create_limit``, ``calendar_create_period_seconds``,
+        ``read_only_seconds``, ``requests_per_minute``, ``rate_reason`` (null turns one off)."""
+        s = emu.limits.settings
+        if "calendar_create_limit" in body:
+            s.calendar_create_limit = _opt_int(body["calendar_create_limit"])
+        if "calendar_create_period_seconds" in body:
+            s.calendar_create_period = timedelta(
+                seconds=float(body["calendar_create_period_seconds"])
+            )
+        if "read_only_seconds" in body:
+            s.read_only_for = timedelta(seconds=float(body["read_only_seconds"]))
+        if "requests_per_minute" in body:
+            s.requests_per_minute = _opt_int(body["requests_per_minute"])
+        if "rate_reason" in body:
+            s.rate_reason = str(body["rate_reason"])
+        return {
+            "calendar_create_limit": s.calendar_create_limit,
+            "calendar_create_period_seconds": s.calendar_create_period.total_seconds(),
+            "read_only_seconds": s.read_only_for.total_seconds(),
+            "requests_per_minute": s.requests_per_minute,
+            "rate_reason": s.rate_reason,
+        }
+
     @router.get("/channels")
     def channels(calendar_id: str | None = None) -> list[dict[str, Any]]:
         return emu.channels(calendar_id)
+
+
+def _opt_int(value: Any) -> int | None:
+    return None if value is None else int(value)

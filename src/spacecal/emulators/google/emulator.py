@@ -35,6 +35,7 @@ from spacecal.emulators.google import auth, errors, listing, ops, watch
 from spacecal.emulators.google.api import api_router, calendar_json
 from spacecal.emulators.google.context import GoogleContext, GoogleSettings
 from spacecal.emulators.google.control import add_google_control
+from spacecal.emulators.google.limits import UsageLimits
 from spacecal.emulators.google.oauth import ensure_account, oauth_router
 from spacecal.emulators.google.state import Calendar, OAuthClient, Store
 from spacecal.emulators.google.times import parse_rfc3339, zone_of
@@ -107,8 +108,11 @@ class GoogleEmulator:
         control = control_router(self.core, self, provider="google")
         add_google_control(control, self)
         app.include_router(control)
+        self.limits = UsageLimits(
+            app, lambda headers: auth.token_account(self.ctx, headers), self.core.clock.now
+        )
         return self.core.wrap(
-            app,
+            self.limits,
             fault_responder=_fault_response,
             account_of=lambda headers: auth.token_account(self.ctx, headers),
         )

@@ -18,6 +18,8 @@ All under ``/_control/microsoft``; JSON in and out; datetimes ISO 8601 with offs
 - ``POST settings`` ``{"subscription_max_minutes"?, "subscription_min_minutes"?,
   "delta_shuffle"?, "delta_replay_rate"?, "report_outside_window"?,
   "strict_rotation"?}``.
+- ``POST consent-policy`` ``{"admin_consent_required"?: bool, "admin_consented"?:
+  [client_id, ...]}``: the tenant's user-consent policy and its tenant-wide approvals.
 - ``GET notifications?account=`` → the delivery log (validations included).
 """
 
@@ -166,6 +168,18 @@ def add_microsoft_control(router: APIRouter, emu: MicrosoftEmulator) -> None:
 
         _run(apply)
         return {"applied": sorted(body)}
+
+    @router.post(prefix + "/consent-policy")
+    async def consent_policy(body: dict[str, Any] = JsonBody) -> dict[str, Any]:
+        store = emu.identity
+        if "admin_consent_required" in body:
+            store.admin_consent_required = bool(body["admin_consent_required"])
+        if "admin_consented" in body:
+            store.admin_consented = {str(c) for c in body["admin_consented"] or []}
+        return {
+            "admin_consent_required": store.admin_consent_required,
+            "admin_consented": sorted(store.admin_consented),
+        }
 
     @router.get(prefix + "/notifications")
     async def notifications(account: str | None = None) -> list[dict[str, Any]]:

@@ -161,6 +161,9 @@ class MicrosoftEmulator(MemberActions):
         app.add_route(
             "/{tenant}/v2.0/.well-known/openid-configuration", handlers["openid"], ["GET"]
         )
+        for path in ("/{tenant}/adminconsent", "/{tenant}/v2.0/adminconsent"):
+            app.add_route(path, handlers["admin_consent_get"], ["GET"])
+            app.add_route(path, handlers["admin_consent_post"], ["POST"])
         router = control_router(self.core, self, provider="microsoft")
         add_microsoft_control(router, self)
         app.include_router(router)

@@ -18,6 +18,17 @@ literal ``{tenantid}`` placeholder and the id_token's ``iss`` names the real ten
 ``jwks_uri`` is listed but not served (id_tokens are unsigned, ``alg: none``). A
 ``nonce`` sent to authorize comes back in the id_token of that code's redemption
 (OpenID Connect Core 1.0, section 3.1.3.6; msal refuses the token otherwise).
+
+A tenant under the admin-consent-required policy (Entra's user-consent setting "Do not
+allow user consent") ends a member's consent as Entra does once the member gives up at
+"Need admin approval": redirected back with ``error=access_denied`` and
+``AADSTS90094`` ("… needs permission to access resources in your organization that
+only an admin can grant", Microsoft Entra, "Unexpected error when performing consent to
+an application"); with ``prompt=none`` it is ``error=consent_required`` and
+``AADSTS65001``. ``GET /{tenant}/adminconsent`` and ``/{tenant}/v2.0/adminconsent``
+(Microsoft identity platform, "Admin consent on the Microsoft identity platform") show
+an approval form; accepting approves the client tenant-wide and redirects with
+``admin_consent=True``, ``tenant`` (and ``scope`` for v2.0) and ``state``.
 """
 
 from __future__ import annotations
@@ -187,6 +198,8 @@ def make_identity_handlers(
         if "@" not in login:
             return _problem("AADSTS50034: The user account does not exist.")
         account = store.create_account(login)
+        if store.needs_admin_consent(params["client_id"]):
+            return _redirect(redirect_uri, {**_admin_required(params), **state})
         code = store.issue_code(
             account,
             params["client_id"],
@@ -198,6 +211,32 @@ def make_identity_handlers(
             nonce=params.get("nonce") or None,
         )
         return _redirect(redirect_uri, {"code": code, **state, "session_state": account.user_id})
+
+    async def admin_consent_get(request: Request) -> Response:
+        params = dict(request.query_params)
+        if not params.get("client_id") or not params.get("redirect_uri"):
+            return _problem("AADSTS900144: 'client_id' and 'redirect_uri' are required.")
+        return _admin_page(request.url.path, params)
+
+    async def admin_consent_post(request: Request) -> Response:
+        form = await request.form()
+        params = {k: str(v) for k, v in form.items()}
+        if not params.get("client_id") or not params.get("redirect_uri"):
+            return _problem("AADSTS900144: 'client_id' and 'redirect_uri' are required.")
+        state = {"state": params["state"]} if params.get("state") else {}
+        if params.get("decision") != "accept":
+            return _redirect(
+                params["redirect_uri"],
+                {
+                    "error": "access_denied",
+                    "error_description": "AADSTS65004: User declined to consent to access the app.",
+                    **state,
+                },
+            )
+        store.admin_consented.add(params["client_id"])
+        scope = {"scope": params["scope"]} if params.get("scope") else {}
+        answer = {"admin_consent": "True", "tenant": store.tenant_id, **scope, **state}
+        return _redirect(params["redirect_uri"], answer)
 
     async def openid(request: Request) -> Response:
         base = base_url or str(request.base_url).rstrip("/")
@@ -220,7 +259,46 @@ def make_identity_handlers(
         "authorize_post": authorize_post,
         "token": token,
         "openid": openid,
+        "admin_consent_get": admin_consent_get,
+        "admin_consent_post": admin_consent_post,
     }
+
+
+def _admin_required(params: dict[str, str]) -> dict[str, str]:
+    client = params["client_id"]
+    if params.get("prompt") == "none":
+        return {
+            "error": "consent_required",
+            "error_description": "AADSTS65001: The user or administrator has not consented "
+            f"to use the application with ID '{client}'. Send an interactive authorization "
+            "request for this user and resource.",
+        }
+    return {
+        "error": "access_denied",
+        "error_description": f"AADSTS90094: The app '{client}' needs permission to access "
+        "resources in your organization that only an admin can grant. Please ask an admin "
+        "to grant permission to this app before you can use it.",
+    }
+
+
+def _admin_page(path: str, params: dict[str, str]) -> HTMLResponse:
+    fields = ("client_id", "redirect_uri", "scope", "state")
+    hidden = "".join(
+        f"<input type='hidden' name='{name}' value='{html.escape(params[name], quote=True)}'>"
+        for name in fields
+        if params.get(name)
+    )
+    body = f"""<!doctype html>
+<html><head><title>Permissions requested</title></head><body>
+<h1>Permissions requested: accept for your organization</h1>
+<p>App <code>{html.escape(params["client_id"])}</code></p>
+<form method="post" action="{html.escape(path, quote=True)}">
+{hidden}
+<label>Administrator email <input type="email" name="login" required></label>
+<button type="submit" name="decision" value="accept" id="accept">Accept</button>
+<button type="submit" name="decision" value="deny" id="deny" formnovalidate>Cancel</button>
+</form></body></html>"""
+    return HTMLResponse(body)
 
 
 def _token(store: IdentityStore, params: dict[str, str]) -> dict[str, object]:

@@ -13,6 +13,10 @@ Rules chosen (documented for the client engineers):
   used refresh token dies as soon as it is redeemed).
 * Revoking consent kills every refresh and access token of that grant
   (``AADSTS65001`` on refresh; Graph answers 401 to the access tokens).
+* A tenant under the admin-consent-required policy (``admin_consent_required``; the
+  user-consent setting "Do not allow user consent") refuses every user's consent to a
+  client that no administrator approved tenant-wide; the admin-consent endpoint
+  approves it (``admin_consented``), after which users connect as usual.
 * Access tokens live ``access_token_lifetime`` (default 3600 s) on the emulator clock.
 """
 
@@ -102,6 +106,13 @@ class IdentityStore:
         self._serial = 0
         self.access_token_lifetime = timedelta(hours=1)
         self.strict_rotation = False
+        # The tenant's consent policy: users may not consent on their own, only an
+        # administrator (through the admin-consent endpoint) for the whole tenant.
+        self.admin_consent_required = False
+        self.admin_consented: set[str] = set()  # client ids approved tenant-wide
+
+    def needs_admin_consent(self, client_id: str) -> bool:
+        return self.admin_consent_required and client_id not in self.admin_consented
 
     # -- accounts ---------------------------------------------------------------
     def account_by_email(self, email: str) -> Account | None:

@@ -7,6 +7,7 @@ Scope `calendar.app.created`: spacecal sees only calendars it created.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -34,6 +35,7 @@ from spacecal.providers.base import (
     TokenSet,
     WrittenEvent,
 )
+from spacecal.providers.gate import GATES
 from spacecal.providers.google.wire import (
     error_of,
     event_body,
@@ -65,6 +67,7 @@ class GoogleProvider:
         windowed=False,
         renews_in_place=False,
         webhook_path="/webhooks/google",
+        paced_calendar_creation=True,
     )
 
     def __init__(self, settings: Settings, client: httpx2.AsyncClient) -> None:
@@ -81,6 +84,7 @@ class GoogleProvider:
         self._revoke_url = settings.google_revoke_url
         self._page_size = settings.google_page_size
         self._http = client
+        self._per_minute = settings.google_requests_per_minute
 
     def __repr__(self) -> str:  # the client secret stays out of logs
         return f"GoogleProvider(api={self._api!r}, client_id={self._client_id!r})"
@@ -97,9 +101,10 @@ class GoogleProvider:
         body: Any = None,
         sync: bool = False,
     ) -> dict[str, Any]:
-        response = await send(
-            self._http, method, self._api + path, access=access, params=params, json_data=body
-        )
+        async with GATES.slot("google", access, per_minute=self._per_minute):
+            response = await send(
+                self._http, method, self._api + path, access=access, params=params, json_data=body
+            )
         if response.is_success:
             return json_body(response)
         reason, message = error_of(response)
@@ -113,6 +118,12 @@ class GoogleProvider:
         )
 
     # -- OAuth ------------------------------------------------------------------------
+
+    def admin_consent_url(self, redirect_uri: str) -> str | None:
+        return None  # Workspace admins allow apps in their console; no URL to hand over
+
+    def needs_admin_consent(self, params: Mapping[str, str]) -> bool:
+        return False
 
     def authorize_url(self, *, state: str, code_challenge: str, redirect_uri: str) -> str:
         query = {

@@ -15,6 +15,7 @@ already holding that name makes this one "(no longer synced 2)", and so on.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -42,7 +43,9 @@ from spacecal.providers.base import (
     TokenSet,
     WrittenEvent,
 )
+from spacecal.providers.gate import GATES
 from spacecal.providers.http import classify, json_body, parse_retry_after, send, token_grant
+from spacecal.providers.microsoft.consent import admin_consent_url, needs_admin_consent
 from spacecal.providers.microsoft.marker import MARKER, MARKER_EXPAND, facts_of
 from spacecal.providers.microsoft.wire import (
     calendar_of_resource,
@@ -88,6 +91,8 @@ class MicrosoftProvider:
             )
         self._client_id = settings.microsoft_client_id
         self._client_secret = settings.microsoft_client_secret
+        self._login_base = settings.microsoft_login_base
+        self._tenant = settings.microsoft_tenant
         login = f"{settings.microsoft_login_base.rstrip('/')}/{settings.microsoft_tenant}"
         self._authorize_url = f"{login}/oauth2/v2.0/authorize"
         self._token_url = f"{login}/oauth2/v2.0/token"
@@ -95,6 +100,7 @@ class MicrosoftProvider:
         self._page_size = settings.microsoft_page_size
         self._max_lifetime = timedelta(minutes=settings.microsoft_subscription_max_minutes)
         self._http = client
+        self._concurrency = settings.microsoft_concurrent_requests
 
     def __repr__(self) -> str:  # the client secret stays out of logs
         return f"MicrosoftProvider(graph={self._graph!r}, client_id={self._client_id!r})"
@@ -113,15 +119,16 @@ class MicrosoftProvider:
         sync: bool = False,
     ) -> dict[str, Any]:
         full = url if url.startswith(("http://", "https://")) else self._graph + url
-        response = await send(
-            self._http,
-            method,
-            full,
-            access=access,
-            params=params,
-            json_data=body,
-            headers=headers,
-        )
+        async with GATES.slot("microsoft", access, concurrency=self._concurrency):
+            response = await send(
+                self._http,
+                method,
+                full,
+                access=access,
+                params=params,
+                json_data=body,
+                headers=headers,
+            )
         if response.is_success:
             return json_body(response)
         code, message = error_of(response)
@@ -153,6 +160,12 @@ class MicrosoftProvider:
         return link
 
     # -- OAuth ------------------------------------------------------------------------
+
+    def admin_consent_url(self, redirect_uri: str) -> str | None:
+        return admin_consent_url(self._login_base, self._tenant, self._client_id, redirect_uri)
+
+    def needs_admin_consent(self, params: Mapping[str, str]) -> bool:
+        return needs_admin_consent(params)
 
     def authorize_url(self, *, state: str, code_challenge: str, redirect_uri: str) -> str:
         query = {

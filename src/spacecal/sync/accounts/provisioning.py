@@ -19,6 +19,12 @@ stopped instead of starting over:
                reattached calendar, never gets a second copy) and link them
     healthy
 
+The account's limits come first (sync/limits.py): while the provider keeps the
+account read-only, or when creating one more calendar now would go over spacecal's
+pace for the account, the set-up waits (`setup_after`, health still `provisioning`)
+and the periodic resume (sync/accounts/waiting.py) finishes it later. A provider's
+`AccountReadOnly` at any step records the pause and waits the same way.
+
 A failure at any step leaves the row `error` with the reason; nothing is orphaned that
 the next attempt does not adopt or clean up (Google channels cannot be listed: one
 whose answer was lost lapses at its expiry and its notifications are ignored).
@@ -28,7 +34,9 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
@@ -39,15 +47,26 @@ from spacecal.db.models import (
     Connection,
     SubscriptionGeneration,
 )
+from spacecal.domain.account_messages import setup_waiting
+from spacecal.failures import Loop, backoff
 from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.providers.base import (
+    AccountReadOnly,
     CalendarProvider,
     Conflict,
     ProviderError,
     PushNotSupported,
     Subscription,
+    Throttled,
 )
-from spacecal.sync.accounts.setup_rows import ProvisioningFailed, SetUp, connection_row, load_setup
+from spacecal.sync import limits
+from spacecal.sync.accounts.setup_rows import (
+    ProvisioningFailed,
+    ProvisioningWaiting,
+    SetUp,
+    connection_row,
+    load_setup,
+)
 from spacecal.sync.locks import provisioning_lock
 from spacecal.sync.naming import idempotency_key, sync_window, webhook_urls
 from spacecal.sync.reconcile.adopt import link_known_events
@@ -111,9 +130,21 @@ class Provisioner:
     async def _resume(self, connection_id: int) -> None:
         setup = await load_setup(self.engine, connection_id)
         try:
+            await limits.check_writes(self.engine, setup.account_id, clock.now())
             await self._run(setup)
         except AccountUnavailable as exc:
             raise ProvisioningFailed(str(exc)) from None
+        except limits.MustWait as wait:
+            await self._wait(setup, wait.until, paused=wait.paused)
+        except AccountReadOnly:
+            # AccountTokens recorded the pause for every process; wait it out.
+            until = await limits.paused_until(self.engine, setup.account_id, clock.now())
+            await self._wait(setup, until or clock.now(), paused=True)
+        except Throttled as exc:
+            # Account-wide throttling: wait as the one failure policy says (Retry-After
+            # exactly), then the periodic resume goes on; not a failed set-up.
+            delay = backoff(self.settings, Loop.SYNC).wait_after(exc, 1)
+            await self._wait(setup, clock.now() + delay, paused=False)
         except ProviderError as exc:
             await self._set(
                 connection_id,
@@ -125,6 +156,16 @@ class Provisioner:
                 "The calendar provider did not complete the set-up "
                 f"({exc.status or 'no answer'}). Try again in a moment."
             ) from exc
+
+    async def _wait(self, setup: SetUp, until: datetime, *, paused: bool) -> None:
+        await self._set(setup.id, health=Health.PROVISIONING, setup_after=until)
+        raise ProvisioningWaiting(
+            setup_waiting(
+                setup.provider, setup.resource_name, until, ZoneInfo(setup.time_zone), paused=paused
+            ),
+            until,
+            paused=paused,
+        )
 
     async def _run(self, setup: SetUp) -> None:
         provider = self.provider_for(setup.provider)
@@ -149,6 +190,7 @@ class Provisioner:
             last_error_at=None,
             renewal_error=None,
             renewal_error_at=None,
+            setup_after=None,
         )
 
     async def _first_pull(
@@ -198,6 +240,10 @@ class Provisioner:
         calendars = await tokens.call(provider.list_calendars)
         leftover = [c for c in calendars if c.name == setup.name]
         if not leftover:
+            if provider.capabilities.paced_calendar_creation:
+                await limits.take_calendar_slot(
+                    self.engine, setup.account_id, self.settings, clock.now()
+                )
             made = await tokens.call(
                 lambda a: provider.create_calendar(a, setup.name, setup.time_zone)
             )
@@ -333,6 +379,7 @@ class Provisioner:
 __all__ = [
     "Provisioner",
     "ProvisioningFailed",
+    "ProvisioningWaiting",
     "idempotency_key",
     "store_tokens",
     "sync_window",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -23,6 +24,16 @@ from spacecal.sync.naming import calendar_name
 
 class ProvisioningFailed(Exception):
     """Provisioning stopped at a step; `str()` is a sentence for the member."""
+
+
+class ProvisioningWaiting(ProvisioningFailed):
+    """Provisioning waits for the account's limits (sync/limits.py) and resumes by
+    itself from `until` (sync/accounts/waiting.py); nothing failed."""
+
+    def __init__(self, message: str, until: datetime, *, paused: bool) -> None:
+        super().__init__(message)
+        self.until = until
+        self.paused = paused
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ from spacecal.jobs import names
 from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.logs import bind_trace
 from spacecal.providers.base import (
+    AccountReadOnly,
     CalendarProvider,
     ProviderError,
     PullResult,
@@ -50,6 +51,7 @@ from spacecal.providers.base import (
 )
 from spacecal.providers.paths import UnsafeId
 from spacecal.providers.registry import capabilities
+from spacecal.sync import limits
 from spacecal.sync.naming import sync_window
 from spacecal.sync.reconcile.commit import commit_plan, store_cursor
 from spacecal.sync.reconcile.deferred import due_now, load_deferred, settle_deferred
@@ -99,6 +101,9 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
     provider = rt.provider_for(target.provider)
     tokens = rt.tokens(target.provider, target.account_id)
     outcome = ReconcileOutcome(ReconcileStatus.OK)
+    # The provider keeps the account read-only (sync/limits.py): pull and decide, but
+    # leave every write to the sweep after the pause.
+    paused = await limits.paused_until(engine, target.account_id, started)
     try:
         if not target.calendar_verified:
             await verify(
@@ -110,14 +115,24 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
                 calendar_id=target.calendar_id,
                 marker_pending=target.marker_pending,
             )
-        outcome.writes += await finish_pending_creates(engine, target, provider, tokens)
+        if paused is None:
+            outcome.writes += await finish_pending_creates(engine, target, provider, tokens)
         margin = rt.settings.sync_window_margin_days
         pull, window = await _pull(provider, tokens, target, started, margin)
         outcome.pulled, outcome.full = len(pull.events), pull.full
         await _decide_and_commit(engine, target, pull, window)
-        outcome.writes += await push_pending(engine, target, provider, tokens)
-        outcome.writes += await push_bookings(engine, target, provider, tokens, now=clock.now())
-        await _record(rt, target, Health.HEALTHY)
+        if paused is None:
+            outcome.writes += await push_pending(engine, target, provider, tokens)
+            outcome.writes += await push_bookings(engine, target, provider, tokens, now=clock.now())
+            await _record(rt, target, Health.HEALTHY)
+        else:
+            await _record_paused(rt, target, paused)
+            outcome.error = f"writes paused by the provider until {paused.isoformat()}"
+    except AccountReadOnly:
+        # AccountTokens stored the pause for every process.
+        until = await limits.paused_until(engine, target.account_id, clock.now())
+        await _record_paused(rt, target, until or clock.now())
+        outcome.error = "the provider made the account read-only (usage limits)"
     except Throttled as exc:
         error = f"throttled by the provider ({exc.status})"
         outcome = ReconcileOutcome(ReconcileStatus.THROTTLED, error=error)
@@ -317,6 +332,17 @@ async def _record(
             await defer_reconcile(
                 conn, target.connection_id, target.account_id, delay_seconds=wait.total_seconds()
             )
+
+
+async def _record_paused(rt: SyncRuntime, target: SyncTarget, until: datetime) -> None:
+    """Not a failure: the writes wait for the pause's end, when `retry_at` lets the
+    sweep queue this connection again (no job parked under the account lock)."""
+    async with rt.db.engine.begin() as conn:
+        await conn.execute(
+            update(Connection)
+            .where(Connection.id == target.connection_id)
+            .values(health=Health.HEALTHY, last_error=None, retry_at=until)
+        )
 
 
 async def _history(
