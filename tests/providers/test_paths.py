@@ -85,9 +85,8 @@ async def test_the_main_calendar_is_not(env: Env) -> None:
     assert facts.default and not facts.marked
 
 
+@pytest.mark.parametrize("env", ["microsoft"], indirect=True)  # the property is Graph's
 async def test_graph_calendar_properties_expand_filter_and_patch(env: Env) -> None:
-    if env.name != "microsoft":
-        pytest.skip("single-value extended properties on calendars are Graph's")
     other = env.emu.create_calendar(env.email, "Family")["id"]
     headers = {"Authorization": f"Bearer {env.access}"}
     wanted = f"singleValueExtendedProperties/Any(ep: ep/id eq '{MARKER_PROPERTY_ID}'"
