@@ -101,14 +101,15 @@ class Settings(BaseSettings):
     login_address_max_failures: int = Field(
         default=30,
         ge=1,
-        description="Sign-in attempts allowed per client address, whatever the account, "
-        "within the window.",
+        description="Sign-in attempts allowed per client address (IPv4 address or IPv6 "
+        "/64), whatever the account, within the window.",
     )
     login_account_max_failures: int = Field(
         default=50,
         ge=1,
         description="Sign-in attempts allowed per account from all addresses together "
-        "within the window: the slower per-account backoff.",
+        "within the window; once reached, only addresses that have failed at the account "
+        "are refused (an address without failures of its own still signs in).",
     )
     login_failure_window_seconds: float = Field(
         default=300.0, gt=0, description="The sign-in limiter's window, in seconds, before 429."

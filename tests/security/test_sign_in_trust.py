@@ -108,11 +108,11 @@ async def test_sequential_failures_count_once_across_two_processes(
             assert answer.status_code == 429, answer.text
 
 
-async def test_a_locked_out_guesser_does_not_lock_out_the_owner_until_the_account_limit(
+async def test_a_locked_out_guesser_does_not_lock_out_the_owner(
     clean: None, settings: Settings, password_hash: str, database: Database
 ) -> None:
     """Item 6: failures from other addresses do not block a correct password from an
-    address without failures; the per-account limit is the slower backstop."""
+    address without failures, even once the per-account count is full."""
     mine = settings.model_copy(update={"login_account_max_failures": 8})
     app = create_app(mine, database)
     await insert_api_user(database, password_hash, EMAIL, full_admin=True)
@@ -121,16 +121,46 @@ async def test_a_locked_out_guesser_does_not_lock_out_the_owner_until_the_accoun
             await guesser.post("/api/token", data=grant(EMAIL, "wrong password"))
         assert (await guesser.post("/api/token", data=grant(EMAIL, PASSWORD))).status_code == 429
         assert (await owner.post("/api/token", data=grant(EMAIL, PASSWORD))).status_code == 200
-        answer = await owner.get("/api/spaces/businesses", headers=basic(EMAIL, PASSWORD))
-        assert answer.status_code == 200
-        # Guessing from many addresses reaches the account's own (larger) limit: the
-        # guesser's checked attempts count towards it too.
-        for n in range(mine.login_account_max_failures - mine.login_max_failures):
-            async with client_at(app, f"203.0.113.{n + 100}") as spread:
-                await spread.post("/api/token", data=grant(EMAIL, "wrong password"))
-        async with client_at(app, "192.0.2.11") as fresh:
-            answer = await fresh.post("/api/token", data=grant(EMAIL, PASSWORD))
-        assert answer.status_code == 429
+
+
+async def test_a_full_account_count_stops_failed_addresses_only(
+    clean: None, settings: Settings, password_hash: str, database: Database
+) -> None:
+    """Review finding 6: guessers from many addresses fill the account's count; an
+    address that has failed at the account is then refused, while the owner and a
+    Basic integration, each from an address without failures, still get in."""
+    mine = settings.model_copy(update={"login_account_max_failures": 8})
+    app = create_app(mine, database)
+    await insert_api_user(database, password_hash, EMAIL, full_admin=True)
+    for n in range(mine.login_account_max_failures):
+        async with client_at(app, f"203.0.113.{n + 100}") as spread:
+            answer = await spread.post("/api/token", data=grant(EMAIL, "wrong password"))
+            assert answer.status_code == 400, (n, answer.text)
+    async with client_at(app, "203.0.113.100") as failed:
+        answer = await failed.post("/api/token", data=grant(EMAIL, PASSWORD))
+        assert answer.status_code == 429, answer.text
+        assert int(answer.headers["Retry-After"]) >= 1
+    async with client_at(app, "192.0.2.11") as owner:
+        assert (await owner.post("/api/token", data=grant(EMAIL, PASSWORD))).status_code == 200
+    async with client_at(app, "192.0.2.12") as integration:
+        answer = await integration.get("/api/spaces/businesses", headers=basic(EMAIL, PASSWORD))
+        assert answer.status_code == 200, answer.text
+
+
+async def test_ipv6_clients_are_counted_per_64(
+    clean: None, settings: Settings, password_hash: str, database: Database
+) -> None:
+    """Review finding 6: a fresh IPv6 address per guess from one /64 is one address."""
+    app = create_app(settings, database)
+    await insert_api_user(database, password_hash, EMAIL, full_admin=True)
+    for n in range(settings.login_max_failures):
+        async with client_at(app, f"2001:db8:0:7::{n + 1:x}") as guesser:
+            answer = await guesser.post("/api/token", data=grant(EMAIL, "wrong password"))
+            assert answer.status_code == 400, (n, answer.text)
+    async with client_at(app, "2001:db8:0:7:ffff::99") as same_64:
+        assert (await same_64.post("/api/token", data=grant(EMAIL, PASSWORD))).status_code == 429
+    async with client_at(app, "2001:db8:0:8::1") as other_64:
+        assert (await other_64.post("/api/token", data=grant(EMAIL, PASSWORD))).status_code == 200
 
 
 async def test_a_sign_in_flood_is_bounded_and_does_not_starve_others(

@@ -21,6 +21,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from spacecal import clock
@@ -93,20 +94,23 @@ async def issue_token(request: Request) -> JSONResponse:
                 return response
             return oauth_error("invalid_grant", "The user name or password is incorrect.")
         chain = Chain(secrets.token_bytes(16), clock.now())
-        return JSONResponse(
-            await _issue(state, principal.user_id, chain), headers={"Cache-Control": "no-store"}
-        )
+        async with state.db.engine.begin() as conn:
+            # The password was checked at this generation: a change since issues nothing.
+            if await _lock_user(conn, principal.user_id) != principal.generation:
+                return oauth_error("invalid_grant", "The user name or password is incorrect.")
+            pair = await _issue(conn, state, principal.user_id, chain)
+        return JSONResponse(pair, headers={"Cache-Control": "no-store"})
     if grant == "refresh_token":
         refresh = params.get("refresh_token", "")
         if not refresh:
             return oauth_error("invalid_request", "refresh_token is required.")
-        spent = await _consume_refresh(state, refresh)
+        async with state.db.engine.begin() as conn:
+            spent = await _consume_refresh(conn, state, refresh)
+            if spent is not None:
+                pair = await _issue(conn, state, *spent)
         if spent is None:
             return oauth_error("invalid_grant", "The refresh token is invalid or has expired.")
-        user_id, chain = spent
-        return JSONResponse(
-            await _issue(state, user_id, chain), headers={"Cache-Control": "no-store"}
-        )
+        return JSONResponse(pair, headers={"Cache-Control": "no-store"})
     return oauth_error("unsupported_grant_type", "grant_type must be password or refresh_token.")
 
 
@@ -118,7 +122,23 @@ class Chain:
     started_at: datetime
 
 
-async def _issue(state: Services, user_id: int, chain: Chain) -> dict[str, Any]:
+async def _lock_user(conn: AsyncConnection, user_id: int) -> int | None:
+    """Hold the user's row FOR SHARE until the caller's transaction ends (revocation
+    waits for it); the user's generation, or None when gone or inactive."""
+    row = (
+        await conn.execute(
+            select(ApiUser.active, ApiUser.generation)
+            .where(ApiUser.id == user_id)
+            .with_for_update(read=True)
+        )
+    ).first()
+    return int(row.generation) if row is not None and row.active else None
+
+
+async def _issue(
+    conn: AsyncConnection, state: Services, user_id: int, chain: Chain
+) -> dict[str, Any]:
+    """Write a new pair in the caller's transaction (which holds the user's row)."""
     settings = state.settings
     now = clock.now()
     ends = chain.started_at + timedelta(days=settings.refresh_chain_days)
@@ -130,24 +150,23 @@ async def _issue(state: Services, user_id: int, chain: Chain) -> dict[str, Any]:
         "chain": chain.id,
         "chain_started_at": chain.started_at,
     }
-    async with state.db.engine.begin() as conn:
-        await conn.execute(
-            insert(ApiToken),
-            [
-                {
-                    **common,
-                    "token_hash": token_hash(access),
-                    "kind": "access",
-                    "expires_at": now + timedelta(seconds=settings.access_token_ttl_seconds),
-                },
-                {
-                    **common,
-                    "token_hash": token_hash(refresh),
-                    "kind": "refresh",
-                    "expires_at": refresh_expires,
-                },
-            ],
-        )
+    await conn.execute(
+        insert(ApiToken),
+        [
+            {
+                **common,
+                "token_hash": token_hash(access),
+                "kind": "access",
+                "expires_at": now + timedelta(seconds=settings.access_token_ttl_seconds),
+            },
+            {
+                **common,
+                "token_hash": token_hash(refresh),
+                "kind": "refresh",
+                "expires_at": refresh_expires,
+            },
+        ],
+    )
     return {
         "access_token": access,
         "token_type": "bearer",
@@ -156,44 +175,53 @@ async def _issue(state: Services, user_id: int, chain: Chain) -> dict[str, Any]:
     }
 
 
-async def _consume_refresh(state: Services, refresh: str) -> tuple[int, Chain] | None:
-    """Spend a refresh token: its user and chain, or None. A spent or revoked one
-    presented again revokes its whole chain (reuse detection)."""
+async def _consume_refresh(
+    conn: AsyncConnection, state: Services, refresh: str
+) -> tuple[int, Chain] | None:
+    """Spend a refresh token in the caller's transaction, holding its user's row first:
+    its user and chain, or None. A spent or revoked one presented again revokes its
+    whole chain (reuse detection), new pairs of racing refreshes included."""
     now = clock.now()
     digest = token_hash(refresh)
     chain_ends = now - timedelta(days=state.settings.refresh_chain_days)
-    async with state.db.engine.begin() as conn:
-        row = (
+    owner = await conn.scalar(
+        select(ApiToken.user_id).where(ApiToken.token_hash == digest, ApiToken.kind == "refresh")
+    )
+    if owner is None:
+        return None
+    active = await _lock_user(conn, owner) is not None
+    row = (
+        await conn.execute(
+            update(ApiToken)
+            .where(
+                ApiToken.token_hash == digest,
+                ApiToken.kind == "refresh",
+                ApiToken.revoked_at.is_(None),
+                ApiToken.expires_at > now,
+                ApiToken.chain_started_at > chain_ends,
+            )
+            .values(revoked_at=now)
+            .returning(ApiToken.user_id, ApiToken.chain, ApiToken.chain_started_at)
+        )
+    ).first()
+    if row is None:
+        # Read after the winner of a race committed (this UPDATE waited for its row
+        # lock): the chain's new pair is visible here and revoked with it.
+        reused = await conn.scalar(
+            select(ApiToken.chain).where(
+                ApiToken.token_hash == digest,
+                ApiToken.kind == "refresh",
+                ApiToken.revoked_at.is_not(None),
+            )
+        )
+        if reused is not None:
             await conn.execute(
                 update(ApiToken)
-                .where(
-                    ApiToken.token_hash == digest,
-                    ApiToken.kind == "refresh",
-                    ApiToken.revoked_at.is_(None),
-                    ApiToken.expires_at > now,
-                    ApiToken.chain_started_at > chain_ends,
-                )
+                .where(ApiToken.chain == reused, ApiToken.revoked_at.is_(None))
                 .values(revoked_at=now)
-                .returning(ApiToken.user_id, ApiToken.chain, ApiToken.chain_started_at)
             )
-        ).first()
-        if row is None:
-            reused = await conn.scalar(
-                select(ApiToken.chain).where(
-                    ApiToken.token_hash == digest,
-                    ApiToken.kind == "refresh",
-                    ApiToken.revoked_at.is_not(None),
-                )
-            )
-            if reused is not None:
-                await conn.execute(
-                    update(ApiToken)
-                    .where(ApiToken.chain == reused, ApiToken.revoked_at.is_(None))
-                    .values(revoked_at=now)
-                )
-                log.warning("a spent refresh token was presented again: its chain is revoked")
-            return None
-        active = await conn.scalar(select(ApiUser.active).where(ApiUser.id == row.user_id))
+            log.warning("a spent refresh token was presented again: its chain is revoked")
+        return None
     if not active:
         return None
     return int(row.user_id), Chain(bytes(row.chain), row.chain_started_at)

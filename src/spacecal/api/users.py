@@ -46,13 +46,15 @@ def _check_password(password: str) -> None:
 async def revoke_all(conn: AsyncConnection, user_id: int) -> int:
     """Revoke every live token of the user and end its sessions; the tokens revoked."""
     now = clock.now()
+    # The user's row first: it waits for a token grant in progress (api/token.py holds
+    # the row FOR SHARE), so the tokens below include the pair that grant writes.
+    await conn.execute(
+        update(ApiUser).where(ApiUser.id == user_id).values(generation=ApiUser.generation + 1)
+    )
     revoked = await conn.execute(
         update(ApiToken)
         .where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))
         .values(revoked_at=now)
-    )
-    await conn.execute(
-        update(ApiUser).where(ApiUser.id == user_id).values(generation=ApiUser.generation + 1)
     )
     return int(revoked.rowcount or 0)
 

@@ -7,9 +7,13 @@ every API process of a deployment shares the counts):
 
 - account + address (`login_max_failures`): the budget of one guesser at one account;
 - address (`login_address_max_failures`): one address spraying many accounts;
-- account (`login_account_max_failures`, larger): the slower per-account backoff
-  against guessing from many addresses, which cannot lock out a correct password from
-  an address that has no failures of its own until it is reached.
+- account (`login_account_max_failures`, larger): the per-account backoff against
+  guessing from many addresses. It limits only addresses with failures of their own
+  for that account (a nonzero account + address count): an address with none passes
+  it, so guessers cannot lock the owner (or an integration) out by filling it.
+
+An address is an IPv4 address or an IPv6 /64 (one subscriber's usual allocation, so
+one client cannot take a fresh address per guess).
 
 A failed attempt keeps its slot; a correct one gives its slots back (and clears the
 account + address count). So at most the limit of attempts is ever *verified* per
@@ -22,6 +26,7 @@ window and key, however many arrive in parallel.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import math
 import random
 from collections.abc import Awaitable, Callable
@@ -42,9 +47,9 @@ T = TypeVar("T")
 TOO_MANY = "Too many sign-in attempts. Wait and try again."
 BUSY = "Too many sign-ins are being checked right now. Try again in a moment."
 
-# One statement per attempt: a slot is taken under every key only if none is full
-# (the pre-check), and each key's own row lock re-checks its limit (a race with
-# another process takes a slot under some keys only: the caller gives those back).
+# A slot is taken under every key only if none is full (the pre-check), and each key's
+# own row lock re-checks its limit (a race with another process takes a slot under
+# some keys only: the caller rolls those back).
 _RESERVE = text(
     """
     WITH wanted(key, lim) AS (
@@ -65,6 +70,19 @@ _RESERVE = text(
     RETURNING key
     """
 )
+
+# Locks the account + address row for the attempt's transaction (created empty when
+# new), so attempts from one address at one account take turns: each sees whether the
+# ones before it left failures. Its attempts in the current window.
+_HOLD_PAIR = text(
+    """
+    INSERT INTO login_counters AS c (key, window_start, attempts)
+    VALUES (:key, CAST(:now AS timestamptz), 0)
+    ON CONFLICT (key) DO UPDATE SET attempts = c.attempts
+    RETURNING CASE WHEN c.window_start > CAST(:cutoff AS timestamptz) THEN c.attempts ELSE 0 END
+    """
+)
+_NO_LIMIT = 2**31 - 1
 
 _RELEASE = text(
     """
@@ -97,10 +115,24 @@ class Reservation:
         await self.limiter.release(self.keys)
 
 
+def counted_address(address: str) -> str:
+    """The address a caller is counted under: IPv4 as is, IPv6 as its /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 class SignInLimiter:
     def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
-        # Autocommit: each statement is its own short transaction (row locks held for
-        # one statement only).
+        # Reserving is one short transaction (the account + address row is held for two
+        # statements); releasing autocommits each statement.
+        self.tx_engine = engine
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.window = settings.login_failure_window_seconds
         self.limits = (
@@ -116,33 +148,33 @@ class SignInLimiter:
         """Take a slot for one attempt at `account` from `address` in `area` (api,
         portal: separate account namespaces); 429 with Retry-After when any is full."""
         account = account.strip().lower()
+        address = counted_address(address)
         pair = f"{area}:pair:{account}|{address}"
         keys = (pair, f"addr:{address}", f"{area}:acct:{account}")
         now = clock.now()
         cutoff = now - timedelta(seconds=self.window)
-        async with self.engine.connect() as conn:
-            taken = set(
-                (
-                    await conn.scalars(
-                        _RESERVE,
-                        {
-                            "keys": list(keys),
-                            "limits": list(self.limits),
-                            "now": now,
-                            "cutoff": cutoff,
-                        },
-                    )
-                ).all()
-            )
-            if len(taken) == len(keys):
-                if random.random() < 0.01:  # keep the table small under a spray of names
-                    await conn.execute(
-                        delete(LoginCounter).where(LoginCounter.window_start <= cutoff)
-                    )
-                return Reservation(self, keys, pair)
-            if taken:
-                await conn.execute(_RELEASE, {"keys": sorted(taken), "cutoff": cutoff})
+        times = {"now": now, "cutoff": cutoff}
+        async with self.tx_engine.connect() as conn:
+            async with conn.begin() as transaction:
+                own = await conn.scalar(_HOLD_PAIR, {"key": pair, **times})
+                pair_limit, address_limit, account_limit = self.limits
+                # No failures of its own for this account: the account count does not
+                # stop this address (it still counts the attempt).
+                limits = [pair_limit, address_limit, account_limit if own else _NO_LIMIT]
+                taken = await conn.scalars(
+                    _RESERVE, {"keys": list(keys), "limits": limits, **times}
+                )
+                if len(set(taken.all())) == len(keys):
+                    await transaction.commit()
+                    if random.random() < 0.01:  # keep the table small under a spray of names
+                        async with self.engine.connect() as tidy:
+                            await tidy.execute(
+                                delete(LoginCounter).where(LoginCounter.window_start <= cutoff)
+                            )
+                    return Reservation(self, keys, pair)
+                await transaction.rollback()  # gives back the slots it took
             started = await conn.scalar(_OLDEST, {"keys": list(keys), "cutoff": cutoff})
+            await conn.commit()
         left = self.window if started is None else self.window - (now - started).total_seconds()
         raise ApiError(429, TOO_MANY, headers={"Retry-After": str(max(1, math.ceil(left)))})
 
