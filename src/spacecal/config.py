@@ -483,7 +483,8 @@ class Settings(BaseSettings):
         default=False,
         description="Let outgoing connections to addresses users typed (webhook URLs) reach "
         "loopback, private and internal-name hosts, for receivers on your own network. "
-        "Link-local (cloud metadata), multicast and reserved addresses stay refused.",
+        "Link-local and cloud metadata addresses (fd00:ec2::254, 100.100.100.200, "
+        "168.63.129.16), multicast and reserved addresses stay refused.",
     )
 
     def effective_public_url(self) -> str:

@@ -129,13 +129,17 @@ class TokenCipher:
         stored before secrets were hashed (no prefix) is compared as it is."""
         if not isinstance(given, str) or not given or not stored:
             return False
+        try:
+            raw = given.encode()
+        except UnicodeEncodeError:  # JSON can spell a lone surrogate ("\ud800"): no match
+            return False
         if not stored.startswith(SEALED_PREFIX):
-            return hmac.compare_digest(given.encode(), stored.encode())
+            return hmac.compare_digest(raw, stored.encode())
         kid, _, digest = stored[len(SEALED_PREFIX) :].partition(":")
         key = self._hash_keys.get(kid)
         if key is None:  # hashed under a key no longer configured
             return False
-        expected = hmac.new(key, given.encode(), hashlib.sha256).hexdigest()
+        expected = hmac.new(key, raw, hashlib.sha256).hexdigest()
         return hmac.compare_digest(expected.encode(), digest.encode())
 
 

@@ -69,3 +69,18 @@ async def test_the_connection_goes_to_the_address_checked(answers: list[list[str
         await guard.connect_tcp("rebind.test", 80, timeout=2)
     assert inner.connected == ["93.184.216.34"]
     assert answers == [["127.0.0.1"]]  # resolved once
+
+
+async def test_a_name_resolving_to_a_metadata_address_is_refused_with_private_allowed(
+    answers: list[list[str]],
+) -> None:
+    """Cloud metadata services that live outside link-local: AWS's IPv6 endpoint
+    (fd00:ec2::254, unique-local) and Alibaba's (100.100.100.200, carrier-grade NAT),
+    and Azure's WireServer (168.63.129.16), whatever SPACECAL_ALLOW_PRIVATE_TARGETS says."""
+    inner = Recording()
+    guard = GuardedBackend(allow_private=True, inner=inner)
+    for ips in (["fd00:ec2::254"], ["100.100.100.200"], ["93.184.216.34", "168.63.129.16"]):
+        answers.append(ips)
+        with pytest.raises(TargetRefused, match=r"rebind\.test: address not allowed"):
+            await guard.connect_tcp("rebind.test", 80, timeout=2)
+    assert inner.connected == []

@@ -118,6 +118,29 @@ async def test_public_urls_are_accepted_and_the_setting_lets_private_ones_in(
         assert refused.status_code == 400, refused.text
 
 
+# Cloud metadata services outside link-local (docs/security.md, "Outgoing connections").
+METADATA = (
+    "http://[fd00:ec2::254]/latest/meta-data/",  # AWS IMDS over IPv6 (Nitro)
+    "http://100.100.100.200/latest/meta-data/",  # Alibaba Cloud ECS
+    "http://168.63.129.16/machine?comp=goalstate",  # Azure WireServer
+    "http://metadata.tencentyun.com/latest/meta-data/",  # Tencent Cloud CVM
+)
+
+
+@pytest.mark.parametrize("url", METADATA)
+async def test_metadata_addresses_are_refused_even_with_private_targets_allowed(
+    client: httpx2.AsyncClient, admin: dict[str, str], url: str
+) -> None:
+    """`client` has SPACECAL_ALLOW_PRIVATE_TARGETS on; fd00:ec2::254 is a unique-local
+    (private) address and 100.100.100.200 a carrier-grade NAT one, so both passed."""
+    body = {"Name": "metadata", "Action": "BookingCreate", "URL": url}
+    refused = await client.post(HOOKS, json=body, headers=admin)
+    assert refused.status_code == 400, refused.text
+    [error] = refused.json()["Errors"]
+    assert error["PropertyName"] == "URL"
+    assert "cloud metadata" in error["Message"], error
+
+
 async def test_a_webhook_reaching_an_internal_address_delivers_nothing(
     client: httpx2.AsyncClient,
     admin: dict[str, str],

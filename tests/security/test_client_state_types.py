@@ -76,3 +76,31 @@ async def test_the_validation_echo_is_not_sniffed(sync_env: SyncEnv) -> None:
         assert answer.status_code == 200
         assert answer.headers["content-type"].startswith("text/plain")
         assert answer.headers["x-content-type-options"] == "nosniff"
+
+
+async def test_a_client_state_with_a_lone_surrogate_is_forged(
+    sync_env: SyncEnv, caplog: pytest.LogCaptureFixture
+) -> None:
+    """JSON may spell a lone surrogate ("\\ud800"); it decodes to a str that cannot be
+    encoded as UTF-8. Before the fix the comparison raised UnicodeEncodeError: 500."""
+    s = sync_env
+    await s.connect("microsoft")
+    await s.settle()
+    async with s.engine.connect() as conn:
+        sub_id = await conn.scalar(select(SubscriptionGeneration.subscription_id))
+    before = await snapshot(s)
+    caplog.set_level(logging.WARNING)
+    for path, extra in (
+        ("/webhooks/microsoft", '"changeType": "created", "resource": "me/events/x"'),
+        ("/webhooks/microsoft/lifecycle", '"lifecycleEvent": "subscriptionRemoved"'),
+    ):
+        for state in ('"\\ud800"', '"a\\udfffb"', '"\\udc80\\ud800"'):
+            raw = (
+                f'{{"value": [{{"subscriptionId": "{sub_id}", "clientState": {state}, {extra}}}]}}'
+            )
+            answer = await s.env.api.post(
+                path, content=raw, headers={"content-type": "application/json"}
+            )
+            assert answer.status_code == 202, (path, state, answer.status_code)
+    assert await snapshot(s) == before
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]

@@ -220,3 +220,62 @@ def test_a_trickling_client_is_cut_off(server: tuple[Proc, int]) -> None:
         started = time.monotonic()
         assert read_answer(sock, timeout=15) == b""
         assert time.monotonic() - started < 6
+
+
+def read_answers(sock: socket.socket, count: int, timeout: float = 10.0) -> list[bytes]:
+    """Up to `count` answers from one connection (pipelined requests answer in order)."""
+    answers: list[bytes] = []
+    rest = b""
+    deadline = time.monotonic() + timeout
+    sock.settimeout(0.5)
+    while len(answers) < count and time.monotonic() < deadline:
+        if _complete(rest):
+            head, _, body = rest.partition(b"\r\n\r\n")
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.lower().split(b"\r\n")
+                if line.startswith(b"content-length:")
+            )
+            answers.append(head + b"\r\n\r\n" + body[:length])
+            rest = body[length:]
+            continue
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            continue
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        rest += chunk
+    return answers
+
+
+def test_a_pipelined_request_s_headers_are_measured(server: tuple[Proc, int]) -> None:
+    """Two requests in one send, the second's headers past the limit (32 KiB): the
+    count of the read restarted when the first ended, so the second got a 200."""
+    _, port = server
+    first = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    big = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100 * 1024 + b"\r\n\r\n"
+    with connect(port) as sock:
+        sock.sendall(first + big)
+        answers = read_answers(sock, 2)
+    assert [status_of(a) for a in answers] == [200, 431], [a[:100] for a in answers]
+    # The second request's headers (48 KiB) split over two sends, each under the limit.
+    split = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 48 * 1024 + b"\r\n\r\n"
+    with connect(port) as sock:
+        sock.sendall(first + split[: 24 * 1024])
+        time.sleep(0.3)
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(split[24 * 1024 :])
+        answers = read_answers(sock, 2)
+    assert [status_of(a) for a in answers] == [200, 431], [a[:100] for a in answers]
+    # The second request's headers begun and never finished: the header deadline
+    # (1 s here) answers, not only the keep-alive timeout's silent close.
+    with connect(port) as sock:
+        started = time.monotonic()
+        sock.sendall(first + b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: a")
+        answers = read_answers(sock, 2, timeout=15)
+        took = time.monotonic() - started
+    assert [status_of(a) for a in answers] == [200, 408], [a[:100] for a in answers]
+    assert took < 4, took

@@ -15,9 +15,10 @@ one rule (docs/security.md, "Outgoing connections"):
   first request and every redirect target are checked alike.
 
 `allow_private` (SPACECAL_ALLOW_PRIVATE_TARGETS) lets loopback, private and internal
-names through, for receivers on the operator's own network; link-local (where cloud
-metadata services live), multicast, reserved and unspecified addresses and
-IPv4-mapped forms stay refused whatever the setting.
+names through, for receivers on the operator's own network; link-local (where most
+cloud metadata services live), the cloud metadata addresses outside link-local,
+multicast, reserved and unspecified addresses and IPv4-mapped forms stay refused
+whatever the setting.
 """
 
 from __future__ import annotations
@@ -40,7 +41,25 @@ _SHARED = ipaddress.ip_network("100.64.0.0/10")  # carrier-grade NAT: private in
 # .internal); cloud metadata names are refused even when private targets are allowed.
 _INTERNAL_SUFFIXES = (".localhost", ".local", ".internal", ".localdomain", ".home.arpa", ".lan")
 _METADATA_NAMES = frozenset(
-    {"metadata.google.internal", "metadata.goog", "metadata", "instance-data.ec2.internal"}
+    {
+        "metadata.google.internal",
+        "metadata.goog",
+        "metadata",
+        "instance-data.ec2.internal",
+        "metadata.tencentyun.com",  # Tencent Cloud CVM (answers on 169.254.0.23)
+    }
+)
+# Cloud metadata and platform services outside link-local, refused whatever the
+# setting (169.254.169.254 of AWS, Azure, GCP, Oracle, DigitalOcean, OpenStack is
+# link-local, refused already). fd00:ec2::254 and 100.100.100.200 are private
+# addresses by their range, so SPACECAL_ALLOW_PRIVATE_TARGETS alone would let them in.
+_METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "fd00:ec2::254",  # AWS instance metadata over IPv6 (Nitro; EC2 user guide)
+        "100.100.100.200",  # Alibaba Cloud ECS instance metadata
+        "168.63.129.16",  # Azure WireServer (VM agent, extension settings); public range
+    )
 )
 
 NOT_ALLOWED = (
@@ -60,6 +79,8 @@ class TargetRefused(Exception):
 
 def address_refusal(ip: IPAddress, *, allow_private: bool) -> str | None:
     """Why a connection to `ip` is refused (a short phrase), or None when allowed."""
+    if ip in _METADATA_ADDRESSES:
+        return "a cloud metadata address"
     if isinstance(ip, ipaddress.IPv6Address):
         if ip.ipv4_mapped is not None:
             return "an IPv4-mapped IPv6 address"

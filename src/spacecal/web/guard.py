@@ -11,7 +11,10 @@ a 200). This subclass:
   closed silently; between requests uvicorn's keep-alive timeout applies);
 - counts the bytes read while headers are expected: past `max_header_bytes`, 431 and
   close, with at most one read (256 KiB) held past the limit (the headers themselves
-  are measured only when their reads passed it);
+  are measured only when their reads passed it). A pipelined request that begins in
+  the read where the one before it ended is measured by what the parser took of it
+  (its line and headers), since that read's bytes were counted for the one before,
+  and its headers get the deadline too;
 - gives a request's body `body_timeout_seconds` from its first bytes (plus a second,
   so the app's own answer from web/limits.py comes first), then closes: a body the
   app never reads cannot hold the connection either;
@@ -94,6 +97,9 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._in_headers = True
         self._in_body = False
         self._received = 0  # bytes of the current request line and headers so far
+        self._ended_in_read = False  # a request ended in the read being parsed
+        self._pipelined = False  # the current request began in a read counted for another
+        self._refusal: tuple[int, str] | None = None  # sent once the request before is answered
         self._deadline: asyncio.TimerHandle | None = None
         self._gentle: _GentleClose | None = None
 
@@ -113,17 +119,18 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        if self._gentle is not None and self._gentle.lingering:
-            return  # the answer is sent: drop the rest
+        if self._refusal is not None or (self._gentle is not None and self._gentle.lingering):
+            return  # the answer is sent or decided: drop the rest
         if self._in_headers:
             self._received += len(data)
+        self._ended_in_read = False
         self._unset_keepalive_if_required()
         try:
             self.parser.feed_data(data)
         except _Refused:
             return
         except httptools.HttpParserError:
-            if self.transport.is_closing():
+            if self._refusal is not None or self.transport.is_closing():
                 return  # refused from a callback below
             message = "Invalid HTTP request received."
             self.logger.warning(message)
@@ -135,9 +142,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             else:
                 self._unsupported_upgrade_warning()
             return
+        if self._ended_in_read and self._pipelined and self._in_headers:
+            # What the parser took of a request begun after the last one ended in this
+            # read (a header still arriving is held inside the parser, at most this read).
+            self._received = self._header_size() or 1
         if self._in_headers and self._received and not self.transport.is_closing():
             if self._received > self.max_header_bytes:
-                self._refuse(431, "The request's headers are too large.")
+                self._refuse_headers(431, "The request's headers are too large.")
             elif self._deadline is None:
                 # A keep-alive connection's next request, its headers not all here yet.
                 # (Most arrive in one read: no timer for them.)
@@ -145,14 +156,22 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     # -- parser callbacks (the hot path: as little as possible per request) ---------
 
+    def on_message_begin(self) -> None:
+        self._pipelined = self._ended_in_read
+        super().on_message_begin()
+
     def on_headers_complete(self) -> None:
         self._disarm()
         self._in_headers, self._in_body = False, True
-        # Only a request whose reads passed the limit can have headers past it.
-        if self._received > self.max_header_bytes and self._header_size() > self.max_header_bytes:
-            self._refuse(431, "The request's headers are too large.")
+        # Only a request whose reads passed the limit, or one begun in a read counted
+        # for the request before it, can have headers past it.
+        if (
+            self._received > self.max_header_bytes or self._pipelined
+        ) and self._header_size() > self.max_header_bytes:
+            self._refuse_headers(431, "The request's headers are too large.")
             raise _Refused  # stops the parser (data_received drops the rest)
         self._received = 0
+        self._pipelined = False
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
@@ -164,6 +183,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._disarm()
         self._in_headers, self._in_body = True, False
         self._received = 0
+        self._ended_in_read = True  # the rest of this read was counted for this request
         super().on_message_complete()
 
     def _header_size(self) -> int:
@@ -187,7 +207,7 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         if self._received == 0 and (self.cycle is None or self.cycle.response_complete):
             self.transport.close()  # connected and sent nothing (or nothing more)
         else:
-            self._refuse(408, "The request's headers did not arrive in time.")
+            self._refuse_headers(408, "The request's headers did not arrive in time.")
 
     def _body_late(self) -> None:
         self._deadline = None
@@ -200,6 +220,24 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse(408, "The request body did not arrive in time.")
         else:
             self.transport.close()
+
+    def _refuse_headers(self, status: int, message: str) -> None:
+        """Refuse the request whose headers are arriving; when one before it (pipelined)
+        is still being answered, after that answer, so answers keep their order."""
+        if self.cycle is not None and not self.cycle.response_complete:
+            self._refusal = (status, message)
+            self._disarm()
+            self.flow.pause_reading()
+            return
+        self._refuse(status, message)
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        refusal = self._refusal
+        if refusal is not None and (self.cycle is None or self.cycle.response_complete):
+            self._refusal = None
+            if not self.transport.is_closing():
+                self._refuse(*refusal)
 
     def _refuse(self, status: int, message: str) -> None:
         body = message.encode()
