@@ -55,46 +55,43 @@ def cmd_users_create(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_users_set_password(args: argparse.Namespace) -> int:
-    from spacecal.api.users import UserError, set_password
-
-    password = read_password(args)
+def _revoking(args: argparse.Namespace, change: Any) -> int:
+    """Run one change of a user that revokes their tokens; the count revoked."""
+    from spacecal.api.users import UserError
 
     async def work(db: Any, settings: Any) -> int:
-        return await set_password(db.engine, args.email, password, settings)
+        return int(await change(db.engine, settings))
 
     try:
-        revoked = run_with_db(args, work)
+        return int(run_with_db(args, work))
     except UserError as exc:
         raise CliError(str(exc)) from None
-    print(f"Set the password of API user {args.email.strip().lower()}; revoked {revoked} token(s).")
+
+
+def cmd_users_set_password(args: argparse.Namespace) -> int:
+    from spacecal.api.users import set_password
+
+    password = read_password(args)
+    email = args.email.strip().lower()
+    revoked = _revoking(
+        args, lambda engine, settings: set_password(engine, args.email, password, settings)
+    )
+    print(f"Set the password of API user {email}; revoked {revoked} token(s).")
     return 0
 
 
 def cmd_users_deactivate(args: argparse.Namespace) -> int:
-    from spacecal.api.users import UserError, deactivate
+    from spacecal.api.users import deactivate
 
-    async def work(db: Any, settings: Any) -> int:
-        return await deactivate(db.engine, args.email)
-
-    try:
-        revoked = run_with_db(args, work)
-    except UserError as exc:
-        raise CliError(str(exc)) from None
+    revoked = _revoking(args, lambda engine, _settings: deactivate(engine, args.email))
     print(f"Deactivated API user {args.email.strip().lower()}; revoked {revoked} token(s).")
     return 0
 
 
 def cmd_users_revoke_tokens(args: argparse.Namespace) -> int:
-    from spacecal.api.users import UserError, revoke_tokens
+    from spacecal.api.users import revoke_tokens
 
-    async def work(db: Any, settings: Any) -> int:
-        return await revoke_tokens(db.engine, args.email)
-
-    try:
-        revoked = run_with_db(args, work)
-    except UserError as exc:
-        raise CliError(str(exc)) from None
+    revoked = _revoking(args, lambda engine, _settings: revoke_tokens(engine, args.email))
     print(f"Revoked {revoked} token(s) of API user {args.email.strip().lower()}.")
     return 0
 

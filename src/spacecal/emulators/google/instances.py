@@ -20,7 +20,7 @@ from typing import Any
 
 from spacecal.emulators.google import errors
 from spacecal.emulators.google.context import GoogleContext
-from spacecal.emulators.google.listing import DEFAULT_PAGE, MAX_PAGE, params_key
+from spacecal.emulators.google.listing import one, page_size, params_key
 from spacecal.emulators.google.resource import occurrences, render_instance
 from spacecal.emulators.google.state import Calendar, PageState
 from spacecal.emulators.google.times import (
@@ -30,27 +30,15 @@ from spacecal.emulators.google.times import (
 )
 
 
-def _one(query: list[tuple[str, str]], name: str) -> str | None:
-    values = [v for k, v in query if k == name]
-    return values[-1] if values else None
-
-
 def list_instances(
     ctx: GoogleContext, cal: Calendar, event_id: str, query: list[tuple[str, str]]
 ) -> dict[str, Any]:
     ev = cal.events.get(event_id)
     if ev is None:
         raise errors.not_found()
-    raw_max = _one(query, "maxResults")
-    try:
-        size = DEFAULT_PAGE if raw_max is None else int(raw_max)
-    except ValueError as exc:
-        raise errors.invalid(f"Invalid value for: maxResults: {raw_max}") from exc
-    if size < 1:
-        raise errors.invalid(f"Invalid value for: maxResults: {raw_max}")
-    size = min(size, MAX_PAGE)
+    size = page_size(query)
     key = f"instances/{event_id}?{params_key(query)}"
-    page_token = _one(query, "pageToken")
+    page_token = one(query, "pageToken")
     if page_token is not None:
         state = ctx.store.page_tokens.get(page_token)
         if state is None or state.calendar_id != cal.id or state.params_key != key:
@@ -83,9 +71,9 @@ def _items(
     ev = cal.events[event_id]
     if not ev.recurring:
         return []
-    show_deleted = (_one(query, "showDeleted") or "").lower() == "true"
+    show_deleted = (one(query, "showDeleted") or "").lower() == "true"
     time_min, time_max, original = (
-        _one(query, name) for name in ("timeMin", "timeMax", "originalStart")
+        one(query, name) for name in ("timeMin", "timeMax", "originalStart")
     )
     lo = parse_rfc3339(time_min, what="timeMin") if time_min else None
     hi = parse_rfc3339(time_max, what="timeMax") if time_max else None

@@ -85,9 +85,22 @@ def _flag(query: list[tuple[str, str]], name: str) -> bool:
     return bool(values) and values[-1].lower() == "true"
 
 
-def _one(query: list[tuple[str, str]], name: str) -> str | None:
+def one(query: list[tuple[str, str]], name: str) -> str | None:
+    """The last value of a query parameter (Google takes the last of repeats)."""
     values = [v for k, v in query if k == name]
     return values[-1] if values else None
+
+
+def page_size(query: list[tuple[str, str]]) -> int:
+    """`maxResults` checked as Google checks it, capped at MAX_PAGE."""
+    raw_max = one(query, "maxResults")
+    try:
+        size = DEFAULT_PAGE if raw_max is None else int(raw_max)
+    except ValueError as exc:
+        raise errors.invalid(f"Invalid value for: maxResults: {raw_max}") from exc
+    if size < 1:
+        raise errors.invalid(f"Invalid value for: maxResults: {raw_max}")
+    return min(size, MAX_PAGE)
 
 
 def params_key(query: list[tuple[str, str]]) -> str:
@@ -98,29 +111,22 @@ def list_events(
     ctx: GoogleContext, cal: Calendar, query: list[tuple[str, str]], *, account: str
 ) -> dict[str, Any]:
     store = ctx.store
-    raw_max = _one(query, "maxResults")
-    try:
-        page_size = DEFAULT_PAGE if raw_max is None else int(raw_max)
-    except ValueError as exc:
-        raise errors.invalid(f"Invalid value for: maxResults: {raw_max}") from exc
-    if page_size < 1:
-        raise errors.invalid(f"Invalid value for: maxResults: {raw_max}")
-    page_size = min(page_size, MAX_PAGE)
+    size = page_size(query)
     key = params_key(query)
-    page_token = _one(query, "pageToken")
+    page_token = one(query, "pageToken")
     if page_token is not None:
         state = store.page_tokens.get(page_token)
         if state is None or state.calendar_id != cal.id or state.params_key != key:
             raise errors.invalid("Invalid page token value.")
-        return _page(ctx, cal, state, page_size)
+        return _page(ctx, cal, state, size)
     single = _flag(query, "singleEvents")
-    if _one(query, "orderBy") == "startTime" and not single:
+    if one(query, "orderBy") == "startTime" and not single:
         raise errors.invalid("The requested ordering is not available for the particular query.")
     snapshot = store.seq
-    sync_token = _one(query, "syncToken")
+    sync_token = one(query, "syncToken")
     if sync_token is not None:
         for name in FORBIDDEN_WITH_SYNC:
-            if _one(query, name) is not None:
+            if one(query, name) is not None:
                 raise errors.invalid(
                     f"The parameter {name} cannot be used together with syncToken."
                 )
@@ -143,7 +149,7 @@ def list_events(
         include_deleted = _flag(query, "showDeleted")
         rows = collect(ctx, cal, single=single, include_deleted=include_deleted, since=None)
         rows = _filter(rows, query, cal.time_zone)
-        order = _one(query, "orderBy")
+        order = one(query, "orderBy")
         if order == "startTime":
             rows.sort(key=lambda r: r.start.sort_key(cal.time_zone))
         elif order == "updated":
@@ -151,7 +157,7 @@ def list_events(
         elif order is not None:
             raise errors.invalid(f"Invalid value for: orderBy: {order}")
     state = PageState(cal.id, key, [r.item for r in rows], 0, snapshot)
-    return _page(ctx, cal, state, page_size)
+    return _page(ctx, cal, state, size)
 
 
 def _page(ctx: GoogleContext, cal: Calendar, state: PageState, size: int) -> dict[str, Any]:
@@ -229,11 +235,11 @@ def collect(
 
 
 def _filter(rows: list[Row], query: list[tuple[str, str]], tz: str) -> list[Row]:
-    time_min = _one(query, "timeMin")
-    time_max = _one(query, "timeMax")
-    updated_min = _one(query, "updatedMin")
-    text = (_one(query, "q") or "").lower()
-    ical = _one(query, "iCalUID")
+    time_min = one(query, "timeMin")
+    time_max = one(query, "timeMax")
+    updated_min = one(query, "updatedMin")
+    text = (one(query, "q") or "").lower()
+    ical = one(query, "iCalUID")
     private = [v for k, v in query if k == "privateExtendedProperty"]
     shared = [v for k, v in query if k == "sharedExtendedProperty"]
     lo = parse_rfc3339(time_min, what="timeMin") if time_min else None
