@@ -5,21 +5,27 @@ stored rows an API user or an administrator can write. `quote(value, safe="")`
 alone is not enough: it leaves `.` and `..` intact, and the HTTP client collapses
 dot segments, so a calendar id `..` turned `/me/calendars/../calendarView/delta`
 into the member's main calendar. So an id is refused, not repaired, when it is
-empty, a dot segment (also once percent-decoded, `%2e%2e`), or holds a character
-that separates or escapes path parts (`/`, `\\`, `?`, `#`, `%`) or a control
-character; anything else is percent-encoded whole. No id a provider hands out holds
-any of these (Google ids are base32hex or `...@group.calendar.google.com`, Graph ids
-are URL-safe base64, subscription and channel ids are GUIDs or ours).
+empty, a dot segment (also once percent-decoded, `%2e%2e`), or holds any character
+outside the ASCII set provider ids use (letters, digits, `.`, `_`, `@`, `=`, `+`,
+`-`): that leaves out `/`, `\\`, `?`, `#`, `%`, `;`, spaces, control characters and
+non-ASCII dot look-alikes a provider's server might normalise into a dot. What
+passes is percent-encoded whole (`+`, `=`, `@`).
 """
 
 from __future__ import annotations
 
+import string
 from urllib.parse import quote, unquote
 
 from spacecal.providers.base import ProviderError
 
 MAX_ID_LENGTH = 2048
-_FORBIDDEN = frozenset("/\\?#%")
+# Every id a provider hands out is ASCII from this set: Graph ids are base64url-ish
+# (`-`, `_`, `=`; `+` allowed too), Google calendar ids are addresses
+# (`x@group.calendar.google.com`), Google event ids base32hex (recurring instances add
+# `_`), subscription and channel ids GUIDs or ours. Anything else (`;`, a space,
+# non-ASCII dot look-alikes a provider's server might normalise) is refused.
+_ALLOWED = frozenset(string.ascii_letters + string.digits + "._@=+-")
 
 
 class UnsafeId(ProviderError):
@@ -40,8 +46,11 @@ def unsafe_reason(value: str) -> str | None:
         return f"it is longer than {MAX_ID_LENGTH} characters"
     if unquote(unquote(value)).strip() in ("", ".", ".."):
         return "it is a dot segment"
-    if any(c in _FORBIDDEN or ord(c) < 0x20 or ord(c) == 0x7F for c in value):
-        return "it holds a path separator, '%', '?', '#' or a control character"
+    if any(c not in _ALLOWED for c in value):
+        return (
+            "it holds a character no provider id holds "
+            "(only ASCII letters, digits and . _ @ = + - are allowed)"
+        )
     return None
 
 

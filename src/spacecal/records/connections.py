@@ -50,10 +50,21 @@ async def _connection_before_write(
             )
         )
     values["provider_account_id"] = account_id
-    if old is not None and values.get("calendar_id", old["calendar_id"]) != old["calendar_id"]:
+    if old is None:
+        return
+    if values.get("calendar_id", old["calendar_id"]) != old["calendar_id"]:
         # Only a calendar spacecal itself stored may be marked as made before markers
         # (sync/reconcile/verify.py): a new CalendarId must carry the marker already.
         values["marker_pending"] = False
+    if (
+        values.get("calendar_id", old["calendar_id"]) != old["calendar_id"]
+        or account_id != old["provider_account_id"]
+    ):
+        # A cursor belongs to the calendar and account it was made for: followed for
+        # another, it would read the old calendar (maybe the member's main one).
+        values.update(
+            delta_link=None, event_sync_token=None, sync_window_start=None, sync_window_end=None
+        )
 
 
 # Fields only spacecal or a full administrator changes (records/ownership.py): they

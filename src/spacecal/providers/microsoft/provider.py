@@ -18,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode, urlsplit
 
 import httpx2
 
@@ -39,6 +39,7 @@ from spacecal.providers.base import (
     PullResult,
     RemoteCalendar,
     Subscription,
+    SyncReset,
     SyncWindow,
     TokenSet,
     WrittenEvent,
@@ -64,6 +65,15 @@ CHANGE_TYPES = "created,updated,deleted"
 
 # How many numbered names a noted calendar tries before giving up (Conflict).
 _NOTE_NAME_TRIES = 5
+
+
+def _for_calendar(link: str, own: str) -> bool:
+    """Whether a stored delta link reads the calendar whose delta URL starts `own`:
+    compared segment by segment, percent-decoded (Graph may encode an id's `=`
+    either way), with no dot segment the HTTP client would collapse."""
+    got = [unquote(part) for part in urlsplit(link).path.split("/")]
+    want = [unquote(part) for part in urlsplit(own).path.split("/")][:-1]
+    return got[: len(want)] == want and not {".", ".."} & set(got)
 
 
 def _graph_time(moment: datetime) -> str:
@@ -389,10 +399,15 @@ class MicrosoftProvider:
         }
         url: str | None
         params: dict[str, str] | None = None
+        own = f"{self._graph}/me/calendars/{calendar_segment(calendar_id)}/calendarView/"
         if cursor:
             url = self._own_link(cursor)
+            if url is None or not _for_calendar(url, own):
+                # Made for another calendar (stored before CalendarId changed): following
+                # it would read that calendar. Start over for this one.
+                raise SyncReset("the stored delta link is for another calendar", status=0)
         else:
-            url = f"{self._graph}/me/calendars/{calendar_segment(calendar_id)}/calendarView/delta"
+            url = own + "delta"
             params = {
                 "startDateTime": _graph_time(window.start),
                 "endDateTime": _graph_time(window.end),

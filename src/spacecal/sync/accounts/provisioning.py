@@ -4,9 +4,12 @@ The steps run in a fixed order and the connection row records the state after ea
 provider call, so a retry (or a crash and a retry) resumes where the last attempt
 stopped instead of starting over:
 
-    calendar   list the account's calendars; adopt one spacecal made with this name
-               (taking away a "no longer synced" note an earlier disconnect left on
-               it), else create it; store CalendarId
+    calendar   list the account's calendars; adopt one with the name spacecal gives
+               it (naming.calendar_name, never the record's Name) that is verified
+               as spacecal's (marked, or from before markers and passing the legacy
+               checks: reconcile/verify.py `adoptable`) and no other connection
+               names (taking away a "no longer synced" note an earlier disconnect
+               left on it), else create it; store CalendarId
     subscribe  a channel/subscription with a fresh random secret; store it as a live
                generation and on the record (a Graph 409 means a leftover subscription:
                delete the ones spacecal does not know, then subscribe again)
@@ -35,6 +38,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -71,7 +75,7 @@ from spacecal.sync.locks import provisioning_lock
 from spacecal.sync.naming import idempotency_key, sync_window, webhook_urls
 from spacecal.sync.reconcile.adopt import link_known_events
 from spacecal.sync.reconcile.target import calendar_verified, load_target
-from spacecal.sync.reconcile.verify import CalendarUnverified, verify
+from spacecal.sync.reconcile.verify import CalendarUnverified, adoptable, verify
 from spacecal.sync.reconcile.writeback import push_bookings
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.tokens import AccountTokens, AccountUnavailable, store_tokens
@@ -237,28 +241,26 @@ class Provisioner:
     async def _calendar(
         self, setup: SetUp, provider: CalendarProvider, tokens: AccountTokens
     ) -> str:
-        calendars = await tokens.call(provider.list_calendars)
-        leftover = [c for c in calendars if c.name == setup.name]
-        if not leftover:
+        # The name spacecal gives the calendar, never the record's Name: an API user
+        # may set that to the name of the member's own calendar ("Family").
+        name = setup.calendar_name
+        calendar_id = await self._leftover(setup, name, provider, tokens)
+        if calendar_id is None:
             if provider.capabilities.paced_calendar_creation:
                 await limits.take_calendar_slot(
                     self.engine, setup.account_id, self.settings, clock.now()
                 )
-            made = await tokens.call(
-                lambda a: provider.create_calendar(a, setup.name, setup.time_zone)
-            )
+            made = await tokens.call(lambda a: provider.create_calendar(a, name, setup.time_zone))
             calendar_id = made.id
         else:
-            calendar_id = leftover[0].id
-            # Made before spacecal marked its calendars (or the marker was lost).
-            await tokens.call(lambda a: provider.mark_calendar(a, calendar_id))
+            adopted = calendar_id
             # Adopted: a note owed to it from an earlier disconnect is void, and one
             # already written ("no longer synced") is taken away before it is stored
             # (a crash in between adopts it again and repeats both).
             async with self.engine.begin() as conn:
-                await forget_adopted(conn, setup.account_id, calendar_id)
+                await forget_adopted(conn, setup.account_id, adopted)
             await tokens.call(
-                lambda a: provider.set_calendar_note(a, calendar_id, name=setup.name, note=None)
+                lambda a: provider.set_calendar_note(a, adopted, name=name, note=None)
             )
         await self._step("calendar_created")
         # spacecal made (or marked) it for this account: verified (reconcile/verify.py).
@@ -271,6 +273,37 @@ class Provisioner:
         )
         await self._step("calendar_stored")
         return calendar_id
+
+    async def _leftover(
+        self, setup: SetUp, name: str, provider: CalendarProvider, tokens: AccountTokens
+    ) -> str | None:
+        """A calendar spacecal made earlier under `name` (a crash before its id was
+        stored, or a reconnect), verified like any other (reconcile/verify.py
+        `adoptable`) and named by no other connection; marked if it predates markers."""
+        calendars = await tokens.call(provider.list_calendars)
+        async with self.engine.connect() as conn:
+            taken = set(
+                (
+                    await conn.scalars(
+                        select(Connection.calendar_id).where(
+                            Connection.provider_account_id == setup.account_id,
+                            Connection.id != setup.id,
+                            Connection.calendar_id.is_not(None),
+                        )
+                    )
+                ).all()
+            )
+        for calendar in calendars:
+            if calendar.name != name or calendar.id in taken:
+                continue
+            ok, unmarked = await adoptable(
+                self.runtime, provider, tokens, setup.account_id, calendar.id, name
+            )
+            if ok:
+                if unmarked:
+                    await tokens.call(partial(provider.mark_calendar, calendar_id=calendar.id))
+                return calendar.id
+        return None
 
     async def _verified(
         self, setup: SetUp, calendar_id: str, provider: CalendarProvider, tokens: AccountTokens

@@ -38,13 +38,16 @@ class ProvisioningWaiting(ProvisioningFailed):
 
 @dataclass(frozen=True)
 class SetUp:
-    """One connection row with what provisioning needs to know around it."""
+    """One connection row with what provisioning needs to know around it. `name` is
+    the record's Name (an API user may edit it); `calendar_name` is the one spacecal
+    gives the calendar, the only name provisioning trusts."""
 
     id: int
     provider: str
     name: str
     resource_id: int
     resource_name: str
+    business_name: str
     coworker_id: int
     account_id: int
     calendar_id: str | None
@@ -52,6 +55,10 @@ class SetUp:
     push_supported: bool
     time_zone: str
     days_ahead: int
+
+    @property
+    def calendar_name(self) -> str:
+        return calendar_name(self.resource_name, self.business_name)
 
 
 async def connection_row(
@@ -142,6 +149,7 @@ async def load_setup(engine: AsyncEngine, connection_id: int) -> SetUp:
                     Connection.delta_link,
                     Connection.push_supported,
                     Resource.name.label("resource_name"),
+                    Business.name.label("business_name"),
                     Business.time_zone,
                     Business.max_booking_days_ahead,
                 )
@@ -158,6 +166,7 @@ async def load_setup(engine: AsyncEngine, connection_id: int) -> SetUp:
         name=row.name,
         resource_id=row.resource_id,
         resource_name=row.resource_name,
+        business_name=row.business_name,
         coworker_id=row.coworker_id,
         account_id=row.provider_account_id,
         calendar_id=row.calendar_id,

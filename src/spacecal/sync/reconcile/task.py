@@ -120,7 +120,12 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
         margin = rt.settings.sync_window_margin_days
         pull, window = await _pull(provider, tokens, target, started, margin)
         outcome.pulled, outcome.full = len(pull.events), pull.full
-        await _decide_and_commit(engine, target, pull, window)
+        if not await _decide_and_commit(engine, target, pull, window):
+            # The row names another calendar or account now: what was pulled is not
+            # its; the reconcile queued for it starts over.
+            outcome.status = ReconcileStatus.SKIPPED
+            await _history(engine, target, started, outcome)
+            return outcome
         if paused is None:
             outcome.writes += await push_pending(engine, target, provider, tokens)
             outcome.writes += await push_bookings(engine, target, provider, tokens, now=clock.now())
@@ -241,15 +246,25 @@ def _changes(
 
 async def _decide_and_commit(
     engine: AsyncEngine, target: SyncTarget, pull: PullResult, window: SyncWindow
-) -> None:
+) -> bool:
+    """Decide the pulled changes and commit them with the cursor; False (nothing
+    written, a reconcile queued) when the row changed its calendar or account since
+    the pull: calendar X's events and cursor must not land on a row naming Y."""
     async with engine.begin() as conn:
         # One reconcile per connection at a time is the queueing rule; the row lock
         # also orders us with provisioning and record writes.
-        await conn.execute(
-            update(Connection)
-            .where(Connection.id == target.connection_id)
-            .values(health=Connection.health)
-        )
+        now_names = (
+            await conn.execute(
+                update(Connection)
+                .where(Connection.id == target.connection_id)
+                .values(health=Connection.health)
+                .returning(Connection.calendar_id, Connection.provider_account_id)
+            )
+        ).first()
+        if now_names is None or tuple(now_names) != (target.calendar_id, target.account_id):
+            if now_names is not None:
+                await defer_reconcile(conn, target.connection_id, now_names[1])
+            return False
         now = clock.now()
         links = await load_links(conn, target.connection_id)
         deferred = await load_deferred(
@@ -295,6 +310,7 @@ async def _decide_and_commit(
         else:
             stored = window if pull.full and capabilities(target.provider).windowed else None
             await store_cursor(conn, target, pull.cursor, now, window=stored)
+    return True
 
 
 async def _record(

@@ -18,8 +18,10 @@ A calendar that fails is left alone: the row's sync condition says why
 after the usual backoff. Graph calendars spacecal made before it marked them
 (`marker_pending`, set by migration 0014) are checked and marked by the one-off
 `mark_calendars` job: not the default calendar, owned, editable, and named as
-spacecal names that connection's calendar (with or without the "(no longer synced)"
-suffix a disconnect writes).
+spacecal names that connection's calendar (`naming.calendar_name` of its resource and
+business, never the record's Name, which an API user may edit; with or without the
+"(no longer synced)" suffix a disconnect writes). Provisioning adopts an existing
+calendar by the same rules (`adoptable`).
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import jobs
-from spacecal.db.models import Connection, ProviderAccount
+from spacecal.db.models import Business, Connection, ProviderAccount, Resource
 from spacecal.jobs import names
 from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.providers.base import CalendarFacts, CalendarProvider, NotFound
 from spacecal.providers.paths import UnsafeId
+from spacecal.sync.naming import calendar_name
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.tokens import AccountTokens
 
@@ -177,6 +180,27 @@ def legacy_refusal(facts: CalendarFacts, name: str) -> str | None:
     return reason
 
 
+async def adoptable(
+    rt: SyncRuntime,
+    provider: CalendarProvider,
+    tokens: AccountTokens,
+    account_id: int,
+    calendar_id: str,
+    name: str,
+) -> tuple[bool, bool]:
+    """Whether provisioning may adopt an existing calendar of the account that carries
+    spacecal's name `name` (`naming.calendar_name`), and whether it must mark it: one
+    that passes `refusal`, or an unmarked Graph calendar from before markers that
+    passes `legacy_refusal` against `name`. A name alone is never enough: the member's
+    own calendar may be called anything."""
+    facts, reason = await check_calendar(rt, provider, tokens, account_id, calendar_id)
+    if facts is None:
+        return False, False
+    if not facts.marked and provider.name == "microsoft":
+        return legacy_refusal(facts, name) is None, True
+    return reason is None, False
+
+
 @jobs.task(names.MARK_CALENDARS)
 async def mark_calendars_task(rt: SyncRuntime, account_id: int) -> None:
     """The job: lock = the account, queueing lock = mark:{account} (no retry)."""
@@ -193,7 +217,15 @@ async def mark_calendars(rt: SyncRuntime, account_id: int) -> int:
     async with rt.db.engine.connect() as conn:
         rows = (
             await conn.execute(
-                select(Connection.id, Connection.provider, Connection.calendar_id, Connection.name)
+                select(
+                    Connection.id,
+                    Connection.provider,
+                    Connection.calendar_id,
+                    Resource.name.label("resource"),
+                    Business.name.label("business"),
+                )
+                .join(Resource, Resource.id == Connection.resource_id)
+                .join(Business, Business.id == Resource.business_id)
                 .where(
                     Connection.provider_account_id == account_id,
                     Connection.marker_pending,
@@ -209,7 +241,8 @@ async def mark_calendars(rt: SyncRuntime, account_id: int) -> int:
         calendar_id = str(row.calendar_id)
         facts, reason = await check_calendar(rt, provider, tokens, account_id, calendar_id)
         if facts is not None and not facts.marked:
-            reason = legacy_refusal(facts, row.name)
+            # The name spacecal gives it, not Connection.name (an -Edit user sets that).
+            reason = legacy_refusal(facts, calendar_name(row.resource, row.business))
             if reason is None:
                 await tokens.call(partial(provider.mark_calendar, calendar_id=calendar_id))
         async with rt.db.engine.begin() as conn:
