@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.sql.compiler import SQLCompiler
 
-from spacecal.api.crud import base_select
+from spacecal.api.statements import base_select
 from spacecal.records.spec import RecordSpec
 
 Row = Mapping[str, Any]

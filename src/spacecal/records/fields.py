@@ -127,7 +127,7 @@ class Field:
     validate: Callable[[Any], Any] | None = None
     description: str = ""
     # Write-only: accepted on create/update, stored encrypted with the database's
-    # TokenCipher, never shown, searched or sorted on (crud.seal_secrets).
+    # TokenCipher, never shown, searched or sorted on (api/body.py, seal_secrets).
     secret: bool = False
     # Who may change it (records/ownership.py applies it on create and update).
     owner: Owner = Owner.CLIENT
