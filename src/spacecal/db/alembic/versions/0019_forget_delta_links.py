@@ -6,7 +6,7 @@ member's main calendar (the `..` CalendarId of issue 17) may still hold a link t
 `/me/calendarView/delta`, and following it read that calendar again even after the
 CalendarId was corrected. Now a record write that changes either column clears the
 cursor (records/connections.py) and pull refuses a link for another calendar
-(providers/microsoft/provider.py); this clears the links stored before. Each
+(providers/microsoft/delta.py); this clears the links stored before. Each
 Microsoft connection does one full pull on its next reconcile.
 
 Revision ID: 0019
