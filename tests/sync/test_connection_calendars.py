@@ -250,7 +250,7 @@ async def test_a_calendar_id_changed_during_a_reconcile_gets_nothing_of_the_old(
     start = tomorrow_at(14)
     member.create("Team sync", start, start + timedelta(hours=1))
     record = (await sync_env.env.api.get(f"{RECORDS}/{row.id}")).json()
-    real_pull = task._pull
+    real_pull = task.pull_with_window
 
     async def pull_then_repoint(*args: Any, **kwargs: Any) -> Any:
         pulled = await real_pull(*args, **kwargs)
@@ -259,9 +259,9 @@ async def test_a_calendar_id_changed_during_a_reconcile_gets_nothing_of_the_old(
         assert answer.status_code == 200, answer.text
         return pulled
 
-    monkeypatch.setattr(task, "_pull", pull_then_repoint)
+    monkeypatch.setattr(task, "pull_with_window", pull_then_repoint)
     outcome = await reconcile(sync_env.rt, row.id)
-    monkeypatch.setattr(task, "_pull", real_pull)
+    monkeypatch.setattr(task, "pull_with_window", real_pull)
 
     after = await _row(sync_env, row.id)
     assert after.calendar_id == "AAMkY="

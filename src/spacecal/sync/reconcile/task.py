@@ -23,69 +23,47 @@ no scheduled job is parked in front of the account's other calendars (DESIGN, Jo
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from enum import StrEnum
-from functools import partial
+from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from spacecal import activity, clock, jobs, metrics
+from spacecal import clock, jobs, metrics
 from spacecal.db.conditions import AccountStatus, Health
-from spacecal.db.models import Connection, SyncRun
-from spacecal.domain import CalendarEvent, EventStatus, decide_changes
-from spacecal.failures import Loop, backoff, error_text
+from spacecal.db.models import Connection
+from spacecal.domain import decide_changes
+from spacecal.failures import error_text
 from spacecal.jobs import names
 from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.logs import bind_trace
 from spacecal.providers.base import (
     AccountReadOnly,
-    CalendarProvider,
     ProviderError,
     PullResult,
-    SyncReset,
     SyncWindow,
     Throttled,
 )
 from spacecal.providers.paths import UnsafeId
 from spacecal.providers.registry import capabilities
 from spacecal.sync import limits
-from spacecal.sync.naming import sync_window
 from spacecal.sync.reconcile.commit import commit_plan, store_cursor
 from spacecal.sync.reconcile.deferred import due_now, load_deferred, settle_deferred
-from spacecal.sync.reconcile.target import LinkRow, SyncTarget, load_links, load_target, sync_state
-from spacecal.sync.reconcile.verify import CalendarUnverified, verify
-from spacecal.sync.reconcile.writeback import (
-    finish_pending_creates,
-    is_pending,
-    push_bookings,
-    push_pending,
+from spacecal.sync.reconcile.outcome import (
+    ReconcileOutcome,
+    ReconcileStatus,
+    record_health,
+    record_history,
+    record_paused,
 )
+from spacecal.sync.reconcile.pull import changes_to_decide, pull_with_window
+from spacecal.sync.reconcile.target import SyncTarget, load_links, load_target, sync_state
+from spacecal.sync.reconcile.verify import CalendarUnverified, verify
+from spacecal.sync.reconcile.writeback import finish_pending_creates, push_bookings, push_pending
 from spacecal.sync.runtime import SyncRuntime
-from spacecal.sync.tokens import AccountTokens, AccountUnavailable
+from spacecal.sync.tokens import AccountUnavailable
 
 log = logging.getLogger("spacecal.sync")
-
-
-class ReconcileStatus(StrEnum):
-    """How one reconcile ended (also `sync_runs.outcome`)."""
-
-    OK = "ok"
-    SKIPPED = "skipped"
-    THROTTLED = "throttled"
-    FAILED = "failed"
-    NEEDS_RECONNECT = "needs_reconnect"
-
-
-@dataclass
-class ReconcileOutcome:
-    status: ReconcileStatus
-    pulled: int = 0
-    writes: int = 0
-    full: bool = False
-    error: str | None = None
 
 
 async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
@@ -95,7 +73,7 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
     if target is None or target.calendar_id is None or target.account_id is None:
         return ReconcileOutcome(ReconcileStatus.SKIPPED)
     if target.account_status != AccountStatus.ACTIVE:
-        await _record(rt, target, Health.NEEDS_RECONNECT)
+        await record_health(rt, target, Health.NEEDS_RECONNECT)
         return ReconcileOutcome(ReconcileStatus.NEEDS_RECONNECT)
     started = clock.now()
     provider = rt.provider_for(target.provider)
@@ -118,130 +96,53 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
         if paused is None:
             outcome.writes += await finish_pending_creates(engine, target, provider, tokens)
         margin = rt.settings.sync_window_margin_days
-        pull, window = await _pull(provider, tokens, target, started, margin)
+        pull, window = await pull_with_window(provider, tokens, target, started, margin)
         outcome.pulled, outcome.full = len(pull.events), pull.full
         if not await _decide_and_commit(engine, target, pull, window):
             # The row names another calendar or account now: what was pulled is not
             # its; the reconcile queued for it starts over.
             outcome.status = ReconcileStatus.SKIPPED
-            await _history(engine, target, started, outcome)
+            await record_history(engine, target, started, outcome)
             return outcome
         if paused is None:
             outcome.writes += await push_pending(engine, target, provider, tokens)
             outcome.writes += await push_bookings(engine, target, provider, tokens, now=clock.now())
-            await _record(rt, target, Health.HEALTHY)
+            await record_health(rt, target, Health.HEALTHY)
         else:
-            await _record_paused(rt, target, paused)
+            await record_paused(rt, target, paused)
             outcome.error = f"writes paused by the provider until {paused.isoformat()}"
     except AccountReadOnly:
         # AccountTokens stored the pause for every process.
         until = await limits.paused_until(engine, target.account_id, clock.now())
-        await _record_paused(rt, target, until or clock.now())
+        await record_paused(rt, target, until or clock.now())
         outcome.error = "the provider made the account read-only (usage limits)"
     except Throttled as exc:
         error = f"throttled by the provider ({exc.status})"
         outcome = ReconcileOutcome(ReconcileStatus.THROTTLED, error=error)
-        await _record(rt, target, Health.THROTTLED, exc, error)
+        await record_health(rt, target, Health.THROTTLED, exc, error)
     except AccountUnavailable as exc:
         outcome = ReconcileOutcome(ReconcileStatus.NEEDS_RECONNECT, error=str(exc))
-        await _record(rt, target, Health.NEEDS_RECONNECT, exc, str(exc), retry=False)
+        await record_health(rt, target, Health.NEEDS_RECONNECT, exc, str(exc), retry=False)
     except CalendarUnverified as exc:
         # Not synced until verified; asked again after the usual backoff.
         outcome = ReconcileOutcome(ReconcileStatus.FAILED, error=str(exc))
-        await _record(rt, target, Health.UNVERIFIED, exc, str(exc))
+        await record_health(rt, target, Health.UNVERIFIED, exc, str(exc))
     except UnsafeId as exc:
         # A stored id that cannot be one URL segment: permanent until corrected.
         error = f"{exc}; a full administrator must correct it"
         outcome = ReconcileOutcome(ReconcileStatus.FAILED, error=error)
-        await _record(rt, target, Health.ERROR, exc, error, retry=False)
+        await record_health(rt, target, Health.ERROR, exc, error, retry=False)
     except ProviderError as exc:
         error = error_text(exc)
         outcome = ReconcileOutcome(ReconcileStatus.FAILED, error=error)
-        await _record(rt, target, Health.FAILING, exc, error)
+        await record_health(rt, target, Health.FAILING, exc, error)
     except Exception as exc:
         log.exception("reconcile failed", extra={"connection_id": connection_id})
         error = "internal error (logged)"
         outcome = ReconcileOutcome(ReconcileStatus.FAILED, error=error)
-        await _record(rt, target, Health.FAILING, exc, error)
-    await _history(engine, target, started, outcome)
+        await record_health(rt, target, Health.FAILING, exc, error)
+    await record_history(engine, target, started, outcome)
     return outcome
-
-
-async def _pull(
-    provider: CalendarProvider,
-    tokens: AccountTokens,
-    target: SyncTarget,
-    now: datetime,
-    margin_days: int,
-) -> tuple[PullResult, SyncWindow]:
-    """The pull, and the window a full pull of a windowed provider covered (the one
-    it is stored with, so the delta link and `sync_window_*` agree)."""
-    assert target.calendar_id is not None
-    days_ahead = target.business.max_booking_days_ahead
-    window = sync_window(target.time_zone, days_ahead, now, margin_days=margin_days)
-    pull = partial(provider.pull, calendar_id=target.calendar_id, window=window)
-    if target.cursor is not None:
-        try:
-            return await tokens.call(partial(pull, cursor=target.cursor)), window
-        except SyncReset:
-            log.info("sync reset; full pull", extra={"connection_id": target.connection_id})
-    return await tokens.call(partial(pull, cursor=None)), window
-
-
-def _changes(
-    pull: PullResult,
-    links: dict[str, LinkRow],
-    deferred: dict[str, CalendarEvent],
-    target: SyncTarget,
-    window: SyncWindow,
-) -> list[CalendarEvent]:
-    """The events to decide: echoes of our own writes dropped; after a full pull,
-    linked events (and deferred instances) it did not return are deletions (inside
-    the window it covered)."""
-    events = [
-        e
-        for e in pull.events
-        if not (
-            e.key in links
-            and links[e.key].written_etag is not None
-            and pull.etags.get(e.key) == links[e.key].written_etag
-        )
-    ]
-    # Google may report a deleted series by its id alone: every linked instance goes.
-    cancelled_series = {e.key for e in pull.events if e.cancelled and e.key not in links}
-    if cancelled_series:
-        events += [
-            CalendarEvent(key, EventStatus.CANCELLED)
-            for key, link in links.items()
-            if link.series_key in cancelled_series
-        ]
-        events += [
-            CalendarEvent(key, EventStatus.CANCELLED)
-            for key, instance in deferred.items()
-            if instance.series_id in cancelled_series
-        ]
-    windowed = capabilities(target.provider).windowed
-    if pull.full:
-        seen = {e.key for e in pull.events}
-        for key, instance in deferred.items():
-            assert instance.time is not None
-            outside = instance.time.end <= window.start or instance.time.start >= window.end
-            if key not in seen and not (windowed and outside):
-                events.append(CalendarEvent(key, EventStatus.CANCELLED))
-        for key, link in links.items():
-            if key in seen or is_pending(key):
-                continue
-            end = link.booking.end if link.booking else link.refused_end
-            start = link.booking.start if link.booking else link.refused_start
-            if (
-                windowed
-                and start is not None
-                and end is not None
-                and (end <= window.start or start >= window.end)
-            ):
-                continue  # outside the delta window: its absence says nothing
-            events.append(CalendarEvent(key, EventStatus.CANCELLED))
-    return events
 
 
 async def _decide_and_commit(
@@ -274,7 +175,7 @@ async def _decide_and_commit(
             before=now + timedelta(days=target.business.max_booking_days_ahead + 2),
             series={e.key for e in pull.events if e.cancelled},
         )
-        events = _changes(pull, links, deferred, target, window)
+        events = changes_to_decide(pull, links, deferred, target, window)
         # Deferred instances the horizon reaches now are decided as if pulled again.
         due = due_now(deferred, (e.key for e in events), target.business, now)
         events += due
@@ -311,78 +212,6 @@ async def _decide_and_commit(
             stored = window if pull.full and capabilities(target.provider).windowed else None
             await store_cursor(conn, target, pull.cursor, now, window=stored)
     return True
-
-
-async def _record(
-    rt: SyncRuntime,
-    target: SyncTarget,
-    health: Health,
-    exc: BaseException | None = None,
-    error: str | None = None,
-    *,
-    retry: bool = True,
-) -> None:
-    """Write the sync's own condition. A failure counts and waits by the policy:
-    throttling (account-wide) defers the next reconcile by that wait under the
-    account lock (DESIGN, Jobs); any other failure sets `retry_at` for the sweep.
-    The renewal's condition is its own (keepalive.py): nothing here touches it."""
-    now = clock.now()
-    values: dict[str, object] = {"health": health}
-    wait = None
-    if exc is None:
-        values.update(last_error=None, consecutive_failures=0, retry_at=None)
-    else:
-        failures = target.consecutive_failures + 1
-        wait = backoff(rt.settings, Loop.SYNC).wait_after(exc, failures) if retry else None
-        values.update(
-            last_error=(error or str(exc))[:2000],
-            last_error_at=now,
-            consecutive_failures=Connection.consecutive_failures + 1,
-            retry_at=now + wait if wait is not None else None,
-        )
-    async with rt.db.engine.begin() as conn:
-        await conn.execute(
-            update(Connection).where(Connection.id == target.connection_id).values(**values)
-        )
-        if isinstance(exc, Throttled) and wait is not None:
-            await defer_reconcile(
-                conn, target.connection_id, target.account_id, delay_seconds=wait.total_seconds()
-            )
-
-
-async def _record_paused(rt: SyncRuntime, target: SyncTarget, until: datetime) -> None:
-    """Not a failure: the writes wait for the pause's end, when `retry_at` lets the
-    sweep queue this connection again (no job parked under the account lock)."""
-    async with rt.db.engine.begin() as conn:
-        await conn.execute(
-            update(Connection)
-            .where(Connection.id == target.connection_id)
-            .values(health=Health.HEALTHY, last_error=None, retry_at=until)
-        )
-
-
-async def _history(
-    engine: AsyncEngine, target: SyncTarget, started: datetime, outcome: ReconcileOutcome
-) -> None:
-    async with engine.begin() as conn:
-        await conn.execute(
-            insert(SyncRun).values(
-                connection_id=target.connection_id,
-                started_at=started,
-                finished_at=clock.now(),
-                outcome=outcome.status,
-                full_sync=outcome.full,
-                changes_pulled=outcome.pulled,
-                writes=outcome.writes,
-                error=outcome.error,
-            )
-        )
-        if outcome.status != ReconcileStatus.SKIPPED:
-            await activity.record_activity(
-                conn,
-                [activity.Activity(target.business_id, target.provider, activity.SYNC)],
-                at=started,
-            )
 
 
 # --- the job (jobs/names.py RECONCILE) -------------------------------------------------
