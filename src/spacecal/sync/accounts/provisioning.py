@@ -1,5 +1,8 @@
 """Provisioning: a calendar per (member, resource, provider), watched and filled.
 
+This module holds the steps and their order; which calendar may be adopted is
+`adoption.py`, and the cursor step's pull is `first_pull.py`.
+
 The steps run in a fixed order and the connection row records the state after each
 provider call, so a retry (or a crash and a retry) resumes where the last attempt
 stopped instead of starting over:
@@ -38,14 +41,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
 from spacecal import clock
-from spacecal.db.columns import CURSOR_COLUMN
 from spacecal.db.conditions import Health
 from spacecal.db.models import (
     Connection,
@@ -53,7 +54,6 @@ from spacecal.db.models import (
 )
 from spacecal.domain.account_messages import setup_waiting
 from spacecal.failures import Loop, backoff
-from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.providers.base import (
     AccountReadOnly,
     CalendarProvider,
@@ -64,6 +64,8 @@ from spacecal.providers.base import (
     Throttled,
 )
 from spacecal.sync import limits
+from spacecal.sync.accounts.adoption import leftover_calendar, take_back, verify_stored
+from spacecal.sync.accounts.first_pull import first_pull
 from spacecal.sync.accounts.setup_rows import (
     ProvisioningFailed,
     ProvisioningWaiting,
@@ -73,13 +75,11 @@ from spacecal.sync.accounts.setup_rows import (
 )
 from spacecal.sync.locks import provisioning_lock
 from spacecal.sync.naming import idempotency_key, sync_window, webhook_urls
-from spacecal.sync.reconcile.adopt import link_known_events
-from spacecal.sync.reconcile.target import calendar_verified, load_target
-from spacecal.sync.reconcile.verify import CalendarUnverified, adoptable, verify
+from spacecal.sync.reconcile.target import load_target
+from spacecal.sync.reconcile.verify import CalendarUnverified
 from spacecal.sync.reconcile.writeback import push_bookings
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.tokens import AccountTokens, AccountUnavailable, store_tokens
-from spacecal.sync.upkeep.detached_calendars import forget_adopted
 from spacecal.sync.upkeep.generations import drop_unknown_subscriptions, record_live, show_live
 
 ProviderFactory = Callable[[str], CalendarProvider]
@@ -183,7 +183,7 @@ class Provisioner:
             await self._subscribe(setup, calendar_id, provider, tokens)
             await self._step("subscribed")
         if setup.cursor is None:
-            await self._first_pull(setup, calendar_id, provider, tokens)
+            await first_pull(self.engine, self.settings, setup, calendar_id, provider, tokens)
             await self._step("cursor_stored")
         await self._write_bookings(setup, calendar_id, provider, tokens)
         # Push is live again: a renewal's old error no longer describes it either.
@@ -197,54 +197,13 @@ class Provisioner:
             setup_after=None,
         )
 
-    async def _first_pull(
-        self,
-        setup: SetUp,
-        calendar_id: str,
-        provider: CalendarProvider,
-        tokens: AccountTokens,
-    ) -> None:
-        """A full pull; events of an adopted calendar that bookings already name are
-        linked (sync/reconcile/adopt.py). The cursor is stored only when no event is left
-        unexplained; otherwise a reconcile's full pull decides those."""
-        now = clock.now()
-        window = sync_window(
-            setup.time_zone,
-            setup.days_ahead,
-            now,
-            margin_days=self.settings.sync_window_margin_days,
-        )
-        result = await tokens.call(lambda a: provider.pull(a, calendar_id, None, window))
-        async with self.engine.begin() as conn:
-            unexplained = await link_known_events(
-                conn,
-                connection_id=setup.id,
-                provider=setup.provider,
-                calendar_id=calendar_id,
-                coworker_id=setup.coworker_id,
-                resource_id=setup.resource_id,
-                pull=result,
-                now=now,
-            )
-            values: dict[str, Any] = {
-                "sync_window_start": window.start,
-                "sync_window_end": window.end,
-                "last_sync_at": now,
-                "updated_on": now,
-            }
-            if unexplained == 0:
-                values[CURSOR_COLUMN[setup.provider]] = result.cursor
-            await conn.execute(update(Connection).where(Connection.id == setup.id).values(**values))
-            if unexplained:
-                await defer_reconcile(conn, setup.id, setup.account_id)
-
     async def _calendar(
         self, setup: SetUp, provider: CalendarProvider, tokens: AccountTokens
     ) -> str:
         # The name spacecal gives the calendar, never the record's Name: an API user
         # may set that to the name of the member's own calendar ("Family").
         name = setup.calendar_name
-        calendar_id = await self._leftover(setup, name, provider, tokens)
+        calendar_id = await leftover_calendar(self.runtime, setup, name, provider, tokens)
         if calendar_id is None:
             if provider.capabilities.paced_calendar_creation:
                 await limits.take_calendar_slot(
@@ -253,15 +212,7 @@ class Provisioner:
             made = await tokens.call(lambda a: provider.create_calendar(a, name, setup.time_zone))
             calendar_id = made.id
         else:
-            adopted = calendar_id
-            # Adopted: a note owed to it from an earlier disconnect is void, and one
-            # already written ("no longer synced") is taken away before it is stored
-            # (a crash in between adopts it again and repeats both).
-            async with self.engine.begin() as conn:
-                await forget_adopted(conn, setup.account_id, adopted)
-            await tokens.call(
-                lambda a: provider.set_calendar_note(a, adopted, name=name, note=None)
-            )
+            await take_back(self.engine, setup, calendar_id, name, provider, tokens)
         await self._step("calendar_created")
         # spacecal made (or marked) it for this account: verified (reconcile/verify.py).
         await self._set(
@@ -274,62 +225,13 @@ class Provisioner:
         await self._step("calendar_stored")
         return calendar_id
 
-    async def _leftover(
-        self, setup: SetUp, name: str, provider: CalendarProvider, tokens: AccountTokens
-    ) -> str | None:
-        """A calendar spacecal made earlier under `name` (a crash before its id was
-        stored, or a reconnect), verified like any other (reconcile/verify.py
-        `adoptable`) and named by no other connection; marked if it predates markers."""
-        calendars = await tokens.call(provider.list_calendars)
-        async with self.engine.connect() as conn:
-            taken = set(
-                (
-                    await conn.scalars(
-                        select(Connection.calendar_id).where(
-                            Connection.provider_account_id == setup.account_id,
-                            Connection.id != setup.id,
-                            Connection.calendar_id.is_not(None),
-                        )
-                    )
-                ).all()
-            )
-        for calendar in calendars:
-            if calendar.name != name or calendar.id in taken:
-                continue
-            ok, unmarked = await adoptable(
-                self.runtime, provider, tokens, setup.account_id, calendar.id, name
-            )
-            if ok:
-                if unmarked:
-                    await tokens.call(partial(provider.mark_calendar, calendar_id=calendar.id))
-                return calendar.id
-        return None
-
     async def _verified(
         self, setup: SetUp, calendar_id: str, provider: CalendarProvider, tokens: AccountTokens
     ) -> None:
         """A stored CalendarId (an administrator's) is used only once verified as a
         calendar spacecal made for this account (sync/reconcile/verify.py)."""
-        async with self.engine.connect() as conn:
-            row = (
-                await conn.execute(
-                    select(calendar_verified(), Connection.marker_pending).where(
-                        Connection.id == setup.id
-                    )
-                )
-            ).one()
-        if row[0]:
-            return
         try:
-            await verify(
-                self.runtime,
-                provider,
-                tokens,
-                connection_id=setup.id,
-                account_id=setup.account_id,
-                calendar_id=calendar_id,
-                marker_pending=bool(row[1]),
-            )
+            await verify_stored(self.runtime, setup, calendar_id, provider, tokens)
         except CalendarUnverified as exc:
             await self._set(
                 setup.id,
