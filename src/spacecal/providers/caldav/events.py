@@ -117,10 +117,11 @@ class CalDavEvents:
         token = cursor or ""
         for _ in range(_MAX_PAGES):
             response, final = await dav.request("REPORT", url, body=xml.sync_collection(token))
-            if (
-                response.status_code in (403, 409)
-                and cursor
-                and xml.error_conditions(response.content) & _RESET
+            # RFC 6578: 403/409 with DAV:valid-sync-token; Xandikos answers 412.
+            status = response.status_code
+            if cursor and (
+                status == 412
+                or (status in (403, 409) and xml.error_conditions(response.content) & _RESET)
             ):
                 raise SyncReset(f"REPORT {urlsplit(url).path}: invalid sync token", status=403)
             if response.status_code != 207:
