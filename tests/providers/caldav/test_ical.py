@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from spacecal.providers.base import EventWrite, ProviderError, SyncWindow
-from spacecal.providers.caldav import ical
+from spacecal.providers.caldav import compose, ical
 from spacecal.providers.caldav import xml as davxml
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -134,7 +134,7 @@ def test_written_event_round_trips() -> None:
         booking_id=7,
         tentative=True,
     )
-    data = ical.event_ics(write, uid="k1", stamp=datetime(2031, 1, 1, tzinfo=UTC))
+    data = compose.event_ics(write, uid="k1", stamp=datetime(2031, 1, 1, tzinfo=UTC))
     assert b"BEGIN:VTIMEZONE" in data and b"X-SPACECAL-BOOKING-ID:7" in data
     [event] = parse(data.decode(), ZoneInfo("UTC"))
     assert event.tentative and event.title == "Room A"

@@ -25,7 +25,7 @@ from spacecal.providers.base import (
     SyncWindow,
     WrittenEvent,
 )
-from spacecal.providers.caldav import ical, xml
+from spacecal.providers.caldav import compose, ical, xml
 from spacecal.providers.caldav.client import DavClient, caldav_http_client
 from spacecal.providers.caldav.credentials import CalDavCredentials, EditConflict
 
@@ -232,7 +232,7 @@ class CalDavEvents:
         calendar = self._calendar_url(access, calendar_id)
         url = urljoin(calendar, f"{event.idempotency_key}.ics")
         path = xml.href_path(url)
-        data = ical.event_ics(event, uid=event.idempotency_key, stamp=clock.now())
+        data = compose.event_ics(event, uid=event.idempotency_key, stamp=clock.now())
         try:
             etag = await self._put(dav, url, data, etag=None, create=True)
         except EditConflict:
@@ -249,7 +249,7 @@ class CalDavEvents:
         url = self._event_url(access, calendar_id, path)
         current, etag = await self._read(dav, url)
         uid = _uid(current) or event.idempotency_key
-        data = ical.event_ics(event, uid=uid, stamp=clock.now())
+        data = compose.event_ics(event, uid=uid, stamp=clock.now())
         return WrittenEvent(event_id, await self._put(dav, url, data, etag=etag, create=False))
 
     async def patch_event(
@@ -273,7 +273,7 @@ class CalDavEvents:
         for attempt in range(2):
             current, etag = await self._read(dav, url)
             try:
-                data = ical.patched_ics(
+                data = compose.patched_ics(
                     current,
                     rid,
                     zone=zone,
@@ -310,7 +310,7 @@ class CalDavEvents:
             current, etag = await self._read(dav, url)
         except NotFound:
             return
-        data = ical.without_instance(current, rid, zone=zone, stamp=clock.now())
+        data = compose.without_instance(current, rid, zone=zone, stamp=clock.now())
         await self._put(dav, url, data, etag=etag, create=False)
 
 
