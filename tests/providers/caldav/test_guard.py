@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 import pytest
 
 from spacecal.config import Settings
-from spacecal.providers.base import SyncWindow, Throttled, Transient
+from spacecal.providers.base import ProviderError, SyncWindow, Throttled, Transient
 from spacecal.providers.caldav import (
     CalDavConnectError,
     CalDavCredentials,
@@ -46,8 +46,9 @@ class Tiny:
                 if name:
                     headers[name.strip().lower()] = value.strip()
             length = int(headers.get("content-length", "0"))
-            if length:
-                await reader.readexactly(length)
+            body = await reader.readexactly(length) if length else b""
+            headers[":body"] = body.decode(errors="replace")
+            headers[":method"] = head.split(b" ", 1)[0].decode()
             self.seen.append(headers)
             await asyncio.sleep(self.delay)
             writer.write(self.answer(headers))
@@ -179,3 +180,110 @@ async def test_timeout_is_transient(tiny: Callable[..., Tiny]) -> None:
             await provider.pull(credentials(server.url).to_secret(), server.url, None, WINDOW)
     finally:
         await provider.aclose()
+
+
+SYNC_PAGE_1 = b"""<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:">
+ <d:response><d:href>/cal/</d:href><d:status>HTTP/1.1 507 Insufficient Storage</d:status>
+ </d:response>
+ <d:response><d:href>/cal/a.ics</d:href><d:propstat><d:prop><d:getetag>"a1"</d:getetag>
+  </d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+ <d:sync-token>t1</d:sync-token>
+</d:multistatus>"""
+
+SYNC_PAGE_2 = b"""<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:">
+ <d:response><d:href>/cal/</d:href><d:propstat><d:prop><d:getetag>"c"</d:getetag>
+  </d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+ <d:response><d:href>/cal/gone.ics</d:href><d:status>HTTP/1.1 404 Not Found</d:status>
+ </d:response>
+ <d:sync-token>t2</d:sync-token>
+</d:multistatus>"""
+
+MULTIGET = b"""<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">
+ <d:response><d:href>/cal/a.ics</d:href><d:propstat><d:prop><d:getetag>"a1"</d:getetag>
+  <c:calendar-data>BEGIN:VCALENDAR&#13;
+VERSION:2.0&#13;
+PRODID:-//t//EN&#13;
+BEGIN:VEVENT&#13;
+UID:a&#13;
+DTSTAMP:20310101T000000Z&#13;
+DTSTART:20310110T090000Z&#13;
+DTEND:20310110T100000Z&#13;
+SUMMARY:Call&#13;
+END:VEVENT&#13;
+END:VCALENDAR&#13;
+</c:calendar-data></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+</d:multistatus>"""
+
+
+def scripted(headers: dict[str, str]) -> bytes:
+    """sync-collection in two pages (a 507 on the collection, which is listed among
+    its own changes, as iCloud does), then the multiget."""
+    body = headers[":body"]
+    if "calendar-multiget" in body:
+        return reply("207 Multi-Status", {"Content-Type": "application/xml"}, MULTIGET)
+    page = SYNC_PAGE_2 if "t1</" in body else SYNC_PAGE_1
+    return reply("207 Multi-Status", {"Content-Type": "application/xml"}, page)
+
+
+async def test_truncated_sync_pages_are_followed(tiny: Callable[..., Tiny]) -> None:
+    server = await tiny(scripted)
+    settings = Settings(allow_private_targets=True)
+    provider = CalDavProvider(settings)
+    try:
+        pulled = await provider.pull(
+            credentials(server.url).to_secret(), server.url + "cal/", "t0", WINDOW
+        )
+    finally:
+        await provider.aclose()
+    assert pulled.cursor == "t2" and not pulled.full
+    by_key = {e.key: e for e in pulled.events}
+    assert set(by_key) == {"/cal/a.ics", "/cal/gone.ics"}
+    assert by_key["/cal/gone.ics"].cancelled and by_key["/cal/a.ics"].title == "Call"
+    assert pulled.etags == {"/cal/a.ics": '"a1"'}
+    assert [h[":method"] for h in server.seen] == ["REPORT", "REPORT", "REPORT"]
+
+
+LISTING = b"""<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:">
+ <d:response><d:href>/cal/</d:href><d:propstat><d:prop><d:getetag>"c"</d:getetag>
+  </d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+ <d:response><d:href>/cal/a.ics</d:href><d:propstat><d:prop><d:getetag>"a1"</d:getetag>
+  </d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+</d:multistatus>"""
+
+
+async def test_server_without_sync_collection_gets_full_listings(
+    tiny: Callable[..., Tiny],
+) -> None:
+    def answer(headers: dict[str, str]) -> bytes:
+        if "sync-collection" in headers[":body"]:
+            return reply("501 Not Implemented")
+        if headers[":method"] == "PROPFIND":
+            return reply("207 Multi-Status", {}, LISTING)
+        return reply("207 Multi-Status", {}, MULTIGET)
+
+    server = await tiny(answer)
+    provider = CalDavProvider(Settings(allow_private_targets=True))
+    try:
+        pulled = await provider.pull(
+            credentials(server.url).to_secret(), server.url + "cal/", None, WINDOW
+        )
+    finally:
+        await provider.aclose()
+    assert pulled.full and pulled.cursor == ""
+    assert [e.key for e in pulled.events] == ["/cal/a.ics"]
+
+
+async def test_calendar_on_another_host_gets_no_request(tiny: Callable[..., Tiny]) -> None:
+    server = await tiny(lambda h: reply("207 Multi-Status"))
+    other = await tiny(lambda h: reply("207 Multi-Status"))
+    provider = CalDavProvider(Settings(allow_private_targets=True))
+    try:
+        with pytest.raises(ProviderError, match="not on the account's server"):
+            await provider.pull(credentials(server.url).to_secret(), other.url, None, WINDOW)
+    finally:
+        await provider.aclose()
+    assert other.connections == 0 and server.connections == 0

@@ -123,7 +123,11 @@ class CalDavEvents:
                 status == 412
                 or (status in (403, 409) and xml.error_conditions(response.content) & _RESET)
             ):
-                raise SyncReset(f"REPORT {urlsplit(url).path}: invalid sync token", status=403)
+                raise SyncReset(f"REPORT {urlsplit(url).path}: invalid sync token", status=status)
+            if not token and status in (403, 405, 501):
+                # No sync-collection here: list every member's etag (a full pull each
+                # time; the empty cursor stored means "full again").
+                return await self._listing(dav, url), set(), ""
             if response.status_code != 207:
                 raise dav.fail("REPORT", final, response)
             found = xml.multistatus(response.content)
@@ -146,6 +150,17 @@ class CalDavEvents:
             if not (truncated and moved):
                 return changed, deleted, token
         raise ProviderError(f"REPORT {urlsplit(url).path}: too many sync pages", status=207)
+
+    async def _listing(self, dav: DavClient, url: str) -> dict[str, str]:
+        own = xml.href_path(url).rstrip("/")
+        found = await self._multistatus(
+            dav, "PROPFIND", url, xml.propfind([xml.GETETAG]), depth="1"
+        )
+        return {
+            xml.href_path(r.href): r.text(xml.GETETAG) or ""
+            for r in found.responses
+            if xml.href_path(r.href).rstrip("/") != own and not r.href.endswith("/")
+        }
 
     async def pull(
         self, access: str, calendar_id: str, cursor: str | None, window: SyncWindow
