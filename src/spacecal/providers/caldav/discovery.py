@@ -15,7 +15,13 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx2
 
 from spacecal.config import Settings, get_settings
-from spacecal.providers.base import AccountIdentity, ConsentRevoked, ProviderError, Transient
+from spacecal.providers.base import (
+    AccountIdentity,
+    ConsentRevoked,
+    ProviderError,
+    Throttled,
+    Transient,
+)
 from spacecal.providers.caldav import xml
 from spacecal.providers.caldav.client import (
     AddressRefused,
@@ -142,7 +148,7 @@ async def connect_account(
         raise CalDavConnectError(WRONG_CREDENTIALS) from None
     except TlsProblem:
         raise CalDavConnectError(TLS_PROBLEM) from None
-    except Transient:
+    except (Transient, Throttled):
         raise CalDavConnectError(UNREACHABLE) from None
     except ProviderError:
         raise CalDavConnectError(NOT_CALDAV) from None
