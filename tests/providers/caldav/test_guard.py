@@ -20,6 +20,7 @@ from spacecal.providers.caldav import (
     caldav_http_client,
     connect_account,
 )
+from spacecal.providers.caldav import client as caldav_client
 from spacecal.providers.caldav.client import CredentialScope, DavClient, same_site
 from spacecal.providers.guard import NOT_ALLOWED
 
@@ -32,6 +33,7 @@ class Tiny:
 
     answer: Callable[[dict[str, str]], bytes]
     delay: float = 0.0
+    drip: float = 0.0  # seconds between bytes of the answer
     connections: int = 0
     seen: list[dict[str, str]] = field(default_factory=list)
     port: int = 0
@@ -51,7 +53,14 @@ class Tiny:
             headers[":method"] = head.split(b" ", 1)[0].decode()
             self.seen.append(headers)
             await asyncio.sleep(self.delay)
-            writer.write(self.answer(headers))
+            answer = self.answer(headers)
+            if not self.drip:
+                writer.write(answer)
+            else:
+                for i in range(len(answer)):
+                    writer.write(answer[i : i + 1])
+                    await writer.drain()
+                    await asyncio.sleep(self.drip)
             await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -67,8 +76,10 @@ class Tiny:
 async def tiny() -> AsyncIterator[Callable[..., Tiny]]:
     servers: list[asyncio.Server] = []
 
-    async def start(answer: Callable[[dict[str, str]], bytes], delay: float = 0.0) -> Tiny:
-        made = Tiny(answer, delay)
+    async def start(
+        answer: Callable[[dict[str, str]], bytes], delay: float = 0.0, drip: float = 0.0
+    ) -> Tiny:
+        made = Tiny(answer, delay, drip)
         server = await asyncio.start_server(made.handle, "127.0.0.1", 0)
         made.port = server.sockets[0].getsockname()[1]
         servers.append(server)
@@ -287,3 +298,29 @@ async def test_calendar_on_another_host_gets_no_request(tiny: Callable[..., Tiny
     finally:
         await provider.aclose()
     assert other.connections == 0 and server.connections == 0
+
+
+async def test_a_dripping_server_hits_the_whole_request_deadline(
+    tiny: Callable[..., Tiny],
+) -> None:
+    server = await tiny(lambda h: reply("207 Multi-Status", {}, b"x" * 200), drip=0.02)
+    settings = Settings(allow_private_targets=True, caldav_timeout_seconds=0.3)
+    provider = CalDavProvider(settings)
+    try:
+        with pytest.raises(Transient, match="timed out"):
+            await provider.pull(credentials(server.url).to_secret(), server.url, None, WINDOW)
+    finally:
+        await provider.aclose()
+
+
+async def test_an_oversized_answer_is_refused(
+    tiny: Callable[..., Tiny], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(caldav_client, "MAX_ANSWER_BYTES", 1000)
+    server = await tiny(lambda h: reply("207 Multi-Status", {}, b"<" * 5000))
+    provider = CalDavProvider(Settings(allow_private_targets=True))
+    try:
+        with pytest.raises(ProviderError, match="too large"):
+            await provider.pull(credentials(server.url).to_secret(), server.url, None, WINDOW)
+    finally:
+        await provider.aclose()

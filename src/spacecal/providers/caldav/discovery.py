@@ -137,6 +137,7 @@ async def connect_account(
         allow_private=settings.allow_private_targets,
         max_redirects=settings.caldav_max_redirects,
         scope=scope,
+        deadline=settings.caldav_timeout_seconds * 3,
     )
     try:
         principal, home, email = await _discover(client, scope, url)

@@ -59,6 +59,7 @@ class CalDavEvents:
             CalDavCredentials.from_secret(access),
             allow_private=self._settings.allow_private_targets,
             max_redirects=self._settings.caldav_max_redirects,
+            deadline=self._settings.caldav_timeout_seconds * 3,
         )
 
     def _home(self, access: str) -> str:
@@ -260,7 +261,18 @@ class CalDavEvents:
     ) -> WrittenEvent:
         """The whole event anew, over the version just read (If-Match)."""
         dav = self._dav(access)
-        path, _ = ical.split_key(event_id)
+        path, rid = ical.split_key(event_id)
+        if rid is not None:  # one instance: its override, never the whole series
+            return await self.patch_event(
+                access,
+                calendar_id,
+                event_id,
+                title=event.title,
+                description=event.description,
+                start=event.start,
+                end=event.end,
+                time_zone=event.time_zone,
+            )
         url = self._event_url(access, calendar_id, path)
         current, etag = await self._read(dav, url)
         uid = _uid(current) or event.idempotency_key
