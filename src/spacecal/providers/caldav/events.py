@@ -28,6 +28,7 @@ from spacecal.providers.base import (
 from spacecal.providers.caldav import compose, ical, xml
 from spacecal.providers.caldav.client import DavClient, caldav_http_client
 from spacecal.providers.caldav.credentials import CalDavCredentials, EditConflict
+from spacecal.providers.paths import UnsafeId
 
 _MAX_PAGES = 1000
 _ICS = {"Content-Type": "text/calendar; charset=utf-8"}
@@ -70,7 +71,9 @@ class CalDavEvents:
         may go there (a CalendarId naming another host is never sent a password)."""
         url = calendar_id if calendar_id.endswith("/") else calendar_id + "/"
         if not self._dav(access).scope.allows(url):
-            raise ProviderError("the calendar's address is not on the account's server")
+            # Permanent, like any stored id spacecal must not use (an administrator
+            # corrects the CalendarId): retrying cannot help.
+            raise UnsafeId("CalendarId", "not on the account's CalDAV server")
         return url
 
     def _event_url(self, access: str, calendar_id: str, path: str) -> str:
