@@ -293,7 +293,7 @@ async def test_calendar_on_another_host_gets_no_request(tiny: Callable[..., Tiny
     other = await tiny(lambda h: reply("207 Multi-Status"))
     provider = CalDavProvider(Settings(allow_private_targets=True))
     try:
-        with pytest.raises(ProviderError, match="CalendarId: not on the account.s CalDAV server"):
+        with pytest.raises(ProviderError, match=r"CalendarId: not on the account's CalDAV server"):
             await provider.pull(credentials(server.url).to_secret(), other.url, None, WINDOW)
     finally:
         await provider.aclose()
