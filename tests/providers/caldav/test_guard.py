@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
+from tests.support.procs import free_port
 
 from spacecal.config import Settings
 from spacecal.providers.base import ProviderError, SyncWindow, Throttled, Transient
@@ -22,6 +23,7 @@ from spacecal.providers.caldav import (
 )
 from spacecal.providers.caldav import client as caldav_client
 from spacecal.providers.caldav.client import CredentialScope, DavClient, same_site
+from spacecal.providers.caldav.discovery import NOT_CALDAV
 from spacecal.providers.guard import NOT_ALLOWED
 
 WINDOW = SyncWindow(datetime(2031, 1, 1, tzinfo=UTC), datetime(2031, 3, 1, tzinfo=UTC))
@@ -324,3 +326,19 @@ async def test_an_oversized_answer_is_refused(
             await provider.pull(credentials(server.url).to_secret(), server.url, None, WINDOW)
     finally:
         await provider.aclose()
+
+
+async def test_closed_and_open_ports_read_the_same(tiny: Callable[..., Tiny]) -> None:
+    """Nothing listening, an HTTP server that is not CalDAV, and one answering garbage
+    all give the member the same sentence: connect errors are no port scanner."""
+    not_dav = await tiny(lambda h: reply("404 Not Found", {}, b"<html>nope</html>"))
+    garbage = await tiny(lambda h: b"SSH-2.0-OpenSSH_9.6\r\n")
+    closed = free_port()
+    settings = Settings(allow_private_targets=True, caldav_timeout_seconds=2.0)
+    sentences = set()
+    async with caldav_http_client(settings) as http:
+        for url in (not_dav.url, garbage.url, f"http://127.0.0.1:{closed}/"):
+            with pytest.raises(CalDavConnectError) as caught:
+                await connect_account(http, url, "ann", "pw", settings=settings)
+            sentences.add(str(caught.value))
+    assert sentences == {NOT_CALDAV}

@@ -43,11 +43,12 @@ TLS_PROBLEM = (
     "The server's certificate is not trusted (expired, self-signed or for another "
     "name): check the address, or ask your administrator to trust it."
 )
+# One sentence for "nothing answered" and "something not CalDAV answered": telling
+# them apart would say which ports are open (docs/security.md, no port-scan oracle).
 NOT_CALDAV = (
     "No CalDAV calendars were found at this address: check the server address your "
-    "calendar provider gives for CalDAV."
+    "calendar provider gives for CalDAV, or try again later."
 )
-UNREACHABLE = "The server could not be reached: check the address and try again later."
 HTTPS_ONLY = "This address must start with https://."
 BAD_URL = "Enter the server address as a full URL, for example https://caldav.example.com."
 
@@ -150,7 +151,7 @@ async def connect_account(
     except TlsProblem:
         raise CalDavConnectError(TLS_PROBLEM) from None
     except (Transient, Throttled):
-        raise CalDavConnectError(UNREACHABLE) from None
+        raise CalDavConnectError(NOT_CALDAV) from None
     except ProviderError:
         raise CalDavConnectError(NOT_CALDAV) from None
     stored = CalDavCredentials(url, username.strip(), password, principal, home)
