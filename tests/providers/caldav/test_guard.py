@@ -52,7 +52,8 @@ class Tiny:
             length = int(headers.get("content-length", "0"))
             body = await reader.readexactly(length) if length else b""
             headers[":body"] = body.decode(errors="replace")
-            headers[":method"] = head.split(b" ", 1)[0].decode()
+            request_line = head.split(b"\r\n", 1)[0].decode().split(" ")
+            headers[":method"], headers[":path"] = request_line[0], request_line[1]
             self.seen.append(headers)
             await asyncio.sleep(self.delay)
             answer = self.answer(headers)
@@ -342,3 +343,48 @@ async def test_closed_and_open_ports_read_the_same(tiny: Callable[..., Tiny]) ->
                 await connect_account(http, url, "ann", "pw", settings=settings)
             sentences.add(str(caught.value))
     assert sentences == {NOT_CALDAV}
+
+
+PRINCIPAL_AT = b"""<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:"><d:response><d:href>/dav/</d:href><d:propstat><d:prop>
+ <d:current-user-principal><d:href>/dav/principals/ann/</d:href></d:current-user-principal>
+</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"""
+
+HOME_AT = b"""<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">
+<d:response><d:href>/dav/principals/ann/</d:href><d:propstat><d:prop>
+ <c:calendar-home-set><d:href>/dav/calendars/ann/</d:href></c:calendar-home-set>
+ <c:calendar-user-address-set><d:href>/dav/principals/ann/</d:href>
+  <d:href>mailto:Ann@Example.com</d:href></c:calendar-user-address-set>
+</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"""
+
+
+async def test_well_known_discovery_follows_a_same_origin_redirect(
+    tiny: Callable[..., Tiny],
+) -> None:
+    paths: list[str] = []
+
+    def answer(headers: dict[str, str]) -> bytes:
+        path = headers[":path"]
+        paths.append(path)
+        if "authorization" not in headers:
+            return reply("401 Unauthorized", {"WWW-Authenticate": 'Basic realm="x"'})
+        if path == "/.well-known/caldav":
+            return reply("301 Moved Permanently", {"Location": "/dav/"})
+        if path == "/dav/":
+            return reply("207 Multi-Status", {}, PRINCIPAL_AT)
+        if path == "/dav/principals/ann/":
+            return reply("207 Multi-Status", {}, HOME_AT)
+        return reply("404 Not Found")
+
+    server = await tiny(answer)
+    settings = Settings(allow_private_targets=True)
+    async with caldav_http_client(settings) as http:
+        found, identity = await connect_account(
+            http, server.url.rstrip("/"), "ann", "pw", settings=settings
+        )
+    assert paths == ["/", "/.well-known/caldav", "/dav/", "/dav/principals/ann/"]
+    assert found.principal_url == server.url + "dav/principals/ann/"
+    assert found.home_url == server.url + "dav/calendars/ann/"
+    assert identity.email == "ann@example.com"
+    assert identity.subject == found.principal_url
