@@ -313,3 +313,16 @@ async def test_wrong_password_later_is_consent_revoked(dav: Dav) -> None:
     with pytest.raises(ConsentRevoked) as caught:
         await dav.provider.pull(wrong, dav.calendar, None, WINDOW)
     assert "changed" not in str(caught.value)
+
+
+async def test_a_shortened_series_is_read_whole(dav: Dav) -> None:
+    href = await dav.put_raw("series-2.ics", SERIES.replace("\n", "\r\n"))
+    first = await dav.provider.pull(dav.access, dav.calendar, None, WINDOW)
+    shorter = SERIES.replace("COUNT=4", "COUNT=2")
+    await dav.put_raw("series-2.ics", shorter.replace("\n", "\r\n"))
+    again = await dav.provider.pull(dav.access, dav.calendar, first.cursor, WINDOW)
+    assert href in again.whole_series
+    assert {e.key for e in again.events if not e.cancelled} == {
+        f"{href}#20310106T080000Z",
+        f"{href}#20310113T080000Z",
+    }

@@ -177,6 +177,7 @@ class CalDavEvents:
         changed, deleted, token = await self._sync_report(dav, url, cursor)
         events: list[CalendarEvent] = [CalendarEvent(p, EventStatus.CANCELLED) for p in deleted]
         etags: dict[str, str] = {}
+        whole: set[str] = set()  # series read whole: see PullResult.whole_series
         hrefs = list(changed)
         batch = self._settings.caldav_multiget_batch
         for first in range(0, len(hrefs), batch):
@@ -190,22 +191,32 @@ class CalDavEvents:
                 data = item.text(xml.CALENDAR_DATA)
                 if not data:
                     continue
-                parsed = await self._parse(dav, url, path, data, window)
+                parsed, complete = await self._parse(dav, url, path, data, window)
+                if complete:
+                    whole.update(e.series_id for e in parsed if e.series_id is not None)
                 etag = item.text(xml.GETETAG) or changed.get(path, "")
                 for event in parsed:
                     events.append(event)
                     if etag and not event.cancelled:
                         etags[event.key] = etag
-        return PullResult(events=events, cursor=token, full=not cursor, etags=etags)
+        return PullResult(
+            events=events,
+            cursor=token,
+            full=not cursor,
+            etags=etags,
+            whole_series=frozenset(whole),
+        )
 
     async def _parse(
         self, dav: DavClient, url: str, path: str, data: str, window: SyncWindow
-    ) -> list[CalendarEvent]:
+    ) -> tuple[list[CalendarEvent], bool]:
+        """The resource's events, and whether a series among them is complete in the
+        window (only then may its missing linked instances be taken as deleted)."""
         zone: tzinfo = UTC
         if _has_floating(data):
             zone = await self._zone(dav, url)
         try:
-            return ical.parse_resource(
+            return ical.read_resource(
                 path,
                 data,
                 zone=zone,
@@ -213,7 +224,7 @@ class CalDavEvents:
                 max_instances=self._settings.caldav_max_instances,
             )
         except (ical.BadCalendarData, ValueError):
-            return []  # not an event spacecal can read: it books nothing
+            return [], False  # not an event spacecal can read: it books nothing
 
     # -- writes ------------------------------------------------------------------------
 
