@@ -1,6 +1,6 @@
 """What the CalDAV adapter costs per poll of an unchanged calendar, against a bare loop.
 
-    PYTHONPATH=. uv run python bench/caldav_poll.py [--calendars 1000] [--concurrency 8]
+    PYTHONPATH=. uv run python bench/caldav_adapter_poll.py [--calendars 1000] [--concurrency 8]
         [--rounds 3]
 
 Starts Radicale (plain http, loopback, htpasswd/bcrypt: tests/support/caldav_servers.py),
