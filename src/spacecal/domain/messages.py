@@ -147,3 +147,19 @@ def reason_all_day_multiple_days(resource: str) -> str:
 def moved_back_note(reason: str, booked: str) -> str:
     """The note on an event put back after a refused move."""
     return f"{NOT_MOVED}{reason}. Still booked {booked}."
+
+
+def alternative_label(resource: str | None, start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    """One alternative: `11:00–12:00 here`, or `Meeting Room B 10:00–11:00` (`resource`
+    None means the refused resource itself)."""
+    span = span_label(start, end, zone)
+    return f"{span} here" if resource is None else f"{resource} {span}"
+
+
+def with_free(message: str, labels: list[str]) -> str:
+    """A refusal with what is free instead: `Not booked: Meeting Room A is taken
+    10:00–11:00. Free: 11:00–12:00 here; Meeting Room B 10:00–11:00.` Unchanged when
+    nothing is free."""
+    if not labels:
+        return message
+    return f"{message}. Free: {'; '.join(labels)}."
