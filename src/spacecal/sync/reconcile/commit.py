@@ -43,6 +43,7 @@ from spacecal.sync.reconcile.links import (
     refused_values,
     upsert_links,
 )
+from spacecal.sync.reconcile.offers import with_offers
 from spacecal.sync.reconcile.target import SyncTarget
 
 
@@ -166,7 +167,7 @@ async def commit_plan(
     result.bookings_changed += [booking_id for _, booking_id in created]
 
     owed: list[tuple[str, dict[str, Any]]] = []
-    for mark in plan.mark_refused:
+    for mark in await with_offers(conn, target, plan.mark_refused, now):
         t = mark.refused_time
         owed.append(
             (
