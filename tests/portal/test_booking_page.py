@@ -75,7 +75,11 @@ async def test_a_refusal_offers_alternatives_and_one_click_books(env: Env) -> No
     assert page.status_code == 409
     shown = _text(page.text)
     assert "Not booked: Meeting Room A is taken 10:00–11:00" in shown
-    assert "Free instead" in shown
+    label = tomorrow_at(10).strftime("%A %d %B")
+    assert f"Free instead, {label}" in shown
+    # The page stays on the refused resource and day, its busy time now shown.
+    assert f"Free times for Meeting Room A, {label}" in shown
+    assert "10:00–11:00 Booked" in shown
     labels = re.findall(r'class="slot alternative">([^<]+)<', page.text)
     assert labels == ["09:00–10:00 here", "11:00–12:00 here", "Meeting Room B 10:00–11:00"]
 

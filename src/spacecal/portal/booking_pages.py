@@ -45,10 +45,20 @@ async def _page(
     *,
     form_error: str | None = None,
     alternatives: Sequence[Alternative] = (),
+    refused: tuple[int, datetime, datetime] | None = None,
     status: int = 200,
 ) -> Response:
+    """`refused` (resource, start, end): the request just refused, so the page shows
+    that resource, day and length again rather than today's."""
     rt = runtime(request)
-    params = request.query_params
+    params: dict[str, str] = dict(request.query_params)
+    if refused is not None:
+        resource_id, start, end = refused
+        params = {
+            "resource": str(resource_id),
+            "day": start.astimezone(member.zone).date().isoformat(),
+            "length": str(int((end - start).total_seconds() // 60)),
+        }
     resources = await load_resources(rt.db.engine, member)
     listed = {r.id for r in resources}
     # A refusal's alternatives, each one click to book (only resources this page lists).
@@ -102,6 +112,7 @@ async def _page(
             "slots": slots,
             "busy": busy,
             "offers": offers,
+            "offers_day": alternatives[0].start.astimezone(member.zone) if offers else None,
             "day_problem": day_problem,
             "upcoming": await load_upcoming(rt.db.engine, member),
             "form_error": form_error,
@@ -167,6 +178,7 @@ async def book(request: Request) -> Response:
             member,
             form_error=refused.message,
             alternatives=refused.alternatives,
+            refused=(resource_id, start, end),
             status=409,
         )
     except IntegrityError:
@@ -181,6 +193,7 @@ async def book(request: Request) -> Response:
             member,
             form_error="Someone booked this slot a moment ago. Pick another one.",
             alternatives=offered_now,
+            refused=(resource_id, start, end),
             status=409,
         )
     return redirect("/portal/bookings", notice="booked")
