@@ -13,6 +13,7 @@ Nothing here talks to a provider, and nothing here knows HTTP: a refusal is a
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
@@ -258,25 +259,48 @@ async def alternatives_for(
     taken: dict[int, list[BookedSpan]] = {}
     for r in (
         await conn.execute(
-            select(Booking.id, Booking.resource_id, Booking.from_time, Booking.to_time).where(
+            select(Booking.id, Booking.resource_id, Booking.from_time, Booking.to_time)
+            .where(
                 Booking.resource_id.in_([r.resource_id for r in rows]),
                 Booking.cancelled_at.is_(None),
                 Booking.from_time < max(e for _, e in bounds) + _NEIGHBOURS,
                 Booking.to_time > min(s for s, _ in bounds) - _NEIGHBOURS,
             )
+            .order_by(Booking.from_time, Booking.id)
         )
     ).all():
         taken.setdefault(r.resource_id, []).append(BookedSpan(r.id, r.from_time, r.to_time))
-    choices = [Bookable(rule, tuple(taken.get(rule.resource_id, ()))) for rule, _ in rules]
-    return [
-        find_alternatives(
-            choices[0],
-            business,
-            start,
-            end,
-            now=now,
-            others=choices[1:],
-            ignore_booking_id=ignore_booking_id,
+    days = {rule.resource_id: _Days(taken.get(rule.resource_id, [])) for rule, _ in rules}
+    offers: list[tuple[Alternative, ...]] = []
+    for (start, end), (day_start, day_end) in zip(spans, bounds, strict=True):
+        # Only the bookings around each span's day: a reconcile's refusals may span
+        # weeks of bookings, and each slot tried is checked against what is given.
+        choices = [
+            Bookable(rule, days[rule.resource_id].around(day_start, day_end)) for rule, _ in rules
+        ]
+        offers.append(
+            find_alternatives(
+                choices[0],
+                business,
+                start,
+                end,
+                now=now,
+                others=choices[1:],
+                ignore_booking_id=ignore_booking_id,
+            )
         )
-        for start, end in spans
-    ]
+    return offers
+
+
+class _Days:
+    """A resource's bookings sorted by start, for the ones around a day by bisection."""
+
+    def __init__(self, spans: list[BookedSpan]) -> None:
+        self.spans = spans
+        self.starts = [s.start for s in spans]
+        self.longest = max((s.end - s.start for s in spans), default=timedelta(0))
+
+    def around(self, day_start: datetime, day_end: datetime) -> tuple[BookedSpan, ...]:
+        low = bisect.bisect_left(self.starts, day_start - _NEIGHBOURS - self.longest)
+        high = bisect.bisect_left(self.starts, day_end + _NEIGHBOURS)
+        return tuple(s for s in self.spans[low:high] if s.end > day_start - _NEIGHBOURS)
