@@ -17,11 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
+from itertools import islice
 from zoneinfo import ZoneInfo
 
 from spacecal.domain import messages
-from spacecal.domain.opening_hours import MINUTES_PER_DAY, local_minute_to_utc
+from spacecal.domain.opening_hours import MINUTES_PER_DAY, OpeningHours, local_minute_to_utc
 from spacecal.domain.rules import (
     BookedSpan,
     BusinessRules,
@@ -89,39 +90,51 @@ def _free(
     )
 
 
+def _open_stretches(
+    hours: OpeningHours, day: date, zone: ZoneInfo
+) -> list[tuple[datetime, datetime]] | None:
+    """The open time around a day, touching intervals joined (as `contains` joins
+    them); None when always open. Leaves out closed slots before the full check."""
+    if hours.always_open:
+        return None
+    spans = sorted(
+        span
+        for offset in (-1, 0, 1)
+        for span in hours.open_spans_utc(day + timedelta(days=offset), zone)
+    )
+    joined: list[tuple[datetime, datetime]] = []
+    for s, e in spans:
+        if joined and s <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], e))
+        else:
+            joined.append((s, e))
+    return joined
+
+
 def _same_day_slots(
-    resource: Bookable,
-    business: BusinessRules,
-    start: datetime,
-    end: datetime,
-    now: datetime,
-    ignore_booking_id: int | None,
-) -> list[Alternative]:
-    """Every free slot of the request's length on its resource and local day, nearest
-    to the request first (earlier first on a tie), the request itself left out."""
+    resource: Bookable, business: BusinessRules, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime]]:
+    """Every slot of the request's length on its resource's step within its local day,
+    nearest to the request first (earlier first on a tie), the request left out; not
+    yet checked."""
     zone = business.zone
     day = start.astimezone(zone).date()
     day_end = local_minute_to_utc(day, MINUTES_PER_DAY, zone)
     length = end - start
-    rules = resource.rules
-    seen: set[datetime] = set()
-    found: list[Alternative] = []
-    for minute in range(0, MINUTES_PER_DAY, rules.slot_step_minutes):
+    stretches = _open_stretches(resource.rules.opening_hours, day, zone)
+    slots: dict[datetime, datetime] = {}
+    for minute in range(0, MINUTES_PER_DAY, resource.rules.slot_step_minutes):
         # A DST gap maps two wall-clock minutes to one instant: keep each once.
         slot_start = local_minute_to_utc(day, minute, zone)
         slot_end = slot_start + length
         if (
-            slot_start in seen
-            or slot_start == start
-            or slot_end > day_end
-            or slot_start.astimezone(zone).date() != day
+            slot_start != start
+            and slot_end <= day_end
+            and slot_start.astimezone(zone).date() == day
+            and (stretches is None or any(s <= slot_start and slot_end <= e for s, e in stretches))
         ):
-            continue
-        seen.add(slot_start)
-        if _free(resource, business, slot_start, slot_end, now, ignore_booking_id):
-            found.append(Alternative(rules.resource_id, rules.name, slot_start, slot_end, True))
-    found.sort(key=lambda a: (abs(a.start - start), a.start))
-    return found
+            slots[slot_start] = slot_end
+    return sorted(slots.items(), key=lambda slot: (abs(slot[0] - start), slot[0]))
 
 
 def find_alternatives(
@@ -146,21 +159,48 @@ def find_alternatives(
         require_aware(value, label)
     if end <= start or limit <= 0:
         return ()
-    here_all = _same_day_slots(refused, business, start, end, now, ignore_booking_id)
-    before = next((a for a in here_all if a.start < start), None)
-    after = next((a for a in here_all if a.start > start), None)
-    preferred = [a for a in here_all if a is before or a is after]
+    rules = refused.rules
+    blocking = [
+        b
+        for b in refused.bookings
+        if ignore_booking_id is None or b.booking_id != ignore_booking_id
+    ]
+
+    checked: dict[datetime, bool] = {}
+
+    def free_here(slot: tuple[datetime, datetime]) -> bool:
+        slot_start, slot_end = slot
+        if slot_start not in checked:
+            # Most slots tried on a busy day overlap a booking: say so before the full check.
+            checked[slot_start] = not any(
+                b.start < slot_end and slot_start < b.end for b in blocking
+            ) and _free(refused, business, slot_start, slot_end, now, ignore_booking_id)
+        return checked[slot_start]
+
+    # Walked nearest first, stopping early: a refusal costs a few checks, not a day's.
+    slots = _same_day_slots(refused, business, start, end)
+    before = next((x for x in slots if x[0] < start and free_here(x)), None)
+    after = next((x for x in slots if x[0] > start and free_here(x)), None)
+    nearest = list(islice((x for x in slots if free_here(x)), limit + 2))
+
+    def here_alt(slot: tuple[datetime, datetime]) -> Alternative:
+        return Alternative(rules.resource_id, rules.name, slot[0], slot[1], True)
+
+    def distance(a: Alternative) -> tuple[timedelta, datetime]:
+        return (abs(a.start - start), a.start)
+
+    preferred = sorted((here_alt(x) for x in (before, after) if x is not None), key=distance)
     elsewhere = [
         Alternative(o.rules.resource_id, o.rules.name, start, end, False)
         for o in sorted(others, key=lambda o: (o.rules.name, o.rules.resource_id))
-        if o.rules.resource_id != refused.rules.resource_id
+        if o.rules.resource_id != rules.resource_id
         and _free(o, business, start, end, now, ignore_booking_id)
     ]
     here = preferred[: limit - (1 if elsewhere else 0)]
     there = elsewhere[: limit - len(here)]
     room = limit - len(here) - len(there)
-    here += [a for a in here_all if a not in here][:room]
-    here.sort(key=lambda a: (abs(a.start - start), a.start))
+    here += [a for a in map(here_alt, nearest) if a not in here][:room]
+    here.sort(key=distance)
     return (*here, *there)
 
 
