@@ -142,9 +142,8 @@ async def check(
             [offered] = await alternatives_for(
                 conn,
                 values["resource_id"],
-                [(start, end)],
+                [(start, end, old["id"] if old is not None else None)],
                 now=now,
-                ignore_booking_id=old["id"] if old is not None else None,
             )
         raise BookingRefused(refusal.field, refusal.message, alternatives=offered)
     if old is not None:
@@ -240,14 +239,14 @@ _CHOICES = (
 async def alternatives_for(
     conn: AsyncConnection,
     resource_id: int,
-    spans: Sequence[tuple[datetime, datetime]],
+    spans: Sequence[tuple[datetime, datetime, int | None]],
     *,
     now: datetime,
-    ignore_booking_id: int | None = None,
 ) -> list[tuple[Alternative, ...]]:
-    """What is free instead of each refused span on `resource_id` (one tuple per span,
-    in order): two reads whatever the number of spans, the domain decides. The one
-    place the API, the portal and sync read alternatives from."""
+    """What is free instead of each refused (start, end, booking being moved or None)
+    on `resource_id` (one tuple per span, in order): two reads whatever the number of
+    spans, the domain decides. The one place the API, the portal and sync read
+    alternatives from."""
     if not spans:
         return []
     rows = (await conn.execute(_CHOICES, {"rid": resource_id})).all()
@@ -255,7 +254,7 @@ async def alternatives_for(
         return [() for _ in spans]
     rules = [rules_from_row(r) for r in rows]
     business = rules[0][1]
-    bounds = [day_bounds(business, start) for start, _ in spans]
+    bounds = [day_bounds(business, start) for start, _, _ in spans]
     taken: dict[int, list[BookedSpan]] = {}
     for r in (
         await conn.execute(
@@ -272,7 +271,7 @@ async def alternatives_for(
         taken.setdefault(r.resource_id, []).append(BookedSpan(r.id, r.from_time, r.to_time))
     days = {rule.resource_id: _Days(taken.get(rule.resource_id, [])) for rule, _ in rules}
     offers: list[tuple[Alternative, ...]] = []
-    for (start, end), (day_start, day_end) in zip(spans, bounds, strict=True):
+    for (start, end, moving), (day_start, day_end) in zip(spans, bounds, strict=True):
         # Only the bookings around each span's day: a reconcile's refusals may span
         # weeks of bookings, and each slot tried is checked against what is given.
         choices = [
@@ -286,7 +285,7 @@ async def alternatives_for(
                 end,
                 now=now,
                 others=choices[1:],
-                ignore_booking_id=ignore_booking_id,
+                ignore_booking_id=moving,
             )
         )
     return offers

@@ -102,3 +102,24 @@ async def test_a_refused_event_lists_alternatives_and_keeps_its_note(
     [moved] = [e for e in alice.events() if e.id == event_id]
     assert moved.title == "Team sync"
     assert len(await live_bookings(sync_env)) == 5
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_refused_move_put_back_lists_alternatives(sync_env: SyncEnv, provider: str) -> None:
+    await _room_b(sync_env)
+    space = sync_env.env.space
+    alice = await sync_env.connect(provider)
+    start = tomorrow_at(10)
+    event_id = alice.create("Review", start, start + timedelta(hours=1))
+    await sync_env.settle()
+    await _book(sync_env, space.room_id, space.bob, 12)
+    alice.move(event_id, tomorrow_at(12), tomorrow_at(13))
+    await sync_env.settle()
+
+    [seen] = [e for e in alice.events() if e.id == event_id]
+    assert (seen.start, seen.title) == (start, "Review")
+    day = f"{start:%a} {start.day} {start:%b}"
+    assert (
+        f"Not moved: Meeting Room A is taken 12:00–13:00. Still booked {day} 10:00–11:00."
+        " Free: 11:00–12:00 here; 13:00–14:00 here; Meeting Room B 12:00–13:00." in seen.description
+    )

@@ -39,6 +39,7 @@ __all__ = [
     "Bookable",
     "day_bounds",
     "find_alternatives",
+    "labels",
     "with_alternatives",
 ]
 
@@ -211,12 +212,14 @@ def day_bounds(business: BusinessRules, start: datetime) -> tuple[datetime, date
     return local_minute_to_utc(day, 0, zone), local_minute_to_utc(day, MINUTES_PER_DAY, zone)
 
 
+def labels(alternatives: Sequence[Alternative], zone: ZoneInfo) -> list[str]:
+    """Each alternative as a member reads it, in the business's time zone."""
+    return [
+        messages.alternative_label(None if a.here else a.resource_name, a.start, a.end, zone)
+        for a in alternatives
+    ]
+
+
 def with_alternatives(message: str, alternatives: Sequence[Alternative], zone: ZoneInfo) -> str:
     """The refusal's words with the alternatives, in the business's time zone."""
-    return messages.with_free(
-        message,
-        [
-            messages.alternative_label(None if a.here else a.resource_name, a.start, a.end, zone)
-            for a in alternatives
-        ],
-    )
+    return messages.with_free(message, labels(alternatives, zone))

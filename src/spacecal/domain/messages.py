@@ -144,9 +144,11 @@ def reason_all_day_multiple_days(resource: str) -> str:
     return f"{resource} can be booked for one whole day at a time; make one all-day event per day"
 
 
-def moved_back_note(reason: str, booked: str) -> str:
-    """The note on an event put back after a refused move."""
-    return f"{NOT_MOVED}{reason}. Still booked {booked}."
+def moved_back_note(reason: str, booked: str, free: list[str] | None = None) -> str:
+    """The note on an event put back after a refused move, with what is free instead
+    when there is something (`alternative_label`s)."""
+    note = f"{NOT_MOVED}{reason}. Still booked {booked}."
+    return f"{note} Free: {'; '.join(free)}." if free else note
 
 
 def alternative_label(resource: str | None, start: datetime, end: datetime, zone: ZoneInfo) -> str:

@@ -185,7 +185,7 @@ async def book(request: Request) -> Response:
         # Lost a race the check could not see: what is free now, read afresh.
         async with rt.db.engine.connect() as conn:
             [offered_now] = await bookings.alternatives_for(
-                conn, resource_id, [(start, end)], now=clock.now()
+                conn, resource_id, [(start, end, None)], now=clock.now()
             )
         return await _page(
             request,

@@ -166,8 +166,9 @@ async def commit_plan(
     )
     result.bookings_changed += [booking_id for _, booking_id in created]
 
+    marks, backs = await with_offers(conn, target, plan.mark_refused, plan.put_back, now)
     owed: list[tuple[str, dict[str, Any]]] = []
-    for mark in await with_offers(conn, target, plan.mark_refused, now):
+    for mark in marks:
         t = mark.refused_time
         owed.append(
             (
@@ -179,7 +180,7 @@ async def commit_plan(
                 },
             )
         )
-    for back in plan.put_back:
+    for back in backs:
         t = back.refused_time
         owed.append(
             (
