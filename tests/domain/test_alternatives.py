@@ -243,3 +243,18 @@ def test_only_useful_refusals_offer_alternatives() -> None:
     from spacecal.domain import OFFERED_FOR
 
     assert {RefusalCode.OVERLAP, RefusalCode.OUTSIDE_OPENING_HOURS} == OFFERED_FOR
+
+
+def test_a_refused_move_note_with_and_without_alternatives() -> None:
+    from spacecal.domain import messages
+
+    assert (
+        messages.moved_back_note("Room A is taken 12:00–13:00", "Mon 23 Nov 10:00–11:00")
+        == "Not moved: Room A is taken 12:00–13:00. Still booked Mon 23 Nov 10:00–11:00."
+    )
+    assert messages.moved_back_note(
+        "Room A is taken 12:00–13:00", "Mon 23 Nov 10:00–11:00", ["11:00–12:00 here"]
+    ) == (
+        "Not moved: Room A is taken 12:00–13:00. Still booked Mon 23 Nov 10:00–11:00."
+        " Free: 11:00–12:00 here."
+    )
