@@ -13,17 +13,28 @@ Nothing here talks to a provider, and nothing here knows HTTP: a refusal is a
 
 from __future__ import annotations
 
+import bisect
 import uuid
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import and_, bindparam, insert, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal.db.models import Booking, Business, Coworker, Resource
 from spacecal.db.rules import RULE_COLUMNS, rules_from_row
-from spacecal.domain import BookedSpan, BusinessRules, ResourceRules, check_booking
+from spacecal.domain import (
+    OFFERED_FOR,
+    Alternative,
+    Bookable,
+    BookedSpan,
+    BusinessRules,
+    ResourceRules,
+    check_booking,
+    find_alternatives,
+)
+from spacecal.domain.alternatives import day_bounds
 from spacecal.jobs.reconcile import ReconcileRequest, defer_reconciles
 
 # Bookings around the span too, not only overlapping ones: the refusal names the
@@ -44,11 +55,19 @@ class BookingRefused(Exception):
     """The space refuses this booking: `field` names what to change, `message` says
     why in the domain's words ("Not booked: Room A is taken 10:00–11:00")."""
 
-    def __init__(self, field: str, message: str, value: object = None) -> None:
+    def __init__(
+        self,
+        field: str,
+        message: str,
+        value: object = None,
+        alternatives: tuple[Alternative, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.field = field
         self.message = message
         self.value = value
+        # What is free instead (domain/alternatives.py); empty when nothing helps.
+        self.alternatives = alternatives
 
 
 async def load_rules(
@@ -118,7 +137,15 @@ async def check(
         booked_start=old["from_time"] if old is not None else None,
     )
     if refusal is not None:
-        raise BookingRefused(refusal.field, refusal.message)
+        offered: tuple[Alternative, ...] = ()
+        if refusal.code in OFFERED_FOR:
+            [offered] = await alternatives_for(
+                conn,
+                values["resource_id"],
+                [(start, end, old["id"] if old is not None else None)],
+                now=now,
+            )
+        raise BookingRefused(refusal.field, refusal.message, alternatives=offered)
     if old is not None:
         values["version"] = old["version"] + 1
 
@@ -188,3 +215,91 @@ async def calendars_owe(
     return await defer_reconciles(
         conn, [ReconcileRequest(r.id, r.provider_account_id) for r in rows]
     )
+
+
+# The refused resource and the others of its kind in its business that members may
+# book (visible and bookable, as the portal lists them); the refused one first.
+_CHOICES = (
+    select(*RULE_COLUMNS)
+    .join(Business, Business.id == Resource.business_id)
+    .where(
+        Resource.business_id
+        == select(Resource.business_id).where(Resource.id == bindparam("rid")).scalar_subquery(),
+        Resource.resource_type
+        == select(Resource.resource_type).where(Resource.id == bindparam("rid")).scalar_subquery(),
+        or_(
+            Resource.id == bindparam("rid"),
+            and_(Resource.visible.is_(True), Resource.bookable.is_(True)),
+        ),
+    )
+    .order_by((Resource.id != bindparam("rid")), Resource.name, Resource.id)
+)
+
+
+async def alternatives_for(
+    conn: AsyncConnection,
+    resource_id: int,
+    spans: Sequence[tuple[datetime, datetime, int | None]],
+    *,
+    now: datetime,
+) -> list[tuple[Alternative, ...]]:
+    """What is free instead of each refused (start, end, booking being moved or None)
+    on `resource_id` (one tuple per span, in order): two reads whatever the number of
+    spans, the domain decides. The one place the API, the portal and sync read
+    alternatives from."""
+    if not spans:
+        return []
+    rows = (await conn.execute(_CHOICES, {"rid": resource_id})).all()
+    if not rows or rows[0].resource_id != resource_id:
+        return [() for _ in spans]
+    rules = [rules_from_row(r) for r in rows]
+    business = rules[0][1]
+    bounds = [day_bounds(business, start) for start, _, _ in spans]
+    taken: dict[int, list[BookedSpan]] = {}
+    for r in (
+        await conn.execute(
+            select(Booking.id, Booking.resource_id, Booking.from_time, Booking.to_time)
+            .where(
+                Booking.resource_id.in_([r.resource_id for r in rows]),
+                Booking.cancelled_at.is_(None),
+                Booking.from_time < max(e for _, e in bounds) + _NEIGHBOURS,
+                Booking.to_time > min(s for s, _ in bounds) - _NEIGHBOURS,
+            )
+            .order_by(Booking.from_time, Booking.id)
+        )
+    ).all():
+        taken.setdefault(r.resource_id, []).append(BookedSpan(r.id, r.from_time, r.to_time))
+    days = {rule.resource_id: _Days(taken.get(rule.resource_id, [])) for rule, _ in rules}
+    offers: list[tuple[Alternative, ...]] = []
+    for (start, end, moving), (day_start, day_end) in zip(spans, bounds, strict=True):
+        # Only the bookings around each span's day: a reconcile's refusals may span
+        # weeks of bookings, and each slot tried is checked against what is given.
+        choices = [
+            Bookable(rule, days[rule.resource_id].around(day_start, day_end)) for rule, _ in rules
+        ]
+        offers.append(
+            find_alternatives(
+                choices[0],
+                business,
+                start,
+                end,
+                now=now,
+                others=choices[1:],
+                ignore_booking_id=moving,
+            )
+        )
+    return offers
+
+
+class _Days:
+    """A resource's bookings sorted by start, for the ones around a day by bisection."""
+
+    def __init__(self, spans: list[BookedSpan]) -> None:
+        self.spans = spans
+        self.starts = [s.start for s in spans]
+        self.longest = max((s.end - s.start for s in spans), default=timedelta(0))
+
+    def around(self, day_start: datetime, day_end: datetime) -> tuple[BookedSpan, ...]:
+        low = bisect.bisect_left(self.starts, day_start - _NEIGHBOURS - self.longest)
+        high = bisect.bisect_left(self.starts, day_end + _NEIGHBOURS)
+        return tuple(s for s in self.spans[low:high] if s.end > day_start - _NEIGHBOURS)

@@ -465,3 +465,66 @@ async def test_concurrent_inserts_for_one_slot_have_exactly_one_winner(
             {"r": room.resource},
         )
     assert live == 1
+
+
+async def test_a_refusal_offers_what_is_free_instead(
+    client: httpx2.AsyncClient, admin: dict[str, str], room: Room
+) -> None:
+    other = await create(
+        client,
+        admin,
+        "resources",
+        {"BusinessId": room.business, "Name": "Meeting Room B", "OpeningHours": EVERY_DAY_8_TO_20},
+    )
+    hidden = await create(
+        client,
+        admin,
+        "resources",
+        {"BusinessId": room.business, "Name": "Meeting Room C", "Visible": False},
+    )
+    desk = await create(
+        client,
+        admin,
+        "resources",
+        {"BusinessId": room.business, "Name": "Desk 1", "ResourceType": "desk"},
+    )
+    for start, end in (("08:00", "10:00"), ("10:00", "11:00"), ("12:00", "14:00")):
+        answer = await book(client, admin, room.resource, at(1, start), at(1, end))
+        assert answer.status_code == 200, answer.text
+    answer = await book(client, admin, room.resource, at(1, "10:00"), at(1, "11:00"))
+    assert refusal(answer) == ("FromTime", "Not booked: Meeting Room A is taken 08:00–11:00")
+    body = answer.json()
+    # Nexudus' shape is intact; the alternatives are one extra field.
+    assert set(body) == {"Status", "Message", "Value", "WasSuccessful", "Errors", "Alternatives"}
+    assert body["Alternatives"] == [
+        {
+            "ResourceId": room.resource,
+            "ResourceName": "Meeting Room A",
+            "FromTime": at(1, "11:00"),
+            "ToTime": at(1, "12:00"),
+        },
+        {
+            "ResourceId": room.resource,
+            "ResourceName": "Meeting Room A",
+            "FromTime": at(1, "14:00"),
+            "ToTime": at(1, "15:00"),
+        },
+        {
+            "ResourceId": other,
+            "ResourceName": "Meeting Room B",
+            "FromTime": at(1, "10:00"),
+            "ToTime": at(1, "11:00"),
+        },
+    ]
+    assert {a["ResourceId"] for a in body["Alternatives"]}.isdisjoint({hidden, desk})
+    # Each one books.
+    for offered in body["Alternatives"]:
+        made = await book(
+            client, admin, offered["ResourceId"], offered["FromTime"], offered["ToTime"]
+        )
+        assert made.status_code == 200, made.text
+    # A refusal no other time helps (too long) offers nothing; other errors carry no field.
+    answer = await book(client, admin, room.resource, at(2, "08:00"), at(2, "12:00"))
+    assert refusal(answer)[0] == "ToTime" and answer.json()["Alternatives"] == []
+    answer = await client.get("/api/spaces/bookings/999999", headers=admin)
+    assert "Alternatives" not in answer.json()

@@ -8,6 +8,8 @@ CI=true, where a missing browser is a failure (DESIGN: Browser tests)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import httpx2
 import pytest
 from tests.support.browser import ARGS, CHROMIUM, _free_port, _need_chromium, _serve
@@ -74,3 +76,57 @@ async def test_sign_in_connect_google_add_a_resource(
         await provider_http.aclose()
         await google.aclose()
         await push.aclose()
+
+
+async def test_a_refusal_offers_alternatives_one_click_books(
+    settings: Settings, database: Database, member_password_hash: str, tmp_path: Path
+) -> None:
+    """The booking page in a real browser: a slot taken meanwhile is refused with what
+    is free instead; clicking an offer books it."""
+    _need_chromium()
+    from datetime import timedelta
+
+    from playwright.async_api import async_playwright
+    from tests.support.bookings import tomorrow_at
+
+    from spacecal import bookings, clock
+
+    await reset_database(database.engine)
+    space = await seed_space(database.engine, member_password_hash)
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = create_app(portal_settings(settings).model_copy(update={"public_url": url}), database)
+    day = tomorrow_at(10).date().isoformat()
+    async with _serve(app, port), async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        page = await browser.new_page()
+        await page.goto(url + "/portal/signin")
+        await page.fill("#email", "alice@example.com")
+        await page.fill("#password", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("text=Integrations")
+        await page.goto(f"{url}/portal/bookings?resource={space.room_id}&day={day}&length=60")
+        async with database.engine.begin() as conn:  # Bob takes 10:00 meanwhile
+            await bookings.create(
+                conn,
+                {
+                    "resource_id": space.room_id,
+                    "coworker_id": space.bob,
+                    "from_time": tomorrow_at(10),
+                    "to_time": tomorrow_at(10) + timedelta(hours=1),
+                    "source": "api",
+                },
+                by="test",
+                now=clock.now(),
+            )
+        await page.click("button.slot:text-is('10:00–11:00')")
+        await page.wait_for_selector("#alternatives")
+        assert "is taken 10:00–11:00" in await page.inner_text("[role=alert]")
+        offers = await page.locator("button.alternative").all_inner_texts()
+        assert offers == ["09:00–10:00 here", "11:00–12:00 here", "08:30–09:30 here"]
+        await page.screenshot(path=str(tmp_path / "refusal.png"), full_page=True)
+        await page.click("button.alternative:text-is('11:00–12:00 here')")
+        await page.wait_for_selector("text=Booked. It appears")
+        upcoming = await page.inner_text("ul.upcoming")
+        assert "Meeting Room A" in upcoming and "11:00–12:00" in upcoming
+        await browser.close()

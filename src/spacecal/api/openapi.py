@@ -51,6 +51,25 @@ ERROR_SCHEMA: dict[str, Any] = {
                 },
             },
         },
+        "Alternatives": {
+            "type": "array",
+            "description": (
+                "spacecal's extra, on a booking the space refuses (400): up to three free "
+                "slots instead, the nearest of the same length on the same resource that "
+                "day first, then the same slot on other resources of its kind. Empty when "
+                "nothing helps; absent on other errors."
+            ),
+            "items": {
+                "type": "object",
+                "required": ["ResourceId", "ResourceName", "FromTime", "ToTime"],
+                "properties": {
+                    "ResourceId": {"type": "integer"},
+                    "ResourceName": {"type": "string"},
+                    "FromTime": {"type": "string", "format": "date-time"},
+                    "ToTime": {"type": "string", "format": "date-time"},
+                },
+            },
+        },
     },
 }
 

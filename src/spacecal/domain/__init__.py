@@ -5,6 +5,14 @@ No I/O, and nothing from `spacecal.db`, `spacecal.api`, `spacecal.providers` or
 """
 
 from spacecal.domain.allday import all_day_span
+from spacecal.domain.alternatives import (
+    MAX_ALTERNATIVES,
+    OFFERED_FOR,
+    Alternative,
+    Bookable,
+    find_alternatives,
+    with_alternatives,
+)
 from spacecal.domain.decide import beyond_horizon, decide_changes, latest_versions
 from spacecal.domain.events import (
     CalendarEvent,
@@ -52,8 +60,12 @@ from spacecal.domain.timezones import (
 
 __all__ = [
     "MARK_LINE_PREFIX",
+    "MAX_ALTERNATIVES",
+    "OFFERED_FOR",
     "TITLE_PREFIX",
     "WINDOWS_TO_IANA",
+    "Alternative",
+    "Bookable",
     "BookedSpan",
     "BusinessRules",
     "CalendarEvent",
@@ -82,11 +94,13 @@ __all__ = [
     "carries_mark",
     "check_booking",
     "decide_changes",
+    "find_alternatives",
     "latest_versions",
     "mark_refused",
     "parse_provider_datetime",
     "repeat_series_unique_id",
     "resolve_time_zone",
     "strip_mark",
+    "with_alternatives",
     "with_note",
 ]

@@ -144,6 +144,24 @@ def reason_all_day_multiple_days(resource: str) -> str:
     return f"{resource} can be booked for one whole day at a time; make one all-day event per day"
 
 
-def moved_back_note(reason: str, booked: str) -> str:
-    """The note on an event put back after a refused move."""
-    return f"{NOT_MOVED}{reason}. Still booked {booked}."
+def moved_back_note(reason: str, booked: str, free: list[str] | None = None) -> str:
+    """The note on an event put back after a refused move, with what is free instead
+    when there is something (`alternative_label`s)."""
+    note = f"{NOT_MOVED}{reason}. Still booked {booked}."
+    return f"{note} Free: {'; '.join(free)}." if free else note
+
+
+def alternative_label(resource: str | None, start: datetime, end: datetime, zone: ZoneInfo) -> str:
+    """One alternative: `11:00–12:00 here`, or `Meeting Room B 10:00–11:00` (`resource`
+    None means the refused resource itself)."""
+    span = span_label(start, end, zone)
+    return f"{span} here" if resource is None else f"{resource} {span}"
+
+
+def with_free(message: str, labels: list[str]) -> str:
+    """A refusal with what is free instead: `Not booked: Meeting Room A is taken
+    10:00–11:00. Free: 11:00–12:00 here; Meeting Room B 10:00–11:00.` Unchanged when
+    nothing is free."""
+    if not labels:
+        return message
+    return f"{message}. Free: {'; '.join(labels)}."

@@ -5,6 +5,7 @@ wherever a booking is made."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from fastapi import APIRouter, Request
@@ -12,9 +13,10 @@ from fastapi.responses import Response
 from sqlalchemy.exc import IntegrityError
 
 from spacecal import bookings, clock
-from spacecal.domain import messages
+from spacecal.domain import Alternative, messages
 from spacecal.portal.data import (
     Member,
+    busy_times,
     free_slots,
     load_resources,
     load_upcoming,
@@ -42,11 +44,34 @@ async def _page(
     member: Member,
     *,
     form_error: str | None = None,
+    alternatives: Sequence[Alternative] = (),
+    refused: tuple[int, datetime, datetime] | None = None,
     status: int = 200,
 ) -> Response:
+    """`refused` (resource, start, end): the request just refused, so the page shows
+    that resource, day and length again rather than today's."""
     rt = runtime(request)
-    params = request.query_params
+    params: dict[str, str] = dict(request.query_params)
+    if refused is not None:
+        resource_id, start, end = refused
+        params = {
+            "resource": str(resource_id),
+            "day": start.astimezone(member.zone).date().isoformat(),
+            "length": str(int((end - start).total_seconds() // 60)),
+        }
     resources = await load_resources(rt.db.engine, member)
+    listed = {r.id for r in resources}
+    # A refusal's alternatives, each one click to book (only resources this page lists).
+    offers = [
+        (
+            a,
+            messages.alternative_label(
+                None if a.here else a.resource_name, a.start, a.end, member.zone
+            ),
+        )
+        for a in alternatives
+        if a.resource_id in listed
+    ]
     chosen = next((r for r in resources if r.id == _int(params.get("resource"))), None)
     if chosen is None and resources:
         chosen = resources[0]
@@ -60,6 +85,7 @@ async def _page(
     if length not in lengths:
         length = 60 if 60 in lengths else (lengths[0] if lengths else None)
     slots = []
+    busy = []
     day_problem = None
     if day < today:
         day_problem = "That day is in the past: pick today or a later day."
@@ -67,6 +93,8 @@ async def _page(
         day_problem = f"Bookings can be made up to {member.days_ahead} days ahead."
     elif chosen is not None and length is not None:
         slots = await free_slots(rt.db.engine, member, chosen, day, length)
+    if chosen is not None and day_problem is None:
+        busy = await busy_times(rt.db.engine, member, chosen, day)
     return render(
         rt,
         request,
@@ -82,6 +110,9 @@ async def _page(
             "lengths": lengths,
             "length": length,
             "slots": slots,
+            "busy": busy,
+            "offers": offers,
+            "offers_day": alternatives[0].start.astimezone(member.zone) if offers else None,
             "day_problem": day_problem,
             "upcoming": await load_upcoming(rt.db.engine, member),
             "form_error": form_error,
@@ -141,13 +172,28 @@ async def book(request: Request) -> Response:
             await bookings.create(conn, values, by=member.email, now=clock.now())
     except bookings.BookingRefused as refused:
         # The domain's words, e.g. "Not booked: Room A is taken 10:00–11:00".
-        return await _page(request, session, member, form_error=refused.message, status=409)
+        return await _page(
+            request,
+            session,
+            member,
+            form_error=refused.message,
+            alternatives=refused.alternatives,
+            refused=(resource_id, start, end),
+            status=409,
+        )
     except IntegrityError:
+        # Lost a race the check could not see: what is free now, read afresh.
+        async with rt.db.engine.connect() as conn:
+            [offered_now] = await bookings.alternatives_for(
+                conn, resource_id, [(start, end, None)], now=clock.now()
+            )
         return await _page(
             request,
             session,
             member,
             form_error="Someone booked this slot a moment ago. Pick another one.",
+            alternatives=offered_now,
+            refused=(resource_id, start, end),
             status=409,
         )
     return redirect("/portal/bookings", notice="booked")

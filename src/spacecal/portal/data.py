@@ -15,6 +15,7 @@ from spacecal import clock
 from spacecal.db.conditions import error_expr, health_expr
 from spacecal.db.models import Booking, Business, Connection, Coworker, ProviderAccount, Resource
 from spacecal.domain import OpeningHours
+from spacecal.domain.opening_hours import MINUTES_PER_DAY, local_minute_to_utc
 
 
 @dataclass(frozen=True)
@@ -180,6 +181,39 @@ async def load_resources(engine: AsyncEngine, member: Member) -> list[ResourceVi
         )
         for r in rows
     ]
+
+
+@dataclass(frozen=True)
+class BusyView:
+    """A live booking of the chosen resource on the chosen day; whose it is stays
+    hidden unless it is the member's own."""
+
+    start: datetime
+    end: datetime
+    mine: bool
+
+
+async def busy_times(
+    engine: AsyncEngine, member: Member, resource: ResourceView, day: date
+) -> list[BusyView]:
+    """The day's busy times of the resource (the member's local day), in time order."""
+    zone = member.zone
+    day_start = local_minute_to_utc(day, 0, zone)
+    day_end = local_minute_to_utc(day, MINUTES_PER_DAY, zone)
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                select(Booking.from_time, Booking.to_time, Booking.coworker_id)
+                .where(
+                    Booking.resource_id == resource.id,
+                    Booking.cancelled_at.is_(None),
+                    Booking.from_time < day_end,
+                    Booking.to_time > day_start,
+                )
+                .order_by(Booking.from_time, Booking.id)
+            )
+        ).all()
+    return [BusyView(r.from_time, r.to_time, r.coworker_id == member.id) for r in rows]
 
 
 async def load_upcoming(engine: AsyncEngine, member: Member) -> list[BookingView]:

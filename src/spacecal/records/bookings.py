@@ -3,13 +3,27 @@ become Nexudus field errors, and DELETE cancels instead of removing the row."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import bookings, clock
-from spacecal.records.errors import ApiError
+from spacecal.domain import Alternative
+from spacecal.records.errors import ApiError, iso
+
+
+def alternatives_json(alternatives: Sequence[Alternative]) -> list[dict[str, Any]]:
+    """A refused booking's alternatives as the error envelope's `Alternatives`."""
+    return [
+        {
+            "ResourceId": a.resource_id,
+            "ResourceName": a.resource_name,
+            "FromTime": iso(a.start),
+            "ToTime": iso(a.end),
+        }
+        for a in alternatives
+    ]
 
 
 def booking_to_string(row: Mapping[str, Any]) -> str:
@@ -23,7 +37,9 @@ async def booking_before_write(
     try:
         await bookings.check(conn, values, old, now=clock.now())
     except bookings.BookingRefused as refused:
-        raise ApiError.field(refused.field, refused.message, refused.value) from None
+        error = ApiError.field(refused.field, refused.message, refused.value)
+        error.extra = {"Alternatives": alternatives_json(refused.alternatives)}
+        raise error from None
 
 
 async def booking_after_write(conn: AsyncConnection, booking_id: int) -> None:

@@ -48,6 +48,9 @@ class ApiError(Exception):
     message: str
     errors: list[FieldError] = field(default_factory=list)
     headers: dict[str, str] | None = None
+    # Fields beyond the Nexudus shape (documented in the OpenAPI ErrorEnvelope), e.g.
+    # a refused booking's `Alternatives`.
+    extra: dict[str, Any] | None = None
 
     @classmethod
     def validation(cls, *errors: FieldError) -> ApiError:
@@ -66,5 +69,6 @@ class ApiError(Exception):
             "Value": None,
             "WasSuccessful": False,
             "Errors": [e.as_json() for e in self.errors] or None,
+            **(self.extra or {}),
         }
         return JSONResponse(body, status_code=self.status, headers=self.headers)

@@ -43,6 +43,7 @@ from spacecal.sync.reconcile.links import (
     refused_values,
     upsert_links,
 )
+from spacecal.sync.reconcile.offers import with_offers
 from spacecal.sync.reconcile.target import SyncTarget
 
 
@@ -165,8 +166,9 @@ async def commit_plan(
     )
     result.bookings_changed += [booking_id for _, booking_id in created]
 
+    marks, backs = await with_offers(conn, target, plan.mark_refused, plan.put_back, now)
     owed: list[tuple[str, dict[str, Any]]] = []
-    for mark in plan.mark_refused:
+    for mark in marks:
         t = mark.refused_time
         owed.append(
             (
@@ -178,7 +180,7 @@ async def commit_plan(
                 },
             )
         )
-    for back in plan.put_back:
+    for back in backs:
         t = back.refused_time
         owed.append(
             (
