@@ -32,6 +32,8 @@ from spacecal.config import Settings
 from spacecal.db.engine import open_database
 from spacecal.jobs import worker as job_worker
 from spacecal.jobs.status import job_counts
+from spacecal.mail import jobs as mail_jobs
+from spacecal.mail.receiver import run_receiver
 from spacecal.metrics import serve_metrics
 from spacecal.outbound import tasks as outbound_tasks
 from spacecal.sync.accounts import waiting
@@ -52,6 +54,7 @@ TASK_MODULES = (
     prune,
     waiting,
     outbound_tasks,
+    mail_jobs,
 )
 
 log = logging.getLogger("spacecal.runner")

@@ -62,6 +62,10 @@ class Business(RecordMixin, Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     time_zone: Mapped[str] = mapped_column(String(64), nullable=False)
     max_booking_days_ahead: Mapped[int] = mapped_column(Integer, nullable=False, default=90)
+    # The opt-in for invitations to the plain `<slug>@<mail domain>` (docs/invitations.md).
+    invitations_plain_address: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=text("false")
+    )
 
 
 class Resource(RecordMixin, Base):
@@ -69,6 +73,7 @@ class Resource(RecordMixin, Base):
     __table_args__ = (
         CheckConstraint("slot_step_minutes > 0", name="resources_step_positive"),
         CheckConstraint("resource_type IN ('room', 'desk')", name="resources_type_known"),
+        Index("resources_mail_slug", "mail_slug", unique=True),
     )
 
     business_id: Mapped[int] = mapped_column(
@@ -86,6 +91,8 @@ class Resource(RecordMixin, Base):
     opening_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     google_calendar_id: Mapped[str | None] = mapped_column(String(1024))
     office365_calendar_id: Mapped[str | None] = mapped_column(String(1024))
+    # Its part of its invitation addresses: given on first use, then kept (mail/addresses.py).
+    mail_slug: Mapped[str | None] = mapped_column(String(64))
 
 
 class Coworker(RecordMixin, Base):
@@ -491,3 +498,8 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+# The invitation-by-mail tables live in their own module (this one is long enough);
+# importing it here puts them on Base.metadata wherever the models are loaded.
+from spacecal.db import mail_models as mail_models  # noqa: E402
