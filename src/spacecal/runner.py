@@ -154,9 +154,7 @@ async def serve(
         if worker:
             worker_task = asyncio.create_task(keep_working(services), name="spacecal-worker")
         if smtp:
-            smtp_task = asyncio.create_task(
-                run_receiver(db.engine, settings), name="spacecal-smtp"
-            )
+            smtp_task = asyncio.create_task(run_receiver(db.engine, settings), name="spacecal-smtp")
         # log_config=None: uvicorn's own lines go through spacecal's handler (spacecal.logs).
         # http: httptools with a deadline and a size for each request's headers and a
         # deadline for its body (web/guard.py); bodies are limited in the app (web/limits.py).

@@ -106,17 +106,13 @@ async def test_size_is_advertised_and_a_30_mib_message_is_refused_before_storing
     assert await mail_env.mail_jobs() == []
 
 
-async def test_starttls_with_the_configured_certificate(
-    sync_env: SyncEnv, tmp_path: Path
-) -> None:
+async def test_starttls_with_the_configured_certificate(sync_env: SyncEnv, tmp_path: Path) -> None:
     ca = trustme.CA()
     cert = ca.issue_cert(DOMAIN, "127.0.0.1")
     cert_file, key_file = tmp_path / "cert.pem", tmp_path / "key.pem"
     cert.private_key_and_cert_chain_pem.write_to_path(str(cert_file))
     cert.private_key_pem.write_to_path(str(key_file))
-    env = await start_mail_env(
-        sync_env, tmp_path, smtp_tls_cert=cert_file, smtp_tls_key=key_file
-    )
+    env = await start_mail_env(sync_env, tmp_path, smtp_tls_cert=cert_file, smtp_tls_key=key_file)
     to = await env.address()
     context = ssl.create_default_context()
     ca.configure_trust(context)
