@@ -18,7 +18,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from spacecal.db.models import TZ, Base
+from spacecal.db.base import TZ, Base
 
 
 class InvitationAddress(Base):

@@ -17,7 +17,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -29,13 +28,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-TZ = DateTime(timezone=True)
-
-
-class Base(DeclarativeBase):
-    pass
+from spacecal.db.base import TZ as TZ  # re-exported: every table module uses them
+from spacecal.db.base import Base as Base
 
 
 def table_of(model: type[Base]) -> Table:
