@@ -33,6 +33,7 @@ from spacecal.db.engine import open_database
 from spacecal.jobs import worker as job_worker
 from spacecal.jobs.status import job_counts
 from spacecal.metrics import serve_metrics
+from spacecal.mail import outbox as mail_outbox
 from spacecal.outbound import tasks as outbound_tasks
 from spacecal.sync.accounts import waiting
 from spacecal.sync.intake.dispatch import dispatch_all, run_dispatcher
@@ -52,6 +53,7 @@ TASK_MODULES = (
     prune,
     waiting,
     outbound_tasks,
+    mail_outbox,
 )
 
 log = logging.getLogger("spacecal.runner")

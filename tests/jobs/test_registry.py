@@ -24,6 +24,7 @@ FROZEN = {
     "spacecal.recover_stalled": "sync",
     "spacecal.resume_setups": "sync",
     "spacecal.outbound.deliver": "outbound",
+    "spacecal.mail.send": "outbound",
 }
 SRC = Path(__file__).resolve().parents[2] / "src" / "spacecal"
 
@@ -42,6 +43,7 @@ def test_the_app_registers_exactly_the_frozen_names() -> None:
         "spacecal.prune",
         "spacecal.recover_stalled",
         "spacecal.resume_setups",
+        "spacecal.mail.send",
     }
 
 

@@ -25,6 +25,7 @@ KEEPALIVE_PASS = "spacecal.renewal"  # noqa: S105 (a task name, not a password);
 PRUNE = "spacecal.prune"  # sync/upkeep/prune.py
 RECOVER_STALLED = "spacecal.recover_stalled"  # jobs/periodic.py
 RESUME_SETUPS = "spacecal.resume_setups"  # sync/accounts/waiting.py
+MAIL_SEND = "spacecal.mail.send"  # mail/outbox.py (migration 0024)
 
 #: The queue of each task (job rows are inserted with it).
 QUEUE_OF: dict[str, str] = {
@@ -38,5 +39,6 @@ QUEUE_OF: dict[str, str] = {
     PRUNE: SYNC_QUEUE,
     RECOVER_STALLED: SYNC_QUEUE,
     RESUME_SETUPS: SYNC_QUEUE,
+    MAIL_SEND: OUTBOUND_QUEUE,
 }
 TASKS = tuple(QUEUE_OF)
