@@ -32,8 +32,8 @@ from spacecal.config import Settings
 from spacecal.db.engine import open_database
 from spacecal.jobs import worker as job_worker
 from spacecal.jobs.status import job_counts
-from spacecal.metrics import serve_metrics
 from spacecal.mail import outbox as mail_outbox
+from spacecal.metrics import serve_metrics
 from spacecal.outbound import tasks as outbound_tasks
 from spacecal.sync.accounts import waiting
 from spacecal.sync.intake.dispatch import dispatch_all, run_dispatcher

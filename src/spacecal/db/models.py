@@ -419,6 +419,11 @@ class Invitation(Base):
         ),
         Index("invitations_booking", "booking_id"),
         Index("invitations_recent", "coworker_id", "updated_at"),
+        Index(
+            "invitations_horizon",
+            "decided_until",
+            postgresql_where=text("decided_until IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -440,6 +445,9 @@ class Invitation(Base):
     status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="pending")
     reason: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
     message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A series: its last applied VEVENTs, and how far its instances were decided.
+    calendar: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    decided_until: Mapped[datetime | None] = mapped_column(TZ)
     created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
 

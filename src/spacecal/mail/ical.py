@@ -235,9 +235,7 @@ def occurrences(event: ItipEvent, until: datetime) -> tuple[list[datetime], bool
         local_start = event.start.astimezone(event.zone)
         try:
             rule = rrule.rrulestr(event.rrule, dtstart=local_start, forceset=False)
-            count = 0
-            for moment in islice(iter(rule), MAX_INSTANCES + 1):
-                count += 1
+            for count, moment in enumerate(islice(iter(rule), MAX_INSTANCES + 1), start=1):
                 instant = moment.astimezone(UTC)
                 if instant > until or count > MAX_INSTANCES:
                     more = True

@@ -35,7 +35,8 @@ _INSERT = text(
 _LEASE = text(
     "UPDATE mail_outbox SET next_attempt_at = :lease_until, attempts = attempts + 1"
     " WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL AND failed_at IS NULL"
-    " AND next_attempt_at <= :now AND (CAST(:ids AS bigint[]) IS NULL OR id = ANY(CAST(:ids AS bigint[])))"
+    " AND next_attempt_at <= :now"
+    " AND (CAST(:ids AS bigint[]) IS NULL OR id = ANY(CAST(:ids AS bigint[])))"
     " ORDER BY next_attempt_at, id LIMIT :limit FOR UPDATE SKIP LOCKED)"
     " RETURNING id, to_address, from_address, subject, body_text, calendar, method, attempts"
 )

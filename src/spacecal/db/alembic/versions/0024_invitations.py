@@ -5,6 +5,8 @@
   original start in UTC). The row of '' keeps the UID's original ORGANIZER and the
   SEQUENCE/DTSTAMP last applied, so a stale or forged change is ignored; instance
   rows hold the booking and the decision (ACCEPTED, DECLINED + reason, CANCELLED).
+  A series keeps its last applied VEVENTs (`calendar`) and how far they were decided
+  (`decided_until`), so instances beyond the horizon are decided as it reaches them.
 - `mail_outbox`: every outgoing message (replies, confirmations, notices), queued in
   the deciding transaction and sent by the sender job with retries and backoff.
 - `bookings.source` accepts 'invitation'.
@@ -47,6 +49,8 @@ def upgrade() -> None:
         " status varchar(16) NOT NULL DEFAULT 'pending',"
         " reason text NOT NULL DEFAULT '',"
         " message_id bigint,"
+        " calendar text NOT NULL DEFAULT '',"
+        " decided_until timestamptz,"
         " created_at timestamptz NOT NULL,"
         " updated_at timestamptz NOT NULL,"
         " CONSTRAINT invitations_status_known CHECK"
@@ -54,6 +58,10 @@ def upgrade() -> None:
         " CONSTRAINT invitations_instance UNIQUE (coworker_id, resource_id, uid, instance_key))"
     )
     op.execute("CREATE INDEX invitations_booking ON invitations (booking_id)")
+    op.execute(
+        "CREATE INDEX invitations_horizon ON invitations (decided_until)"
+        " WHERE decided_until IS NOT NULL"
+    )
     op.execute("CREATE INDEX invitations_recent ON invitations (coworker_id, updated_at)")
     op.execute(
         "CREATE TABLE mail_outbox ("
