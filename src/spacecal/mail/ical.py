@@ -66,6 +66,7 @@ def calendar_text(raw: bytes) -> bytes:
         raise Malformed("unreadable MIME") from exc
     seen = 0
     stack: list[tuple[Message, int]] = [(message, 0)]
+    found: list[tuple[bool, bytes]] = []
     while stack:
         part, depth = stack.pop(0)
         seen += 1
@@ -86,7 +87,10 @@ def calendar_text(raw: bytes) -> bytes:
                 continue
             if len(data) > MAX_CALENDAR_BYTES:
                 raise Malformed("calendar part too large")
-            return data
+            # The part carrying iMIP's method= is the invitation; an .ics copy is a copy.
+            found.append((part.get_param("method") is not None, data))
+    if found:
+        return max(found, key=lambda f: f[0])[1]
     raise Malformed("no calendar part")
 
 
