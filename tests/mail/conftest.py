@@ -1,0 +1,3 @@
+from tests.mail.support import mail_env
+
+__all__ = ["mail_env"]
