@@ -271,6 +271,35 @@ class Settings(BaseSettings):
         "`quotaExceeded`), spacecal writes nothing to that account for this long.",
     )
 
+    # --- outgoing mail (iMIP replies, confirmations, notices; mail/outbox.py) ----------
+    smtp_url: str | None = Field(
+        default=None,
+        description="Outgoing mail relay, e.g. smtp://user:pass@relay:587 (STARTTLS when the "
+        "relay offers it; smtps:// for implicit TLS). Unset: nothing is sent, mail stays queued.",
+    )
+    dkim_key_file: Path | None = Field(
+        default=None,
+        description="PEM private key that DKIM-signs outgoing mail (with dkim_selector).",
+    )
+    dkim_selector: str | None = Field(
+        default=None, description="DKIM selector published in DNS for dkim_key_file."
+    )
+    mail_backoff_base_seconds: float = Field(
+        default=60.0, gt=0, description="First wait after the relay refused an outgoing message."
+    )
+    mail_backoff_cap_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest wait between an outgoing message's retries."
+    )
+    mail_max_attempts: int = Field(
+        default=12, ge=1, description="Outgoing message attempts before it is given up."
+    )
+    mail_send_batch: int = Field(
+        default=50, ge=1, description="Outgoing messages one sender pass sends at most."
+    )
+    mail_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of one conversation with the outgoing relay."
+    )
+
     # --- portal -----------------------------------------------------------------
     portal_session_hours: float = Field(
         default=12.0, gt=0, description="How long a members' portal sign-in lasts."

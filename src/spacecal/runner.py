@@ -33,6 +33,7 @@ from spacecal.db.engine import open_database
 from spacecal.jobs import worker as job_worker
 from spacecal.jobs.status import job_counts
 from spacecal.mail import jobs as mail_jobs
+from spacecal.mail import outbox as mail_outbox
 from spacecal.mail.receiver import run_receiver
 from spacecal.metrics import serve_metrics
 from spacecal.outbound import tasks as outbound_tasks
@@ -55,6 +56,7 @@ TASK_MODULES = (
     waiting,
     outbound_tasks,
     mail_jobs,
+    mail_outbox,
 )
 
 log = logging.getLogger("spacecal.runner")

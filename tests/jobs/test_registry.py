@@ -26,6 +26,7 @@ FROZEN = {
     "spacecal.outbound.deliver": "outbound",
     "spacecal.mail.process": "mail",
     "spacecal.mail.prune": "mail",
+    "spacecal.mail.send": "outbound",
 }
 SRC = Path(__file__).resolve().parents[2] / "src" / "spacecal"
 
@@ -45,6 +46,7 @@ def test_the_app_registers_exactly_the_frozen_names() -> None:
         "spacecal.recover_stalled",
         "spacecal.resume_setups",
         "spacecal.mail.prune",
+        "spacecal.mail.send",
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from sqlalchemy import text
-from tests.mail.conftest import DOMAIN, MailEnv
+from tests.mail.intake_support import DOMAIN, IntakeEnv
 
 from spacecal.mail import addresses
 
@@ -39,10 +39,10 @@ def test_slugify() -> None:
     assert addresses.slugify("···") == "resource"
 
 
-async def test_resolve_routes_current_and_replaced_tokens(mail_env: MailEnv) -> None:
-    space = mail_env.sync.env.space
-    first = await mail_env.address()
-    async with mail_env.engine.begin() as conn:
+async def test_resolve_routes_current_and_replaced_tokens(intake_env: IntakeEnv) -> None:
+    space = intake_env.sync.env.space
+    first = await intake_env.address()
+    async with intake_env.engine.begin() as conn:
         found = await addresses.resolve(conn, first.upper(), DOMAIN)
         assert found is not None
         assert (found.resource_id, found.coworker_id, found.current) == (
@@ -54,9 +54,9 @@ async def test_resolve_routes_current_and_replaced_tokens(mail_env: MailEnv) -> 
         await addresses.replace_token(conn, space.alice, space.room_id)
         old = await addresses.resolve(conn, first, DOMAIN)
         assert old is not None and old.current is False and old.address_id == found.address_id
-    second = await mail_env.address()
+    second = await intake_env.address()
     assert second != first
-    async with mail_env.engine.connect() as conn:
+    async with intake_env.engine.connect() as conn:
         new = await addresses.resolve(conn, second, DOMAIN)
         assert new is not None and new.current is True
         # The token with another resource's slug routes nowhere.
@@ -65,9 +65,9 @@ async def test_resolve_routes_current_and_replaced_tokens(mail_env: MailEnv) -> 
         assert await addresses.resolve(conn, wrong, DOMAIN) is None
 
 
-async def test_plain_address_only_with_the_business_opt_in(mail_env: MailEnv) -> None:
-    space = mail_env.sync.env.space
-    async with mail_env.engine.begin() as conn:
+async def test_plain_address_only_with_the_business_opt_in(intake_env: IntakeEnv) -> None:
+    space = intake_env.sync.env.space
+    async with intake_env.engine.begin() as conn:
         slug = await addresses.slug_of(conn, space.room_id)
         plain = addresses.address(slug, None, DOMAIN)
         assert await addresses.resolve(conn, plain, DOMAIN) is None
@@ -80,9 +80,9 @@ async def test_plain_address_only_with_the_business_opt_in(mail_env: MailEnv) ->
     assert (found.resource_id, found.coworker_id, found.address_id) == (space.room_id, None, None)
 
 
-async def test_slugs_are_kept_and_unique(mail_env: MailEnv) -> None:
-    space = mail_env.sync.env.space
-    async with mail_env.engine.begin() as conn:
+async def test_slugs_are_kept_and_unique(intake_env: IntakeEnv) -> None:
+    space = intake_env.sync.env.space
+    async with intake_env.engine.begin() as conn:
         await conn.execute(
             text("UPDATE resources SET name = 'Meeting Room A' WHERE id = :d"),
             {"d": space.desk_id},

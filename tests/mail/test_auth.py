@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dns.resolver
 import pytest
-from tests.mail.conftest import dkim_key, invitation
+from tests.mail.intake_support import dkim_key, invitation
 
 from spacecal.config import Settings
 from spacecal.mail import auth

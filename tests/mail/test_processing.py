@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
-from tests.mail.conftest import MailEnv, dkim_key, invitation
+from tests.mail.intake_support import IntakeEnv, dkim_key, invitation
 from tests.support.timing import START
 
 from spacecal import clock
@@ -33,18 +33,18 @@ def decided(monkeypatch: pytest.MonkeyPatch) -> list[ReceivedMessage]:
 
 
 async def test_a_signed_invitation_is_processed_with_its_auth(
-    mail_env: MailEnv, decided: list[ReceivedMessage]
+    intake_env: IntakeEnv, decided: list[ReceivedMessage]
 ) -> None:
     key = dkim_key("example.com")
-    mail_env.publish("s1._domainkey.example.com", key.record)
-    mail_env.publish("_dmarc.example.com", "v=DMARC1; p=reject")
-    to = await mail_env.address()
+    intake_env.publish("s1._domainkey.example.com", key.record)
+    intake_env.publish("_dmarc.example.com", "v=DMARC1; p=reject")
+    to = await intake_env.address()
     raw = key.sign(invitation(to=to))
-    await mail_env.send([to], raw)
-    await run_worker(mail_env.rt, wait=False, periodic=False, concurrency=1)
+    await intake_env.send([to], raw)
+    await run_worker(intake_env.rt, wait=False, periodic=False, concurrency=1)
     [message] = decided
     assert message.raw.replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
-    space = mail_env.sync.env.space
+    space = intake_env.sync.env.space
     assert (message.recipient.coworker_id, message.recipient.resource_id) == (
         space.alice,
         space.room_id,
@@ -52,57 +52,55 @@ async def test_a_signed_invitation_is_processed_with_its_auth(
     assert message.recipient.current
     assert message.auth.dkim_domains == ("example.com",)
     assert (message.auth.dmarc, message.auth.refused_by_policy) == ("pass", False)
-    [row] = await mail_env.stored()
+    [row] = await intake_env.stored()
     assert (row["status"], row["outcome"]) == ("done", "booked")
     # Done twice is done once.
-    assert await mail_jobs.process(mail_env.rt, row["id"]) is None
+    assert await mail_jobs.process(intake_env.rt, row["id"]) is None
     assert len(decided) == 1
 
 
 async def test_a_forged_sender_reaches_the_step_refused_by_policy(
-    mail_env: MailEnv, decided: list[ReceivedMessage]
+    intake_env: IntakeEnv, decided: list[ReceivedMessage]
 ) -> None:
-    mail_env.publish("_dmarc.example.com", "v=DMARC1; p=reject")
-    to = await mail_env.address()
-    await mail_env.send([to], invitation(to=to), sender="mallory@forger.test")
-    await run_worker(mail_env.rt, wait=False, periodic=False, concurrency=1)
+    intake_env.publish("_dmarc.example.com", "v=DMARC1; p=reject")
+    to = await intake_env.address()
+    await intake_env.send([to], invitation(to=to), sender="mallory@forger.test")
+    await run_worker(intake_env.rt, wait=False, periodic=False, concurrency=1)
     [message] = decided
     assert message.auth.from_address == "alice@example.com"
     assert message.auth.refused_by_policy
 
 
 async def test_a_replaced_token_arrives_as_not_current(
-    mail_env: MailEnv, decided: list[ReceivedMessage]
+    intake_env: IntakeEnv, decided: list[ReceivedMessage]
 ) -> None:
     from spacecal.mail import addresses
 
-    to = await mail_env.address()
-    space = mail_env.sync.env.space
-    async with mail_env.engine.begin() as conn:
+    to = await intake_env.address()
+    space = intake_env.sync.env.space
+    async with intake_env.engine.begin() as conn:
         await addresses.replace_token(conn, space.alice, space.room_id)
-    await mail_env.send([to], invitation(to=to))
-    await run_worker(mail_env.rt, wait=False, periodic=False, concurrency=1)
+    await intake_env.send([to], invitation(to=to))
+    await run_worker(intake_env.rt, wait=False, periodic=False, concurrency=1)
     assert [m.recipient.current for m in decided] == [False]
 
 
-async def test_the_placeholder_step_records_unprocessed_and_metrics_count_it(
-    mail_env: MailEnv,
-) -> None:
-    to = await mail_env.address()
-    before = await _metric(mail_env, 'spacecal_mail_messages_total{outcome="unprocessed"}')
-    await mail_env.send([to], invitation(to=to))
-    kept = await _metric(mail_env, 'spacecal_mail_kept_messages{outcome="queued"}')
-    assert kept == 1.0
-    await run_worker(mail_env.rt, wait=False, periodic=False, concurrency=1)
-    [row] = await mail_env.stored()
-    assert row["outcome"] == "unprocessed"
-    after = await _metric(mail_env, 'spacecal_mail_messages_total{outcome="unprocessed"}')
-    assert after == before + 1
-    assert await _metric(mail_env, 'spacecal_mail_kept_messages{outcome="unprocessed"}') == 1.0
-    assert await _metric(mail_env, 'spacecal_mail_kept_messages{outcome="queued"}') == 0.0
+async def test_the_outcome_is_recorded_and_counted_in_metrics(intake_env: IntakeEnv) -> None:
+    to = await intake_env.address()
+    await intake_env.send([to], invitation(to=to))
+    assert await _metric(intake_env, 'spacecal_mail_kept_messages{outcome="queued"}') == 1.0
+    await run_worker(intake_env.rt, wait=False, periodic=False, concurrency=1)
+    [row] = await intake_env.stored()
+    assert row["status"] == "done"
+    outcome = row["outcome"]
+    assert outcome == "booked"  # alice's own invitation, no DMARC record to refuse it
+    sample = f'spacecal_mail_messages_total{{outcome="{outcome}"}}'
+    assert await _metric(intake_env, sample) >= 1.0
+    assert await _metric(intake_env, f'spacecal_mail_kept_messages{{outcome="{outcome}"}}') == 1.0
+    assert await _metric(intake_env, 'spacecal_mail_kept_messages{outcome="queued"}') == 0.0
 
 
-async def _metric(env: MailEnv, sample: str) -> float:
+async def _metric(env: IntakeEnv, sample: str) -> float:
     answer = await env.sync.env.api.get("/metrics")
     assert answer.status_code == 200
     for line in answer.text.splitlines():
@@ -111,21 +109,21 @@ async def _metric(env: MailEnv, sample: str) -> float:
     return 0.0
 
 
-async def test_pruning_after_keep_days(mail_env: MailEnv) -> None:
+async def test_pruning_after_keep_days(intake_env: IntakeEnv) -> None:
     assert clock.now() - START < timedelta(minutes=5)  # the fixed start
-    to = await mail_env.address()
-    await mail_env.send([to], invitation(to=to))
-    await run_worker(mail_env.rt, wait=False, periodic=False, concurrency=1)
+    to = await intake_env.address()
+    await intake_env.send([to], invitation(to=to))
+    await run_worker(intake_env.rt, wait=False, periodic=False, concurrency=1)
     clock.clock.advance(timedelta(days=10))
-    await mail_env.send([to], invitation(to=to))  # waits: a trigger is never pruned
-    keep = mail_env.rt.settings.mail_keep_days
+    await intake_env.send([to], invitation(to=to))  # waits: a trigger is never pruned
+    keep = intake_env.rt.settings.mail_keep_days
     assert keep == 30
     clock.clock.advance(timedelta(days=keep - 10, minutes=-1))
-    assert await prune(mail_env.engine, keep) == 0
+    assert await prune(intake_env.engine, keep) == 0
     clock.clock.advance(timedelta(minutes=2))
-    assert await prune(mail_env.engine, keep) == 1
-    async with mail_env.engine.connect() as conn:
+    assert await prune(intake_env.engine, keep) == 1
+    async with intake_env.engine.connect() as conn:
         left = (await conn.execute(text("SELECT status FROM mail_messages"))).scalars().all()
     assert left == ["queued"]
     clock.clock.advance(timedelta(days=keep))
-    assert await prune(mail_env.engine, keep) == 0  # still waiting to be processed
+    assert await prune(intake_env.engine, keep) == 0  # still waiting to be processed

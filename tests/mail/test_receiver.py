@@ -10,43 +10,43 @@ from pathlib import Path
 
 import pytest
 import trustme
-from tests.mail.conftest import DOMAIN, MailEnv, invitation, start_mail_env
+from tests.mail.intake_support import DOMAIN, IntakeEnv, invitation, start_mail_env
 from tests.support.environments import SyncEnv
 
 
 async def test_an_accepted_message_is_stored_with_its_job_before_the_250(
-    mail_env: MailEnv,
+    intake_env: IntakeEnv,
 ) -> None:
-    to = await mail_env.address()
-    refused = await mail_env.send([to], invitation(to=to))
+    to = await intake_env.address()
+    refused = await intake_env.send([to], invitation(to=to))
     assert refused == {}
     # The 250 has been answered: the row and its job are already committed.
-    [row] = await mail_env.stored()
-    space = mail_env.sync.env.space
+    [row] = await intake_env.stored()
+    space = intake_env.sync.env.space
     assert (row["rcpt_to"], row["resource_id"], row["coworker_id"], row["status"]) == (
         to,
         space.room_id,
         space.alice,
         "queued",
     )
-    [job] = await mail_env.mail_jobs()
+    [job] = await intake_env.mail_jobs()
     assert job["task_name"] == "spacecal.mail.process"
     assert job["args"] == {"message_id": row["id"]}
     assert job["status"] == "todo"
 
 
 @pytest.mark.parametrize("sep", ["-", "."])
-async def test_separators_and_case_reach_the_same_member(mail_env: MailEnv, sep: str) -> None:
-    to = await mail_env.address()
+async def test_separators_and_case_reach_the_same_member(intake_env: IntakeEnv, sep: str) -> None:
+    to = await intake_env.address()
     variant = to.replace("+", sep).upper()
-    assert await mail_env.send([variant], invitation(to=variant)) == {}
-    [row] = await mail_env.stored()
-    assert row["coworker_id"] == mail_env.sync.env.space.alice
+    assert await intake_env.send([variant], invitation(to=variant)) == {}
+    [row] = await intake_env.stored()
+    assert row["coworker_id"] == intake_env.sync.env.space.alice
     assert row["rcpt_to"] == variant.lower()
 
 
-async def test_unknown_recipients_and_other_domains_get_550(mail_env: MailEnv) -> None:
-    to = await mail_env.address()
+async def test_unknown_recipients_and_other_domains_get_550(intake_env: IntakeEnv) -> None:
+    to = await intake_env.address()
     wrong_token = to.split("+")[0] + "+" + "a" * 26 + "@" + DOMAIN
     for rcpt in (
         wrong_token,
@@ -56,32 +56,32 @@ async def test_unknown_recipients_and_other_domains_get_550(mail_env: MailEnv) -
         to.replace(DOMAIN, "other." + DOMAIN),
     ):
         with pytest.raises(smtplib.SMTPRecipientsRefused) as refused:
-            await mail_env.send([rcpt], invitation(to=rcpt))
+            await intake_env.send([rcpt], invitation(to=rcpt))
         [(code, _)] = refused.value.recipients.values()
         assert code == 550, rcpt
-    assert await mail_env.stored() == []
-    assert await mail_env.mail_jobs() == []
+    assert await intake_env.stored() == []
+    assert await intake_env.mail_jobs() == []
 
 
 async def test_a_message_to_a_known_and_an_unknown_address_is_stored_once(
-    mail_env: MailEnv,
+    intake_env: IntakeEnv,
 ) -> None:
-    to = await mail_env.address()
+    to = await intake_env.address()
     stranger = "x+" + "b" * 26 + "@" + DOMAIN
-    refused = await mail_env.send([to, stranger], invitation(to=to))
+    refused = await intake_env.send([to, stranger], invitation(to=to))
     assert list(refused) == [stranger] and refused[stranger][0] == 550
-    assert [r["rcpt_to"] for r in await mail_env.stored()] == [to]
+    assert [r["rcpt_to"] for r in await intake_env.stored()] == [to]
 
 
 async def test_size_is_advertised_and_a_30_mib_message_is_refused_before_storing(
-    mail_env: MailEnv,
+    intake_env: IntakeEnv,
 ) -> None:
-    to = await mail_env.address()
-    limit = mail_env.rt.settings.smtp_max_bytes
+    to = await intake_env.address()
+    limit = intake_env.rt.settings.smtp_max_bytes
     assert limit == 10 * 1024 * 1024
 
     def ehlo() -> str:
-        with smtplib.SMTP("127.0.0.1", mail_env.port, timeout=30) as client:
+        with smtplib.SMTP("127.0.0.1", intake_env.port, timeout=30) as client:
             client.ehlo()
             return client.esmtp_features.get("size", "")
 
@@ -90,7 +90,7 @@ async def test_size_is_advertised_and_a_30_mib_message_is_refused_before_storing
 
     def send_without_size() -> tuple[int, bytes]:
         # Not declaring SIZE: the limit is enforced while the data arrives.
-        with smtplib.SMTP("127.0.0.1", mail_env.port, timeout=120) as client:
+        with smtplib.SMTP("127.0.0.1", intake_env.port, timeout=120) as client:
             client.ehlo()
             client.esmtp_features.pop("size", None)
             client.mail("alice@example.com")
@@ -100,10 +100,10 @@ async def test_size_is_advertised_and_a_30_mib_message_is_refused_before_storing
     code, _ = await asyncio.to_thread(send_without_size)
     assert code == 552
     with pytest.raises(smtplib.SMTPSenderRefused) as declared:
-        await mail_env.send([to], big)  # smtplib declares SIZE=...: refused at MAIL FROM
+        await intake_env.send([to], big)  # smtplib declares SIZE=...: refused at MAIL FROM
     assert declared.value.smtp_code == 552
-    assert await mail_env.stored() == []
-    assert await mail_env.mail_jobs() == []
+    assert await intake_env.stored() == []
+    assert await intake_env.mail_jobs() == []
 
 
 async def test_starttls_with_the_configured_certificate(sync_env: SyncEnv, tmp_path: Path) -> None:

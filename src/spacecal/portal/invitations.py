@@ -9,14 +9,18 @@ booked (mail/addresses.py).
 from __future__ import annotations
 
 from email.headerregistry import Address
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy.ext.asyncio import AsyncConnection
 
+from spacecal.config import Settings
 from spacecal.mail import addresses, senders
+from spacecal.mail.outbox import queue_mail, recent_decisions
 from spacecal.portal.data import Member
 from spacecal.portal.pages import runtime
-from spacecal.portal.views import current_member, redirect, render
+from spacecal.portal.views import current_member, local_time, redirect, render
 from spacecal.web.sessions import Session
 
 router = APIRouter(prefix="/portal/invitations", include_in_schema=False)
@@ -43,6 +47,17 @@ async def _page(request: Request, session: Session, member: Member) -> Response:
     async with rt.db.engine.begin() as conn:
         mine = await addresses.member_addresses(conn, member.id, domain) if domain else []
         extra = await senders.sender_rows(conn, member.id)
+        decided = await recent_decisions(conn, member.id)
+    names = {a.resource_id: a.resource_name for a in mine}
+    decisions: list[dict[str, Any]] = [
+        {
+            "resource": names.get(d.resource_id, "a resource"),
+            "start": d.instance_start,
+            "status": d.status.lower(),
+            "reason": d.reason,
+        }
+        for d in decided
+    ]
     params = request.query_params
     return render(
         rt,
@@ -54,11 +69,32 @@ async def _page(request: Request, session: Session, member: Member) -> Response:
             "enabled": bool(domain),
             "addresses": mine,
             "senders": extra,
+            "decisions": decisions,
+            "when": lambda v: local_time(v, member.zone),
             "page_notice": NOTICES.get(params.get("done", "")),
             "page_error": ERRORS.get(params.get("problem", "")),
             "active": "invitations",
         },
         session=session,
+    )
+
+
+async def confirmation_mail(
+    settings: Settings, conn: AsyncConnection, member: Member, address: str, token: str
+) -> None:
+    """Queue the link that confirms `address` as the member's (in `conn`'s transaction)."""
+    link = f"{settings.effective_public_url()}/portal/invitations/senders/confirm/{token}"
+    await queue_mail(
+        conn,
+        to=address,
+        from_address=f"no-reply@{settings.mail_domain}",
+        subject=f"Confirm this address for invitations at {member.business_name}",
+        text=(
+            f"{member.full_name} asked to book {member.business_name}'s rooms and desks by "
+            f"sending invitations from {address}.\n\nIf that was you, open this link while "
+            f"signed in to the members' portal:\n{link}\n\nIf it was not you, ignore this "
+            "message: nothing changes."
+        ),
     )
 
 
