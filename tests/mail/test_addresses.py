@@ -95,3 +95,19 @@ async def test_slugs_are_kept_and_unique(intake_env: IntakeEnv) -> None:
         again = await addresses.slug_of(conn, space.room_id)
     assert room == again == "meeting-room-a"
     assert desk == f"meeting-room-a-{space.desk_id}"
+
+
+async def test_the_business_record_turns_the_plain_address_on(intake_env: IntakeEnv) -> None:
+    env = intake_env.sync.env
+    business = env.space.business_id
+    record = (await env.api.get(f"/api/spaces/businesses/{business}")).json()
+    assert record["InvitationsPlainAddress"] is False
+    changed = {**record, "InvitationsPlainAddress": True}
+    answer = await env.api.put("/api/spaces/businesses", json=changed)
+    assert answer.status_code == 200, answer.text
+    async with intake_env.engine.begin() as conn:
+        slug = await addresses.slug_of(conn, env.space.room_id)
+    plain = addresses.address(slug, None, DOMAIN)
+    assert await intake_env.send([plain], b"Subject: x\r\n\r\nx\r\n") == {}
+    [row] = await intake_env.stored()
+    assert (row["rcpt_to"], row["coworker_id"], row["address_id"]) == (plain, None, None)
