@@ -12,7 +12,7 @@ from tests.mail.intake_support import dkim_key, invitation
 
 from spacecal.config import Settings
 from spacecal.mail import auth
-from spacecal.mail.dns import OverridesResolver, resolver_for
+from spacecal.mail.dns import DnsUnavailable, OverridesResolver, resolver_for
 
 KEY = dkim_key("example.com")
 RECORDS = {
@@ -116,3 +116,16 @@ def test_without_overrides_the_network_resolver_is_used(no_network: list[str]) -
     with pytest.raises(AssertionError):
         resolver.txt("_dmarc.example.com")
     assert no_network == ["_dmarc.example.com"]
+
+
+def test_garbage_signatures_fail_quietly_and_dns_failures_are_not_failures() -> None:
+    junk = b"DKIM-Signature: v=1; a=rsa-sha256; d=example.com; s=s1; b=!!!; bh=???\r\n"
+    result = auth.check(junk + invitation(), OverridesResolver(RECORDS))
+    assert result.dkim_domains == () and result.refused_by_policy
+
+    class Failing:
+        def txt(self, name: str) -> list[str]:
+            raise DnsUnavailable(f"DNS lookup of {name} failed: Timeout")
+
+    with pytest.raises(DnsUnavailable):
+        auth.check(KEY.sign(invitation()), Failing())

@@ -127,3 +127,27 @@ async def test_pruning_after_keep_days(intake_env: IntakeEnv) -> None:
     assert left == ["queued"]
     clock.clock.advance(timedelta(days=keep))
     assert await prune(intake_env.engine, keep) == 0  # still waiting to be processed
+
+
+async def test_a_dns_failure_waits_and_is_given_up_after_a_day(
+    intake_env: IntakeEnv, monkeypatch: pytest.MonkeyPatch, decided: list[ReceivedMessage]
+) -> None:
+    from spacecal.mail import dns
+
+    class Failing:
+        def txt(self, name: str) -> list[str]:
+            raise dns.DnsUnavailable(f"DNS lookup of {name} failed: Timeout")
+
+    monkeypatch.setattr(dns, "resolver_for", lambda settings: Failing())
+    to = await intake_env.address()
+    await intake_env.send([to], invitation(to=to))
+    [row] = await intake_env.stored()
+    await run_worker(intake_env.rt, wait=False, periodic=False, concurrency=1)
+    jobs = await intake_env.mail_jobs()
+    assert [j["status"] for j in jobs] == ["succeeded", "todo"]  # a retry, 5 minutes on
+    assert (await intake_env.stored())[0]["status"] == "queued"
+    clock.clock.advance(timedelta(days=1, minutes=1))
+    assert await mail_jobs.process(intake_env.rt, row["id"]) == "dns-unavailable"
+    [row] = await intake_env.stored()
+    assert (row["status"], row["outcome"]) == ("failed", "dns-unavailable")
+    assert decided == []

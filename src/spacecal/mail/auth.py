@@ -22,7 +22,7 @@ from email.utils import getaddresses
 
 import dkim
 
-from spacecal.mail.dns import Resolver
+from spacecal.mail.dns import DnsUnavailable, Resolver
 from spacecal.mail.message import MailAuth
 
 _MAX_SIGNATURES = 5
@@ -61,7 +61,9 @@ def dkim_domains(raw: bytes, resolver: Resolver) -> tuple[str, ...]:
         verifier = dkim.DKIM(raw)
         try:
             ok = verifier.verify(idx=idx, dnsfunc=lookup)
-        except dkim.DKIMException:
+        except DnsUnavailable:
+            raise  # try again later: not a failed signature
+        except Exception:  # dkimpy raises more than DKIMException on hostile input
             ok = False
         if ok and verifier.domain:
             domain = verifier.domain.decode("ascii", "replace").lower().rstrip(".")

@@ -61,7 +61,6 @@ class IntakeHandler:
         try:
             async with self._engine.connect() as conn:
                 recipient = await addresses.resolve(conn, address, self._domain)
-                await conn.commit()  # a slug given on the way is harmless to keep
         except Exception:
             log.exception("cannot check a recipient")
             metrics.mail_refused("unavailable")
