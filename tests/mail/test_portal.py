@@ -3,19 +3,25 @@ addresses confirmed by a mailed link, a new address on request."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import smtplib
 from collections.abc import AsyncIterator
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from tests.mail.intake_support import DOMAIN
+from tests.mail.intake_support import DOMAIN, invitation
 from tests.support.environments import Env, make_env
 from tests.support.portal import Browser, find_form, forms
 
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.mail import addresses
+from spacecal.mail.receiver import start_receiver
+from spacecal.runner import run_worker
+from spacecal.sync.runtime import SyncRuntime
 
 
 @pytest.fixture
@@ -111,3 +117,34 @@ async def test_a_new_address_replaces_the_old_one(mail_portal: Env) -> None:
     async with mail_portal.rt.db.engine.connect() as conn:
         old = await addresses.resolve(conn, before[0], DOMAIN)
     assert old is not None and old.current is False
+
+
+async def test_recent_decisions_are_listed(mail_portal: Env, tmp_path: Path) -> None:
+    dns_file = tmp_path / "dns.json"
+    dns_file.write_text("{}")
+    settings = mail_portal.rt.settings.model_copy(update={"dns_overrides_file": dns_file})
+    rt = SyncRuntime(settings=settings, db=mail_portal.rt.db, provider_for=mail_portal.rt.provider)
+    space = mail_portal.space
+    async with rt.db.engine.begin() as conn:
+        slug = await addresses.slug_of(conn, space.room_id)
+        token = await addresses.current_token(conn, space.alice, space.room_id)
+    to = addresses.address(slug, token, DOMAIN)
+    server = await start_receiver(rt.db.engine, settings, host="127.0.0.1", port=0)
+    port = int(server.sockets[0].getsockname()[1])
+
+    def send() -> None:
+        with smtplib.SMTP("127.0.0.1", port, timeout=30) as client:
+            client.sendmail("alice@example.com", [to], invitation(to=to))
+
+    try:
+        await asyncio.to_thread(send)
+    finally:
+        server.close()
+        await server.wait_closed()
+    await run_worker(rt, wait=False, periodic=False, concurrency=1)
+    browser = mail_portal.browser
+    await browser.sign_in("alice@example.com")
+    page = await browser.get("/portal/invitations")
+    assert "Recent invitations" in page.text
+    [line] = re.findall(r'<li class="decision">(.*?)</li>', page.text)
+    assert "Meeting Room A" in line and "accepted" in line
