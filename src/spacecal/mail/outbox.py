@@ -159,7 +159,7 @@ class Decision:
 
 _RECENT = text(
     "SELECT resource_id, uid, start_time, status, reason, booking_id, updated_at"
-    " FROM invitations WHERE coworker_id = :member AND instance_key <> ''"
+    " FROM invitations WHERE coworker_id = :member AND status <> 'pending'"
     " ORDER BY updated_at DESC, id DESC LIMIT :limit"
 )
 
