@@ -32,6 +32,7 @@ from spacecal.config import Settings
 from spacecal.db.engine import open_database
 from spacecal.jobs import worker as job_worker
 from spacecal.jobs.status import job_counts
+from spacecal.mail import horizon as mail_horizon
 from spacecal.mail import outbox as mail_outbox
 from spacecal.metrics import serve_metrics
 from spacecal.outbound import tasks as outbound_tasks
@@ -54,6 +55,7 @@ TASK_MODULES = (
     waiting,
     outbound_tasks,
     mail_outbox,
+    mail_horizon,
 )
 
 log = logging.getLogger("spacecal.runner")

@@ -25,6 +25,7 @@ FROZEN = {
     "spacecal.resume_setups": "sync",
     "spacecal.outbound.deliver": "outbound",
     "spacecal.mail.send": "outbound",
+    "spacecal.mail.horizon": "sync",
 }
 SRC = Path(__file__).resolve().parents[2] / "src" / "spacecal"
 
@@ -44,6 +45,7 @@ def test_the_app_registers_exactly_the_frozen_names() -> None:
         "spacecal.recover_stalled",
         "spacecal.resume_setups",
         "spacecal.mail.send",
+        "spacecal.mail.horizon",
     }
 
 

@@ -49,7 +49,8 @@ async def test_a_conflict_is_declined_with_the_reason(mail_env: MailEnv) -> None
     await _bob_books(mail_env, T(2031, 1, 16, 13, 30), T(2031, 1, 16, 14, 30))
     assert await mail_env.handle(invitation()) == "declined"
     assert len(await mail_env.bookings()) == 1  # only Bob's
-    [(None_, partstat, comment)] = _partstats(mail_env)
+    [(rid, partstat, comment)] = _partstats(mail_env)
+    assert rid is None
     assert partstat == "DECLINED"
     assert comment.startswith("Not booked: Meeting Room A is taken 13:30–14:30")
     [(reply, _)] = mail_env.sink.replies()

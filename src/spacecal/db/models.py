@@ -439,6 +439,8 @@ class Invitation(Base):
     sequence: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     dtstamp: Mapped[datetime | None] = mapped_column(TZ)
     address_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The address the invitation reached: replies (also later ones) come from it.
+    address: Mapped[str] = mapped_column(String(320), nullable=False, server_default="")
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id", ondelete="SET NULL"))
     start_time: Mapped[datetime | None] = mapped_column(TZ)
     end_time: Mapped[datetime | None] = mapped_column(TZ)

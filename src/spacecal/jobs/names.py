@@ -26,6 +26,7 @@ PRUNE = "spacecal.prune"  # sync/upkeep/prune.py
 RECOVER_STALLED = "spacecal.recover_stalled"  # jobs/periodic.py
 RESUME_SETUPS = "spacecal.resume_setups"  # sync/accounts/waiting.py
 MAIL_SEND = "spacecal.mail.send"  # mail/outbox.py (migration 0024)
+MAIL_HORIZON = "spacecal.mail.horizon"  # mail/horizon.py (migration 0024)
 
 #: The queue of each task (job rows are inserted with it).
 QUEUE_OF: dict[str, str] = {
@@ -40,5 +41,6 @@ QUEUE_OF: dict[str, str] = {
     RECOVER_STALLED: SYNC_QUEUE,
     RESUME_SETUPS: SYNC_QUEUE,
     MAIL_SEND: OUTBOUND_QUEUE,
+    MAIL_HORIZON: SYNC_QUEUE,
 }
 TASKS = tuple(QUEUE_OF)

@@ -43,6 +43,7 @@ def upgrade() -> None:
         " sequence integer NOT NULL DEFAULT 0,"
         " dtstamp timestamptz,"
         " address_id bigint,"
+        " address varchar(320) NOT NULL DEFAULT '',"
         " booking_id bigint REFERENCES bookings (id) ON DELETE SET NULL,"
         " start_time timestamptz,"
         " end_time timestamptz,"
