@@ -39,7 +39,7 @@ async def test_instances_are_decided_as_the_horizon_reaches_them(mail_env: MailE
     await decide_horizon(mail_env.rt)
     mine = [b for b in await mail_env.bookings() if b.coworker_id == mail_env.space.alice]
     assert mine[-1].from_time == T(2031, 2, 20, 8)
-    message, body = mail_env.sink.replies()[-1]
+    _, body = mail_env.sink.replies()[-1]
     [event] = icalendar.Calendar.from_ical(body).walk("VEVENT")
     assert event["RECURRENCE-ID"].dt.astimezone(UTC) == T(2031, 2, 27, 8)
     assert event["ATTENDEE"].params["PARTSTAT"] == "DECLINED"
