@@ -34,6 +34,10 @@ MAX_STEPS = 100_000
 #: A room is not booked every few seconds, minutes or hours: such a rule is refused.
 _SUB_DAILY = ("SECONDLY", "MINUTELY", "HOURLY")
 _CALENDAR_TYPES = ("text/calendar", "application/ics")
+_READ = frozenset(
+    {"UID", "DTSTART", "DTEND", "DURATION", "DTSTAMP", "SEQUENCE", "RRULE", "EXDATE", "RDATE"}
+    | {"RECURRENCE-ID", "ORGANIZER", "ATTENDEE"}
+)
 
 
 class Malformed(ValueError):
@@ -67,6 +71,9 @@ class Invitation:
 
 def calendar_text(raw: bytes) -> bytes:
     """The first calendar part of a MIME message (bounded walk)."""
+    # A cheap count first: the parser's work grows with the number of parts.
+    if raw.lower().count(b"content-type:") > MAX_PARTS:
+        raise Malformed("too many MIME parts")
     try:
         message = email.message_from_bytes(raw, policy=email.policy.compat32)
     except Exception as exc:  # the email package raises many kinds on hostile input
@@ -164,6 +171,11 @@ def _dates(component: icalendar.Component, name: str, zone: ZoneInfo) -> list[da
 
 
 def _event(component: icalendar.Component, default_zone: ZoneInfo) -> ItipEvent:
+    # icalendar drops a property it cannot read and notes it: any of the ones we read
+    # missing that way makes the event unreadable, not a different event.
+    broken = {str(name).upper() for name, _ in getattr(component, "errors", [])}
+    if broken & _READ:
+        raise Malformed(f"unreadable {', '.join(sorted(broken & _READ))}")
     uid = str(component.get("UID", "")).strip()
     if not uid or len(uid) > 1024:
         raise Malformed("missing or overlong UID")
