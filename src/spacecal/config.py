@@ -516,6 +516,44 @@ class Settings(BaseSettings):
         "168.63.129.16), multicast and reserved addresses stay refused.",
     )
 
+    # --- invitations by mail: receiving (spacecal.mail, docs/invitations.md) -----
+    mail_domain: str | None = Field(
+        default=None,
+        description="Domain of the resources' invitation addresses "
+        "(`<resource>+<token>@<domain>`); unset: invitations are off.",
+    )
+    smtp_listen: str | None = Field(
+        default=None,
+        description="`host:port` where `spacecal mail` (or `serve --smtp`) receives mail; "
+        "unset: no receiver.",
+    )
+    smtp_tls_cert: Path | None = Field(
+        default=None, description="PEM certificate (chain) offered with STARTTLS by the receiver."
+    )
+    smtp_tls_key: Path | None = Field(
+        default=None, description="PEM private key of SPACECAL_SMTP_TLS_CERT; both or neither."
+    )
+    smtp_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest message the receiver accepts, advertised in SIZE and enforced "
+        "while receiving (552 before anything is stored).",
+    )
+    smtp_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="An SMTP client silent for this long is cut off."
+    )
+    mail_keep_days: int = Field(
+        default=30, ge=1, description="Days a received message is kept before it is pruned."
+    )
+    dns_overrides_file: Path | None = Field(
+        default=None,
+        description='DNS records consulted instead of the network: JSON {"name": {"TXT": '
+        '["..."]}}. When set, a name it does not list has no records and no lookup is made.',
+    )
+    dns_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Time allowed for one DNS lookup (DKIM keys, DMARC)."
+    )
+
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 

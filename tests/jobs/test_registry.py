@@ -24,6 +24,8 @@ FROZEN = {
     "spacecal.recover_stalled": "sync",
     "spacecal.resume_setups": "sync",
     "spacecal.outbound.deliver": "outbound",
+    "spacecal.mail.process": "mail",
+    "spacecal.mail.prune": "mail",
     "spacecal.mail.send": "outbound",
     "spacecal.mail.horizon": "sync",
 }
@@ -44,6 +46,7 @@ def test_the_app_registers_exactly_the_frozen_names() -> None:
         "spacecal.prune",
         "spacecal.recover_stalled",
         "spacecal.resume_setups",
+        "spacecal.mail.prune",
         "spacecal.mail.send",
         "spacecal.mail.horizon",
     }

@@ -17,7 +17,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -29,13 +28,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-TZ = DateTime(timezone=True)
-
-
-class Base(DeclarativeBase):
-    pass
+from spacecal.db.base import TZ as TZ  # re-exported: every table module uses them
+from spacecal.db.base import Base as Base
 
 
 def table_of(model: type[Base]) -> Table:
@@ -62,6 +58,10 @@ class Business(RecordMixin, Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     time_zone: Mapped[str] = mapped_column(String(64), nullable=False)
     max_booking_days_ahead: Mapped[int] = mapped_column(Integer, nullable=False, default=90)
+    # The opt-in for invitations to the plain `<slug>@<mail domain>` (docs/invitations.md).
+    invitations_plain_address: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=text("false")
+    )
 
 
 class Resource(RecordMixin, Base):
@@ -69,6 +69,7 @@ class Resource(RecordMixin, Base):
     __table_args__ = (
         CheckConstraint("slot_step_minutes > 0", name="resources_step_positive"),
         CheckConstraint("resource_type IN ('room', 'desk')", name="resources_type_known"),
+        Index("resources_mail_slug", "mail_slug", unique=True),
     )
 
     business_id: Mapped[int] = mapped_column(
@@ -86,6 +87,8 @@ class Resource(RecordMixin, Base):
     opening_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     google_calendar_id: Mapped[str | None] = mapped_column(String(1024))
     office365_calendar_id: Mapped[str | None] = mapped_column(String(1024))
+    # Its part of its invitation addresses: given on first use, then kept (mail/addresses.py).
+    mail_slug: Mapped[str | None] = mapped_column(String(64))
 
 
 class Coworker(RecordMixin, Base):
@@ -572,3 +575,8 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+# The invitation-by-mail tables live in their own module (this one is long enough);
+# importing it here puts them on Base.metadata wherever the models are loaded.
+from spacecal.db import mail_models as mail_models  # noqa: E402

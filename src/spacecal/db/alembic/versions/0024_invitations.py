@@ -21,7 +21,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0024"
-down_revision = "0019"
+down_revision = "0023"  # re-chained after 0023 in mail-intake (merge of both mail branches)
 branch_labels = None
 depends_on = None
 
