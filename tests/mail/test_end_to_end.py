@@ -49,6 +49,7 @@ async def test_a_google_invitation_over_smtp_is_booked_and_answered(
     await run_worker(intake_env.rt, wait=False, periodic=False, concurrency=1)
     [(start, source)] = await _live(intake_env)
     assert source == "invitation"
+    assert str(start).startswith("2031-01-16 14:00")
     [(reply, body)] = relay.replies()
     assert (reply["From"], reply["To"]) == (to, ALICE)
     [event] = icalendar.Calendar.from_ical(body).walk("VEVENT")
