@@ -149,7 +149,12 @@ async def send_due(rt: SyncRuntime, ids: Sequence[int] | None = None) -> SendRes
 
 @jobs.periodic_task(names.MAIL_SEND, periodic_id="mail-send", schedule=lambda _: "* * * * *")
 async def send_task(rt: SyncRuntime) -> None:
-    """Every minute: send every message that is due (new ones and retries)."""
+    """Every minute: queue the reconnect notices owed, then send every message that
+    is due (new ones and retries)."""
+    from spacecal.mail.notices import queue_reconnect_notices  # it queues through here
+
+    async with rt.db.engine.begin() as conn:
+        await queue_reconnect_notices(conn, rt.settings)
     while (await send_due(rt)).sent >= rt.settings.mail_send_batch:
         pass
 
