@@ -32,6 +32,7 @@ from spacecal.config import Settings
 from spacecal.db.engine import open_database
 from spacecal.jobs import worker as job_worker
 from spacecal.jobs.status import job_counts
+from spacecal.mail import horizon as mail_horizon
 from spacecal.mail import jobs as mail_jobs
 from spacecal.mail import outbox as mail_outbox
 from spacecal.mail.receiver import run_receiver
@@ -57,6 +58,7 @@ TASK_MODULES = (
     outbound_tasks,
     mail_jobs,
     mail_outbox,
+    mail_horizon,
 )
 
 log = logging.getLogger("spacecal.runner")

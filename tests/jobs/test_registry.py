@@ -27,6 +27,7 @@ FROZEN = {
     "spacecal.mail.process": "mail",
     "spacecal.mail.prune": "mail",
     "spacecal.mail.send": "outbound",
+    "spacecal.mail.horizon": "sync",
 }
 SRC = Path(__file__).resolve().parents[2] / "src" / "spacecal"
 
@@ -47,6 +48,7 @@ def test_the_app_registers_exactly_the_frozen_names() -> None:
         "spacecal.resume_setups",
         "spacecal.mail.prune",
         "spacecal.mail.send",
+        "spacecal.mail.horizon",
     }
 
 

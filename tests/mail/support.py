@@ -39,7 +39,8 @@ CAROL = "carol@partner.test"
 
 
 def fixture(name: str) -> bytes:
-    return (FIXTURES / name).read_bytes()
+    """A fixture as it travels: CRLF line ends (the files are kept with LF)."""
+    return (FIXTURES / name).read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
 
 
 class Sink:
@@ -227,4 +228,4 @@ def invitation(
     message["Subject"] = f"Invitation: {summary}"
     message.set_content("Invitation from Google Calendar")
     message.add_alternative(calendar, subtype="calendar", params={"method": method})
-    return message.as_bytes()
+    return message.as_bytes(policy=email.policy.SMTP)

@@ -270,6 +270,8 @@ class Connection(RecordMixin, Base):
     # The sync loop's condition (db/conditions.py `Health`); the health shown anywhere is
     # derived there (`health_expr`), with the renewal's own condition below.
     health: Mapped[str] = mapped_column(String(20), nullable=False, default="new")
+    # The one "reconnect" email was queued (mail/notices.py; migration 0024).
+    reconnect_mailed_at: Mapped[datetime | None] = mapped_column(TZ)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None] = mapped_column(TZ)
     last_notification_at: Mapped[datetime | None] = mapped_column(TZ)
@@ -442,6 +444,8 @@ class Invitation(Base):
     sequence: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
     dtstamp: Mapped[datetime | None] = mapped_column(TZ)
     address_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The address the invitation reached: replies (also later ones) come from it.
+    address: Mapped[str] = mapped_column(String(320), nullable=False, server_default="")
     booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id", ondelete="SET NULL"))
     start_time: Mapped[datetime | None] = mapped_column(TZ)
     end_time: Mapped[datetime | None] = mapped_column(TZ)

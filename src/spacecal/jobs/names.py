@@ -29,6 +29,7 @@ RECOVER_STALLED = "spacecal.recover_stalled"  # jobs/periodic.py
 RESUME_SETUPS = "spacecal.resume_setups"  # sync/accounts/waiting.py
 PRUNE_MAIL = "spacecal.mail.prune"  # mail/jobs.py
 MAIL_SEND = "spacecal.mail.send"  # mail/outbox.py (migration 0024)
+MAIL_HORIZON = "spacecal.mail.horizon"  # mail/horizon.py (migration 0024)
 
 #: The queue of each task (job rows are inserted with it).
 QUEUE_OF: dict[str, str] = {
@@ -45,5 +46,6 @@ QUEUE_OF: dict[str, str] = {
     RESUME_SETUPS: SYNC_QUEUE,
     PRUNE_MAIL: MAIL_QUEUE,
     MAIL_SEND: OUTBOUND_QUEUE,
+    MAIL_HORIZON: SYNC_QUEUE,
 }
 TASKS = tuple(QUEUE_OF)

@@ -55,6 +55,7 @@ class Context:
     zone: ZoneInfo
     horizon_end: datetime
     address_id: int | None
+    address: str
     message_id: int
     by: str
     created: int = 0  # bookings made (the outcome label reads it)
@@ -85,9 +86,10 @@ _ROWS = text(
 )
 _UPSERT = text(
     "INSERT INTO invitations (coworker_id, resource_id, uid, instance_key, organizer, sequence,"
-    " dtstamp, address_id, booking_id, start_time, end_time, status, reason, message_id,"
-    " created_at, updated_at)"
-    " VALUES (:member, :resource, :uid, :key, :organizer, :sequence, :dtstamp, :address,"
+    " dtstamp, address_id, address, booking_id, start_time, end_time, status, reason,"
+    " message_id, created_at, updated_at)"
+    " VALUES (:member, :resource, :uid, :key, :organizer, :sequence, :dtstamp, :address_id,"
+    " :address,"
     " :booking, :start, :end, :status, :reason, :message, :now, :now)"
     " ON CONFLICT (coworker_id, resource_id, uid, instance_key) DO UPDATE SET"
     " sequence = EXCLUDED.sequence, dtstamp = EXCLUDED.dtstamp,"
@@ -131,7 +133,8 @@ async def save(
             "organizer": organizer,
             "sequence": event.sequence,
             "dtstamp": event.dtstamp,
-            "address": ctx.address_id,
+            "address_id": ctx.address_id,
+            "address": ctx.address,
             "booking": booking_id,
             "start": span[0] if span else None,
             "end": span[1] if span else None,
@@ -292,17 +295,25 @@ async def apply_series(
     rows: dict[str, Row],
     organizer: str,
     calendar_text: str,
+    *,
+    only_new: bool = False,
 ) -> Decided:
-    """A recurring event: decide every instance up to the horizon, cancel those gone."""
+    """A recurring event: decide every instance up to the horizon, cancel those gone.
+    `only_new`: the horizon moved on; decide only instances not decided before."""
     decided = Decided()
     header = rows.get(HEADER)
-    if header is not None and header.booking_id is not None and header.booking_live:
+    if (
+        not only_new
+        and header is not None
+        and header.booking_id is not None
+        and header.booking_live
+    ):
         line = await cancel_row(ctx, uid, header, master, organizer)
         if line:
             decided.lines.append(line)
     await save(ctx, uid, HEADER, master, organizer, booking_id=None, span=None, status="pending")
-    starts, more = occurrences(master, ctx.horizon_end)
     duration = master.end - master.start
+    starts, more = occurrences(master, ctx.horizon_end, since=ctx.now - duration)
     wanted: dict[str, tuple[datetime, datetime]] = {}
     for start in starts:
         key = instance_key(start)
@@ -310,7 +321,9 @@ async def apply_series(
         span = (override.start, override.end) if override else (start, start + duration)
         if span[1] > ctx.now:
             wanted[key] = span
-    for key, row in rows.items():
+    if only_new:
+        wanted = {k: v for k, v in wanted.items() if k not in rows}
+    for key, row in [] if only_new else rows.items():
         if key != HEADER and key not in wanted and row.status != "cancelled":
             if row.start_time is not None and row.start_time < ctx.now:
                 continue  # the past stays as it was
@@ -344,7 +357,8 @@ async def apply_series(
         "booked" if accepted else "declined",
         "" if accepted else first_reason,
     )
-    decided.replies.insert(0, Reply(None, master.sequence, series_line, accepted, series=True))
+    if not only_new:
+        decided.replies.insert(0, Reply(None, master.sequence, series_line, accepted, series=True))
     await ctx.conn.execute(
         _SERIES,
         {

@@ -24,9 +24,20 @@ MAX_PARTS = 64
 MAX_DEPTH = 8
 MAX_CALENDAR_BYTES = 512 * 1024
 MAX_EVENTS = 50
-#: Instances of one series looked at (beyond the horizon they wait; see invitations.py).
-MAX_INSTANCES = 1000
+#: Instances of one series decided per pass (a daily series over a 90-day horizon
+#: is 91; the rest wait for the next pass as if beyond the horizon).
+MAX_INSTANCES = 200
+#: EXDATEs/RDATEs read at most (a long-running series collects many EXDATEs).
+MAX_LISTED_DATES = 2000
+#: Instances of a series stepped through at most, past ones included (DAILY: 270 years).
+MAX_STEPS = 100_000
+#: A room is not booked every few seconds, minutes or hours: such a rule is refused.
+_SUB_DAILY = ("SECONDLY", "MINUTELY", "HOURLY")
 _CALENDAR_TYPES = ("text/calendar", "application/ics")
+_READ = frozenset(
+    {"UID", "DTSTART", "DTEND", "DURATION", "DTSTAMP", "SEQUENCE", "RRULE", "EXDATE", "RDATE"}
+    | {"RECURRENCE-ID", "ORGANIZER", "ATTENDEE"}
+)
 
 
 class Malformed(ValueError):
@@ -60,6 +71,9 @@ class Invitation:
 
 def calendar_text(raw: bytes) -> bytes:
     """The first calendar part of a MIME message (bounded walk)."""
+    # A cheap count first: the parser's work grows with the number of parts.
+    if raw.lower().count(b"content-type:") > MAX_PARTS:
+        raise Malformed("too many MIME parts")
     try:
         message = email.message_from_bytes(raw, policy=email.policy.compat32)
     except Exception as exc:  # the email package raises many kinds on hostile input
@@ -151,12 +165,17 @@ def _dates(component: icalendar.Component, name: str, zone: ZoneInfo) -> list[da
     for entry in values if isinstance(values, list) else [values]:
         for item in getattr(entry, "dts", []):
             found.append(_moment(item, _zone(entry, zone)))
-            if len(found) > MAX_INSTANCES:
+            if len(found) > MAX_LISTED_DATES:
                 raise Malformed(f"too many {name}")
     return found
 
 
 def _event(component: icalendar.Component, default_zone: ZoneInfo) -> ItipEvent:
+    # icalendar drops a property it cannot read and notes it: any of the ones we read
+    # missing that way makes the event unreadable, not a different event.
+    broken = {str(name).upper() for name, _ in getattr(component, "errors", [])}
+    if broken & _READ:
+        raise Malformed(f"unreadable {', '.join(sorted(broken & _READ))}")
     uid = str(component.get("UID", "")).strip()
     if not uid or len(uid) > 1024:
         raise Malformed("missing or overlong UID")
@@ -187,6 +206,8 @@ def _event(component: icalendar.Component, default_zone: ZoneInfo) -> ItipEvent:
     if len(attendees) > 1000:
         raise Malformed("too many ATTENDEEs")
     rule = component.get("RRULE")
+    if rule is not None and any(str(f).upper() in _SUB_DAILY for f in rule.get("FREQ", [])):
+        raise Malformed("sub-daily RRULE")
     return ItipEvent(
         uid=uid,
         recurrence_id=_moment(recurrence, zone) if recurrence is not None else None,
@@ -206,7 +227,13 @@ def _event(component: icalendar.Component, default_zone: ZoneInfo) -> ItipEvent:
 
 def parse_invitation(raw: bytes, default_zone: ZoneInfo) -> Invitation:
     """The METHOD and VEVENTs of the message's calendar part."""
-    data = calendar_text(raw)
+    return parse_calendar(calendar_text(raw), default_zone)
+
+
+def parse_calendar(data: bytes, default_zone: ZoneInfo) -> Invitation:
+    """The METHOD and VEVENTs of iCalendar text (bounded like a message)."""
+    if len(data) > MAX_CALENDAR_BYTES:
+        raise Malformed("calendar too large")
     try:
         calendar = icalendar.Calendar.from_ical(data)
     except Exception as exc:  # icalendar raises ValueError and others on bad input
@@ -226,26 +253,35 @@ def parse_invitation(raw: bytes, default_zone: ZoneInfo) -> Invitation:
     return Invitation(method, events)
 
 
-def occurrences(event: ItipEvent, until: datetime) -> tuple[list[datetime], bool]:
-    """The original starts (UTC) of a series' instances up to `until`, bounded, and
-    whether it has instances after `until` (decided as the horizon reaches them).
-    RRULE is expanded in the event's own zone (wall-clock times kept across DST),
-    RDATEs added, EXDATEs removed. A single event has one: its start."""
+def occurrences(
+    event: ItipEvent, until: datetime, since: datetime | None = None
+) -> tuple[list[datetime], bool]:
+    """The original starts (UTC) of a series' instances from `since` up to `until`
+    (at most MAX_INSTANCES), and whether it has instances after those (decided as the
+    horizon reaches them). RRULE is expanded in the event's own zone (wall-clock
+    times kept across DST), RDATEs added, EXDATEs removed. A single event has one."""
     if event.rrule is None and not event.rdates:
         return [event.start], False
-    starts: set[datetime] = {event.start} if event.start <= until else set()
-    more = event.start > until or any(r > until for r in event.rdates)
+    floor = since or event.start
+    candidates = {event.start, *event.rdates}
+    more = False
     if event.rrule is not None:
         local_start = event.start.astimezone(event.zone)
         try:
             rule = rrule.rrulestr(event.rrule, dtstart=local_start, forceset=False)
-            for count, moment in enumerate(islice(iter(rule), MAX_INSTANCES + 1), start=1):
+            taken = 0
+            for moment in islice(iter(rule), MAX_STEPS):
                 instant = moment.astimezone(UTC)
-                if instant > until or count > MAX_INSTANCES:
+                if instant < floor:
+                    continue
+                if instant > until or taken >= MAX_INSTANCES:
                     more = True
                     break
-                starts.add(instant)
+                taken += 1
+                candidates.add(instant)
         except (ValueError, TypeError, OverflowError) as exc:
             raise Malformed("bad RRULE") from exc
-    starts.update(r for r in event.rdates if r <= until)
-    return sorted(s for s in starts if s not in event.exdates), more
+    wanted = sorted(c for c in candidates if c not in event.exdates and c >= floor)
+    inside = [c for c in wanted if c <= until][:MAX_INSTANCES]
+    more = more or len(inside) < len(wanted)
+    return inside, more

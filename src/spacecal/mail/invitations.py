@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from spacecal import clock
 from spacecal.domain import invitation_messages as words
 from spacecal.domain.rules import BusinessRules, last_bookable_day_end
-from spacecal.mail import itip, outbox
+from spacecal.mail import outbox
 from spacecal.mail.decide import (
     HEADER,
     Context,
@@ -40,6 +40,7 @@ from spacecal.mail.decide import (
 )
 from spacecal.mail.ical import Invitation, ItipEvent, Malformed, calendar_text, parse_invitation
 from spacecal.mail.message import ReceivedMessage
+from spacecal.mail.replies import queue_decided
 from spacecal.mail.senders import verified_addresses
 from spacecal.sync.runtime import SyncRuntime
 
@@ -51,6 +52,11 @@ _WHERE = text(
     "SELECT r.name AS resource, b.time_zone, b.max_booking_days_ahead, b.name AS business,"
     " b.id AS business_id FROM resources r JOIN businesses b ON b.id = r.business_id"
     " WHERE r.id = :resource"
+)
+_ENDED = text(
+    "UPDATE invitations SET decided_until = NULL, status = 'cancelled'"
+    " WHERE coworker_id = :member AND resource_id = :resource AND uid = :uid"
+    " AND instance_key = ''"
 )
 _MEMBER_BY_ID = text("SELECT id, email FROM coworkers WHERE id = :id AND business_id = :business")
 _MEMBER_BY_EMAIL = text(
@@ -163,6 +169,7 @@ async def _handle(
         zone=place.zone,
         horizon_end=last_bookable_day_end(place.rules, now),
         address_id=recipient.address_id,
+        address=recipient.address,
         message_id=message.id,
         by=member.email,
     )
@@ -187,19 +194,17 @@ async def _handle(
     else:
         decided = await _request(ctx, uid, invitation, rows, organizer, message.raw)
         outcome = _label(ctx, decided)
-    if decided.lines:
-        lines = decided.lines
-        queued.append(
-            await outbox.queue_mail(
-                conn,
-                to=member.email,
-                from_address=recipient.address,
-                subject=words.confirmation_subject(place.resource, lines),
-                text=words.confirmation_text(place.resource, lines, place.zone, portal),
-            )
+    queued.extend(
+        await queue_decided(
+            ctx,
+            conn,
+            uid=uid,
+            organizer=organizer,
+            member_email=member.email,
+            decided=decided,
+            portal=portal,
         )
-    for reply in decided.replies[: words.MAX_LISTED]:
-        queued.append(await _queue_reply(ctx, conn, uid, organizer, recipient.address, reply))
+    )
     return outcome
 
 
@@ -288,29 +293,8 @@ async def _cancel(
         line = await cancel_row(ctx, uid, row, event, organizer)
         if line:
             decided.lines.append(line)
+    if whole:  # nothing more of it is decided as the horizon moves
+        await ctx.conn.execute(
+            _ENDED, {"member": ctx.member_id, "resource": ctx.resource_id, "uid": uid}
+        )
     return decided
-
-
-async def _queue_reply(
-    ctx: Context, conn: AsyncConnection, uid: str, organizer: str, address: str, reply: Reply
-) -> int:
-    comment = reply.line.reason if not reply.accepted else ""
-    calendar = itip.reply(
-        uid=uid,
-        recurrence_id=reply.recurrence_id,
-        sequence=reply.sequence,
-        organizer=organizer,
-        attendee=address,
-        accepted=reply.accepted,
-        comment=comment,
-        now=ctx.now,
-    )
-    return await outbox.queue_mail(
-        conn,
-        to=organizer,
-        from_address=address,
-        subject=words.reply_subject(ctx.resource_name, reply.accepted),
-        text=words.reply_text(ctx.resource_name, reply.line, ctx.zone, series=reply.series),
-        calendar=calendar,
-        method="REPLY",
-    )

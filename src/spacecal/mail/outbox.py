@@ -40,7 +40,10 @@ _LEASE = text(
     " ORDER BY next_attempt_at, id LIMIT :limit FOR UPDATE SKIP LOCKED)"
     " RETURNING id, to_address, from_address, subject, body_text, calendar, method, attempts"
 )
-_SENT = text("UPDATE mail_outbox SET sent_at = :now, last_error = NULL WHERE id = :id")
+_SENT = text(
+    "UPDATE mail_outbox SET sent_at = :now, last_error = NULL"
+    " WHERE id = ANY(CAST(:ids AS bigint[]))"
+)
 _RETRY = text(
     "UPDATE mail_outbox SET next_attempt_at = :next, last_error = :error,"
     " failed_at = CASE WHEN :give_up THEN CAST(:now AS timestamptz) END WHERE id = :id"
@@ -83,6 +86,8 @@ class SendResult:
 async def send_due(rt: SyncRuntime, ids: Sequence[int] | None = None) -> SendResult:
     """Send what is due (only `ids`, when given); each row once, under a lease."""
     settings = rt.settings
+    if not settings.smtp_url:
+        return SendResult(0, 0)  # no relay configured: the mail waits, attempts unspent
     now = clock.now()
     lease = timedelta(seconds=settings.mail_timeout_seconds * 2)
     async with rt.db.engine.begin() as conn:
@@ -102,44 +107,54 @@ async def send_due(rt: SyncRuntime, ids: Sequence[int] | None = None) -> SendRes
         settings.mail_backoff_cap_seconds,
         settings.mail_backoff_base_seconds,
     )
-    sent = failed = 0
-    for row in rows:
-        message = smtp.compose(
-            to=row.to_address,
-            from_address=row.from_address,
-            subject=row.subject,
-            text=row.body_text,
-            calendar=row.calendar,
-            method=row.method,
-        )
-        try:
-            await smtp.send(settings, message, sender=row.from_address, to=row.to_address)
-        except smtp.RelayError as exc:
-            failed += 1
-            give_up = row.attempts >= settings.mail_max_attempts
-            after = clock.now()
-            async with rt.db.engine.begin() as conn:
-                await conn.execute(
-                    _RETRY,
+    sent_ids: list[int] = []
+    retries: list[dict[str, object]] = []
+    connection = smtp.Connection(settings)
+    try:
+        for row in rows:
+            message = smtp.compose(
+                to=row.to_address,
+                from_address=row.from_address,
+                subject=row.subject,
+                text=row.body_text,
+                calendar=row.calendar,
+                method=row.method,
+            )
+            try:
+                await connection.send(message, sender=row.from_address, to=row.to_address)
+            except smtp.RelayError as exc:
+                after = clock.now()
+                retries.append(
                     {
                         "id": row.id,
                         "next": after + backoff.delay(row.attempts),
                         "error": str(exc),
-                        "give_up": give_up,
+                        "give_up": row.attempts >= settings.mail_max_attempts,
                         "now": after,
-                    },
+                    }
                 )
-            log.warning("outgoing mail %d not sent (attempt %d): %s", row.id, row.attempts, exc)
-            continue
-        sent += 1
-        async with rt.db.engine.begin() as conn:
-            await conn.execute(_SENT, {"id": row.id, "now": clock.now()})
-    return SendResult(sent, failed)
+                log.warning("outgoing mail %d not sent (attempt %d): %s", row.id, row.attempts, exc)
+                continue
+            sent_ids.append(row.id)
+    finally:
+        await connection.close()
+        if sent_ids or retries:
+            async with rt.db.engine.begin() as conn:
+                if sent_ids:
+                    await conn.execute(_SENT, {"ids": sent_ids, "now": clock.now()})
+                for retry in retries:
+                    await conn.execute(_RETRY, retry)
+    return SendResult(len(sent_ids), len(retries))
 
 
 @jobs.periodic_task(names.MAIL_SEND, periodic_id="mail-send", schedule=lambda _: "* * * * *")
 async def send_task(rt: SyncRuntime) -> None:
-    """Every minute: send every message that is due (new ones and retries)."""
+    """Every minute: queue the reconnect notices owed, then send every message that
+    is due (new ones and retries)."""
+    from spacecal.mail.notices import queue_reconnect_notices  # it queues through here
+
+    async with rt.db.engine.begin() as conn:
+        await queue_reconnect_notices(conn, rt.settings)
     while (await send_due(rt)).sent >= rt.settings.mail_send_batch:
         pass
 
@@ -159,7 +174,7 @@ class Decision:
 
 _RECENT = text(
     "SELECT resource_id, uid, start_time, status, reason, booking_id, updated_at"
-    " FROM invitations WHERE coworker_id = :member AND instance_key <> ''"
+    " FROM invitations WHERE coworker_id = :member AND status <> 'pending'"
     " ORDER BY updated_at DESC, id DESC LIMIT :limit"
 )
 

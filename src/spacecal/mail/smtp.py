@@ -96,27 +96,67 @@ def sign(data: bytes, from_address: str, settings: Settings) -> bytes:
     return bytes(signature) + data
 
 
-async def send(settings: Settings, message: EmailMessage, *, sender: str, to: str) -> None:
-    """Deliver one message to the relay; RelayError when it did not take it."""
-    if not settings.smtp_url:
-        raise RelayError("no relay configured (SPACECAL_SMTP_URL)")
-    relay = parse_relay(settings.smtp_url)
-    data = sign(message.as_bytes(), sender, settings)
-    try:
-        await aiosmtplib.send(
-            data,
-            sender=sender,
-            recipients=[to],
+class Connection:
+    """One conversation with the relay for a batch of messages (each message still
+    succeeds or fails on its own)."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.smtp_url:
+            raise RelayError("no relay configured (SPACECAL_SMTP_URL)")
+        self.settings = settings
+        self.relay = parse_relay(settings.smtp_url)
+        self.client: aiosmtplib.SMTP | None = None
+
+    def _error(self, exc: Exception) -> RelayError:
+        where = f"relay {self.relay.host}:{self.relay.port}"
+        if isinstance(exc, aiosmtplib.SMTPResponseException):
+            return RelayError(f"{where} answered {exc.code}")
+        return RelayError(f"{where} unreachable ({type(exc).__name__})")
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        relay = self.relay
+        client = aiosmtplib.SMTP(
             hostname=relay.host,
             port=relay.port,
-            username=relay.username,
-            password=relay.password,
             use_tls=relay.implicit_tls,
             start_tls=None if not relay.implicit_tls else False,
-            timeout=settings.mail_timeout_seconds,
+            username=relay.username,
+            password=relay.password,
+            timeout=self.settings.mail_timeout_seconds,
         )
-    except aiosmtplib.SMTPResponseException as exc:
-        raise RelayError(f"relay {relay.host}:{relay.port} answered {exc.code}") from None
-    except (aiosmtplib.SMTPException, OSError) as exc:
-        kind = type(exc).__name__
-        raise RelayError(f"relay {relay.host}:{relay.port} unreachable ({kind})") from None
+        try:
+            await client.connect()
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            raise self._error(exc) from None
+        return client
+
+    async def send(self, message: EmailMessage, *, sender: str, to: str) -> None:
+        """Deliver one message; RelayError when the relay did not take it (the next
+        message starts a fresh conversation)."""
+        data = sign(message.as_bytes(), sender, self.settings)
+        if self.client is None:
+            self.client = await self._connect()
+        try:
+            await self.client.sendmail(sender, [to], data)
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            await self.close()
+            if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+                raise self._error(exc.recipients[0]) from None
+            raise self._error(exc) from None
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is not None:
+            try:
+                await client.quit()
+            except (aiosmtplib.SMTPException, OSError):
+                client.close()
+
+
+async def send(settings: Settings, message: EmailMessage, *, sender: str, to: str) -> None:
+    """Deliver one message to the relay in its own conversation."""
+    connection = Connection(settings)
+    try:
+        await connection.send(message, sender=sender, to=to)
+    finally:
+        await connection.close()

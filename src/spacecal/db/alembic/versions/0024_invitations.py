@@ -10,6 +10,8 @@
 - `mail_outbox`: every outgoing message (replies, confirmations, notices), queued in
   the deciding transaction and sent by the sender job with retries and backoff.
 - `bookings.source` accepts 'invitation'.
+- `connections.reconnect_mailed_at`: the one email telling a member a connection
+  needs reconnecting was queued (cleared when it is healthy again).
 
 Revision ID: 0024
 Revises: 0019
@@ -32,6 +34,7 @@ def upgrade() -> None:
         "ALTER TABLE bookings ADD CONSTRAINT bookings_source_known"
         " CHECK (source IN ('api', 'portal', 'google', 'microsoft', 'invitation'))"
     )
+    op.execute("ALTER TABLE connections ADD COLUMN reconnect_mailed_at timestamptz")
     op.execute(
         "CREATE TABLE invitations ("
         " id bigserial PRIMARY KEY,"
@@ -43,6 +46,7 @@ def upgrade() -> None:
         " sequence integer NOT NULL DEFAULT 0,"
         " dtstamp timestamptz,"
         " address_id bigint,"
+        " address varchar(320) NOT NULL DEFAULT '',"
         " booking_id bigint REFERENCES bookings (id) ON DELETE SET NULL,"
         " start_time timestamptz,"
         " end_time timestamptz,"
@@ -88,6 +92,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.execute("DROP TABLE mail_outbox")
     op.execute("DROP TABLE invitations")
+    op.execute("ALTER TABLE connections DROP COLUMN reconnect_mailed_at")
     op.execute("DELETE FROM bookings WHERE source = 'invitation'")
     op.execute("ALTER TABLE bookings DROP CONSTRAINT bookings_source_known")
     op.execute(
