@@ -38,6 +38,7 @@ from spacecal.mail.decide import (
     instance_key,
     load_rows,
 )
+from spacecal.mail.elsewhere import record_reply
 from spacecal.mail.ical import Invitation, ItipEvent, Malformed, calendar_text, parse_invitation
 from spacecal.mail.message import ReceivedMessage
 from spacecal.mail.replies import queue_decided
@@ -46,7 +47,7 @@ from spacecal.sync.runtime import SyncRuntime
 
 log = logging.getLogger(__name__)
 
-IGNORED_METHODS = frozenset({"COUNTER", "REFRESH", "PUBLISH", "ADD", "DECLINECOUNTER", "REPLY"})
+IGNORED_METHODS = frozenset({"COUNTER", "REFRESH", "PUBLISH", "ADD", "DECLINECOUNTER"})
 
 _WHERE = text(
     "SELECT r.name AS resource, b.time_zone, b.max_booking_days_ahead, b.name AS business,"
@@ -150,6 +151,8 @@ async def _handle(
         return "malformed"
     if invitation.method in IGNORED_METHODS:
         return "ignored"
+    if invitation.method == "REPLY":
+        return await _member_reply(conn, invitation, member.id, recipient.address, sender_ok)
     if invitation.method not in ("REQUEST", "CANCEL") or not invitation.events:
         return "malformed"
     uids = {e.uid for e in invitation.events}
@@ -206,6 +209,21 @@ async def _handle(
         )
     )
     return outcome
+
+
+async def _member_reply(
+    conn: AsyncConnection, invitation: Invitation, member_id: int, address: str, sender_ok: bool
+) -> str:
+    """The member answered a booking sent to them (mail/elsewhere.py): recorded only."""
+    if not sender_ok or len(invitation.events) != 1:
+        return "ignored"
+    event = invitation.events[0]
+    if event.organizer != address:
+        return "ignored"
+    partstat = next((p for a, p in event.partstats if a != address), "")
+    if partstat and await record_reply(conn, member_id, event.uid, partstat):
+        return "recorded"
+    return "ignored"
 
 
 def _has_calendar(raw: bytes) -> bool:

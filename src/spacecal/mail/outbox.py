@@ -151,10 +151,12 @@ async def send_due(rt: SyncRuntime, ids: Sequence[int] | None = None) -> SendRes
 async def send_task(rt: SyncRuntime) -> None:
     """Every minute: queue the reconnect notices owed, then send every message that
     is due (new ones and retries)."""
-    from spacecal.mail.notices import queue_reconnect_notices  # it queues through here
+    from spacecal.mail.elsewhere import queue_elsewhere  # they queue through here
+    from spacecal.mail.notices import queue_reconnect_notices
 
     async with rt.db.engine.begin() as conn:
         await queue_reconnect_notices(conn, rt.settings)
+        await queue_elsewhere(conn, rt.settings)
     while (await send_due(rt)).sent >= rt.settings.mail_send_batch:
         pass
 
