@@ -13,7 +13,7 @@ from tests.mail.test_decisions import _bob_books
 
 from spacecal import bookings, clock
 from spacecal.mail import addresses
-from spacecal.mail.outbox import send_task
+from spacecal.mail.sender import send_task
 
 T = lambda *a: datetime(*a, tzinfo=UTC)  # noqa: E731
 DOMAIN = "book.riverside.test"
