@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from spacecal import clock
 from spacecal.domain import invitation_messages as words
 from spacecal.domain.rules import BusinessRules, last_bookable_day_end
-from spacecal.mail import outbox
+from spacecal.mail import addresses, outbox
 from spacecal.mail.decide import (
     HEADER,
     Context,
@@ -89,6 +89,21 @@ def _newer(event: ItipEvent, row: Row) -> bool:
     if event.dtstamp is None or row.dtstamp is None:
         return False
     return event.dtstamp > row.dtstamp
+
+
+def _same_address(attendee: str, received: str, domain: str | None) -> bool:
+    """The ATTENDEE is the address the message reached, whichever separator or case
+    either was written with (some clients drop `+`)."""
+    if attendee == received:
+        return True
+    if not domain:
+        return False
+    one, other = addresses.parse(attendee, domain), addresses.parse(received, domain)
+    if one is None or other is None:
+        return False
+    if one.with_token is not None or other.with_token is not None:
+        return one.with_token == other.with_token
+    return one.plain == other.plain
 
 
 def _domain(address: str) -> str:
@@ -188,7 +203,10 @@ async def _handle(
         target = rows.get(instance_key(latest.recurrence_id or now), header)
     if target is not None and not _newer(latest, target):
         return "ignored"  # stale, or the same message again
-    attending = any(recipient.address in e.attendees for e in invitation.events)
+    domain = runtime.settings.mail_domain
+    attending = any(
+        _same_address(a, recipient.address, domain) for e in invitation.events for a in e.attendees
+    )
     if invitation.method == "CANCEL" or not attending:
         if not rows:
             return "ignored" if invitation.method == "CANCEL" else "refused-sender"
