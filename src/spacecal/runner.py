@@ -34,7 +34,7 @@ from spacecal.jobs import worker as job_worker
 from spacecal.jobs.status import job_counts
 from spacecal.mail import horizon as mail_horizon
 from spacecal.mail import jobs as mail_jobs
-from spacecal.mail import outbox as mail_outbox
+from spacecal.mail import sender as mail_sender
 from spacecal.mail.receiver import run_receiver
 from spacecal.metrics import serve_metrics
 from spacecal.outbound import tasks as outbound_tasks
@@ -57,7 +57,7 @@ TASK_MODULES = (
     waiting,
     outbound_tasks,
     mail_jobs,
-    mail_outbox,
+    mail_sender,
     mail_horizon,
 )
 

@@ -7,7 +7,7 @@ from sqlalchemy import text
 from tests.mail.support import Sink, start_sink
 from tests.support.environments import SyncEnv
 
-from spacecal.mail.outbox import send_task
+from spacecal.mail.sender import send_task
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.tokens import mark_needs_reconnect
 

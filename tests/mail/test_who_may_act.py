@@ -86,3 +86,18 @@ async def test_the_plain_address_needs_dkim_for_the_from_domain(mail_env: MailEn
     assert await mail_env.handle(raw, **kwargs) == "booked"
     [reply] = [m for m, _ in mail_env.sink.replies()]
     assert reply["From"] == plain
+
+
+async def test_the_attendee_may_be_written_with_another_separator_or_case(
+    mail_env: MailEnv,
+) -> None:
+    mail_env.rt.settings = mail_env.rt.settings.model_copy(
+        update={"mail_domain": "book.riverside.test"}
+    )
+    written = "Room-A.ABCDEFGHIJKLMNOP2345@Book.Riverside.Test"
+    assert await mail_env.handle(invitation(attendees=(ALICE, written))) == "booked"
+    other_token = "room-a+zzzzzzzzzzzzzzzz2345@book.riverside.test"
+    raw = invitation(uid="x@client.test", start="20310117T100000", attendees=(ALICE, other_token))
+    assert await mail_env.handle(raw.replace(b"20310116T150000", b"20310117T110000")) == (
+        "refused-sender"
+    )

@@ -459,6 +459,23 @@ class Invitation(Base):
     updated_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
 
 
+class BookingInvite(Base):
+    """A booking made elsewhere, sent as a REQUEST to a member who books its resource
+    by invitation (mail/elsewhere.py; migration 0024)."""
+
+    __tablename__ = "booking_invites"
+
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True
+    )
+    uid: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    cancelled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    partstat: Mapped[str | None] = mapped_column(String(16))
+    replied_at: Mapped[datetime | None] = mapped_column(TZ)
+    sent_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
 class MailOutbox(Base):
     """One outgoing message, queued in the transaction that decided it and sent by the
     sender job with retries (mail/outbox.py; migration 0024)."""

@@ -28,7 +28,7 @@ PRUNE = "spacecal.prune"  # sync/upkeep/prune.py
 RECOVER_STALLED = "spacecal.recover_stalled"  # jobs/periodic.py
 RESUME_SETUPS = "spacecal.resume_setups"  # sync/accounts/waiting.py
 PRUNE_MAIL = "spacecal.mail.prune"  # mail/jobs.py
-MAIL_SEND = "spacecal.mail.send"  # mail/outbox.py (migration 0024)
+MAIL_SEND = "spacecal.mail.send"  # mail/sender.py (migration 0024)
 MAIL_HORIZON = "spacecal.mail.horizon"  # mail/horizon.py (migration 0024)
 
 #: The queue of each task (job rows are inserted with it).

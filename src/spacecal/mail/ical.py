@@ -54,6 +54,7 @@ class ItipEvent:
     dtstamp: datetime | None
     organizer: str  # lowercased address, '' when absent
     attendees: frozenset[str]  # lowercased addresses
+    partstats: tuple[tuple[str, str], ...]  # (address, PARTSTAT) as the ATTENDEEs say
     start: datetime
     end: datetime
     all_day: bool
@@ -215,6 +216,10 @@ def _event(component: icalendar.Component, default_zone: ZoneInfo) -> ItipEvent:
         dtstamp=_moment(stamp, zone) if stamp is not None else None,
         organizer=_address(organizer) if organizer is not None else "",
         attendees=frozenset(_address(a) for a in attendees),
+        partstats=tuple(
+            (_address(a), str(getattr(a, "params", {}).get("PARTSTAT", "")).upper())
+            for a in attendees
+        ),
         start=start,
         end=end,
         all_day=all_day,

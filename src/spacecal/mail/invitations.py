@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from spacecal import clock
 from spacecal.domain import invitation_messages as words
 from spacecal.domain.rules import BusinessRules, last_bookable_day_end
-from spacecal.mail import outbox
+from spacecal.mail import addresses, outbox
 from spacecal.mail.decide import (
     HEADER,
     Context,
@@ -38,6 +38,7 @@ from spacecal.mail.decide import (
     instance_key,
     load_rows,
 )
+from spacecal.mail.elsewhere import record_reply
 from spacecal.mail.ical import Invitation, ItipEvent, Malformed, calendar_text, parse_invitation
 from spacecal.mail.message import ReceivedMessage
 from spacecal.mail.replies import queue_decided
@@ -46,7 +47,7 @@ from spacecal.sync.runtime import SyncRuntime
 
 log = logging.getLogger(__name__)
 
-IGNORED_METHODS = frozenset({"COUNTER", "REFRESH", "PUBLISH", "ADD", "DECLINECOUNTER", "REPLY"})
+IGNORED_METHODS = frozenset({"COUNTER", "REFRESH", "PUBLISH", "ADD", "DECLINECOUNTER"})
 
 _WHERE = text(
     "SELECT r.name AS resource, b.time_zone, b.max_booking_days_ahead, b.name AS business,"
@@ -88,6 +89,21 @@ def _newer(event: ItipEvent, row: Row) -> bool:
     if event.dtstamp is None or row.dtstamp is None:
         return False
     return event.dtstamp > row.dtstamp
+
+
+def _same_address(attendee: str, received: str, domain: str | None) -> bool:
+    """The ATTENDEE is the address the message reached, whichever separator or case
+    either was written with (some clients drop `+`)."""
+    if attendee == received:
+        return True
+    if not domain:
+        return False
+    one, other = addresses.parse(attendee, domain), addresses.parse(received, domain)
+    if one is None or other is None:
+        return False
+    if one.with_token is not None or other.with_token is not None:
+        return one.with_token == other.with_token
+    return one.plain == other.plain
 
 
 def _domain(address: str) -> str:
@@ -150,6 +166,8 @@ async def _handle(
         return "malformed"
     if invitation.method in IGNORED_METHODS:
         return "ignored"
+    if invitation.method == "REPLY":
+        return await _member_reply(conn, invitation, member.id, recipient.address, sender_ok)
     if invitation.method not in ("REQUEST", "CANCEL") or not invitation.events:
         return "malformed"
     uids = {e.uid for e in invitation.events}
@@ -185,7 +203,10 @@ async def _handle(
         target = rows.get(instance_key(latest.recurrence_id or now), header)
     if target is not None and not _newer(latest, target):
         return "ignored"  # stale, or the same message again
-    attending = any(recipient.address in e.attendees for e in invitation.events)
+    domain = runtime.settings.mail_domain
+    attending = any(
+        _same_address(a, recipient.address, domain) for e in invitation.events for a in e.attendees
+    )
     if invitation.method == "CANCEL" or not attending:
         if not rows:
             return "ignored" if invitation.method == "CANCEL" else "refused-sender"
@@ -206,6 +227,21 @@ async def _handle(
         )
     )
     return outcome
+
+
+async def _member_reply(
+    conn: AsyncConnection, invitation: Invitation, member_id: int, address: str, sender_ok: bool
+) -> str:
+    """The member answered a booking sent to them (mail/elsewhere.py): recorded only."""
+    if not sender_ok or len(invitation.events) != 1:
+        return "ignored"
+    event = invitation.events[0]
+    if event.organizer != address:
+        return "ignored"
+    partstat = next((p for a, p in event.partstats if a != address), "")
+    if partstat and await record_reply(conn, member_id, event.uid, partstat):
+        return "recorded"
+    return "ignored"
 
 
 def _has_calendar(raw: bytes) -> bool:

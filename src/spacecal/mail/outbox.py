@@ -1,7 +1,7 @@
 """The outgoing mail queue: replies, confirmations and notices are rows of
 `mail_outbox`, inserted in the transaction that decided them (so a decision and its
-mail commit together), then sent by the sender: right after the deciding job commits
-(the fast path) and by the periodic pass (everything due, including retries).
+mail commit together), then sent by `send_due`: right after the deciding job commits
+(the fast path) and by the periodic pass of mail/sender.py (everything due, retries).
 
 A send leases its rows first (next attempt pushed past the relay's timeout, attempts
 +1, committed), so two workers never send the same row at once; a refused send waits
@@ -19,9 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from spacecal import clock, jobs
+from spacecal import clock
 from spacecal.failures import Backoff
-from spacecal.jobs import names
 from spacecal.mail import smtp
 from spacecal.sync.runtime import SyncRuntime
 
@@ -145,18 +144,6 @@ async def send_due(rt: SyncRuntime, ids: Sequence[int] | None = None) -> SendRes
                 for retry in retries:
                     await conn.execute(_RETRY, retry)
     return SendResult(len(sent_ids), len(retries))
-
-
-@jobs.periodic_task(names.MAIL_SEND, periodic_id="mail-send", schedule=lambda _: "* * * * *")
-async def send_task(rt: SyncRuntime) -> None:
-    """Every minute: queue the reconnect notices owed, then send every message that
-    is due (new ones and retries)."""
-    from spacecal.mail.notices import queue_reconnect_notices  # it queues through here
-
-    async with rt.db.engine.begin() as conn:
-        await queue_reconnect_notices(conn, rt.settings)
-    while (await send_due(rt)).sent >= rt.settings.mail_send_batch:
-        pass
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,10 @@
 - `mail_outbox`: every outgoing message (replies, confirmations, notices), queued in
   the deciding transaction and sent by the sender job with retries and backoff.
 - `bookings.source` accepts 'invitation'.
+- `booking_invites`: bookings made elsewhere for a member who books this resource by
+  invitation (and has no calendar connected for it), sent to them as a REQUEST
+  organised by the resource's address (SEQUENCE = the booking's version; a CANCEL
+  when cancelled); the member's own REPLY is recorded and changes nothing.
 - `connections.reconnect_mailed_at`: the one email telling a member a connection
   needs reconnecting was queued (cleared when it is healthy again).
 
@@ -68,6 +72,16 @@ def upgrade() -> None:
     )
     op.execute("CREATE INDEX invitations_recent ON invitations (coworker_id, updated_at)")
     op.execute(
+        "CREATE TABLE booking_invites ("
+        " booking_id bigint PRIMARY KEY REFERENCES bookings (id) ON DELETE CASCADE,"
+        " uid varchar(255) NOT NULL UNIQUE,"
+        " version integer NOT NULL,"
+        " cancelled boolean NOT NULL DEFAULT false,"
+        " partstat varchar(16),"
+        " replied_at timestamptz,"
+        " sent_at timestamptz NOT NULL)"
+    )
+    op.execute(
         "CREATE TABLE mail_outbox ("
         " id bigserial PRIMARY KEY,"
         " to_address varchar(320) NOT NULL,"
@@ -91,6 +105,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("DROP TABLE mail_outbox")
+    op.execute("DROP TABLE booking_invites")
     op.execute("DROP TABLE invitations")
     op.execute("ALTER TABLE connections DROP COLUMN reconnect_mailed_at")
     op.execute("DELETE FROM bookings WHERE source = 'invitation'")
