@@ -170,6 +170,57 @@ async def create(conn: AsyncConnection, values: dict[str, Any], *, by: str, now:
     return int(booking_id)
 
 
+async def move(
+    conn: AsyncConnection,
+    booking_id: int,
+    from_time: datetime,
+    to_time: datetime,
+    *,
+    by: str,
+    now: datetime,
+) -> bool:
+    """Check and move a live booking to a new span, and queue its calendars; False
+    when there was nothing to move (no such booking, or the same span)."""
+    row = (
+        await conn.execute(
+            select(
+                Booking.id,
+                Booking.cancelled_at,
+                Booking.from_time,
+                Booking.to_time,
+                Booking.version,
+                Booking.resource_id,
+                Booking.coworker_id,
+            )
+            .where(Booking.id == booking_id)
+            .with_for_update()
+        )
+    ).first()
+    if row is None or (row.from_time == from_time and row.to_time == to_time):
+        return False
+    old = dict(row._mapping)
+    values: dict[str, Any] = {
+        "resource_id": row.resource_id,
+        "coworker_id": row.coworker_id,
+        "from_time": from_time,
+        "to_time": to_time,
+    }
+    await check(conn, values, old, now=now)
+    await conn.execute(
+        update(Booking)
+        .where(Booking.id == booking_id)
+        .values(
+            from_time=from_time,
+            to_time=to_time,
+            version=values["version"],
+            updated_on=now,
+            updated_by=by,
+        )
+    )
+    await calendars_owe(conn, [booking_id])
+    return True
+
+
 async def cancel(
     conn: AsyncConnection,
     booking_id: int,

@@ -271,6 +271,35 @@ class Settings(BaseSettings):
         "`quotaExceeded`), spacecal writes nothing to that account for this long.",
     )
 
+    # --- outgoing mail (iMIP replies, confirmations, notices; mail/outbox.py) ----------
+    smtp_url: str | None = Field(
+        default=None,
+        description="Outgoing mail relay, e.g. smtp://user:pass@relay:587 (STARTTLS when the "
+        "relay offers it; smtps:// for implicit TLS). Unset: nothing is sent, mail stays queued.",
+    )
+    dkim_key_file: Path | None = Field(
+        default=None,
+        description="PEM private key that DKIM-signs outgoing mail (with dkim_selector).",
+    )
+    dkim_selector: str | None = Field(
+        default=None, description="DKIM selector published in DNS for dkim_key_file."
+    )
+    mail_backoff_base_seconds: float = Field(
+        default=60.0, gt=0, description="First wait after the relay refused an outgoing message."
+    )
+    mail_backoff_cap_seconds: float = Field(
+        default=3600.0, gt=0, description="Longest wait between an outgoing message's retries."
+    )
+    mail_max_attempts: int = Field(
+        default=12, ge=1, description="Outgoing message attempts before it is given up."
+    )
+    mail_send_batch: int = Field(
+        default=50, ge=1, description="Outgoing messages one sender pass sends at most."
+    )
+    mail_timeout_seconds: float = Field(
+        default=30.0, gt=0, description="Timeout of one conversation with the outgoing relay."
+    )
+
     # --- portal -----------------------------------------------------------------
     portal_session_hours: float = Field(
         default=12.0, gt=0, description="How long a members' portal sign-in lasts."
@@ -513,6 +542,44 @@ class Settings(BaseSettings):
         ge=1,
         description="Most instances of one recurring CalDAV event expanded per pull "
         "(the latest ones up to the sync window's end are kept).",
+    )
+
+    # --- invitations by mail: receiving (spacecal.mail, docs/invitations.md) -----
+    mail_domain: str | None = Field(
+        default=None,
+        description="Domain of the resources' invitation addresses "
+        "(`<resource>+<token>@<domain>`); unset: invitations are off.",
+    )
+    smtp_listen: str | None = Field(
+        default=None,
+        description="`host:port` where `spacecal mail` (or `serve --smtp`) receives mail; "
+        "unset: no receiver.",
+    )
+    smtp_tls_cert: Path | None = Field(
+        default=None, description="PEM certificate (chain) offered with STARTTLS by the receiver."
+    )
+    smtp_tls_key: Path | None = Field(
+        default=None, description="PEM private key of SPACECAL_SMTP_TLS_CERT; both or neither."
+    )
+    smtp_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1024,
+        description="Largest message the receiver accepts, advertised in SIZE and enforced "
+        "while receiving (552 before anything is stored).",
+    )
+    smtp_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="An SMTP client silent for this long is cut off."
+    )
+    mail_keep_days: int = Field(
+        default=30, ge=1, description="Days a received message is kept before it is pruned."
+    )
+    dns_overrides_file: Path | None = Field(
+        default=None,
+        description='DNS records consulted instead of the network: JSON {"name": {"TXT": '
+        '["..."]}}. When set, a name it does not list has no records and no lookup is made.',
+    )
+    dns_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Time allowed for one DNS lookup (DKIM keys, DMARC)."
     )
 
     def effective_public_url(self) -> str:

@@ -79,6 +79,24 @@ QUEUE_OLDEST = Gauge(
     "spacecal_queue_oldest_mark_age_seconds",
     "Age of the oldest webhook mark not yet dispatched (0 when none).",
 )
+MAIL_PROCESSED = Counter(
+    "spacecal_mail_messages_total",
+    "Received invitation messages processed by this process, by outcome (booked, "
+    "updated, cancelled, declined, ignored, refused-sender, malformed, ...).",
+    ["outcome"],
+)
+MAIL_REFUSED = Counter(
+    "spacecal_mail_refused_recipients_total",
+    "SMTP recipients refused at RCPT by this receiver: unknown (550), outside the mail "
+    "domain (relay, 550), or unavailable (451, database down).",
+    ["reason"],
+)
+MAIL_KEPT = Gauge(
+    "spacecal_mail_kept_messages",
+    "Received messages still kept (SPACECAL_MAIL_KEEP_DAYS), by outcome (queued = not yet "
+    "processed); read from the database at scrape time.",
+    ["outcome"],
+)
 SCRAPE_ERRORS = Counter(
     "spacecal_metrics_database_errors_total",
     "Scrapes whose queue gauges could not be read from the database (timeout, error).",
@@ -107,6 +125,14 @@ def provider_error(provider: str, status: int) -> None:
 
 def token_refresh(provider: str, outcome: str) -> None:
     TOKEN_REFRESHES.labels(provider, outcome).inc()
+
+
+def mail_outcome(outcome: str) -> None:
+    MAIL_PROCESSED.labels(outcome).inc()
+
+
+def mail_refused(reason: str) -> None:
+    MAIL_REFUSED.labels(reason).inc()
 
 
 @dataclass
@@ -161,6 +187,10 @@ JobCounts = Callable[[AsyncConnection], Awaitable[Mapping[str, int]]]
 _MARKS_SQL = text(
     "SELECT count(*), min(sync_requested_at) FROM connections WHERE sync_requested_at IS NOT NULL"
 )
+_MAIL_SQL = text(
+    "SELECT CASE WHEN status = 'queued' THEN 'queued' ELSE coalesce(outcome, status) END,"
+    " count(*) FROM mail_messages GROUP BY 1"
+)
 
 
 async def collect_queue(
@@ -176,6 +206,7 @@ async def collect_queue(
             async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
                 jobs = await job_counts(conn)
                 marks, oldest = (await conn.execute(_MARKS_SQL)).one()
+                kept = {str(o): int(n) for o, n in await conn.execute(_MAIL_SQL)}
     except Exception:
         SCRAPE_ERRORS.inc()
         return False
@@ -184,7 +215,14 @@ async def collect_queue(
     QUEUE_MARKS.set(int(marks or 0))
     age = (clock.now() - oldest).total_seconds() if oldest is not None else 0.0
     QUEUE_OLDEST.set(max(0.0, age))
+    for outcome in set(kept) | {o for (o,) in _labels(MAIL_KEPT)}:
+        MAIL_KEPT.labels(outcome).set(kept.get(outcome, 0))
     return True
+
+
+def _labels(gauge: Gauge) -> list[tuple[str, ...]]:
+    """The label values a gauge has been set for (so a vanished outcome reads 0)."""
+    return [tuple(s.labels.values()) for m in gauge.collect() for s in m.samples]
 
 
 async def exposition(engine: AsyncEngine | None, *, job_counts: JobCounts) -> tuple[bytes, str]:

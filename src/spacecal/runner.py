@@ -32,6 +32,10 @@ from spacecal.config import Settings
 from spacecal.db.engine import open_database
 from spacecal.jobs import worker as job_worker
 from spacecal.jobs.status import job_counts
+from spacecal.mail import horizon as mail_horizon
+from spacecal.mail import jobs as mail_jobs
+from spacecal.mail import sender as mail_sender
+from spacecal.mail.receiver import run_receiver
 from spacecal.metrics import serve_metrics
 from spacecal.outbound import tasks as outbound_tasks
 from spacecal.sync.accounts import waiting
@@ -52,6 +56,9 @@ TASK_MODULES = (
     prune,
     waiting,
     outbound_tasks,
+    mail_jobs,
+    mail_sender,
+    mail_horizon,
 )
 
 log = logging.getLogger("spacecal.runner")
@@ -130,17 +137,28 @@ def shift_clock(settings: Settings) -> None:
 
 
 async def serve(
-    settings: Settings, *, host: str, port: int, worker: bool, log_level: str = "info"
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    worker: bool,
+    log_level: str = "info",
+    smtp: bool = False,
 ) -> None:
+    """`smtp`: receive mail in this process too (`serve --smtp`: single-process installs
+    and the demo; only one process may bind SPACECAL_SMTP_LISTEN)."""
     shift_clock(settings)
     db = await open_database(settings)
     # One services object for the web parts and the in-process worker (spacecal.app).
     services = build_services(settings, db)
     worker_task: asyncio.Task[None] | None = None
+    smtp_task: asyncio.Task[None] | None = None
     try:
         app = create_app(services=services)
         if worker:
             worker_task = asyncio.create_task(keep_working(services), name="spacecal-worker")
+        if smtp:
+            smtp_task = asyncio.create_task(run_receiver(db.engine, settings), name="spacecal-smtp")
         # log_config=None: uvicorn's own lines go through spacecal's handler (spacecal.logs).
         # http: httptools with a deadline and a size for each request's headers and a
         # deadline for its body (web/guard.py); bodies are limited in the app (web/limits.py).
@@ -160,6 +178,7 @@ async def serve(
         )
         await uvicorn.Server(config).serve()
     finally:
+        await _cancel(smtp_task)
         await _cancel(worker_task)
         await services.http.aclose()
         await db.dispose()
@@ -194,4 +213,20 @@ async def work(
     finally:
         await _cancel(metrics_task)
         await services.http.aclose()
+        await db.dispose()
+
+
+async def receive_mail(settings: Settings) -> None:
+    """`spacecal mail`: the SMTP receiver alone, until SIGINT/SIGTERM. It stores each
+    message and queues its job; workers process them."""
+    shift_clock(settings)
+    db = await open_database(settings)
+    task = asyncio.create_task(run_receiver(db.engine, settings), name="spacecal-smtp")
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    try:
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    finally:
         await db.dispose()

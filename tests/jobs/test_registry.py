@@ -24,6 +24,10 @@ FROZEN = {
     "spacecal.recover_stalled": "sync",
     "spacecal.resume_setups": "sync",
     "spacecal.outbound.deliver": "outbound",
+    "spacecal.mail.process": "mail",
+    "spacecal.mail.prune": "mail",
+    "spacecal.mail.send": "outbound",
+    "spacecal.mail.horizon": "sync",
 }
 SRC = Path(__file__).resolve().parents[2] / "src" / "spacecal"
 
@@ -42,6 +46,9 @@ def test_the_app_registers_exactly_the_frozen_names() -> None:
         "spacecal.prune",
         "spacecal.recover_stalled",
         "spacecal.resume_setups",
+        "spacecal.mail.prune",
+        "spacecal.mail.send",
+        "spacecal.mail.horizon",
     }
 
 

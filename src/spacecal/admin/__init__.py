@@ -21,7 +21,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, Response
 
-from spacecal.admin import buttons, pages, signin
+from spacecal.admin import buttons, mail, pages, signin
 from spacecal.admin.access import Problem
 from spacecal.admin.runtime import runtime
 from spacecal.admin.views import harden, render
@@ -35,6 +35,7 @@ def mount_admin(app: FastAPI) -> None:
     app.include_router(signin.router)
     app.include_router(pages.router)
     app.include_router(buttons.router)
+    app.include_router(mail.router)
 
     @app.get("/admin/static/admin.css", include_in_schema=False)
     async def admin_css() -> Response:

@@ -1,4 +1,4 @@
-"""`spacecal serve` and `spacecal worker`: the long-running processes."""
+"""`spacecal serve`, `spacecal worker` and `spacecal mail`: the long-running processes."""
 
 from __future__ import annotations
 
@@ -24,6 +24,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         "DATABASE_URL" if settings.database_url else f"embedded PostgreSQL in {settings.data_dir}"
     )
     with_worker = "" if args.no_worker else ", with a worker"
+    if args.smtp:
+        _check_mail_settings(settings)
+        with_worker += f", receiving mail on {settings.smtp_listen}"
     print(
         f"spacecal {__version__}: serving on http://{args.host}:{args.port} ({where}{with_worker})",
         flush=True,
@@ -39,6 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                 port=args.port,
                 worker=not args.no_worker,
                 log_level=args.log_level,
+                smtp=args.smtp,
             )
         )
     finally:
@@ -66,6 +70,44 @@ def cmd_worker(args: argparse.Namespace) -> int:
     )
     try:
         asyncio.run(runner.work(settings, concurrency=concurrency, metrics_port=metrics_port))
+    finally:
+        release_embedded(settings)
+    return 0
+
+
+def _check_mail_settings(settings: object) -> None:
+    from spacecal.config import Settings
+    from spacecal.mail.receiver import listen_address, tls_context
+
+    assert isinstance(settings, Settings)
+    if not settings.mail_domain or not settings.smtp_listen:
+        raise SystemExit(
+            "receiving mail needs SPACECAL_MAIL_DOMAIN (the invitation addresses' domain) "
+            "and SPACECAL_SMTP_LISTEN (host:port, e.g. 0.0.0.0:25); see docs/invitations.md"
+        )
+    try:
+        listen_address(settings)
+        tls_context(settings)
+    except (ValueError, OSError) as exc:
+        raise SystemExit(str(exc)) from exc
+
+
+def cmd_mail(args: argparse.Namespace) -> int:
+    from spacecal import runner
+    from spacecal.config import Settings
+
+    settings = settings_for(args)
+    assert isinstance(settings, Settings)
+    configure_logging(settings, settings.log_level)
+    _check_mail_settings(settings)
+    tls = ", STARTTLS" if settings.smtp_tls_cert else ""
+    print(
+        f"spacecal {__version__}: receiving mail for {settings.mail_domain} on "
+        f"{settings.smtp_listen}{tls}",
+        flush=True,
+    )
+    try:
+        asyncio.run(runner.receive_mail(settings))
     finally:
         release_embedded(settings)
     return 0
@@ -103,7 +145,23 @@ def register(sub: Subparsers, data_dir: argparse.ArgumentParser) -> None:
         action="store_true",
         help="serve only; run jobs in separate `spacecal worker` processes",
     )
+    serve.add_argument(
+        "--smtp",
+        action="store_true",
+        help="also receive invitation mail on SPACECAL_SMTP_LISTEN (single-process installs; "
+        "run it in one process only, or use `spacecal mail`)",
+    )
     serve.set_defaults(func=cmd_serve)
+
+    mail = sub.add_parser(
+        "mail",
+        parents=[data_dir],
+        help="receive invitation mail (SMTP)",
+        description="Run the SMTP receiver for invitations on SPACECAL_SMTP_LISTEN: accepts "
+        "mail only for SPACECAL_MAIL_DOMAIN's invitation addresses, stores each message and "
+        "queues its processing for the workers (docs/invitations.md).",
+    )
+    mail.set_defaults(func=cmd_mail)
 
     worker = sub.add_parser(
         "worker",

@@ -17,7 +17,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -29,13 +28,10 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
-TZ = DateTime(timezone=True)
-
-
-class Base(DeclarativeBase):
-    pass
+from spacecal.db.base import TZ as TZ  # re-exported: every table module uses them
+from spacecal.db.base import Base as Base
 
 
 def table_of(model: type[Base]) -> Table:
@@ -62,6 +58,10 @@ class Business(RecordMixin, Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     time_zone: Mapped[str] = mapped_column(String(64), nullable=False)
     max_booking_days_ahead: Mapped[int] = mapped_column(Integer, nullable=False, default=90)
+    # The opt-in for invitations to the plain `<slug>@<mail domain>` (docs/invitations.md).
+    invitations_plain_address: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default=text("false")
+    )
 
 
 class Resource(RecordMixin, Base):
@@ -69,6 +69,7 @@ class Resource(RecordMixin, Base):
     __table_args__ = (
         CheckConstraint("slot_step_minutes > 0", name="resources_step_positive"),
         CheckConstraint("resource_type IN ('room', 'desk')", name="resources_type_known"),
+        Index("resources_mail_slug", "mail_slug", unique=True),
     )
 
     business_id: Mapped[int] = mapped_column(
@@ -86,6 +87,8 @@ class Resource(RecordMixin, Base):
     opening_hours: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     google_calendar_id: Mapped[str | None] = mapped_column(String(1024))
     office365_calendar_id: Mapped[str | None] = mapped_column(String(1024))
+    # Its part of its invitation addresses: given on first use, then kept (mail/addresses.py).
+    mail_slug: Mapped[str | None] = mapped_column(String(64))
 
 
 class Coworker(RecordMixin, Base):
@@ -109,7 +112,8 @@ class Booking(RecordMixin, Base):
     __table_args__ = (
         CheckConstraint("to_time > from_time", name="bookings_positive_span"),
         CheckConstraint(
-            "source IN ('api', 'portal', 'google', 'microsoft')", name="bookings_source_known"
+            "source IN ('api', 'portal', 'google', 'microsoft', 'invitation')",
+            name="bookings_source_known",
         ),
         Index("bookings_coworker_resource", "coworker_id", "resource_id"),
         Index("bookings_resource_time", "resource_id", "from_time"),
@@ -266,6 +270,8 @@ class Connection(RecordMixin, Base):
     # The sync loop's condition (db/conditions.py `Health`); the health shown anywhere is
     # derived there (`health_expr`), with the renewal's own condition below.
     health: Mapped[str] = mapped_column(String(20), nullable=False, default="new")
+    # The one "reconnect" email was queued (mail/notices.py; migration 0024).
+    reconnect_mailed_at: Mapped[datetime | None] = mapped_column(TZ)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None] = mapped_column(TZ)
     last_notification_at: Mapped[datetime | None] = mapped_column(TZ)
@@ -401,6 +407,103 @@ class DeferredInstance(Base):
     updated_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
 
 
+class Invitation(Base):
+    """What spacecal decided for an invitation (UID) and each of its instances
+    (`instance_key` '' = the event or series itself; else the instance's original
+    start in UTC); the '' row keeps the original ORGANIZER and the last SEQUENCE and
+    DTSTAMP applied (mail/invitations.py; migration 0024)."""
+
+    __tablename__ = "invitations"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN ('pending', 'accepted', 'declined', 'cancelled')",
+            name="invitations_status_known",
+        ),
+        UniqueConstraint(
+            "coworker_id", "resource_id", "uid", "instance_key", name="invitations_instance"
+        ),
+        Index("invitations_booking", "booking_id"),
+        Index("invitations_recent", "coworker_id", "updated_at"),
+        Index(
+            "invitations_horizon",
+            "decided_until",
+            postgresql_where=text("decided_until IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    coworker_id: Mapped[int] = mapped_column(
+        ForeignKey("coworkers.id", ondelete="CASCADE"), nullable=False
+    )
+    resource_id: Mapped[int] = mapped_column(
+        ForeignKey("resources.id", ondelete="CASCADE"), nullable=False
+    )
+    uid: Mapped[str] = mapped_column(String(1024), nullable=False)
+    instance_key: Mapped[str] = mapped_column(String(64), nullable=False, server_default="")
+    organizer: Mapped[str] = mapped_column(String(320), nullable=False)
+    sequence: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    dtstamp: Mapped[datetime | None] = mapped_column(TZ)
+    address_id: Mapped[int | None] = mapped_column(BigInteger)
+    # The address the invitation reached: replies (also later ones) come from it.
+    address: Mapped[str] = mapped_column(String(320), nullable=False, server_default="")
+    booking_id: Mapped[int | None] = mapped_column(ForeignKey("bookings.id", ondelete="SET NULL"))
+    start_time: Mapped[datetime | None] = mapped_column(TZ)
+    end_time: Mapped[datetime | None] = mapped_column(TZ)
+    status: Mapped[str] = mapped_column(String(16), nullable=False, server_default="pending")
+    reason: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    # A series: its last applied VEVENTs, and how far its instances were decided.
+    calendar: Mapped[str] = mapped_column(Text, nullable=False, server_default="")
+    decided_until: Mapped[datetime | None] = mapped_column(TZ)
+    created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+class BookingInvite(Base):
+    """A booking made elsewhere, sent as a REQUEST to a member who books its resource
+    by invitation (mail/elsewhere.py; migration 0024)."""
+
+    __tablename__ = "booking_invites"
+
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), primary_key=True
+    )
+    uid: Mapped[str] = mapped_column(String(255), nullable=False, unique=True)
+    version: Mapped[int] = mapped_column(Integer, nullable=False)
+    cancelled: Mapped[bool] = mapped_column(Boolean, nullable=False, server_default="false")
+    partstat: Mapped[str | None] = mapped_column(String(16))
+    replied_at: Mapped[datetime | None] = mapped_column(TZ)
+    sent_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
+class MailOutbox(Base):
+    """One outgoing message, queued in the transaction that decided it and sent by the
+    sender job with retries (mail/outbox.py; migration 0024)."""
+
+    __tablename__ = "mail_outbox"
+    __table_args__ = (
+        Index(
+            "mail_outbox_due",
+            "next_attempt_at",
+            postgresql_where=text("sent_at IS NULL AND failed_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    to_address: Mapped[str] = mapped_column(String(320), nullable=False)
+    from_address: Mapped[str] = mapped_column(String(320), nullable=False)
+    subject: Mapped[str] = mapped_column(String(998), nullable=False)
+    body_text: Mapped[str] = mapped_column(Text, nullable=False)
+    calendar: Mapped[bytes | None] = mapped_column(LargeBinary)
+    method: Mapped[str | None] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    next_attempt_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False, server_default="0")
+    last_error: Mapped[str | None] = mapped_column(Text)
+    sent_at: Mapped[datetime | None] = mapped_column(TZ)
+    failed_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
 class SyncRun(Base):
     """One reconcile of one connection: history for the console."""
 
@@ -491,3 +594,8 @@ class Meta(Base):
 
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
+
+
+# The invitation-by-mail tables live in their own module (this one is long enough);
+# importing it here puts them on Base.metadata wherever the models are loaded.
+from spacecal.db import mail_models as mail_models  # noqa: E402

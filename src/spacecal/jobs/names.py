@@ -12,19 +12,24 @@ from __future__ import annotations
 
 SYNC_QUEUE = "sync"
 OUTBOUND_QUEUE = "outbound"
-QUEUES = (SYNC_QUEUE, OUTBOUND_QUEUE)
+MAIL_QUEUE = "mail"
+QUEUES = (SYNC_QUEUE, OUTBOUND_QUEUE, MAIL_QUEUE)
 
 RECONCILE = "spacecal.reconcile"  # sync/reconcile/task.py
 KEEPALIVE = "spacecal.keepalive"  # sync/upkeep/keepalive.py, one connection
 STOP_ORPHANS = "spacecal.stop_orphans"  # sync/upkeep/orphan_channels.py
 MARK_CALENDARS = "spacecal.mark_calendars"  # sync/reconcile/verify.py (migration 0014)
 DELIVER = "spacecal.outbound.deliver"  # outbound/tasks.py
+PROCESS_MAIL = "spacecal.mail.process"  # mail/jobs.py, one received message
 # Periodic:
 SWEEP = "spacecal.sweep"  # sync/upkeep/sweep.py
 KEEPALIVE_PASS = "spacecal.renewal"  # noqa: S105 (a task name, not a password); sync/upkeep/keepalive.py (the name predates the pass)
 PRUNE = "spacecal.prune"  # sync/upkeep/prune.py
 RECOVER_STALLED = "spacecal.recover_stalled"  # jobs/periodic.py
 RESUME_SETUPS = "spacecal.resume_setups"  # sync/accounts/waiting.py
+PRUNE_MAIL = "spacecal.mail.prune"  # mail/jobs.py
+MAIL_SEND = "spacecal.mail.send"  # mail/sender.py (migration 0024)
+MAIL_HORIZON = "spacecal.mail.horizon"  # mail/horizon.py (migration 0024)
 
 #: The queue of each task (job rows are inserted with it).
 QUEUE_OF: dict[str, str] = {
@@ -33,10 +38,14 @@ QUEUE_OF: dict[str, str] = {
     STOP_ORPHANS: SYNC_QUEUE,
     MARK_CALENDARS: SYNC_QUEUE,
     DELIVER: OUTBOUND_QUEUE,
+    PROCESS_MAIL: MAIL_QUEUE,
     SWEEP: SYNC_QUEUE,
     KEEPALIVE_PASS: SYNC_QUEUE,
     PRUNE: SYNC_QUEUE,
     RECOVER_STALLED: SYNC_QUEUE,
     RESUME_SETUPS: SYNC_QUEUE,
+    PRUNE_MAIL: MAIL_QUEUE,
+    MAIL_SEND: OUTBOUND_QUEUE,
+    MAIL_HORIZON: SYNC_QUEUE,
 }
 TASKS = tuple(QUEUE_OF)

@@ -120,6 +120,16 @@ BUSINESSES = RecordSpec(
             validate=_days_ahead,
             description="How far ahead bookings may be made (default 90).",
         ),
+        Field(
+            "InvitationsPlainAddress",
+            Kind.BOOL,
+            "invitations_plain_address",
+            nullable=False,
+            description="Also accept invitations sent to a resource's plain address "
+            "(<resource>@<mail domain>) from members' registered addresses when DKIM "
+            "passes. Off by default: a signed invitation can be replayed to it "
+            "(docs/invitations.md).",
+        ),
     ),
     description="A location.",
     before_write=business_before_write,

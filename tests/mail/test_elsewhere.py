@@ -1,0 +1,95 @@
+"""A booking made elsewhere for a member who books the room by invitation (and has
+no calendar connected for it) reaches them as a REQUEST organised by their room
+address; a cancel as a CANCEL; their REPLY is recorded and changes nothing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import icalendar
+from sqlalchemy import text
+from tests.mail.support import ALICE, MailEnv, invitation
+from tests.mail.test_decisions import _bob_books
+
+from spacecal import bookings, clock
+from spacecal.mail import addresses
+from spacecal.mail.sender import send_task
+
+T = lambda *a: datetime(*a, tzinfo=UTC)  # noqa: E731
+DOMAIN = "book.riverside.test"
+
+
+def _reply(uid: str, organizer: str, partstat: str) -> bytes:
+    calendar = (
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//member//EN\r\nMETHOD:REPLY\r\n"
+        f"BEGIN:VEVENT\r\nUID:{uid}\r\nSEQUENCE:1\r\nDTSTAMP:20310115T110000Z\r\n"
+        "DTSTART:20310120T090000Z\r\nDTEND:20310120T100000Z\r\n"
+        f"ORGANIZER:mailto:{organizer}\r\n"
+        f"ATTENDEE;PARTSTAT={partstat}:mailto:{ALICE}\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
+    return (
+        f"From: {ALICE}\r\nTo: {organizer}\r\nSubject: Accepted\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: text/calendar; method=REPLY; charset="utf-8"\r\n\r\n' + calendar
+    ).encode()
+
+
+async def test_bookings_made_elsewhere_are_sent_and_replies_recorded(mail_env: MailEnv) -> None:
+    mail_env.rt.settings = mail_env.rt.settings.model_copy(update={"mail_domain": DOMAIN})
+    space = mail_env.space
+    await _bob_books(mail_env, T(2031, 1, 20, 12), T(2031, 1, 20, 13))  # not Alice's
+    await send_task(mail_env.rt)
+    assert mail_env.sink.received == []  # Alice has never booked by invitation
+    assert await mail_env.handle(invitation()) == "booked"
+    async with mail_env.engine.begin() as conn:
+        booking = await bookings.create(
+            conn,
+            {
+                "resource_id": space.room_id,
+                "coworker_id": space.alice,
+                "from_time": T(2031, 1, 20, 9),
+                "to_time": T(2031, 1, 20, 10),
+                "source": "portal",
+            },
+            by=ALICE,
+            now=clock.now(),
+        )
+        room = addresses.address(
+            await addresses.slug_of(conn, space.room_id),
+            await addresses.current_token(conn, space.alice, space.room_id),
+            DOMAIN,
+        )
+    before = len(mail_env.sink.replies())
+    await send_task(mail_env.rt)
+    await send_task(mail_env.rt)  # sent once
+    [(message, body)] = mail_env.sink.replies()[before:]
+    assert (message["From"], message["To"]) == (room, ALICE)
+    calendar = icalendar.Calendar.from_ical(body)
+    assert calendar["METHOD"] == "REQUEST"
+    [event] = calendar.walk("VEVENT")
+    uid = str(event["UID"])
+    assert event["SEQUENCE"] == 1 and str(event["ORGANIZER"]) == f"mailto:{room}"
+    assert event["DTSTART"].dt == T(2031, 1, 20, 9)
+
+    # Alice declines it in her calendar: noted, the booking stays.
+    reply = _reply(uid, room, "DECLINED")
+    assert await mail_env.handle(reply, address=room) == "recorded"
+    async with mail_env.engine.connect() as conn:
+        row = (
+            await conn.execute(
+                text(
+                    "SELECT b.cancelled_at, i.partstat FROM bookings b"
+                    " JOIN booking_invites i ON i.booking_id = b.id WHERE b.id = :id"
+                ),
+                {"id": booking},
+            )
+        ).one()
+    assert row.cancelled_at is None and row.partstat == "DECLINED"
+
+    async with mail_env.engine.begin() as conn:
+        await bookings.cancel(conn, booking, by="admin", now=clock.now())
+    await send_task(mail_env.rt)
+    message, body = mail_env.sink.replies()[-1]
+    calendar = icalendar.Calendar.from_ical(body)
+    assert calendar["METHOD"] == "CANCEL"
+    [event] = calendar.walk("VEVENT")
+    assert str(event["UID"]) == uid and event["SEQUENCE"] == 2
