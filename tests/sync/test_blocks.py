@@ -11,13 +11,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import func, select
 from tests.support.bookings import live_bookings, tomorrow_at
 from tests.support.environments import PROVIDERS, SyncEnv, move_clocks
 from tests.support.member import Member, Seen
-from tests.support.portal import GOOGLE, MICROSOFT
 
-from spacecal.db.models import Booking, Business, EventLink
+from spacecal.db.models import Booking, BookingChange, Business, Connection, EventLink
 from spacecal.providers.google import MARKER_PROPERTY
 from spacecal.providers.microsoft import MARKER_PROPERTY_ID
 from spacecal.sync.upkeep.sweep import sweep
@@ -356,4 +355,25 @@ async def test_the_business_record_carries_the_settings(sync_env: SyncEnv) -> No
     assert bad.status_code == 400 and "AvailabilityDaysAhead" in bad.text
 
 
-_ = (GOOGLE, MICROSOFT, update)
+async def test_one_outbox_row_per_change_expanded_outside_the_booking(
+    sync_env: SyncEnv,
+) -> None:
+    """The booking's transaction writes one `booking_changes` row and touches no other
+    connection row; the dispatcher turns it into a mark (then a job) per calendar."""
+    alice = await sync_env.connect("google", "alice")
+    await sync_env.connect("microsoft", "bob")
+    await sync_env.settle()
+    await book(sync_env, sync_env.env.space.bob, tomorrow_at(10))
+    async with sync_env.engine.connect() as conn:
+        changes = await conn.scalar(select(func.count()).select_from(BookingChange))
+        marked = await conn.scalar(
+            select(func.count()).where(Connection.sync_requested_at.is_not(None))
+        )
+    assert (changes, marked) == (1, 0)
+    await sync_env.dispatch()
+    async with sync_env.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(BookingChange)) == 0
+    # bob's own calendar was queued by the write path; alice's by the dispatcher.
+    assert await sync_env.runnable_jobs() == 2
+    await sync_env.settle()
+    assert len(blocks(alice)) == 1
