@@ -377,3 +377,33 @@ async def test_one_outbox_row_per_change_expanded_outside_the_booking(
     assert await sync_env.runnable_jobs() == 2
     await sync_env.settle()
     assert len(blocks(alice)) == 1
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_only_time_title_and_busy_status_are_put_back(
+    sync_env: SyncEnv, provider: str
+) -> None:
+    """A colour the member's app adds is left alone (no write); marking the block free
+    is put back."""
+    alice = await sync_env.connect(provider, "alice")
+    await sync_env.connect(provider, "bob")
+    await book(sync_env, sync_env.env.space.bob, tomorrow_at(10))
+    await sync_env.settle()
+    [block] = blocks(alice)
+    google, microsoft = sync_env.env.google, sync_env.env.microsoft
+
+    def edit(google_fields: dict[str, Any], graph_fields: dict[str, Any]) -> None:
+        if provider == "google":
+            google.update_event(alice.calendar_id, block.id, google_fields)
+        else:
+            microsoft.edit_event(alice.email, block.id, graph_fields)
+
+    writes = _writes(sync_env, provider)
+    edit({"colorId": "5"}, {"categories": ["Red category"]})
+    await sync_env.settle()
+    assert _writes(sync_env, provider) == writes
+    edit({"transparency": "transparent"}, {"showAs": "free"})
+    await sync_env.settle()
+    assert _writes(sync_env, provider) == writes + 1
+    raw = await raw_event(sync_env, alice, block.id)
+    assert raw.get("transparency", "opaque") == "opaque" and raw.get("showAs", "busy") == "busy"
