@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from tests.support.bookings import live_bookings, tomorrow_at
 from tests.support.environments import PROVIDERS, SyncEnv, move_clocks
 from tests.support.member import Member, Seen
@@ -276,14 +276,21 @@ async def test_switching_off_removes_blocks(sync_env: SyncEnv, provider: str) ->
     await book(sync_env, sync_env.env.space.bob, tomorrow_at(10))
     await sync_env.settle()
     assert len(blocks(alice)) == 1
+    # The business write itself queues the change (no sweep needed)...
     await set_business(sync_env, AvailabilityDaysAhead=0)
-    await sweep(sync_env.rt)
     await sync_env.settle()
     assert alice.events() == []
     await set_business(sync_env, AvailabilityDaysAhead=14)
-    await sweep(sync_env.rt)
     await sync_env.settle()
     assert len(blocks(alice)) == 1
+    # ...and the sweep finds a switch-off whose trigger was lost.
+    async with sync_env.engine.begin() as conn:
+        await conn.execute(update(Business).values(availability_days_ahead=0))
+    await sync_env.settle()
+    assert len(blocks(alice)) == 1
+    await sweep(sync_env.rt)
+    await sync_env.settle()
+    assert alice.events() == []
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
