@@ -56,3 +56,6 @@ async def test_the_checks_see_a_copy_a_stray_event_and_a_booking_without_event(
         problems = await check_calendars(env, scenario)
         assert any("alice/microsoft: live booking" in p for p in problems), problems
         assert any("alice/microsoft: unmarked event" in p for p in problems), problems
+        # bob's calendars showed alice's booking as a block where it was, not where it is.
+        assert any(p.startswith("bob/") and "has no block" in p for p in problems), problems
+        assert any(p.startswith("bob/") and "shows no other" in p for p in problems), problems

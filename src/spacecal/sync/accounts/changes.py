@@ -24,7 +24,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock
@@ -163,9 +163,22 @@ async def resource_before_write(
         await _rename_connections(conn, [resource_id])
 
 
+_AVAILABILITY = ("availability_days_ahead", "availability_shows_names")
+# Every live booking of the business still to end, as a booking change: the dispatcher
+# marks the calendars whose blocks it changes (sync/intake/dispatch.py).
+_BLOCKS_CHANGED = text(
+    "INSERT INTO booking_changes (booking_id, created_at)"
+    " SELECT b.id, :now FROM bookings b JOIN resources r ON r.id = b.resource_id"
+    " WHERE r.business_id = :business AND b.cancelled_at IS NULL AND b.to_time > :now"
+)
+
+
 async def business_before_write(
     conn: AsyncConnection, values: dict[str, Any], old: Mapping[str, Any] | None
 ) -> None:
+    if old is not None and any(c in values and values[c] != old.get(c) for c in _AVAILABILITY):
+        # Blocks appear, go or are retitled now, not at the next sweep.
+        await conn.execute(_BLOCKS_CHANGED, {"business": int(old["id"]), "now": clock.now()})
     if old is None or "name" not in values or values["name"] == old.get("name"):
         return
     business_id = int(old["id"])
