@@ -131,14 +131,55 @@ def test_written_event_round_trips() -> None:
         start=datetime(2031, 1, 10, 9, tzinfo=PARIS),
         end=datetime(2031, 1, 10, 10, tzinfo=PARIS),
         time_zone="Europe/Paris",
-        booking_id=7,
+        marker="5b1e0c9a7d3f4e2a8c6b0d1f3e5a7c9b",
         tentative=True,
     )
     data = compose.event_ics(write, uid="k1", stamp=datetime(2031, 1, 1, tzinfo=UTC))
-    assert b"BEGIN:VTIMEZONE" in data and b"X-SPACECAL-BOOKING-ID:7" in data
+    assert b"BEGIN:VTIMEZONE" in data
+    assert b"X-SPACECAL-MARKER:5b1e0c9a7d3f4e2a8c6b0d1f3e5a7c9b" in data
+    assert b"X-SPACECAL-BLOCK" not in data
     [event] = parse(data.decode(), ZoneInfo("UTC"))
-    assert event.tentative and event.title == "Room A"
+    assert event.tentative and event.title == "Room A" and event.busy
     assert event.time is not None and event.time.start == datetime(2031, 1, 10, 8, tzinfo=UTC)
+
+
+def test_a_block_is_busy_and_says_nothing_but_its_title() -> None:
+    """An availability block: opaque marker under X-SPACECAL-BLOCK, no description, no
+    alarm and no attendee, busy (TRANSP:OPAQUE)."""
+    block = EventWrite(
+        idempotency_key="b1",
+        title="Booked",
+        description="the member's private notes",
+        start=datetime(2031, 1, 10, 9, tzinfo=PARIS),
+        end=datetime(2031, 1, 10, 10, tzinfo=PARIS),
+        time_zone="Europe/Paris",
+        marker="9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b",
+        block=True,
+    )
+    data = compose.event_ics(block, uid="b1", stamp=datetime(2031, 1, 1, tzinfo=UTC))
+    text = data.decode()
+    assert "X-SPACECAL-BLOCK:9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b" in text
+    assert "notes" not in text and "VALARM" not in text and "ATTENDEE" not in text
+    assert "TRANSP:OPAQUE" in text
+    [event] = parse(text, ZoneInfo("UTC"))
+    assert event.busy and event.title == "Booked" and event.description == ""
+
+
+def test_a_transparent_event_is_not_busy() -> None:
+    data = compose.event_ics(
+        EventWrite(
+            idempotency_key="t1",
+            title="Free time",
+            description="",
+            start=datetime(2031, 1, 10, 9, tzinfo=PARIS),
+            end=datetime(2031, 1, 10, 10, tzinfo=PARIS),
+            time_zone="Europe/Paris",
+        ),
+        uid="t1",
+        stamp=datetime(2031, 1, 1, tzinfo=UTC),
+    ).replace(b"TRANSP:OPAQUE", b"TRANSP:TRANSPARENT")
+    [event] = parse(data.decode(), ZoneInfo("UTC"))
+    assert not event.busy
 
 
 def test_unreadable_data() -> None:

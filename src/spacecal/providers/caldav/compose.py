@@ -13,7 +13,8 @@ from icalendar import Calendar, Event
 from spacecal.domain import resolve_time_zone
 from spacecal.providers.base import EventWrite
 from spacecal.providers.caldav.ical import (
-    BOOKING_PROPERTY,
+    BLOCK_PROPERTY,
+    MARKER_PROPERTY,
     PRODID,
     BadCalendarData,
     Moment,
@@ -51,11 +52,13 @@ def event_ics(event: EventWrite, *, uid: str, stamp: datetime) -> bytes:
     vevent.add("dtstart", event.start.astimezone(zone))
     vevent.add("dtend", event.end.astimezone(zone))
     vevent.add("summary", event.title)
-    vevent.add("description", event.description)
+    # A block (another booking of the resource) is busy, with no text beyond its
+    # title, no attendees and no alarms: spacecal never adds either to any event.
+    vevent.add("description", "" if event.block else event.description)
     vevent.add("status", "TENTATIVE" if event.tentative else "CONFIRMED")
     vevent.add("transp", "OPAQUE")
-    if event.booking_id is not None:
-        vevent.add(BOOKING_PROPERTY, str(event.booking_id))
+    if event.marker is not None:
+        vevent.add(BLOCK_PROPERTY if event.block else MARKER_PROPERTY, event.marker)
     return _serialize(_wrap([vevent]))
 
 
@@ -105,7 +108,15 @@ def patched_ics(
             occurrence = datetime.combine(occurrence.date(), time(0), tzinfo=UTC)
         first = _in_form(occurrence, m_start, zone)
         target = Event()
-        for name in ("UID", "SUMMARY", "DESCRIPTION", "STATUS", "TRANSP", BOOKING_PROPERTY):
+        for name in (
+            "UID",
+            "SUMMARY",
+            "DESCRIPTION",
+            "STATUS",
+            "TRANSP",
+            MARKER_PROPERTY,
+            BLOCK_PROPERTY,
+        ):
             if name in master:
                 target.add(name, master.get(name))
         target.add("recurrence-id", first)

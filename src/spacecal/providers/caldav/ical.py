@@ -31,7 +31,11 @@ from icalendar.prop import vDDDLists, vRecur
 from spacecal.domain import CalendarEvent, EventStatus, EventTime, resolve_time_zone
 from spacecal.providers.base import SyncWindow
 
-BOOKING_PROPERTY = "X-SPACECAL-BOOKING-ID"
+# spacecal's marker: an opaque value only (issue 19), never a booking or member id;
+# blocks carry X-SPACECAL-BLOCK instead. Sync knows both by their links, never by
+# reading these back.
+MARKER_PROPERTY = "X-SPACECAL-MARKER"
+BLOCK_PROPERTY = "X-SPACECAL-BLOCK"
 PRODID = "-//spacecal//CalDAV//EN"
 HISTORY = timedelta(days=366)
 _MAX_STEPS = 200_000  # occurrences walked per series (a minutely rule from 1990 stops)
@@ -158,6 +162,7 @@ def _event(
         title=str(component.get("SUMMARY", "")),
         description=str(component.get("DESCRIPTION", "")),
         changed_at=_changed_at(component),
+        busy=str(component.get("TRANSP", "OPAQUE")).upper() != "TRANSPARENT",
     )
 
 
