@@ -52,6 +52,7 @@ from spacecal.providers.http import (
     send,
     token_grant,
 )
+from spacecal.providers.pacing import take_place
 from spacecal.providers.paths import calendar_segment, event_segment
 
 SCOPES = ("openid", "email", "https://www.googleapis.com/auth/calendar.app.created")
@@ -101,6 +102,7 @@ class GoogleProvider:
         body: Any = None,
         sync: bool = False,
     ) -> dict[str, Any]:
+        await take_place()  # the account's budget, shared by every process
         async with GATES.slot("google", access, per_minute=self._per_minute):
             response = await send(
                 self._http, method, self._api + path, access=access, params=params, json_data=body

@@ -19,6 +19,7 @@ from spacecal.providers.base import ProviderError
 from spacecal.providers.gate import GATES
 from spacecal.providers.http import classify, json_body, parse_retry_after, send
 from spacecal.providers.microsoft.wire import error_of
+from spacecal.providers.pacing import take_place
 
 
 def graph_time(moment: datetime) -> str:
@@ -60,6 +61,7 @@ class GraphClient:
         sync: bool = False,
     ) -> dict[str, Any]:
         full = url if url.startswith(("http://", "https://")) else self._graph + url
+        await take_place()  # the account's budget, shared by every process
         async with GATES.slot("microsoft", access, concurrency=self._concurrency):
             response = await send(
                 self._http,
