@@ -262,8 +262,7 @@ class Settings(BaseSettings):
         default=500.0,
         gt=0,
         description="Calendar API requests per Google account in any rolling minute at most, "
-        "every process together (Google allows about 600 per user per project); each "
-        "process also spreads its own requests at this rate.",
+        "every process together (Google allows about 600 per user per project).",
     )
     google_project_requests_per_minute: float = Field(
         default=10_000.0,

@@ -85,7 +85,6 @@ class GoogleProvider:
         self._revoke_url = settings.google_revoke_url
         self._page_size = settings.google_page_size
         self._http = client
-        self._per_minute = settings.google_requests_per_minute
 
     def __repr__(self) -> str:  # the client secret stays out of logs
         return f"GoogleProvider(api={self._api!r}, client_id={self._client_id!r})"
@@ -102,8 +101,9 @@ class GoogleProvider:
         body: Any = None,
         sync: bool = False,
     ) -> dict[str, Any]:
-        await take_place()  # the account's budget, shared by every process
-        async with GATES.slot("google", access, per_minute=self._per_minute):
+        # The account's rate is paced in PostgreSQL for every process (sync/pacing.py).
+        await take_place()
+        async with GATES.slot("google", access):
             response = await send(
                 self._http, method, self._api + path, access=access, params=params, json_data=body
             )

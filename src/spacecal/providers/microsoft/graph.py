@@ -61,7 +61,9 @@ class GraphClient:
         sync: bool = False,
     ) -> dict[str, Any]:
         full = url if url.startswith(("http://", "https://")) else self._graph + url
-        await take_place()  # the account's budget, shared by every process
+        # The mailbox's rate is paced in PostgreSQL for every process (sync/pacing.py);
+        # its 4 concurrent requests here, per process, and by the jobs' account lock.
+        await take_place()
         async with GATES.slot("microsoft", access, concurrency=self._concurrency):
             response = await send(
                 self._http,
