@@ -218,3 +218,11 @@ async def test_reconciles_stay_within_the_users_rate_across_processes(
     assert paced, "no reconcile recorded a wait"
     assert all("request budget of the account spent" in (e or "") for (e,) in paced)
     assert health == {"healthy"}  # waiting for the budget is no failure
+
+
+async def test_a_clock_jumping_back_does_not_stall_the_budget(engines: list[AsyncEngine]) -> None:
+    account = (Budget("google:account:3", 20),)
+    for _ in range(3):
+        await reserve(engines[0], account, NOW, max_wait=60)
+    earlier = NOW - timedelta(days=365)
+    assert await reserve(engines[1], account, earlier, max_wait=0) == (0.0, "")

@@ -38,7 +38,8 @@ _RESERVE = text(
     "INSERT INTO request_pace AS p (scope, pace_at)"
     " SELECT unnest(CAST(:scopes AS text[])), :now + unnest(CAST(:steps AS interval[]))"
     " ON CONFLICT (scope) DO UPDATE"
-    " SET pace_at = greatest(p.pace_at, :now) + (excluded.pace_at - :now)"
+    " SET pace_at = CASE WHEN p.pace_at > :stale THEN :now"
+    " ELSE greatest(p.pace_at, :now) END + (excluded.pace_at - :now)"
     " RETURNING p.scope, p.pace_at"
 )
 _GIVE_BACK = text(
@@ -125,7 +126,11 @@ async def reserve(
     steps = [b.step for b in wanted]
     # Autocommit: one round trip when the budget allows (the usual case).
     async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
-        rows = (await conn.execute(_RESERVE, {"scopes": scopes, "steps": steps, "now": now})).all()
+        # A pace far beyond any wait a budget allows comes from a clock that jumped
+        # back: it starts afresh instead of stalling the account.
+        stale = now + timedelta(seconds=max_wait + 120)
+        params = {"scopes": scopes, "steps": steps, "now": now, "stale": stale}
+        rows = (await conn.execute(_RESERVE, params)).all()
         paces = {scope: pace_at for scope, pace_at in rows}
         wait, scope = 0.0, ""
         for budget in wanted:
