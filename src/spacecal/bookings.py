@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from spacecal import clock
 from spacecal.db.models import Booking, Business, Coworker, Resource
 from spacecal.db.rules import RULE_COLUMNS, rules_from_row
 from spacecal.domain import BookedSpan, BusinessRules, ResourceRules, check_booking
@@ -37,6 +38,12 @@ _SHOWING = text(
     " JOIN bookings b ON b.coworker_id = c.coworker_id AND b.resource_id = c.resource_id"
     " WHERE b.id = ANY(CAST(:ids AS bigint[])) AND c.id IS DISTINCT FROM :except"
     " ORDER BY c.id"
+)
+
+# One outbox row per changed booking (migration 0020), one statement however many.
+_CHANGED = text(
+    "INSERT INTO booking_changes (booking_id, created_at)"
+    " SELECT unnest(CAST(:ids AS bigint[])), :now"
 )
 
 
@@ -178,10 +185,14 @@ async def calendars_owe(
     conn: AsyncConnection, booking_ids: Sequence[int], *, except_connection: int | None = None
 ) -> int:
     """Queue a reconcile for every calendar showing these bookings, except
-    `except_connection` (the calendar a change came from, which already shows it).
+    `except_connection` (the calendar a change came from, which already shows it),
+    and write one `booking_changes` row per booking for the resource's other
+    calendars (their availability blocks): the dispatcher expands those into marks
+    outside this transaction, so a booking takes no connection row locks.
     Durable with the caller's transaction; returns how many were newly queued."""
     if not booking_ids:
         return 0
+    await conn.execute(_CHANGED, {"ids": sorted(set(booking_ids)), "now": clock.now()})
     rows = (
         await conn.execute(_SHOWING, {"ids": list(booking_ids), "except": except_connection})
     ).all()

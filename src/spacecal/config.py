@@ -402,6 +402,14 @@ class Settings(BaseSettings):
         "the whole window is kept within Graph's 1,825 days.",
     )
 
+    block_put_backs_per_hour: int = Field(
+        default=3,
+        ge=0,
+        description="At most this many times per rolling hour spacecal puts back one "
+        "availability block a member moved, retitled or deleted (so two systems cannot "
+        "fight over it); later changes wait for the hour to pass.",
+    )
+
     # --- keep-alive --------------------------------------------------------------
     google_renewal_margin_seconds: float = Field(
         default=24 * 3600.0,

@@ -10,7 +10,11 @@ booking store. Each check returns human-readable violations (empty = holds).
    multiset of spans; a duplicate event or a lost one breaks the equality.)
 3. No two live bookings overlap on any resource.
 4. No event id appears twice in a calendar.
-5. Writes are bounded: spacecal's successful event writes during the run stay
+5. Availability blocks (issue 19): every connected calendar holds exactly one block
+   for each other live booking of its resource (anyone else's) that ends after now
+   and starts within the business's AvailabilityDaysAhead, at the booking's span,
+   titled "Booked", and no other block; blocks are told apart by their links.
+6. Writes are bounded: spacecal's successful event writes during the run stay
    within a fixed multiple of the changes made (no ping-pong), and one more round
    of periodic work after convergence writes nothing at all.
 
@@ -20,7 +24,7 @@ Only the future counts (what ends after "now"): past events are not synced.
 from __future__ import annotations
 
 from collections import Counter
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -28,16 +32,17 @@ from tests.chaos.harness import LONGEST_WAIT, ChaosEnv
 from tests.chaos.scenario import Calendar, Scenario
 
 from spacecal import clock
-from spacecal.db.models import Booking, table_of
+from spacecal.db.models import Booking, Business, Connection, EventLink, table_of
 from spacecal.domain.marks import TITLE_PREFIX
 
 BOOKINGS = table_of(Booking)
 
 #: Event writes allowed per change per connection. A change costs at most: a
 #: booking's event in each other calendar (create/move/delete), a refusal mark or a
-#: put-back, and the cleanup of one earlier refusal; resets and re-provisioning add
-#: re-writes. Ping-pong grows without bound, far past this.
-WRITES_PER_CHANGE = 4
+#: put-back, the cleanup of one earlier refusal, and a block in every other calendar
+#: (or a block put back); resets and re-provisioning add re-writes. Ping-pong grows
+#: without bound, far past this.
+WRITES_PER_CHANGE = 5
 
 
 Span = tuple[datetime, datetime]
@@ -65,6 +70,42 @@ async def connected(env: ChaosEnv, cal: Calendar) -> bool:
     return status == "active"
 
 
+async def block_keys(env: ChaosEnv, calendar_id: str) -> set[str]:
+    async with env.engine.connect() as conn:
+        return set(
+            await conn.scalars(
+                select(EventLink.event_key)
+                .join(Connection, Connection.id == EventLink.connection_id)
+                .where(Connection.calendar_id == calendar_id, EventLink.kind == "block")
+            )
+        )
+
+
+async def check_blocks(
+    env: ChaosEnv, cal: Calendar, coworker: int, bookings: list[Any], blocks: list[Any]
+) -> list[str]:
+    now = clock.now()
+    async with env.engine.connect() as conn:
+        days = await conn.scalar(
+            select(Business.availability_days_ahead).where(Business.id == env.env.space.business_id)
+        )
+    horizon = now + timedelta(days=days or 0)
+    wanted = Counter(
+        (b.from_time, b.to_time)
+        for b in bookings
+        if b.coworker_id != coworker
+        and b.resource_id == env.env.space.room_id
+        and b.from_time < horizon
+        and (days or 0) > 0
+    )
+    shown = Counter((e.start, e.end) for e in blocks)
+    where = f"{cal.who}/{cal.provider}"
+    problems = [f"{where}: block {_fmt(s)} shows no other live booking" for s in shown - wanted]
+    problems += [f"{where}: other booking {_fmt(s)} has no block" for s in wanted - shown]
+    problems += [f"{where}: block titled {e.title!r}" for e in blocks if e.title != "Booked"]
+    return problems
+
+
 async def check_calendars(env: ChaosEnv, scenario: Scenario) -> list[str]:
     now = clock.now()
     space = env.env.space
@@ -75,9 +116,13 @@ async def check_calendars(env: ChaosEnv, scenario: Scenario) -> list[str]:
             continue
         coworker = space.alice if cal.who == "alice" else space.bob
         where = f"{cal.who}/{cal.provider}"
-        events = [e for e in cal.member.events() if e.end > now]
-        ids = Counter(e.id for e in events)
+        every = [e for e in cal.member.events() if e.end > now]
+        ids = Counter(e.id for e in every)
         problems += [f"{where}: event {i} listed {n} times" for i, n in ids.items() if n > 1]
+        keys = await block_keys(env, cal.member.calendar_id)
+        blocks = [e for e in every if e.id in keys]
+        problems += await check_blocks(env, cal, coworker, bookings, blocks)
+        events = [e for e in every if e.id not in keys]
         shown = Counter((e.start, e.end) for e in events if not e.title.startswith(TITLE_PREFIX))
         booked = Counter(
             (b.from_time, b.to_time)

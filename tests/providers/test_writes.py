@@ -1,5 +1,5 @@
 """Writes: idempotent create, full update, partial patch (also of one instance of a
-series), delete of an already-gone event, and the booking id property."""
+series), delete of an already-gone event, the opaque marker property and blocks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from tests.providers.harness import NOW, WINDOW, Env
 
 from spacecal.domain import EventStatus, EventTime
 from spacecal.providers.base import EventWrite
-from spacecal.providers.google import BOOKING_PROPERTY
-from spacecal.providers.microsoft import BOOKING_PROPERTY_ID
+from spacecal.providers.google import MARKER_PROPERTY
+from spacecal.providers.microsoft import MARKER_PROPERTY_ID
 
 START = NOW + timedelta(days=2, hours=1)
 
@@ -23,7 +23,7 @@ def booking(key: str = "b42-c7", **kw: object) -> EventWrite:
         "start": START,
         "end": START + timedelta(hours=1),
         "time_zone": "Europe/Paris",
-        "booking_id": 42,
+        "marker": "opaque-7f3a",
     }
     values.update(kw)
     return EventWrite(**values)  # type: ignore[arg-type]
@@ -35,12 +35,14 @@ async def test_create_is_idempotent(env: Env) -> None:
     assert first.event_id == second.event_id
     live = await env.live_events()
     assert [e["id"] for e in live] == [first.event_id]
-    raw = await env.raw_event(first.event_id, BOOKING_PROPERTY_ID)
+    raw = await env.raw_event(first.event_id, MARKER_PROPERTY_ID)
     if env.name == "google":
-        assert raw["extendedProperties"]["private"][BOOKING_PROPERTY] == "42"
+        assert raw["extendedProperties"]["private"][MARKER_PROPERTY] == "opaque-7f3a"
         assert raw["start"]["timeZone"] == "Europe/Paris"
     else:
-        assert raw["singleValueExtendedProperties"] == [{"id": BOOKING_PROPERTY_ID, "value": "42"}]
+        assert raw["singleValueExtendedProperties"] == [
+            {"id": MARKER_PROPERTY_ID, "value": "opaque-7f3a"}
+        ]
     # The etag we wrote is what the next pull reports: our own echo is recognisable.
     pulled = await env.provider.pull(env.access, env.calendar_id, None, WINDOW)
     assert pulled.etags[first.event_id] == second.etag
@@ -137,3 +139,26 @@ async def test_idempotency_keys_map_deterministically() -> None:
     uid = "0b6c7d1e-2f3a-4b5c-8d9e-0f1a2b3c4d5e"
     assert transaction_id_for(uid) == uid
     assert transaction_id_for("k-1") == transaction_id_for("k-1") != transaction_id_for("k-2")
+
+
+async def test_block_is_busy_silent_and_marked(env: Env) -> None:
+    """A block: busy, no reminders, no attendees, the marker only; a member's "free"
+    is read back as not busy (put-backs compare busy status)."""
+    made = await env.provider.create_event(
+        env.access,
+        env.calendar_id,
+        booking("blk-1", title="Booked", description="", marker="m-1", block=True),
+    )
+    raw = await env.raw_event(made.event_id, MARKER_PROPERTY_ID)
+    if env.name == "google":
+        assert raw["extendedProperties"]["private"] == {MARKER_PROPERTY: "m-1"}
+        assert raw["transparency"] == "opaque"
+        assert raw["reminders"] == {"useDefault": False}
+    else:
+        assert raw["singleValueExtendedProperties"] == [{"id": MARKER_PROPERTY_ID, "value": "m-1"}]
+        assert raw["showAs"] == "busy"
+        assert raw["isReminderOn"] is False
+    assert not raw.get("attendees")
+    assert raw.get("description", "") == "" or env.name == "microsoft"
+    (event,) = (await env.provider.pull(env.access, env.calendar_id, None, WINDOW)).events
+    assert event.busy and event.title == "Booked"

@@ -62,6 +62,13 @@ class Business(RecordMixin, Base):
     name: Mapped[str] = mapped_column(String(200), nullable=False)
     time_zone: Mapped[str] = mapped_column(String(64), nullable=False)
     max_booking_days_ahead: Mapped[int] = mapped_column(Integer, nullable=False, default=90)
+    # Other bookings shown as busy blocks this many days ahead (0: off); migration 0020.
+    availability_days_ahead: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=14, server_default="14"
+    )
+    availability_shows_names: Mapped[bool] = mapped_column(
+        Boolean, nullable=False, default=False, server_default="false"
+    )
 
 
 class Resource(RecordMixin, Base):
@@ -367,6 +374,7 @@ class EventLink(Base):
     __table_args__ = (
         UniqueConstraint("connection_id", "event_key", name="event_links_unique_event"),
         Index("event_links_booking", "booking_id"),
+        CheckConstraint("kind IN ('booking', 'block')", name="event_links_kind_known"),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
@@ -386,6 +394,31 @@ class EventLink(Base):
     pending_write: Mapped[dict[str, Any] | None] = mapped_column(JSONB(none_as_null=True))
     pending_since: Mapped[datetime | None] = mapped_column(TZ)
     updated_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+    # booking: the member's own booking event; block: another booking shown busy
+    # (sync/reconcile/blocks.py). Migration 0020.
+    kind: Mapped[str] = mapped_column(
+        String(16), nullable=False, default="booking", server_default="booking"
+    )
+    # A block deleted by the member is written again under generation + 1 (a new key).
+    generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    # The opaque value in spacecal's event property; never read back by sync.
+    marker: Mapped[str | None] = mapped_column(String(64))
+    block_title: Mapped[str | None] = mapped_column(Text)
+    put_backs: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
+    put_backs_since: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class BookingChange(Base):
+    """One booking change owed to the resource's other calendars (their blocks):
+    written in the booking's transaction, expanded by the dispatcher into marks."""
+
+    __tablename__ = "booking_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    booking_id: Mapped[int] = mapped_column(
+        ForeignKey("bookings.id", ondelete="CASCADE"), nullable=False
+    )
+    created_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
 
 
 class DeferredInstance(Base):

@@ -88,6 +88,7 @@ class Story:
                     EventLink.booking_id == booking_id,
                     # A create's intent is recorded first under a placeholder key.
                     EventLink.event_key.not_like("pending:%"),
+                    EventLink.kind == "booking",
                 )
             )
         return str(found) if found is not None else None

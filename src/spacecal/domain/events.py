@@ -84,6 +84,8 @@ class CalendarEvent:
     title: str = ""
     description: str = ""
     changed_at: datetime | None = None
+    # Shows the time as busy (Google transparency opaque, Graph showAs not free).
+    busy: bool = True
 
     def __post_init__(self) -> None:
         if not self.key:

@@ -194,7 +194,12 @@ class EventStyle(enum.Enum):
 class EventWrite:
     """An event spacecal writes. `idempotency_key` makes a repeated create harmless:
     Google uses it (base32hex) as the event id, Graph as `transactionId`.
-    `booking_id` goes into a private extended property, for humans and recovery."""
+
+    `marker` goes into spacecal's private property (Google
+    `extendedProperties.private`, Graph a single-value extended property): an opaque
+    value only, never a booking id, member id or name, since the calendar's owner can
+    read it; sync never reads it back. `block`: an availability block (another
+    booking of the resource): busy, no attendees, no reminders."""
 
     idempotency_key: str
     title: str
@@ -202,8 +207,9 @@ class EventWrite:
     start: datetime
     end: datetime
     time_zone: str
-    booking_id: int | None = None
+    marker: str | None = None
     tentative: bool = False
+    block: bool = False
 
 
 @dataclass(frozen=True)

@@ -68,6 +68,12 @@ def _days_ahead(value: Any) -> int:
     return int(value)
 
 
+def _availability_days(value: Any) -> int:
+    if value is None or not 0 <= value <= 3650:
+        raise ParseError("must be between 0 (off) and 3650 days")
+    return int(value)
+
+
 def _opening_hours(value: Any) -> dict[str, Any] | None:
     try:
         return OpeningHours.from_json(value).to_json()
@@ -119,6 +125,23 @@ BUSINESSES = RecordSpec(
             nullable=False,
             validate=_days_ahead,
             description="How far ahead bookings may be made (default 90).",
+        ),
+        Field(
+            "AvailabilityDaysAhead",
+            Kind.INT,
+            "availability_days_ahead",
+            nullable=False,
+            validate=_availability_days,
+            description="How many days ahead every resource calendar shows the resource's "
+            "other bookings as busy blocks (default 14; 0 turns it off).",
+        ),
+        Field(
+            "AvailabilityShowsNames",
+            Kind.BOOL,
+            "availability_shows_names",
+            nullable=False,
+            description="Blocks show the booking member's full name instead of "
+            '"Booked" (default false).',
         ),
     ),
     description="A location.",

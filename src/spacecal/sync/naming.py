@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import secrets
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,21 @@ def idempotency_key(booking_id: int, calendar_id: str) -> str:
     """
     digest = hashlib.sha256(f"spacecal:{booking_id}:{calendar_id}".encode()).digest()[:20]
     return base64.b32hexencode(digest).decode().lower().rstrip("=")
+
+
+def block_key(booking_id: int, calendar_id: str, generation: int) -> str:
+    """The idempotency key of a block of `booking_id` in `calendar_id`: a new
+    `generation` after the member deleted the block gives a new key (Graph's answer to
+    a transactionId reused after a deletion is undocumented)."""
+    seed = f"spacecal:block:{booking_id}:{calendar_id}:{generation}"
+    digest = hashlib.sha256(seed.encode()).digest()[:20]
+    return base64.b32hexencode(digest).decode().lower().rstrip("=")
+
+
+def new_marker() -> str:
+    """The opaque value of spacecal's event property: random, kept on the link (for
+    humans and recovery), never derived from a booking, member or name."""
+    return secrets.token_hex(16)
 
 
 def webhook_urls(public_url: str, caps: Capabilities) -> tuple[str, str | None]:

@@ -1,6 +1,6 @@
 """Google Calendar v3 adapter."""
 
 from spacecal.providers.google.provider import SCOPES, GoogleProvider
-from spacecal.providers.google.wire import BOOKING_PROPERTY, event_id_for
+from spacecal.providers.google.wire import MARKER_PROPERTY, event_id_for
 
-__all__ = ["BOOKING_PROPERTY", "SCOPES", "GoogleProvider", "event_id_for"]
+__all__ = ["MARKER_PROPERTY", "SCOPES", "GoogleProvider", "event_id_for"]

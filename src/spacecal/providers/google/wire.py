@@ -22,7 +22,8 @@ from spacecal.domain import (
 from spacecal.providers.base import CalendarFacts, EventWrite
 from spacecal.providers.http import json_body
 
-BOOKING_PROPERTY = "spacecalBookingId"
+# The private property holding spacecal's opaque marker (EventWrite.marker).
+MARKER_PROPERTY = "spacecal"
 _MIN_ID, _MAX_ID = 5, 1024
 
 
@@ -109,6 +110,7 @@ def to_event(item: dict[str, Any]) -> CalendarEvent | None:
         title=str(item.get("summary") or ""),
         description=str(item.get("description") or ""),
         changed_at=_changed_at(item),
+        busy=item.get("transparency") != "transparent",
     )
 
 
@@ -127,8 +129,11 @@ def event_body(event: EventWrite) -> dict[str, Any]:
         "end": time_body(event.end, event.time_zone),
         "status": "tentative" if event.tentative else "confirmed",
     }
-    if event.booking_id is not None:
-        body["extendedProperties"] = {"private": {BOOKING_PROPERTY: str(event.booking_id)}}
+    if event.marker is not None:
+        body["extendedProperties"] = {"private": {MARKER_PROPERTY: event.marker}}
+    if event.block:
+        # Busy, silent, nobody invited: a block only says the room is taken.
+        body.update(transparency="opaque", reminders={"useDefault": False}, attendees=[])
     return body
 
 

@@ -2,10 +2,10 @@
 
 from spacecal.providers.microsoft.provider import SCOPES, MicrosoftProvider
 from spacecal.providers.microsoft.text import html_to_text
-from spacecal.providers.microsoft.wire import BOOKING_PROPERTY_ID, transaction_id_for
+from spacecal.providers.microsoft.wire import MARKER_PROPERTY_ID, transaction_id_for
 
 __all__ = [
-    "BOOKING_PROPERTY_ID",
+    "MARKER_PROPERTY_ID",
     "SCOPES",
     "MicrosoftProvider",
     "html_to_text",

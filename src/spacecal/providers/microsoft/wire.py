@@ -1,5 +1,5 @@
 """Microsoft Graph v1.0 wire format: event JSON <-> spacecal values, error bodies,
-the deterministic transactionId and the booking-id extended property."""
+the deterministic transactionId and the marker extended property."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ from spacecal.providers.http import json_body
 from spacecal.providers.microsoft.text import body_text
 
 # A fixed property set GUID for spacecal's single-value extended property.
-BOOKING_PROPERTY_ID = "String {6f1b7a0e-3c55-4a8e-9d43-5ac0b1e7c2f1} Name spacecalBookingId"
+# Holds spacecal's opaque marker (EventWrite.marker).
+MARKER_PROPERTY_ID = "String {6f1b7a0e-3c55-4a8e-9d43-5ac0b1e7c2f1} Name spacecal"
 _TRANSACTION_NS = uuid.UUID("2f0c8a47-5d1e-4f8a-b3a9-7e6d2c1b0a95")
 _CALENDAR_RE = re.compile(r"calendars(?:\('|/)([^/']+)(?:'\))?/events$", re.IGNORECASE)
 
@@ -103,6 +104,7 @@ def to_event(item: dict[str, Any]) -> CalendarEvent | None:
         title=str(item.get("subject") or ""),
         description=body_text(item.get("body")),
         changed_at=_utc(item.get("lastModifiedDateTime")),
+        busy=str(item.get("showAs") or "busy").lower() not in ("free", "workingelsewhere"),
     )
 
 
@@ -127,8 +129,9 @@ def event_body(event: EventWrite) -> dict[str, Any]:
         "isAllDay": False,
         "showAs": "tentative" if event.tentative else "busy",
     }
-    if event.booking_id is not None:
-        body["singleValueExtendedProperties"] = [
-            {"id": BOOKING_PROPERTY_ID, "value": str(event.booking_id)}
-        ]
+    if event.marker is not None:
+        body["singleValueExtendedProperties"] = [{"id": MARKER_PROPERTY_ID, "value": event.marker}]
+    if event.block:
+        # Busy, silent, nobody invited: a block only says the room is taken.
+        body.update(showAs="busy", isReminderOn=False, attendees=[])
     return body

@@ -75,6 +75,7 @@ from spacecal.sync.accounts.setup_rows import (
 )
 from spacecal.sync.locks import provisioning_lock
 from spacecal.sync.naming import idempotency_key, sync_window, webhook_urls
+from spacecal.sync.reconcile.blocks import push_blocks
 from spacecal.sync.reconcile.target import load_target
 from spacecal.sync.reconcile.verify import CalendarUnverified
 from spacecal.sync.reconcile.writeback import push_bookings
@@ -303,12 +304,21 @@ class Provisioner:
         provider: CalendarProvider,
         tokens: AccountTokens,
     ) -> None:
-        """The member's existing bookings of this resource, written the way every
-        reconcile writes them (idempotent, crash-safe: sync/reconcile/writeback.py)."""
+        """The member's existing bookings of this resource and the horizon's blocks
+        (the new connection's fill), written the way every reconcile writes them
+        (idempotent, crash-safe: sync/reconcile/writeback.py, blocks.py)."""
         async with self.engine.connect() as conn:
             sync_target = await load_target(conn, setup.id)
         if sync_target is not None:
             await push_bookings(self.engine, sync_target, provider, tokens, now=clock.now())
+            await push_blocks(
+                self.engine,
+                sync_target,
+                provider,
+                tokens,
+                now=clock.now(),
+                put_backs_per_hour=self.settings.block_put_backs_per_hour,
+            )
 
 
 __all__ = [

@@ -19,6 +19,14 @@ procrastinate worker; one pass, in one transaction:
    database triggers write those rows (outbound webhook deliveries, migration 0012)
    instead of calling procrastinate's functions themselves.
 
+Before step 1, it expands up to `dispatch_batch_size` rows of `booking_changes` (one
+per booking change, written in the booking's transaction by spacecal.bookings) into
+marks on every other calendar of the booking's resource (their availability blocks,
+sync/reconcile/blocks.py), so the booking's own transaction never locks those rows;
+the claim below then takes those marks in the same pass. Marks are level-triggered:
+three changes of one booking in a second still leave one mark per calendar, and the
+reconcile's queueing lock makes it at most one queued job.
+
 So a mark is cleared exactly when its job and its counts commit; a worker that dies
 mid-pass leaves the marks for the next pass. Marks are level-triggered state: if no
 worker runs, they wait (and the sweep does not need to know about them).
@@ -33,7 +41,7 @@ import weakref
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacecal import activity, clock, jobs
 from spacecal.jobs.reconcile import ReconcileRequest, defer_reconciles
@@ -55,13 +63,39 @@ _CLAIM = text(
 )
 
 
+# Booking changes taken (several workers never take the same row).
+_TAKE_CHANGES = text(
+    "DELETE FROM booking_changes WHERE id IN"
+    " (SELECT id FROM booking_changes ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED)"
+    " RETURNING booking_id"
+)
+# The calendars owing blocks for those bookings: the resource's calendars of everyone
+# else (the member's own are queued by the write path itself), where the business
+# shows availability or a block of the booking is already there (to be removed).
+_OWING = text(
+    "SELECT DISTINCT c.id FROM bookings b"
+    " JOIN connections c ON c.resource_id = b.resource_id"
+    " AND c.coworker_id IS DISTINCT FROM b.coworker_id"
+    " JOIN resources r ON r.id = b.resource_id JOIN businesses z ON z.id = r.business_id"
+    " WHERE b.id = ANY(CAST(:ids AS bigint[])) AND c.calendar_id IS NOT NULL"
+    " AND (z.availability_days_ahead > 0 OR EXISTS (SELECT 1 FROM event_links l"
+    " WHERE l.connection_id = c.id AND l.booking_id = b.id))"
+)
+# Marked in id order, so two dispatchers never wait for each other crosswise.
+_MARK = text(
+    "UPDATE connections c SET sync_requested_at = COALESCE(c.sync_requested_at, :now)"
+    " FROM (SELECT id FROM connections WHERE id = ANY(CAST(:ids AS bigint[]))"
+    " ORDER BY id FOR UPDATE) l WHERE c.id = l.id"
+)
+
 # An idle poll's whole cost: one autocommit probe of the partial index on marks and of
 # the (usually empty) outbox, where the claim would be a transaction (BEGIN, claim,
 # COMMIT: three round trips). A worker polls every `dispatch_poll_seconds` (0.05 s by
 # default), marks or not.
 _ANY_WORK = text(
     "SELECT EXISTS (SELECT 1 FROM connections WHERE sync_requested_at IS NOT NULL),"
-    " EXISTS (SELECT 1 FROM job_outbox)"  # jobs/' outbox (migration 0012)
+    " EXISTS (SELECT 1 FROM job_outbox),"  # jobs/' outbox (migration 0012)
+    " EXISTS (SELECT 1 FROM booking_changes)"  # migration 0020
 )
 
 
@@ -71,24 +105,38 @@ class Dispatched:
     jobs: int  # reconciles newly queued (the rest were already queued)
     notifications: int  # notifications those marks stood for
     outbox: int = 0  # outbox rows turned into jobs
+    changes: int = 0  # booking changes expanded into marks
 
     def full(self, batch: int) -> bool:
-        """A whole batch of either: more may be waiting."""
-        return self.connections >= batch or self.outbox >= batch
+        """A whole batch of any: more may be waiting."""
+        return self.connections >= batch or self.outbox >= batch or self.changes >= batch
+
+
+async def expand_changes(conn: AsyncConnection, *, limit: int) -> int:
+    """Turn up to `limit` booking changes into marks on the calendars owing blocks;
+    returns how many changes were taken."""
+    taken = list(await conn.scalars(_TAKE_CHANGES, {"n": limit}))
+    if not taken:
+        return 0
+    owing = list(await conn.scalars(_OWING, {"ids": sorted(set(taken))}))
+    if owing:
+        await conn.execute(_MARK, {"ids": owing, "now": clock.now()})
+    return len(taken)
 
 
 async def dispatch_once(engine: AsyncEngine, *, batch: int) -> Dispatched:
     """One pass: at most `batch` marks become jobs and counts, and at most `batch`
     outbox rows become jobs, in one transaction (none when a probe finds neither)."""
     async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as probe:
-        marked, outboxed = (await probe.execute(_ANY_WORK)).one()
-    if not (marked or outboxed):
+        marked, outboxed, changed = (await probe.execute(_ANY_WORK)).one()
+    if not (marked or outboxed or changed):
         return Dispatched(0, 0, 0)
     async with engine.begin() as conn:
         outbox = await jobs.drain_outbox(conn, limit=batch) if outboxed else 0
-        rows = (await conn.execute(_CLAIM, {"n": batch})).all() if marked else []
+        changes = await expand_changes(conn, limit=batch) if changed else 0
+        rows = (await conn.execute(_CLAIM, {"n": batch})).all() if marked or changes else []
         if not rows:
-            return Dispatched(0, 0, 0, outbox)
+            return Dispatched(0, 0, 0, outbox, changes)
         queued = await defer_reconciles(
             conn,
             [ReconcileRequest(r.id, r.provider_account_id, r.sync_requested_trace) for r in rows],
@@ -103,7 +151,8 @@ async def dispatch_once(engine: AsyncEngine, *, batch: int) -> Dispatched:
             ],
             at=clock.now(),
         )
-    return Dispatched(len(rows), queued, sum(r.notifications_pending for r in rows), outbox)
+    notified = sum(r.notifications_pending for r in rows)
+    return Dispatched(len(rows), queued, notified, outbox, changes)
 
 
 async def dispatch_all(engine: AsyncEngine, *, batch: int) -> int:

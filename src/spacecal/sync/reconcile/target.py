@@ -56,6 +56,9 @@ class SyncTarget:
     # spacecal verified it made `calendar_id` for this account (reconcile/verify.py).
     calendar_verified: bool = False
     marker_pending: bool = False
+    # Availability blocks (sync/reconcile/blocks.py): days ahead (0: off), names shown.
+    availability_days: int = 0
+    availability_names: bool = False
 
     @property
     def time_zone(self) -> str:
@@ -79,6 +82,8 @@ async def load_target(conn: AsyncConnection, connection_id: int) -> SyncTarget |
                 ProviderAccount.status.label("account_status"),
                 *RULE_COLUMNS,
                 Coworker.business_id.label("member_business_id"),
+                Business.availability_days_ahead,
+                Business.availability_shows_names,
             )
             .select_from(Connection)
             .join(ResourceRow, ResourceRow.id == Connection.resource_id)
@@ -107,6 +112,8 @@ async def load_target(conn: AsyncConnection, connection_id: int) -> SyncTarget |
         consecutive_failures=row.consecutive_failures,
         calendar_verified=bool(row.calendar_verified),
         marker_pending=row.marker_pending,
+        availability_days=row.availability_days_ahead,
+        availability_names=row.availability_shows_names,
     )
 
 
@@ -125,6 +132,7 @@ class LinkRow:
     refused_reason: str | None
     pending_write: dict[str, Any] | None
     booking: LinkedBooking | None
+    kind: str = "booking"  # or "block": another booking shown busy (blocks.py)
 
 
 async def load_links(conn: AsyncConnection, connection_id: int) -> dict[str, LinkRow]:
@@ -141,6 +149,7 @@ async def load_links(conn: AsyncConnection, connection_id: int) -> dict[str, Lin
                 EventLink.refused_all_day,
                 EventLink.refused_reason,
                 EventLink.pending_write,
+                EventLink.kind,
                 Booking.from_time,
                 Booking.to_time,
                 Booking.version,
@@ -179,6 +188,7 @@ async def load_links(conn: AsyncConnection, connection_id: int) -> dict[str, Lin
             refused_reason=r.refused_reason,
             pending_write=r.pending_write,
             booking=booking,
+            kind=r.kind,
         )
     return links
 

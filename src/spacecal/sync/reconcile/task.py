@@ -9,7 +9,8 @@
    deferred instances and the new cursor (and, after a full pull of a windowed
    provider, the window it covered) in one transaction, and queue the member's other
    calendars for the bookings that changed.
-4. Push what this calendar is behind on (writeback.py).
+4. Push what this calendar is behind on (writeback.py), and the availability blocks
+   it should hold (blocks.py; blocks are taken out of the pull before step 3).
 
 Safe to run twice: the cursor moves only with the commit, decisions are idempotent,
 writes are keyed. Failures are recorded in the sync's own condition on the connection
@@ -50,6 +51,7 @@ from spacecal.providers.pacing import Paced
 from spacecal.providers.paths import UnsafeId
 from spacecal.providers.registry import capabilities
 from spacecal.sync import limits
+from spacecal.sync.reconcile.blocks import push_blocks, record_touches, separate, split_links
 from spacecal.sync.reconcile.commit import commit_plan, store_cursor
 from spacecal.sync.reconcile.deferred import due_now, load_deferred, settle_deferred
 from spacecal.sync.reconcile.outcome import (
@@ -97,8 +99,18 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
                 calendar_id=target.calendar_id,
                 marker_pending=target.marker_pending,
             )
+        put_backs = rt.settings.block_put_backs_per_hour
         if paused is None:
             outcome.writes += await finish_pending_creates(engine, target, provider, tokens)
+            outcome.writes += await push_blocks(
+                engine,
+                target,
+                provider,
+                tokens,
+                now=clock.now(),
+                put_backs_per_hour=put_backs,
+                only_pending=True,
+            )
         margin = rt.settings.sync_window_margin_days
         pull, window = await pull_with_window(provider, tokens, target, started, margin)
         outcome.pulled, outcome.full = len(pull.events), pull.full
@@ -111,6 +123,9 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
         if paused is None:
             outcome.writes += await push_pending(engine, target, provider, tokens)
             outcome.writes += await push_bookings(engine, target, provider, tokens, now=clock.now())
+            outcome.writes += await push_blocks(
+                engine, target, provider, tokens, now=clock.now(), put_backs_per_hour=put_backs
+            )
             await record_health(rt, target, Health.HEALTHY)
         else:
             await record_paused(rt, target, paused)
@@ -175,7 +190,11 @@ async def _decide_and_commit(
                 await defer_reconcile(conn, target.connection_id, now_names[1])
             return False
         now = clock.now()
-        links = await load_links(conn, target.connection_id)
+        # Blocks are known by their links and never decided as the member's events.
+        links, blocks = split_links(await load_links(conn, target.connection_id))
+        windowed = capabilities(target.provider).windowed
+        pull, touches = separate(pull, blocks, window, windowed)
+        await record_touches(conn, target.connection_id, touches, now)
         deferred = await load_deferred(
             conn,
             target.connection_id,
@@ -217,7 +236,7 @@ async def _decide_and_commit(
             # (what was committed is recognised as decided), and go again at once.
             await defer_reconcile(conn, target.connection_id, target.account_id)
         else:
-            stored = window if pull.full and capabilities(target.provider).windowed else None
+            stored = window if pull.full and windowed else None
             await store_cursor(conn, target, pull.cursor, now, window=stored)
     return True
 

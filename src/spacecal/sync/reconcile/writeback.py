@@ -32,7 +32,7 @@ from spacecal import clock
 from spacecal.db.columns import BOOKING_CALENDAR_COLUMN, BOOKING_EVENT_ID_COLUMN
 from spacecal.db.models import Booking, EventLink
 from spacecal.providers.base import CalendarProvider, EventWrite, NotFound, WrittenEvent
-from spacecal.sync.naming import idempotency_key
+from spacecal.sync.naming import idempotency_key, new_marker
 from spacecal.sync.reconcile.target import SyncTarget
 from spacecal.sync.tokens import AccountTokens
 
@@ -44,6 +44,7 @@ def booking_event(
     start: datetime,
     end: datetime,
     tentative: bool,
+    marker: str,
 ) -> EventWrite:
     return EventWrite(
         idempotency_key=idempotency_key(booking_id, calendar_id),
@@ -52,7 +53,7 @@ def booking_event(
         start=start,
         end=end,
         time_zone=target.time_zone,
-        booking_id=booking_id,
+        marker=marker,
         tentative=tentative,
     )
 
@@ -76,6 +77,7 @@ async def push_pending(
                 .where(
                     EventLink.connection_id == target.connection_id,
                     EventLink.pending_write.is_not(None),
+                    EventLink.kind == "booking",  # blocks owe theirs in blocks.py
                 )
                 .order_by(EventLink.id)
             )
@@ -169,6 +171,7 @@ async def _bookings_with_links(
             .where(
                 EventLink.connection_id == target.connection_id,
                 EventLink.booking_id.is_not(None),
+                EventLink.kind == "booking",
             )
             .order_by(EventLink.id)
         )
@@ -261,6 +264,7 @@ async def push_bookings(
                     event_key=PENDING + str(r.id),
                     booking_id=r.id,
                     booking_version=r.version,
+                    marker=new_marker(),
                     updated_at=clock.now(),
                 )
                 .on_conflict_do_nothing()
@@ -289,6 +293,7 @@ async def finish_pending_creates(
                     EventLink.connection_id == target.connection_id,
                     EventLink.event_key.startswith(PENDING),
                     EventLink.booking_id.is_not(None),
+                    EventLink.kind == "booking",
                 )
             )
         )
@@ -316,11 +321,20 @@ async def _create_for(
                 ).where(Booking.id == booking_id)
             )
         ).one()
-    event = booking_event(target, calendar_id, booking_id, b.from_time, b.to_time, b.tentative)
+        marker = await conn.scalar(
+            select(EventLink.marker).where(
+                EventLink.connection_id == target.connection_id,
+                EventLink.event_key == PENDING + str(booking_id),
+            )
+        )
+    marker = marker or new_marker()
+    event = booking_event(
+        target, calendar_id, booking_id, b.from_time, b.to_time, b.tentative, marker
+    )
     written = await tokens.call(
         partial(provider.create_event, calendar_id=calendar_id, event=event)
     )
-    await _link_new_event(engine, target, calendar_id, booking_id, b.version, written)
+    await _link_new_event(engine, target, calendar_id, booking_id, b.version, written, marker)
     return 1
 
 
@@ -331,6 +345,7 @@ async def _link_new_event(
     booking_id: int,
     version: int,
     written: WrittenEvent,
+    marker: str,
 ) -> None:
     now = clock.now()
     booking_values: dict[str, Any] = {BOOKING_EVENT_ID_COLUMN[target.provider]: written.event_id}
@@ -349,12 +364,14 @@ async def _link_new_event(
             booking_id=booking_id,
             written_etag=written.etag,
             booking_version=version,
+            marker=marker,
             updated_at=now,
         )
         await conn.execute(
             stmt.on_conflict_do_update(
                 constraint="event_links_unique_event",
                 set_={
+                    "marker": marker,
                     "booking_id": booking_id,
                     "written_etag": written.etag,
                     "booking_version": version,

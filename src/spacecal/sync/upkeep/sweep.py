@@ -16,7 +16,12 @@ every minute for nothing):
 
 - a write owed to a member's event (`event_links.pending_write`);
 - a linked booking changed since it was written (version) or cancelled;
-- a live future booking of the member for this resource with no event here.
+- a live future booking of the member for this resource with no event here;
+- availability blocks (sync/reconcile/blocks.py): another live booking of the resource
+  within the business's `AvailabilityDaysAhead` with no block here (this is also how
+  the horizon rolls: the day it gains brings bookings without blocks), a block while
+  the business has switched the feature off, a block whose title the name setting
+  changed. A block put-back waiting for its hourly allowance is not a debt until then.
 """
 
 from __future__ import annotations
@@ -24,10 +29,18 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
 
 from spacecal import clock, jobs
-from spacecal.db.models import Booking, Business, Connection, EventLink, ProviderAccount, Resource
+from spacecal.db.models import (
+    Booking,
+    Business,
+    Connection,
+    Coworker,
+    EventLink,
+    ProviderAccount,
+    Resource,
+)
 from spacecal.jobs import names
 from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.sync.reconcile.deferred import due_connections
@@ -36,10 +49,17 @@ from spacecal.sync.runtime import SyncRuntime
 log = logging.getLogger("spacecal.sweep")
 
 
-def behind(now: datetime) -> ColumnElement[bool]:
+def behind(now: datetime, put_backs_per_hour: int = 3) -> ColumnElement[bool]:
     """A condition on `Connection`: its calendar copy is behind the booking store."""
     owed = exists().where(
-        EventLink.connection_id == Connection.id, EventLink.pending_write.is_not(None)
+        EventLink.connection_id == Connection.id,
+        EventLink.pending_write.is_not(None),
+        or_(
+            EventLink.kind == "booking",
+            EventLink.put_backs_since.is_(None),
+            EventLink.put_backs_since <= now - timedelta(hours=1),
+            EventLink.put_backs < put_backs_per_hour,
+        ),
     )
     stale = exists().where(
         EventLink.connection_id == Connection.id,
@@ -71,7 +91,57 @@ def behind(now: datetime) -> ColumnElement[bool]:
         Booking.from_time < now + func.make_interval(0, 0, 0, horizon_days),
         ~linked_here,
     )
-    return or_(owed, stale, and_(Connection.coworker_id.is_not(None), missing))
+    return or_(
+        owed,
+        stale,
+        and_(Connection.coworker_id.is_not(None), or_(missing, _blocks_behind(now))),
+    )
+
+
+def _blocks_behind(now: datetime) -> ColumnElement[bool]:
+    """Availability blocks missing, to be removed, or to be retitled (blocks.py)."""
+    business = (
+        select(Business)
+        .join(Resource, Resource.business_id == Business.id)
+        .where(Resource.id == Connection.resource_id)
+        .correlate(Connection)
+    )
+    days = business.with_only_columns(Business.availability_days_ahead).scalar_subquery()
+    names = business.with_only_columns(Business.availability_shows_names).scalar_subquery()
+    block_here = (
+        select(EventLink.id)
+        .where(
+            EventLink.connection_id == Connection.id,
+            EventLink.booking_id == Booking.id,
+            EventLink.kind == "block",
+        )
+        .correlate(Connection, Booking)
+        .exists()
+    )
+    missing = exists().where(
+        Booking.resource_id == Connection.resource_id,
+        Booking.coworker_id.is_distinct_from(Connection.coworker_id),
+        Booking.cancelled_at.is_(None),
+        Booking.to_time > now,
+        Booking.from_time < now + func.make_interval(0, 0, 0, days),
+        days > 0,
+        ~block_here,
+    )
+    switched_off = and_(
+        days <= 0,
+        exists().where(EventLink.connection_id == Connection.id, EventLink.kind == "block"),
+    )
+    title = case((and_(names, Coworker.full_name.is_not(None)), Coworker.full_name), else_="Booked")
+    retitled = exists().where(
+        EventLink.connection_id == Connection.id,
+        EventLink.kind == "block",
+        EventLink.booking_id == Booking.id,
+        Booking.cancelled_at.is_(None),
+        Booking.to_time > now,
+        Coworker.id == Booking.coworker_id,
+        EventLink.block_title.is_distinct_from(title),
+    )
+    return or_(missing, switched_off, retitled)
 
 
 async def sweep(rt: SyncRuntime) -> int:
@@ -99,7 +169,7 @@ async def sweep(rt: SyncRuntime) -> int:
                 < now - timedelta(seconds=rt.settings.poll_interval_seconds),
             ),
         ),
-        behind(now),
+        behind(now, rt.settings.block_put_backs_per_hour),
     )
     async with rt.db.engine.begin() as conn:
         rows = (
