@@ -6,7 +6,7 @@ the same for `microsoft`), holding the theoretical time of the scope's next requ
 a deleted account is harmless (its time passes; prune removes past rows).
 
 Revision ID: 0021
-Revises: 0019
+Revises: 0020
 Create Date: 2026-12-06
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0021"
-down_revision = "0019"
+down_revision = "0020"
 branch_labels = None
 depends_on = None
 
