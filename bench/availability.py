@@ -395,7 +395,10 @@ async def fill(seeded: dict[str, Any], logs: Logs, db_url: str) -> list[dict[str
     for member, browser in seeded["late"]:
         await logs.clear()
         began = time.monotonic()
-        await browser.add_resource(room, member.provider)
+        try:
+            await browser.add_resource(room, member.provider)
+        except Exception as exc:  # the figure says so; the other parts go on
+            print(f"  fill ({member.provider}): adding the room failed: {exc}", flush=True)
         added = time.monotonic() - began
         account = member.account
         held = 0
