@@ -283,6 +283,14 @@ class Settings(BaseSettings):
         description="Graph requests of the whole application in any rolling minute at most "
         "(every mailbox, every process); 0 turns the project budget off.",
     )
+    request_pace_burst_fraction: float = Field(
+        default=0.6,
+        gt=0,
+        lt=1,
+        description="The share of a request budget that may go at once (a new "
+        "connection's fill); the rest is spread evenly over the minute, so no rolling "
+        "minute holds more than the budget.",
+    )
     request_pace_max_wait_seconds: float = Field(
         default=2.0,
         ge=0,

@@ -87,7 +87,11 @@ async def test_the_project_budget_caps_every_account_together(
     engines: list[AsyncEngine], settings: Settings
 ) -> None:
     tight = settings.model_copy(
-        update={"google_requests_per_minute": 500, "google_project_requests_per_minute": 30}
+        update={
+            "google_requests_per_minute": 500,
+            "google_project_requests_per_minute": 30,
+            "request_pace_burst_fraction": 0.1,
+        }
     )
     accounts = [budgets(tight, "google", n) for n in range(10, 16)]
     assert [b.scope for b in accounts[0]] == ["google:account:10", "google:project"]
@@ -103,7 +107,7 @@ async def test_the_project_budget_caps_every_account_together(
     # The account budgets were given back with the project's: each has its burst left.
     async with engines[0].connect() as conn:
         paces = dict((await conn.execute(select(RequestPace.scope, RequestPace.pace_at))).all())
-    step = Budget("google:account:10", 500).step
+    step = accounts[0][0].step
     for n in range(10, 13):
         assert paces[f"google:account:{n}"] == NOW + step
 
@@ -175,7 +179,11 @@ async def test_reconciles_stay_within_the_users_rate_across_processes(
     assert limits.status_code == 200
     # From here on (connecting takes a dozen requests at once): spacecal's budget.
     s.rt.settings = s.rt.settings.model_copy(
-        update={"google_requests_per_minute": BUDGET, "request_pace_max_wait_seconds": 0}
+        update={
+            "google_requests_per_minute": BUDGET,
+            "request_pace_max_wait_seconds": 0,
+            "request_pace_burst_fraction": 0.1,
+        }
     )
     async with s.engine.begin() as conn:
         await conn.execute(delete(RequestPace))
@@ -226,3 +234,9 @@ async def test_a_clock_jumping_back_does_not_stall_the_budget(engines: list[Asyn
         await reserve(engines[0], account, NOW, max_wait=60)
     earlier = NOW - timedelta(days=365)
     assert await reserve(engines[1], account, earlier, max_wait=0) == (0.0, "")
+
+
+def test_the_burst_is_a_share_of_the_budget(settings: Settings) -> None:
+    (account,) = budgets(settings, "google", 7)[:1]
+    assert account.burst == 300  # 0.6 of 500: a fill of 300 events goes at once
+    assert account.step == timedelta(seconds=60 / 200)  # then 200 more in the minute

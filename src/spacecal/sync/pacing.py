@@ -6,8 +6,9 @@ makes more API requests in any rolling minute than its budget (config.py:
 Mechanism: a generic cell rate per scope (a row of `request_pace`: the theoretical
 time of the next request), reserved for the account and the project together by one
 INSERT … ON CONFLICT DO UPDATE … RETURNING per request, so it stays cheap on every
-call path. With budget B per minute and a burst of b = B/10, requests go at once up
-to b, then one every 60/(B − b) s; any rolling minute then holds at most B.
+call path. With budget B per minute and a burst of b (`request_pace_burst_fraction`
+of B, 0.6: a new connection's fill of a few hundred events goes at once), requests go
+at once up to b, then one every 60/(B − b) s; any rolling minute then holds at most B.
 
 A request whose place is at most `request_pace_max_wait_seconds` away waits for it in
 its process; a later place is given back and `Paced` (a Throttled) is raised: the
@@ -51,14 +52,16 @@ _GIVE_BACK = text(
 
 @dataclass(frozen=True)
 class Budget:
-    """One scope's budget: `per_minute` in any rolling minute, a tenth at once."""
+    """One scope's budget: `per_minute` in any rolling minute, `burst_fraction` of it
+    at once."""
 
     scope: str
     per_minute: float
+    burst_fraction: float = 0.1
 
     @property
     def burst(self) -> int:
-        return max(1, int(self.per_minute // 10))
+        return max(1, min(int(self.per_minute * self.burst_fraction), int(self.per_minute) - 1))
 
     @property
     def step(self) -> timedelta:
@@ -81,11 +84,12 @@ def budgets(settings: Settings, provider: str, account_id: int) -> tuple[Budget,
         )
     else:
         return ()
+    burst = settings.request_pace_burst_fraction
     found = []
     if account > 0:
-        found.append(Budget(f"{provider}:account:{account_id}", account))
+        found.append(Budget(f"{provider}:account:{account_id}", account, burst))
     if project > 0:
-        found.append(Budget(f"{provider}:project", project))
+        found.append(Budget(f"{provider}:project", project, burst))
     return tuple(found)
 
 
