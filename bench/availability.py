@@ -194,11 +194,21 @@ async def _seed(fleet: Any, members: int, fill_bookings: int) -> dict[str, Any]:
 
         gate = asyncio.Semaphore(6)
 
+        retried: list[str] = []
+
         async def connect(member: Member) -> None:
             async with gate:
                 browser = await browser_for(member)
                 try:
-                    await browser.add_resource(rooms[0], member.provider)
+                    for attempt in range(3):
+                        try:
+                            await browser.add_resource(rooms[0], member.provider)
+                            return
+                        except Exception as exc:  # noted and tried again, like a member
+                            retried.append(f"{member.account}: {str(exc)[:80]}")
+                            if attempt == 2:
+                                raise
+                            await asyncio.sleep(2)
                 finally:
                     await browser.aclose()
 
@@ -206,7 +216,8 @@ async def _seed(fleet: Any, members: int, fill_bookings: int) -> dict[str, Any]:
         await asyncio.gather(*(connect(m) for m in people[:members]))
         print(
             f"seeded {members} members on room 1 through the portal in "
-            f"{time.monotonic() - began:.0f} s",
+            f"{time.monotonic() - began:.0f} s ({len(retried)} adds tried again: "
+            f"{retried[:3]})",
             flush=True,
         )
         late = []
