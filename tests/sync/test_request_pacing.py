@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tests.support.environments import SyncEnv, age_jobs, make_env, move_clocks
 from tests.support.member import GoogleMember
@@ -208,6 +208,9 @@ async def test_reconciles_stay_within_the_users_rate_across_processes(
                 run_worker(s.rt, wait=False, periodic=False, concurrency=2),
                 run_worker(other, wait=False, periodic=False, concurrency=2),
             )
+            # A paced reconcile waits for its budget's next place (one step, 60/9 s),
+            # never longer: nothing is parked in front of the account's other calendar.
+            assert await _longest_wait(s) <= 60 / 9 + 0.5
             # Time passes for spacecal, the emulator and procrastinate alike.
             move_clocks(s.env, timedelta(seconds=3))
             await age_jobs(s.engine, timedelta(seconds=3))
@@ -240,3 +243,15 @@ def test_the_burst_is_a_share_of_the_budget(settings: Settings) -> None:
     (account,) = budgets(settings, "google", 7)[:1]
     assert account.burst == 300  # 0.6 of 500: a fill of 300 events goes at once
     assert account.step == timedelta(seconds=60 / 200)  # then 200 more in the minute
+
+
+async def _longest_wait(s: SyncEnv) -> float:
+    """Seconds until the latest queued job may run (0: none is scheduled ahead)."""
+    async with s.engine.connect() as conn:
+        wait = await conn.scalar(
+            text(
+                "SELECT max(EXTRACT(EPOCH FROM scheduled_at - now())) FROM procrastinate_jobs"
+                " WHERE status = 'todo' AND scheduled_at IS NOT NULL"
+            )
+        )
+    return float(wait or 0.0)
