@@ -261,8 +261,42 @@ class Settings(BaseSettings):
     google_requests_per_minute: float = Field(
         default=500.0,
         gt=0,
-        description="Calendar API requests started per Google account per minute at most, "
-        "per process (Google allows about 600 per user per project).",
+        description="Calendar API requests per Google account in any rolling minute at most, "
+        "every process together (Google allows about 600 per user per project).",
+    )
+    google_project_requests_per_minute: float = Field(
+        default=10_000.0,
+        ge=0,
+        description="Calendar API requests of the whole Google project (every account, "
+        "every process) in any rolling minute at most; 0 turns the project budget off.",
+    )
+    microsoft_requests_per_minute: float = Field(
+        default=900.0,
+        ge=0,
+        description="Graph requests per Microsoft mailbox in any rolling minute at most, "
+        "every process together (Graph allows 10,000 per 10 minutes per app per mailbox); "
+        "0 turns it off.",
+    )
+    microsoft_project_requests_per_minute: float = Field(
+        default=0.0,
+        ge=0,
+        description="Graph requests of the whole application in any rolling minute at most "
+        "(every mailbox, every process); 0 turns the project budget off.",
+    )
+    request_pace_burst_fraction: float = Field(
+        default=0.6,
+        gt=0,
+        lt=1,
+        description="The share of a request budget that may go at once (a new "
+        "connection's fill); the rest is spread evenly over the minute, so no rolling "
+        "minute holds more than the budget.",
+    )
+    request_pace_max_wait_seconds: float = Field(
+        default=2.0,
+        ge=0,
+        description="The longest a provider request waits in its process for its account's "
+        "(or the project's) request budget; a longer wait ends the reconcile, which is "
+        "queued again for when the budget allows.",
     )
     account_read_only_seconds: float = Field(
         default=6 * 3600.0,

@@ -59,6 +59,17 @@ PROVIDER_ERRORS = Counter(
     "Failed provider API answers, by provider and HTTP status.",
     ["provider", "status"],
 )
+REQUESTS_PACED = Counter(
+    "spacecal_requests_paced_total",
+    "Provider requests that waited for a request budget (sync/pacing.py), by provider, "
+    "budget (account, project) and how (waited in process, deferred the reconcile).",
+    ["provider", "budget", "how"],
+)
+REQUEST_PACE_WAIT = Counter(
+    "spacecal_request_pace_wait_seconds_total",
+    "Seconds provider requests waited for a request budget, by provider.",
+    ["provider"],
+)
 TOKEN_REFRESHES = Counter(
     "spacecal_token_refreshes_total",
     "Access-token refreshes, by provider and outcome (ok, revoked).",
@@ -121,6 +132,12 @@ def refusals(provider: str, count: int) -> None:
 
 def provider_error(provider: str, status: int) -> None:
     PROVIDER_ERRORS.labels(provider, str(status)).inc()
+
+
+def request_paced(provider: str, scope: str, wait: float, *, deferred: bool = False) -> None:
+    budget = "project" if scope.endswith(":project") else "account"
+    REQUESTS_PACED.labels(provider, budget, "deferred" if deferred else "waited").inc()
+    REQUEST_PACE_WAIT.labels(provider).inc(max(0.0, wait))
 
 
 def token_refresh(provider: str, outcome: str) -> None:

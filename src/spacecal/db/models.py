@@ -227,6 +227,16 @@ class ProviderAccount(Base):
     calendar_pace_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
+class RequestPace(Base):
+    """A request budget shared by every process (sync/pacing.py, migration 0021): the
+    theoretical time of the scope's next provider request."""
+
+    __tablename__ = "request_pace"
+
+    scope: Mapped[str] = mapped_column(Text, primary_key=True)
+    pace_at: Mapped[datetime] = mapped_column(TZ, nullable=False)
+
+
 CONNECTION_KEY = ("coworker_id", "resource_id", "provider")
 
 

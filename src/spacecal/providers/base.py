@@ -240,7 +240,9 @@ class Capabilities:
     - `renews_in_place`: renewal extends the same subscription (Graph PATCH);
       otherwise a new channel replaces the old one, which is stopped after (Google).
     - `webhook_path` / `lifecycle_path`: where its notifications arrive (None: none).
-    - `batch_writes`: several event writes per request. No adapter batches yet.
+    - `batch_writes`: the adapter has `create_events(access, calendar_id, events)`,
+      several creates per request (Google's batch endpoint); each still counts
+      against the quota, and a batch never spans accounts.
     - `paced_calendar_creation`: the provider punishes an account that creates many
       calendars quickly (Google: read-only for hours), so creation is paced per
       account (sync/limits.py)."""

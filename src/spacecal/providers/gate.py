@@ -4,10 +4,10 @@ providers allow a mailbox or user instead of learning it from 429s.
 - Graph: 4 concurrent requests per app per mailbox ("Microsoft Graph throttling
   guidance", Outlook service limits); a fifth answers 429 with Retry-After.
   `SPACECAL_MICROSOFT_CONCURRENT_REQUESTS` in flight per account at most.
-- Google Calendar: about 600 queries per minute per user per project ("Manage
-  quotas"); beyond, 403 `rateLimitExceeded` / `userRateLimitExceeded`.
-  `SPACECAL_GOOGLE_REQUESTS_PER_MINUTE` started per account per minute at most
-  (a token bucket: a tenth of the minute's budget at once, then evenly).
+- A rate per account (a token bucket: a tenth of the minute's budget at once, then
+  evenly) for callers that pace in one process only. The adapters no longer use it:
+  Google's ~600 queries per minute per user and Graph's per-mailbox rate are budgets
+  in PostgreSQL shared by every process (sync/pacing.py, through pacing.py's hook).
 
 The account is known by its access token (a digest of it: the adapters see nothing
 else), so a refresh starts a fresh gate; gates idle for a while are dropped. Across

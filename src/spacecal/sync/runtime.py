@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.providers.base import CalendarProvider
+from spacecal.sync.pacing import AccountPacer
 from spacecal.sync.tokens import AccountTokens
 
 
@@ -29,4 +30,5 @@ class SyncRuntime:
             account_id,
             margin_seconds=self.settings.token_refresh_margin_seconds,
             read_only_seconds=self.settings.account_read_only_seconds,
+            pacer=AccountPacer(self.db.engine, self.settings, provider, account_id),
         )

@@ -25,6 +25,7 @@ from spacecal.db.models import (
     SubscriptionGeneration,
 )
 from spacecal.providers.base import AccountReadOnly, CalendarProvider, ConsentRevoked, TokenSet
+from spacecal.providers.pacing import RequestPacer, paced
 from spacecal.providers.session import AccountSession
 from spacecal.sync.limits import pause_writes
 
@@ -59,6 +60,7 @@ class AccountTokens:
         *,
         margin_seconds: int,
         read_only_seconds: float = 6 * 3600.0,
+        pacer: RequestPacer | None = None,
     ) -> None:
         self.engine = engine
         self.cipher = cipher
@@ -66,6 +68,7 @@ class AccountTokens:
         self.account_id = account_id
         self.margin = timedelta(seconds=margin_seconds)
         self.read_only_seconds = read_only_seconds
+        self.pacer = pacer
         self._session: AccountSession | None = None
         self._preloaded: AccountRow | None = None
 
@@ -126,10 +129,13 @@ class AccountTokens:
 
     async def call(self, fn: Callable[[str], Awaitable[T]]) -> T:
         """`fn(access_token)`, refreshing as needed; a dead consent marks the account
-        `needs_reconnect` and raises AccountUnavailable (never retried)."""
+        `needs_reconnect` and raises AccountUnavailable (never retried). Every API
+        request `fn` makes takes its place in the account's request budget (`pacer`,
+        sync/pacing.py) first."""
         session = await self._open()
         try:
-            return await session.call(fn)
+            with paced(self.pacer):
+                return await session.call(fn)
         except AccountReadOnly:
             # Every process must stop writing to this account now (sync/limits.py).
             await pause_writes(self.engine, self.account_id, clock.now(), self.read_only_seconds)

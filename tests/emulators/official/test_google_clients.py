@@ -4,8 +4,9 @@ HTTP: everything spacecal relies on, driven through the official libraries.
 The client is built from the library's static discovery document with
 `client_options={"api_endpoint": ...}` at the emulator; credentials are google-auth's
 `Credentials` with only a refresh token, so the first call refreshes against the
-emulator's token endpoint. Batches are not used (spacecal sends none; they would need
-an explicit `batch_uri`, which ignores `api_endpoint`).
+emulator's token endpoint. Batches go to `/batch/calendar/v3` through
+the library's `BatchHttpRequest(batch_uri=...)`: its default batch URI ignores
+`api_endpoint`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pytest
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import Resource, build
 from googleapiclient.errors import HttpError
+from googleapiclient.http import BatchHttpRequest
 from tests.emulators.google.helpers import FULL, Receiver
 from tests.emulators.official.conftest import START, Served
 
@@ -226,3 +228,52 @@ def test_watch_and_channels_stop(
             body={"id": channel["id"], "resourceId": channel["resourceId"]}
         ).execute()
     assert again.value.status_code == 404
+
+
+def test_a_batch_of_event_writes_each_counted_against_the_users_rate(
+    served: Served[GoogleEmulator], calendar: Resource
+) -> None:
+    cal = _new_calendar(calendar, "Batch")
+    answers: dict[str, Any] = {}
+    failures: dict[str, HttpError] = {}
+
+    def collect(request_id: str, response: Any, exception: Exception | None) -> None:
+        if isinstance(exception, HttpError):
+            failures[request_id] = exception
+        else:
+            answers[request_id] = response
+
+    batch = BatchHttpRequest(callback=collect, batch_uri=f"{served.url}/batch/calendar/v3")
+    for n in range(5):
+        body = {"summary": f"Block {n}", "start": _at(n + 1), "end": _at(n + 1, 11)}
+        batch.add(calendar.events().insert(calendarId=cal, body=body), request_id=f"w{n}")
+    batch.add(calendar.events().get(calendarId=cal, eventId="missing"), request_id="gone")
+    before = len(served.call(lambda: served.emu.core.calls.list(path_prefix="/calendar/v3/")))
+    batch.execute()
+    assert sorted(answers) == [f"w{n}" for n in range(5)]
+    assert {a["summary"] for a in answers.values()} == {f"Block {n}" for n in range(5)}
+    assert failures["gone"].resp.status == 404  # one call's failure is its own
+    # Six inner calls, six calls in the log (and against the quota).
+    calls = served.call(lambda: served.emu.core.calls.list(path_prefix="/calendar/v3/"))
+    assert len(calls) - before == 6
+    items, _, _ = _pull(calendar, cal)
+    assert len(items) == 5
+
+    # With the per-user rate on, a batch cannot exceed it: the calls past it answer 403.
+    def rate(limit: int | None) -> None:
+        served.emu.limits.reset()
+        served.emu.limits.settings.requests_per_minute = limit
+
+    served.call(rate, 3)
+    try:
+        answers.clear()
+        failures.clear()
+        batch = BatchHttpRequest(callback=collect, batch_uri=f"{served.url}/batch/calendar/v3")
+        for n in range(5):
+            batch.add(calendar.events().get(calendarId=cal, eventId=items[n]["id"]))
+        batch.execute()
+        assert len(answers) == 3
+        assert [f.resp.status for f in failures.values()] == [403, 403]
+        assert all("userRateLimitExceeded" in str(f.content) for f in failures.values())
+    finally:
+        served.call(rate, None)

@@ -37,6 +37,8 @@ from msgraph.generated.users.item.calendars.item.calendar_view.delta.delta_reque
 )
 from msgraph.graph_request_adapter import options as sdk_options
 from msgraph_core import GraphClientFactory
+from msgraph_core.requests.batch_request_content import BatchRequestContent
+from msgraph_core.requests.batch_request_item import BatchRequestItem
 from tests.emulators.microsoft.conftest import HOOK, LIFECYCLE, Peer
 from tests.emulators.official.conftest import START, Served, Tls
 
@@ -298,3 +300,42 @@ async def test_subscriptions_validation_renewal_reauthorize_and_lifecycle(
     with pytest.raises(ODataError) as gone:
         await graph.subscriptions.by_subscription_id(sub.id).get()
     assert gone.value.response_status_code == 404
+
+
+async def test_json_batch_with_per_item_throttling(
+    graph: Any, served: Served[MicrosoftEmulator]
+) -> None:
+    made = await graph.me.calendars.post(Calendar(name="Batch room"))
+    events = graph.me.calendars.by_calendar_id(made.id).events
+
+    async def batch_of(indexes: list[int]) -> dict[int, int]:
+        content = BatchRequestContent()
+        index_of: dict[str, int] = {}
+        for n in indexes:
+            body = Event(subject=f"Block {n}", start=_when(n + 1), end=_when(n + 1, 11))
+            item = BatchRequestItem(request_information=events.to_post_request_information(body))
+            content.add_request(item.id, item)
+            index_of[item.id] = n
+        answer = await graph.batch.post(batch_request_content=content)
+        return {index_of[k]: v for k, v in answer.get_response_status_codes().items()}
+
+    # More than 20 requests is the SDK's own refusal (and the emulator's 400).
+    with pytest.raises((RuntimeError, ValueError)):
+        content = BatchRequestContent()
+        for n in range(21):
+            content.add_request(
+                f"x{n}", BatchRequestItem(request_information=events.to_get_request_information())
+            )
+
+    # The mailbox's 4 concurrent requests hold inside a batch: the items past them
+    # answer 429 each and are retried alone.
+    served.call(served.emu.set_concurrency_limit, 4, hold_seconds=0.2, retry_after=1)
+    try:
+        statuses = await batch_of(list(range(6)))
+    finally:
+        served.call(served.emu.set_concurrency_limit, None)
+    assert sorted(statuses.values()) == [201, 201, 201, 201, 429, 429], statuses
+    throttled = [n for n, status in statuses.items() if status == 429]
+    assert set((await batch_of(throttled)).values()) == {201}
+    listed = await events.get()
+    assert sorted(e.subject for e in listed.value) == [f"Block {n}" for n in range(6)]

@@ -33,6 +33,7 @@ from spacecal.emulators.common import (
 )
 from spacecal.emulators.google import auth, errors, listing, ops, watch
 from spacecal.emulators.google.api import api_router, calendar_json
+from spacecal.emulators.google.batch import GoogleBatch
 from spacecal.emulators.google.context import GoogleContext, GoogleSettings
 from spacecal.emulators.google.control import add_google_control
 from spacecal.emulators.google.limits import UsageLimits
@@ -111,10 +112,13 @@ class GoogleEmulator:
         self.limits = UsageLimits(
             app, lambda headers: auth.token_account(self.ctx, headers), self.core.clock.now
         )
-        return self.core.wrap(
-            self.limits,
-            fault_responder=_fault_response,
-            account_of=lambda headers: auth.token_account(self.ctx, headers),
+        # The batch endpoint sends each inner call through everything below it.
+        return GoogleBatch(
+            self.core.wrap(
+                self.limits,
+                fault_responder=_fault_response,
+                account_of=lambda headers: auth.token_account(self.ctx, headers),
+            )
         )
 
     @property

@@ -28,6 +28,7 @@ from spacecal.emulators.common import (
     set_call_account,
 )
 
+from .batch import GraphBatch
 from .budget_transport import BudgetTransport
 from .calendar_routes import calendar_routes
 from .common_faults import graph_fault_responder, sync_token_drawer
@@ -168,10 +169,13 @@ class MicrosoftEmulator(MemberActions):
         add_microsoft_control(router, self)
         app.include_router(router)
         self.limiter = ConcurrencyLimiter(app, self.state.account_for_bearer)
-        return self.core.wrap(
-            self.limiter,
-            fault_responder=graph_fault_responder(self.clock),
-            account_of=self.state.account_for_bearer,
+        # JSON batching sends each request through everything below it.
+        return GraphBatch(
+            self.core.wrap(
+                self.limiter,
+                fault_responder=graph_fault_responder(self.clock),
+                account_of=self.state.account_for_bearer,
+            )
         )
 
     # -- URLs ----------------------------------------------------------------------------------

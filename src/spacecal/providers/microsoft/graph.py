@@ -19,6 +19,7 @@ from spacecal.providers.base import ProviderError
 from spacecal.providers.gate import GATES
 from spacecal.providers.http import classify, json_body, parse_retry_after, send
 from spacecal.providers.microsoft.wire import error_of
+from spacecal.providers.pacing import take_place
 
 
 def graph_time(moment: datetime) -> str:
@@ -60,6 +61,9 @@ class GraphClient:
         sync: bool = False,
     ) -> dict[str, Any]:
         full = url if url.startswith(("http://", "https://")) else self._graph + url
+        # The mailbox's rate is paced in PostgreSQL for every process (sync/pacing.py);
+        # its 4 concurrent requests here, per process, and by the jobs' account lock.
+        await take_place()
         async with GATES.slot("microsoft", access, concurrency=self._concurrency):
             response = await send(
                 self._http,

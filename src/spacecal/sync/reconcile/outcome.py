@@ -30,6 +30,7 @@ class ReconcileStatus(StrEnum):
     OK = "ok"
     SKIPPED = "skipped"
     THROTTLED = "throttled"
+    PACED = "paced"
     FAILED = "failed"
     NEEDS_RECONNECT = "needs_reconnect"
 
@@ -78,6 +79,17 @@ async def record_health(
             await defer_reconcile(
                 conn, target.connection_id, target.account_id, delay_seconds=wait.total_seconds()
             )
+
+
+async def record_paced(rt: SyncRuntime, target: SyncTarget, wait_seconds: float) -> None:
+    """Not a failure: spacecal's own request budget for the account (or the project)
+    is spent (sync/pacing.py). The next reconcile is queued for when it allows, under
+    the account lock like throttling: the account's other calendars would wait for
+    the same budget anyway (DESIGN, Jobs). The condition stays as it was."""
+    async with rt.db.engine.begin() as conn:
+        await defer_reconcile(
+            conn, target.connection_id, target.account_id, delay_seconds=max(0.0, wait_seconds)
+        )
 
 
 async def record_paused(rt: SyncRuntime, target: SyncTarget, until: datetime) -> None:

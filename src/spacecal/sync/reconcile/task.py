@@ -19,6 +19,8 @@ from the one failure policy (spacecal.failures): throttling is waited out under 
 account lock (a job deferred by that delay, Retry-After exactly); any other failure of
 this one calendar backs off through `retry_at`, and the sweep triggers it again, so
 no scheduled job is parked in front of the account's other calendars (DESIGN, Jobs).
+Spacecal's own request budget (sync/pacing.py) ends a reconcile the same way as
+throttling, without counting as a failure (`paced` in the history).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ from spacecal.providers.base import (
     SyncWindow,
     Throttled,
 )
+from spacecal.providers.pacing import Paced
 from spacecal.providers.paths import UnsafeId
 from spacecal.providers.registry import capabilities
 from spacecal.sync import limits
@@ -56,6 +59,7 @@ from spacecal.sync.reconcile.outcome import (
     ReconcileStatus,
     record_health,
     record_history,
+    record_paced,
     record_paused,
 )
 from spacecal.sync.reconcile.pull import changes_to_decide, pull_with_window
@@ -132,6 +136,10 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
         until = await limits.paused_until(engine, target.account_id, clock.now())
         await record_paused(rt, target, until or clock.now())
         outcome.error = "the provider made the account read-only (usage limits)"
+    except Paced as exc:
+        wait = exc.retry_after or 0.0
+        outcome.status, outcome.error = ReconcileStatus.PACED, str(exc)
+        await record_paced(rt, target, wait)
     except Throttled as exc:
         error = f"throttled by the provider ({exc.status})"
         outcome = ReconcileOutcome(ReconcileStatus.THROTTLED, error=error)

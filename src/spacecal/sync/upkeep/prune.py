@@ -5,7 +5,9 @@ Only finished jobs go (succeeded, failed, cancelled, aborted): a queued or runni
 job is a trigger that must not be lost. A job's age is measured with PostgreSQL's
 `now()`, the clock procrastinate stamps its events and schedules with (DESIGN, Time):
 spacecal's injectable clock does not move those. Sync history is spacecal's own
-table, stamped by spacecal's clock, and is aged by it.
+table, stamped by spacecal's clock, and is aged by it. A request budget's row
+(`request_pace`) whose time has passed holds nothing a fresh row would not: those of
+an hour ago go (accounts come and go).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from sqlalchemy import delete
 from spacecal import clock, jobs
 from spacecal.config import Settings
 from spacecal.db.engine import Database
-from spacecal.db.models import SyncRun
+from spacecal.db.models import RequestPace, SyncRun
 from spacecal.jobs import names, status
 from spacecal.sync.runtime import SyncRuntime
 
@@ -40,6 +42,9 @@ async def prune(db: Database, settings: Settings) -> Pruned:
             conn, older_than_seconds=settings.prune_jobs_after_seconds
         )
         runs = await conn.execute(delete(SyncRun).where(SyncRun.started_at < runs_before))
+        await conn.execute(
+            delete(RequestPace).where(RequestPace.pace_at < now - timedelta(hours=1))
+        )
     return Pruned(jobs=pruned_jobs, sync_runs=runs.rowcount or 0)
 
 

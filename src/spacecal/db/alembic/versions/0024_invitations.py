@@ -27,7 +27,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0024"
-down_revision = "0023"  # re-chained after 0023 in mail-intake (merge of both mail branches)
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
