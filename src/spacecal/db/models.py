@@ -222,6 +222,9 @@ class ProviderAccount(Base):
     # The reconcile jobs' lock when it is not the account's own (migration 0022):
     # a CalDAV account's bucket of its server host (jobs/reconcile.py).
     job_lock: Mapped[str | None] = mapped_column(String(200))
+    # A CalDAV account's server and user (shown; the password is only in the secret).
+    server_url: Mapped[str | None] = mapped_column(String(1024))
+    username: Mapped[str | None] = mapped_column(String(320))
 
 
 CONNECTION_KEY = ("coworker_id", "resource_id", "provider")

@@ -60,6 +60,7 @@ from spacecal.sync.reconcile.pull import changes_to_decide, pull_with_window
 from spacecal.sync.reconcile.target import SyncTarget, load_links, load_target, sync_state
 from spacecal.sync.reconcile.verify import CalendarUnverified, verify
 from spacecal.sync.reconcile.writeback import finish_pending_creates, push_bookings, push_pending
+from spacecal.sync.polling import is_polled, record_poll
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.tokens import AccountUnavailable
 
@@ -142,6 +143,12 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
         outcome = ReconcileOutcome(ReconcileStatus.FAILED, error=error)
         await record_health(rt, target, Health.FAILING, exc, error)
     await record_history(engine, target, started, outcome)
+    if is_polled(target.provider):
+        # The next poll (sync/polling.py); a failure's backoff is `retry_at`'s.
+        changed = outcome.pulled > 0 and not outcome.full
+        await record_poll(
+            engine, rt.settings, target.connection_id, changed=changed, now=clock.now()
+        )
     return outcome
 
 

@@ -1,7 +1,9 @@
 """The sweep: the periodic task that queues a reconcile for every connection due.
 
 Due means quiet for longer than the sweep span (a lost notification is recovered
-within it; calendars that cannot be watched use the shorter poll interval), behind
+within it; calendars that cannot be watched use the shorter poll interval), a
+polled provider's poll time passed (CalDAV: sync/polling.py; the sweep runs every
+`sweep_every_seconds`, so that is the schedule's resolution), behind
 on bookings, past its failure backoff, or holding a deferred series instance that
 the booking horizon now reaches (sync/reconcile/deferred.py: decided on its day, for
 every provider, without waiting for the calendar to change).
@@ -30,6 +32,7 @@ from spacecal import clock, jobs
 from spacecal.db.models import Booking, Business, Connection, EventLink, ProviderAccount, Resource
 from spacecal.jobs import names
 from spacecal.jobs.reconcile import defer_reconcile
+from spacecal.sync.polling import poll_due, poll_providers
 from spacecal.sync.reconcile.deferred import due_connections
 from spacecal.sync.runtime import SyncRuntime
 
@@ -78,8 +81,10 @@ async def sweep(rt: SyncRuntime) -> int:
     """Queue a reconcile for every connection that is due (see above). Returns how
     many were newly queued."""
     now = clock.now()
+    polled = Connection.provider.in_(poll_providers())
     quiet = or_(
         and_(
+            ~polled,
             Connection.push_supported,
             or_(
                 Connection.last_sync_at.is_(None),
@@ -92,6 +97,7 @@ async def sweep(rt: SyncRuntime) -> int:
             ),
         ),
         and_(
+            ~polled,
             Connection.push_supported.is_(False),
             or_(
                 Connection.last_sync_at.is_(None),
@@ -99,6 +105,8 @@ async def sweep(rt: SyncRuntime) -> int:
                 < now - timedelta(seconds=rt.settings.poll_interval_seconds),
             ),
         ),
+        # A polled provider's schedule (sync/polling.py): due now, never later.
+        poll_due(now),
         behind(now),
     )
     async with rt.db.engine.begin() as conn:

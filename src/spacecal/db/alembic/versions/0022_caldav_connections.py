@@ -7,8 +7,9 @@
   not the account itself (CalDAV: one of a few buckets per server host, so a server
   sees a bounded number of syncs at once, and an account always maps to the same
   bucket: still one sync per account at a time).
-- `connections.server_url` / `username`: the CalDAV server and user the record shows
-  (the password lives only in the account's encrypted secret).
+- `provider_accounts.server_url` / `username` and the same on `connections`: the
+  CalDAV server and user (the account's, copied to each connection, whose record
+  shows them); the password lives only in the account's encrypted secret.
 - The poll schedule: `poll_next_at` (due when passed), `poll_interval_seconds`
   (short after a change, doubled while quiet), `last_poll_at`; the index serves
   the sweep's "due now" scan.
@@ -36,7 +37,10 @@ def upgrade() -> None:
         "ALTER TABLE provider_accounts ADD CONSTRAINT provider_accounts_provider"
         " CHECK (provider IN ('google', 'microsoft', 'caldav'))"
     )
-    op.execute("ALTER TABLE provider_accounts ADD COLUMN job_lock varchar(200)")
+    op.execute(
+        "ALTER TABLE provider_accounts ADD COLUMN job_lock varchar(200),"
+        " ADD COLUMN server_url varchar(1024), ADD COLUMN username varchar(320)"
+    )
     op.execute("ALTER TABLE connections DROP CONSTRAINT connections_provider")
     op.execute(
         "ALTER TABLE connections ADD CONSTRAINT connections_provider"
@@ -83,7 +87,10 @@ def downgrade() -> None:
         " CHECK (provider IN ('google', 'microsoft'))"
     )
     op.execute("DELETE FROM provider_accounts WHERE provider = 'caldav'")
-    op.execute("ALTER TABLE provider_accounts DROP COLUMN job_lock")
+    op.execute(
+        "ALTER TABLE provider_accounts DROP COLUMN job_lock, DROP COLUMN server_url,"
+        " DROP COLUMN username"
+    )
     op.execute("ALTER TABLE provider_accounts DROP CONSTRAINT provider_accounts_provider")
     op.execute(
         "ALTER TABLE provider_accounts ADD CONSTRAINT provider_accounts_provider"
