@@ -512,6 +512,31 @@ class Settings(BaseSettings):
         "168.63.129.16), multicast and reserved addresses stay refused.",
     )
 
+    # --- CalDAV servers (spacecal.providers.caldav, docs/caldav.md) ---------------
+    caldav_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of extra CA certificates trusted for CalDAV servers (beside "
+        "the system's), for servers with a private or self-signed certificate.",
+    )
+    caldav_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="Timeout of one CalDAV request (connect to answer)."
+    )
+    caldav_max_redirects: int = Field(
+        default=5,
+        ge=0,
+        description="Redirects followed per CalDAV request (discovery's well-known URI, "
+        "iCloud's partition hosts); credentials only go where docs/caldav.md says.",
+    )
+    caldav_multiget_batch: int = Field(
+        default=100, ge=1, le=1000, description="Events read per calendar-multiget REPORT."
+    )
+    caldav_max_instances: int = Field(
+        default=1000,
+        ge=1,
+        description="Most instances of one recurring CalDAV event expanded per pull "
+        "(the latest ones up to the sync window's end are kept).",
+    )
+
     def effective_public_url(self) -> str:
         return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 

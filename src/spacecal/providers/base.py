@@ -18,7 +18,7 @@ from typing import Literal, Protocol
 from spacecal.domain import CalendarEvent
 from spacecal.failures import Throttling
 
-ProviderName = Literal["google", "microsoft"]
+ProviderName = Literal["google", "microsoft", "caldav"]
 
 
 # --- errors -------------------------------------------------------------------------

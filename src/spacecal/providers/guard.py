@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+import ssl
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -231,7 +232,7 @@ class GuardedTransport(httpx2.AsyncHTTPTransport):
         self,
         *,
         allow_private: bool,
-        verify: bool = True,
+        verify: bool | ssl.SSLContext = True,
         limits: httpx2.Limits = _LIMITS,
     ) -> None:
         # Not super().__init__: it would build a pool (and a TLS context) to throw away.

@@ -1,0 +1,431 @@
+"""iCalendar (RFC 5545) <-> spacecal's events, with the `icalendar` library.
+
+Event keys, mirroring how Google and Graph key instances so `event_links` work alike:
+
+- a calendar object resource (one `.ics`) holding a single event: its href path,
+  decoded (`/calendars/ann/room-a/abc.ics`);
+- an instance of a recurring event: `<href path>#<RECURRENCE-ID>`, the recurrence id
+  in UTC (`20310115T090000Z`) or as a date for all-day series (`20310115`); its
+  `series_id` is the href path, so a deleted resource (one 404 in a sync report)
+  cancels every instance linked to it (sync/reconcile/pull.py, "cancelled series").
+
+Times: a TZID with its VTIMEZONE or a known IANA/Windows name is honoured; a floating
+time, or a TZID nobody knows, is read in the calendar's zone (its calendar-timezone,
+which spacecal sets to the business's zone). Instances are expanded from a year
+before the sync window to its end (the latest `max_instances` kept); instances
+removed by EXDATE inside that span are reported cancelled.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from collections.abc import Iterable, Iterator
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from typing import Any
+
+from dateutil.rrule import rruleset, rrulestr
+from icalendar import Calendar, Event
+from icalendar.prop import vDDDLists, vRecur
+
+from spacecal.domain import CalendarEvent, EventStatus, EventTime, resolve_time_zone
+from spacecal.providers.base import EventWrite, SyncWindow
+
+BOOKING_PROPERTY = "X-SPACECAL-BOOKING-ID"
+PRODID = "-//spacecal//CalDAV//EN"
+HISTORY = timedelta(days=366)
+_MAX_STEPS = 200_000  # occurrences walked per series (a minutely rule from 1990 stops)
+_INSTANCE = re.compile(r"^(?P<href>.+)#(?P<rid>\d{8}(?:T\d{6}Z)?)$")
+
+Moment = datetime | date
+
+
+class BadCalendarData(ValueError):
+    """The calendar data cannot be read as an event."""
+
+
+def instance_key(href: str, rid: str) -> str:
+    return f"{href}#{rid}"
+
+
+def split_key(key: str) -> tuple[str, str | None]:
+    """(href path, recurrence id or None) of an event key."""
+    found = _INSTANCE.match(key)
+    if found is None:
+        return key, None
+    return found["href"], found["rid"]
+
+
+def rid_token(moment: Moment) -> str:
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return moment.strftime("%Y%m%d")
+
+
+def rid_moment(token: str) -> Moment:
+    if "T" in token:
+        return datetime.strptime(token, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+    return datetime.strptime(token, "%Y%m%d").date()
+
+
+def _aware(value: Moment, zone: tzinfo) -> Moment:
+    """A datetime with its zone (floating or unknown TZID: `zone`); dates unchanged."""
+    if isinstance(value, datetime) and value.tzinfo is None:
+        return value.replace(tzinfo=zone)
+    return value
+
+
+def _decoded(component: Event, name: str, zone: tzinfo) -> Moment | None:
+    if name not in component:
+        return None
+    value = component.decoded(name)
+    if isinstance(value, date):
+        return _aware(value, zone)
+    return None
+
+
+def _span(component: Event, zone: tzinfo) -> tuple[Moment, timedelta]:
+    start = _decoded(component, "DTSTART", zone)
+    if start is None:
+        raise BadCalendarData("an event without DTSTART")
+    end = _decoded(component, "DTEND", zone)
+    if end is None and "DURATION" in component:
+        duration = component.decoded("DURATION")
+        if isinstance(duration, timedelta):
+            return start, duration
+    if end is None:
+        return start, timedelta(days=1) if not isinstance(start, datetime) else timedelta(0)
+    if isinstance(start, datetime) != isinstance(end, datetime):
+        start, end = _as_datetime(start, zone), _as_datetime(end, zone)
+    duration = end - start
+    return start, max(duration, timedelta(0))
+
+
+def _as_datetime(value: Moment, zone: tzinfo) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    return datetime.combine(value, time(0), tzinfo=zone)
+
+
+def _event_time(start: Moment, duration: timedelta) -> EventTime:
+    if isinstance(start, datetime):
+        return EventTime.timed(start, start + duration)
+    days = max(1, duration.days)
+    return EventTime.days(start, start + timedelta(days=days))
+
+
+def _original(moment: Moment) -> datetime:
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC)
+    return datetime.combine(moment, time(0), tzinfo=UTC)
+
+
+def _changed_at(component: Event) -> datetime | None:
+    for name in ("LAST-MODIFIED", "DTSTAMP"):
+        if name in component:
+            value = component.decoded(name)
+            if isinstance(value, datetime):
+                return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return None
+
+
+def _status(component: Event) -> EventStatus:
+    status = str(component.get("STATUS", "CONFIRMED")).upper()
+    if status == "CANCELLED":
+        return EventStatus.CANCELLED
+    if status == "TENTATIVE":
+        return EventStatus.TENTATIVE
+    return EventStatus.CONFIRMED
+
+
+def _event(
+    key: str,
+    component: Event,
+    when: EventTime,
+    *,
+    series: str | None = None,
+    original: datetime | None = None,
+) -> CalendarEvent:
+    status = _status(component)
+    if status is EventStatus.CANCELLED:
+        return CalendarEvent(key, status, series_id=series, original_start=original)
+    return CalendarEvent(
+        key=key,
+        status=status,
+        time=when,
+        series_id=series,
+        original_start=original,
+        title=str(component.get("SUMMARY", "")),
+        description=str(component.get("DESCRIPTION", "")),
+        changed_at=_changed_at(component),
+    )
+
+
+def read_calendar(data: bytes | str) -> Calendar:
+    try:
+        return Calendar.from_ical(data)
+    except (ValueError, IndexError, KeyError) as exc:
+        raise BadCalendarData(f"unreadable calendar data ({type(exc).__name__})") from None
+
+
+def _vevents(calendar: Calendar) -> list[Event]:
+    return [c for c in calendar.walk("VEVENT") if isinstance(c, Event)]
+
+
+def _dates(component: Event, name: str, base: Moment, zone: tzinfo) -> list[Moment]:
+    """RDATE/EXDATE values in the form of the series' start (all-day: dates)."""
+    raw: Any = component.get(name)
+    if raw is None:
+        return []
+    lists = raw if isinstance(raw, list) else [raw]
+    out: list[Moment] = []
+    for item in lists:
+        if not isinstance(item, vDDDLists):
+            continue
+        for value in item.dts:
+            moment = value.dt[0] if isinstance(value.dt, tuple) else value.dt  # PERIOD
+            if isinstance(base, datetime):
+                if not isinstance(moment, datetime):
+                    moment = datetime.combine(moment, base.timetz().replace(tzinfo=None))
+                out.append(_aware(moment, base.tzinfo or zone))
+            else:
+                out.append(moment.date() if isinstance(moment, datetime) else moment)
+    return out
+
+
+def _rule_text(rule: vRecur, base: datetime) -> str:
+    """An RRULE for dateutil, with UNTIL in the form dateutil requires (UTC for an
+    aware start, naive for an all-day one)."""
+    rule = vRecur(rule)
+    until = rule.get("UNTIL")
+    if until:
+        value = until[0]
+        if base.tzinfo is not None:
+            if not isinstance(value, datetime):
+                value = datetime.combine(value, time(23, 59, 59), tzinfo=base.tzinfo)
+            elif value.tzinfo is None:
+                value = value.replace(tzinfo=base.tzinfo)
+            rule["UNTIL"] = [value.astimezone(UTC)]
+        else:
+            if isinstance(value, datetime):
+                value = value.replace(tzinfo=None)
+            else:
+                value = datetime.combine(value, time(0))
+            rule["UNTIL"] = [value]
+    text: str = rule.to_ical().decode()
+    return "RRULE:" + text
+
+
+def _occurrences(master: Event, start: Moment, zone: tzinfo) -> Iterator[Moment]:
+    base = start if isinstance(start, datetime) else datetime.combine(start, time(0))
+    rules: Any = master.get("RRULE")
+    rules = rules if isinstance(rules, list) else [rules] if rules is not None else []
+    found = rruleset()
+    for rule in rules:
+        found.rrule(rrulestr(_rule_text(rule, base), dtstart=base))  # type: ignore[arg-type]
+    found.rdate(base)  # DTSTART is always the first instance (RFC 5545 3.8.5.3)
+    for extra in _dates(master, "RDATE", start, zone):
+        found.rdate(extra if isinstance(extra, datetime) else datetime.combine(extra, time(0)))
+    for moment in found:
+        yield moment if isinstance(start, datetime) else moment.date()
+
+
+def parse_resource(
+    href: str, data: bytes | str, *, zone: tzinfo, window: SyncWindow, max_instances: int
+) -> list[CalendarEvent]:
+    """The events of one calendar object resource: a single event, or the instances
+    of a series (overrides applied, EXDATEs as cancellations) up to `window.end`."""
+    vevents = _vevents(read_calendar(data))
+    master = next((v for v in vevents if "RECURRENCE-ID" not in v), None)
+    overrides: dict[str, Event] = {}
+    for v in vevents:
+        rid = _decoded(v, "RECURRENCE-ID", zone)
+        if rid is not None:
+            overrides[rid_token(rid)] = v
+    if master is not None and not overrides and "RRULE" not in master and "RDATE" not in master:
+        start, duration = _span(master, zone)
+        return [_event(href, master, _event_time(start, duration))]
+    lower, upper = window.start - HISTORY, window.end
+    kept: deque[CalendarEvent] = deque(maxlen=max_instances)
+    if master is not None:
+        start, duration = _span(master, zone)
+        excluded = {rid_token(m) for m in _dates(master, "EXDATE", start, zone)}
+        for steps, moment in enumerate(_occurrences(master, start, zone)):
+            instant = _original(moment)
+            if instant >= upper or steps > _MAX_STEPS:
+                break
+            token = rid_token(moment)
+            if instant < lower or token in excluded:
+                continue
+            key = instance_key(href, token)
+            override = overrides.pop(token, None)
+            if override is not None:
+                o_start, o_duration = _span(override, zone)
+                when = _event_time(o_start, o_duration)
+                kept.append(_event(key, override, when, series=href, original=instant))
+            else:
+                when = _event_time(moment, duration)
+                kept.append(_event(key, master, when, series=href, original=instant))
+        for token in sorted(excluded):
+            instant = _original(rid_moment(token))
+            if lower <= instant < upper:
+                kept.append(
+                    CalendarEvent(
+                        instance_key(href, token),
+                        EventStatus.CANCELLED,
+                        series_id=href,
+                        original_start=instant,
+                    )
+                )
+    for token, override in overrides.items():  # overrides of no expanded instance
+        instant = _original(rid_moment(token))
+        if lower <= instant < upper:
+            o_start, o_duration = _span(override, zone)
+            when = _event_time(o_start, o_duration)
+            key = instance_key(href, token)
+            kept.append(_event(key, override, when, series=href, original=instant))
+    return list(kept)
+
+
+def calendar_zone(data: str) -> tzinfo | None:
+    """The zone of a calendar-timezone property (a VCALENDAR with one VTIMEZONE)."""
+    try:
+        calendar = Calendar.from_ical(data)
+    except (ValueError, IndexError, KeyError):
+        return None
+    for component in calendar.walk("VTIMEZONE"):
+        tzid = str(component.get("TZID", ""))
+        try:
+            return resolve_time_zone(tzid)
+        except ValueError:
+            try:
+                return component.to_tz()  # type: ignore[no-any-return]
+            except (ValueError, KeyError, IndexError):
+                return None
+    return None
+
+
+# --- writing ------------------------------------------------------------------------
+
+
+def _wrap(events: Iterable[Event]) -> Calendar:
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    for event in events:
+        calendar.add_component(event)
+    return calendar
+
+
+def _serialize(calendar: Calendar) -> bytes:
+    calendar.add_missing_timezones()
+    return calendar.to_ical()  # type: ignore[no-any-return]
+
+
+def event_ics(event: EventWrite, *, uid: str, stamp: datetime) -> bytes:
+    """A whole VCALENDAR for an event spacecal writes, in the business's zone."""
+    zone = resolve_time_zone(event.time_zone)
+    vevent = Event()
+    vevent.add("uid", uid)
+    vevent.add("dtstamp", stamp.astimezone(UTC))
+    vevent.add("last-modified", stamp.astimezone(UTC))
+    vevent.add("dtstart", event.start.astimezone(zone))
+    vevent.add("dtend", event.end.astimezone(zone))
+    vevent.add("summary", event.title)
+    vevent.add("description", event.description)
+    vevent.add("status", "TENTATIVE" if event.tentative else "CONFIRMED")
+    vevent.add("transp", "OPAQUE")
+    if event.booking_id is not None:
+        vevent.add(BOOKING_PROPERTY, str(event.booking_id))
+    return _serialize(_wrap([vevent]))
+
+
+def _in_form(moment: datetime, like: Moment, zone: tzinfo) -> Moment:
+    """`moment` written like `like` (RECURRENCE-ID and EXDATE follow DTSTART's form)."""
+    if not isinstance(like, datetime):
+        return moment.astimezone(zone).date()
+    if like.tzinfo is None:
+        return moment.astimezone(zone).replace(tzinfo=None)
+    return moment.astimezone(like.tzinfo)
+
+
+def _find(vevents: list[Event], rid: str | None, zone: tzinfo) -> Event | None:
+    for v in vevents:
+        value = _decoded(v, "RECURRENCE-ID", zone)
+        if rid is None and value is None:
+            return v
+        if rid is not None and value is not None and rid_token(value) == rid:
+            return v
+    return None
+
+
+def patched_ics(
+    data: bytes,
+    rid: str | None,
+    *,
+    zone: tzinfo,
+    stamp: datetime,
+    title: str | None = None,
+    description: str | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    time_zone: str | None = None,
+) -> bytes:
+    """`data` with the given parts of one event changed: the master (rid None) or one
+    instance, whose override is made from the master when there is none yet."""
+    calendar = read_calendar(data)
+    vevents = _vevents(calendar)
+    target = _find(vevents, rid, zone)
+    if target is None:
+        master = _find(vevents, None, zone)
+        if master is None or rid is None:
+            raise BadCalendarData("the event to change is not in its resource")
+        m_start, duration = _span(master, zone)
+        occurrence = _original(rid_moment(rid))
+        if not isinstance(m_start, datetime):
+            occurrence = datetime.combine(occurrence.date(), time(0), tzinfo=UTC)
+        first = _in_form(occurrence, m_start, zone)
+        target = Event()
+        for name in ("UID", "SUMMARY", "DESCRIPTION", "STATUS", "TRANSP", BOOKING_PROPERTY):
+            if name in master:
+                target.add(name, master.get(name))
+        target.add("recurrence-id", first)
+        target.add("dtstart", first)
+        target.add("dtend", first + duration)
+        calendar.add_component(target)
+    write_zone = resolve_time_zone(time_zone) if time_zone else zone
+    for name, value in (("SUMMARY", title), ("DESCRIPTION", description)):
+        if value is not None:
+            target.pop(name, None)
+            target.add(name, value)
+    for name, moment in (("DTSTART", start), ("DTEND", end)):
+        if moment is not None:
+            target.pop(name, None)
+            target.add(name, moment.astimezone(write_zone))
+    if start is not None or end is not None:
+        target.pop("DURATION", None)
+    for name in ("DTSTAMP", "LAST-MODIFIED"):
+        target.pop(name, None)
+        target.add(name, stamp.astimezone(UTC))
+    sequence = int(target.get("SEQUENCE", 0) or 0)
+    target.pop("SEQUENCE", None)
+    target.add("sequence", sequence + 1)
+    return _serialize(calendar)
+
+
+def without_instance(data: bytes, rid: str, *, zone: tzinfo, stamp: datetime) -> bytes:
+    """`data` with one instance removed: an EXDATE on the master, its override gone."""
+    calendar = read_calendar(data)
+    vevents = _vevents(calendar)
+    master = _find(vevents, None, zone)
+    override = _find(vevents, rid, zone)
+    if override is not None:
+        calendar.subcomponents.remove(override)
+    if master is None:
+        return _serialize(calendar)
+    m_start, _ = _span(master, zone)
+    master.add("exdate", _in_form(_original(rid_moment(rid)), m_start, zone))
+    for name in ("DTSTAMP", "LAST-MODIFIED"):
+        master.pop(name, None)
+        master.add(name, stamp.astimezone(UTC))
+    return _serialize(calendar)
