@@ -247,7 +247,14 @@ async def create(w: World, record: str) -> int:
 
 # Only a full administrator may set a connection's provider-owned fields
 # (records/ownership.py; tests/security/test_connection_fields.py): role users leave them out.
-PROVIDER_OWNED = {"CalendarId", "SubscriptionId", "SubscriptionExpireDate", "WatchResourceId"}
+PROVIDER_OWNED = {
+    "CalendarId",
+    "SubscriptionId",
+    "SubscriptionExpireDate",
+    "WatchResourceId",
+    "ServerUrl",
+    "Username",
+}
 
 
 async def send(
