@@ -47,6 +47,7 @@ from spacecal.providers.base import (
 from spacecal.providers.paths import UnsafeId
 from spacecal.providers.registry import capabilities
 from spacecal.sync import limits
+from spacecal.sync.polling import is_polled, record_poll
 from spacecal.sync.reconcile.commit import commit_plan, store_cursor
 from spacecal.sync.reconcile.deferred import due_now, load_deferred, settle_deferred
 from spacecal.sync.reconcile.outcome import (
@@ -60,7 +61,6 @@ from spacecal.sync.reconcile.pull import changes_to_decide, pull_with_window
 from spacecal.sync.reconcile.target import SyncTarget, load_links, load_target, sync_state
 from spacecal.sync.reconcile.verify import CalendarUnverified, verify
 from spacecal.sync.reconcile.writeback import finish_pending_creates, push_bookings, push_pending
-from spacecal.sync.polling import is_polled, record_poll
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.tokens import AccountUnavailable
 
