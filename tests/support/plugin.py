@@ -4,6 +4,8 @@ conftests and test modules.
 
 - tests/support/database.py: the session database, `settings`, `reset_database`;
 - tests/support/timing.py: the fixed start instants, `env_start`, `eventually()`;
+- tests/support/caldav_servers.py: Radicale and Xandikos as subprocesses
+  (`caldav_servers`, `caldav_server` over both);
 - tests/support/environments.py: `env`, `sync_env`, `keep_env` (spacecal with both
   emulators in-process);
 - markers: `slow` (chaos, crash, scale and browser tests carry it by their place, so
@@ -30,6 +32,7 @@ pytest_plugins = [
     "tests.support.timing",
     "tests.support.environments",
     "tests.support.api_env",
+    "tests.support.caldav_servers",
 ]
 
 TRAVEL_ENV = "SPACECAL_TEST_TRAVEL"

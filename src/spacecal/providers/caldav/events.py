@@ -25,7 +25,7 @@ from spacecal.providers.base import (
     SyncWindow,
     WrittenEvent,
 )
-from spacecal.providers.caldav import ical, xml
+from spacecal.providers.caldav import compose, ical, xml
 from spacecal.providers.caldav.client import DavClient, caldav_http_client
 from spacecal.providers.caldav.credentials import CalDavCredentials, EditConflict
 
@@ -117,10 +117,11 @@ class CalDavEvents:
         token = cursor or ""
         for _ in range(_MAX_PAGES):
             response, final = await dav.request("REPORT", url, body=xml.sync_collection(token))
-            if (
-                response.status_code in (403, 409)
-                and cursor
-                and xml.error_conditions(response.content) & _RESET
+            # RFC 6578: 403/409 with DAV:valid-sync-token; Xandikos answers 412.
+            status = response.status_code
+            if cursor and (
+                status == 412
+                or (status in (403, 409) and xml.error_conditions(response.content) & _RESET)
             ):
                 raise SyncReset(f"REPORT {urlsplit(url).path}: invalid sync token", status=403)
             if response.status_code != 207:
@@ -231,7 +232,7 @@ class CalDavEvents:
         calendar = self._calendar_url(access, calendar_id)
         url = urljoin(calendar, f"{event.idempotency_key}.ics")
         path = xml.href_path(url)
-        data = ical.event_ics(event, uid=event.idempotency_key, stamp=clock.now())
+        data = compose.event_ics(event, uid=event.idempotency_key, stamp=clock.now())
         try:
             etag = await self._put(dav, url, data, etag=None, create=True)
         except EditConflict:
@@ -248,7 +249,7 @@ class CalDavEvents:
         url = self._event_url(access, calendar_id, path)
         current, etag = await self._read(dav, url)
         uid = _uid(current) or event.idempotency_key
-        data = ical.event_ics(event, uid=uid, stamp=clock.now())
+        data = compose.event_ics(event, uid=uid, stamp=clock.now())
         return WrittenEvent(event_id, await self._put(dav, url, data, etag=etag, create=False))
 
     async def patch_event(
@@ -272,7 +273,7 @@ class CalDavEvents:
         for attempt in range(2):
             current, etag = await self._read(dav, url)
             try:
-                data = ical.patched_ics(
+                data = compose.patched_ics(
                     current,
                     rid,
                     zone=zone,
@@ -309,7 +310,7 @@ class CalDavEvents:
             current, etag = await self._read(dav, url)
         except NotFound:
             return
-        data = ical.without_instance(current, rid, zone=zone, stamp=clock.now())
+        data = compose.without_instance(current, rid, zone=zone, stamp=clock.now())
         await self._put(dav, url, data, etag=etag, create=False)
 
 

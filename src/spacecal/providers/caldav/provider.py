@@ -10,6 +10,7 @@ The calendar calls are here; the pull and the event writes are in `events.py`.
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -35,12 +36,15 @@ from spacecal.providers.base import (
     TokenSet,
 )
 from spacecal.providers.caldav import xml
+from spacecal.providers.caldav.client import DavClient
 from spacecal.providers.caldav.credentials import CalDavCredentials, CalendarCreationRefused
 from spacecal.providers.caldav.events import CalDavEvents
 
 #: A CalDAV "access token" (the stored secret) never expires; refreshing cannot help.
 NEVER = datetime(9999, 1, 1, tzinfo=UTC)
 _NOT_OAUTH = "CalDAV accounts connect with a username and password, not OAuth"
+# The collection names create_calendar chooses: a path segment members cannot rename.
+_OWN_NAME = re.compile(r"^spacecal-[0-9a-f]{32}$")
 _WRITE_PRIVILEGES = {(xml.DAV, "all"), (xml.DAV, "write"), (xml.DAV, "write-content")}
 
 
@@ -110,19 +114,38 @@ class CalDavProvider(CalDavEvents):
         home = self._home(access)
         url = urljoin(home, f"spacecal-{uuid.uuid4().hex}/")
         zone = timezone_ics(time_zone)
+        final, complete = await self._make_collection(dav, url, name, zone)
+        if not complete:
+            # One at a time: a PROPPATCH is all-or-nothing, and Xandikos refuses both
+            # schedule-calendar-transp and dead properties (docs/caldav.md).
+            transparent = (xml.CALDAV, "transparent")
+            await self._proppatch(access, final, {xml.SCHEDULE_TRANSP: transparent})
+            await self.mark_calendar(access, final)
+        return RemoteCalendar(id=final, name=name)
+
+    async def _make_collection(
+        self, dav: DavClient, url: str, name: str, zone: str
+    ) -> tuple[str, bool]:
+        """MKCALENDAR with every property; again with the plain ones where a property
+        was refused (Xandikos answers 207 and makes nothing); then extended MKCOL.
+        The collection's URL after redirects, and whether every property was set."""
         response, final = await dav.request("MKCALENDAR", url, body=xml.mkcalendar(name, zone))
-        if response.status_code in (403, 405, 501):
-            body = xml.extended_mkcol(name, zone)
-            response, final = await dav.request("MKCOL", url, body=body)
-            if response.status_code in (403, 405, 415, 501):
+        if response.status_code in (200, 201):
+            return final, True
+        if response.status_code in (207, 403, 409, 422, 424):
+            body = xml.mkcalendar(name, zone, extras=False)
+            response, final = await dav.request("MKCALENDAR", url, body=body)
+        if response.status_code in (207, 403, 405, 501):
+            response, final = await dav.request("MKCOL", url, body=xml.extended_mkcol(name, zone))
+            if response.status_code in (207, 403, 405, 415, 501):
                 raise CalendarCreationRefused(
                     f"MKCALENDAR {urlsplit(url).path}: HTTP {response.status_code}: "
                     "the server does not let this account create calendars",
                     status=response.status_code,
                 )
-        if response.status_code not in (200, 201, 207):
+        if response.status_code not in (200, 201):
             raise dav.fail("MKCALENDAR", final, response)
-        return RemoteCalendar(id=final, name=name)
+        return final, False
 
     async def list_calendars(self, access: str) -> list[RemoteCalendar]:
         """The calendar collections (VEVENT-capable) directly under the home."""
@@ -145,7 +168,9 @@ class CalDavProvider(CalDavEvents):
             out.append(RemoteCalendar(id=url, name=item.text(xml.DISPLAYNAME) or ""))
         return out
 
-    async def _proppatch(self, access: str, calendar_id: str, values: dict[xml.QName, str]) -> None:
+    async def _proppatch(
+        self, access: str, calendar_id: str, values: dict[xml.QName, str | xml.QName]
+    ) -> None:
         dav = self._dav(access)
         url = self._calendar_url(access, calendar_id)
         response, final = await dav.request("PROPPATCH", url, body=xml.proppatch(values))
@@ -168,10 +193,11 @@ class CalDavProvider(CalDavEvents):
         self, access: str, calendar_id: str, account_email: str
     ) -> CalendarFacts:
         """Marked: spacecal's dead property (urn:spacecal:caldav created-by) set at
-        creation. Owned: DAV:owner is the account's principal (or, without DAV:owner,
-        the collection lies under the account's home). Can edit: the privilege set
-        grants write (assumed when the server does not say). Default: never (CalDAV
-        has no portable default-calendar flag; spacecal's calendars are new ones)."""
+        creation, or, where the server refuses dead properties, the collection name
+        `spacecal-<32 hex>` create_calendar chose. Owned: DAV:owner is the account's
+        principal (without DAV:owner: the collection lies under the account's home).
+        Can edit: the privilege set grants write (assumed when the server does not
+        say). Default: never (CalDAV has no portable default-calendar flag)."""
         dav = self._dav(access)
         credentials = CalDavCredentials.from_secret(access)
         url = self._calendar_url(access, calendar_id)
@@ -180,7 +206,7 @@ class CalDavProvider(CalDavEvents):
         if not found.responses:
             raise NotFound(f"PROPFIND {urlsplit(url).path}: no such calendar", status=404)
         item = found.responses[0]
-        if not item.has_child(xml.RESOURCETYPE, (xml.CALDAV, "calendar")):
+        if item.status == 404 or not item.has_child(xml.RESOURCETYPE, (xml.CALDAV, "calendar")):
             raise NotFound(f"PROPFIND {urlsplit(url).path}: not a calendar", status=404)
         owners = item.hrefs(xml.OWNER)
         if owners:
@@ -200,7 +226,7 @@ class CalDavProvider(CalDavEvents):
             can_edit = bool(granted & _WRITE_PRIVILEGES)
         return CalendarFacts(
             name=item.text(xml.DISPLAYNAME) or "",
-            marked=item.text(xml.MARKER) == xml.MARKER_VALUE,
+            marked=item.text(xml.MARKER) == xml.MARKER_VALUE or _named_by_spacecal(url),
             owned=owned,
             can_edit=can_edit,
             default=False,
@@ -214,7 +240,10 @@ class CalDavProvider(CalDavEvents):
         self, access: str, calendar_id: str, *, name: str, note: CalendarNote | None
     ) -> str:
         """The note is the calendar-description (emptied when taken away)."""
-        values = {xml.DISPLAYNAME: name, xml.CALENDAR_DESCRIPTION: note.text if note else ""}
+        values: dict[xml.QName, str | xml.QName] = {
+            xml.DISPLAYNAME: name,
+            xml.CALENDAR_DESCRIPTION: note.text if note else "",
+        }
         await self._proppatch(access, calendar_id, values)
         return name
 
@@ -259,3 +288,10 @@ class CalDavProvider(CalDavEvents):
 
     async def list_subscriptions(self, access: str) -> list[Subscription]:
         return []
+
+
+def _named_by_spacecal(url: str) -> bool:
+    """The marker on servers that refuse dead properties (Xandikos): the collection's
+    own path segment, chosen by create_calendar, which a rename never changes."""
+    segments = [s for s in xml.href_path(url).split("/") if s]
+    return bool(segments) and _OWN_NAME.match(segments[-1]) is not None

@@ -85,29 +85,31 @@ def calendar_multiget(hrefs: Sequence[str]) -> bytes:
     return _bytes(root)
 
 
-def _calendar_props(parent: Element, name: str, timezone_ics: str) -> None:
+def _calendar_props(parent: Element, name: str, timezone_ics: str, *, extras: bool) -> None:
     prop = SubElement(parent, _tag((DAV, "prop")))
     SubElement(prop, _tag(DISPLAYNAME)).text = name
     SubElement(prop, _tag(CALENDAR_TIMEZONE)).text = timezone_ics
     components = SubElement(prop, _tag(COMPONENT_SET))
     SubElement(components, _tag((CALDAV, "comp")), {"name": "VEVENT"})
-    transp = SubElement(prop, _tag(SCHEDULE_TRANSP))
-    SubElement(transp, _tag((CALDAV, "transparent")))
-    SubElement(prop, _tag(MARKER)).text = MARKER_VALUE
+    if extras:
+        transp = SubElement(prop, _tag(SCHEDULE_TRANSP))
+        SubElement(transp, _tag((CALDAV, "transparent")))
+        SubElement(prop, _tag(MARKER)).text = MARKER_VALUE
 
 
-def mkcalendar(name: str, timezone_ics: str) -> bytes:
-    """RFC 4791 MKCALENDAR with the name, zone, VEVENT only, transparent, marked."""
+def mkcalendar(name: str, timezone_ics: str, *, extras: bool = True) -> bytes:
+    """RFC 4791 MKCALENDAR with the name, zone and VEVENT only; with `extras`, also
+    transparent and spacecal's marker (servers refusing those refuse it all)."""
     root = _element((CALDAV, "mkcalendar"))
-    _calendar_props(SubElement(root, _tag((DAV, "set"))), name, timezone_ics)
+    _calendar_props(SubElement(root, _tag((DAV, "set"))), name, timezone_ics, extras=extras)
     return _bytes(root)
 
 
 def extended_mkcol(name: str, timezone_ics: str) -> bytes:
-    """RFC 5689 extended MKCOL making the same calendar (servers without MKCALENDAR)."""
+    """RFC 5689 extended MKCOL making the calendar (servers without MKCALENDAR)."""
     root = _element((DAV, "mkcol"))
     set_ = SubElement(root, _tag((DAV, "set")))
-    _calendar_props(set_, name, timezone_ics)
+    _calendar_props(set_, name, timezone_ics, extras=False)
     prop = set_.find(_tag((DAV, "prop")))
     assert prop is not None
     kind = SubElement(prop, _tag(RESOURCETYPE))
@@ -116,11 +118,17 @@ def extended_mkcol(name: str, timezone_ics: str) -> bytes:
     return _bytes(root)
 
 
-def proppatch(values: dict[QName, str]) -> bytes:
+def proppatch(values: dict[QName, str | QName]) -> bytes:
+    """PROPPATCH setting each property to a text, or to one empty child element
+    (schedule-calendar-transp's `<C:transparent/>`)."""
     root = _element((DAV, "propertyupdate"))
     prop = SubElement(SubElement(root, _tag((DAV, "set"))), _tag((DAV, "prop")))
     for name, value in values.items():
-        SubElement(prop, _tag(name)).text = value
+        element = SubElement(prop, _tag(name))
+        if isinstance(value, tuple):
+            SubElement(element, _tag(value))
+        else:
+            element.text = value
     return _bytes(root)
 
 
