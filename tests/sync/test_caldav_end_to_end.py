@@ -320,3 +320,39 @@ async def test_a_server_failure_backs_off(cal: CalEnv) -> None:
     assert row.retry_at is not None and row.retry_at > clock.now()
     assert row.last_error
     assert cal.server.password not in row.last_error
+
+
+async def test_picking_one_of_the_members_calendars_explicitly(cal: CalEnv) -> None:
+    """Where a server refuses to create calendars the member picks one; the page
+    lists the account's calendars and only a listed URL is accepted."""
+    await cal.connect()
+    async with cal.engine.connect() as conn:
+        account = (await conn.execute(select(ProviderAccount))).one()
+    home = cal.sync.rt.provider_for("caldav")
+    secret = cal.sync.env.rt.db.cipher.decrypt(account.refresh_token_enc)
+    # The member's own calendar, made by their app.
+    mine = await home.create_calendar(secret, "Team room", "Europe/London")
+    cal.calendars.append(mine.id)
+    room = cal.sync.env.space.room_id
+    page = await cal.browser.get(f"/portal/resources/{room}/caldav/pick")
+    assert page.status_code == 200, page.text
+    assert mine.id in page.text
+    # A URL the server does not list for this account is refused.
+    answer = await cal.browser.post_form(
+        f"/portal/resources/{room}/caldav/pick", calendar_id=mine.id + "../other/"
+    )
+    assert answer.status_code == 409
+    async with cal.engine.connect() as conn:
+        assert await conn.scalar(select(Connection.calendar_id)) is None
+    page = await cal.browser.get(f"/portal/resources/{room}/caldav/pick")
+    answer = await cal.browser.post_form(
+        f"/portal/resources/{room}/caldav/pick", calendar_id=mine.id
+    )
+    assert answer.status_code == 200, answer.text
+    row = await cal.connection()
+    assert (row.calendar_id, row.verified_calendar_id) == (mine.id, mine.id)
+    assert row.health == "healthy"
+    # It books like a calendar spacecal made.
+    await cal.put(mine.id, f"m-{uuid.uuid4().hex}", DAY.replace(hour=12))
+    await cal.poll()
+    assert len(await cal.live_bookings()) == 1
