@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import func, select, update
 from tests.support.caldav_servers import CalDavServer
 from tests.support.environments import SyncEnv, make_env
-from tests.support.portal import forms
+from tests.support.portal import PASSWORD, find_form, forms
 
 from spacecal import clock
 from spacecal.config import Settings
@@ -356,3 +356,27 @@ async def test_picking_one_of_the_members_calendars_explicitly(cal: CalEnv) -> N
     await cal.put(mine.id, f"m-{uuid.uuid4().hex}", DAY.replace(hour=12))
     await cal.poll()
     assert len(await cal.live_bookings()) == 1
+
+
+async def test_the_admin_console_shows_the_last_and_next_poll(cal: CalEnv) -> None:
+    await cal.connect()
+    await cal.add(cal.sync.env.space.room_id)
+    await cal.poll()
+    row = await cal.connection()
+    admin = cal.sync.env.new_browser()
+    page = await admin.get("/admin/signin")
+    page = await admin.submit(
+        find_form(page.text, "/admin/signin"), email="admin@example.com", password=PASSWORD
+    )
+    assert page.status_code == 200, page.text
+    page = await admin.get("/admin/connections?provider=caldav")
+    assert page.status_code == 200, page.text
+    assert f'data-id="{row.id}"' in page.text
+    assert "next poll" in page.text
+    page = await admin.get(f"/admin/connections/{row.id}")
+    assert page.status_code == 200, page.text
+    assert 'id="polling"' in page.text
+    assert f"every {row.poll_interval_seconds} s" in page.text
+    assert row.server_url in page.text
+    assert cal.server.password not in page.text
+    await admin.aclose()
