@@ -25,8 +25,15 @@ from tests.support.portal import PASSWORD, find_form, forms
 from spacecal import clock
 from spacecal.config import Settings
 from spacecal.db.engine import Database
-from spacecal.db.models import Booking, Connection, ProviderAccount, SyncRun
+from spacecal.db.models import (
+    Booking,
+    Connection,
+    ProviderAccount,
+    SubscriptionGeneration,
+    SyncRun,
+)
 from spacecal.sync.runtime import SyncRuntime
+from spacecal.sync.upkeep.keepalive import keepalive_pass
 from spacecal.sync.upkeep.sweep import sweep
 
 DAY = datetime(2031, 1, 16, tzinfo=UTC)  # the day after the environments' START
@@ -178,6 +185,11 @@ async def test_connect_add_and_book_by_event_then_move_and_delete(cal: CalEnv) -
     row = await cal.connection()
     assert row.push_supported is False and row.server_url == account.server_url
     assert row.username == cal.server.username
+    # Push-only work leaves a polled connection alone: no subscription at set-up,
+    # nothing for the keep-alive pass to renew.
+    async with cal.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(SubscriptionGeneration)) == 0
+    assert await keepalive_pass(cal.sync.rt) == 0
     # The record never shows the password (nor the secret).
     records = await cal.sync.env.records("coworkercaldavcalendars")
     assert [r["CalendarId"] for r in records] == [calendar]
