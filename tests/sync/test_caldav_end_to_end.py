@@ -265,6 +265,8 @@ async def test_poll_intervals_shorten_on_change_and_double_while_quiet(cal: CalE
     calendar = await cal.add(cal.sync.env.space.room_id)
     await cal.poll()
     seen: list[int] = []
+    async with cal.engine.connect() as conn:
+        runs_before = await conn.scalar(select(func.count()).select_from(SyncRun))
     for _ in range(8):
         row = await cal.connection()
         assert row.poll_next_at is not None and row.last_poll_at is not None
@@ -279,6 +281,10 @@ async def test_poll_intervals_shorten_on_change_and_double_while_quiet(cal: CalE
     # writes), then capped.
     quiet = seen[seen.index(120) - 1 :]
     assert quiet[:6] == [60, 120, 240, 480, 900, 900], seen
+    # Quiet polls took the one-statement path (sync/reconcile/owed.py): no sync runs.
+    async with cal.engine.connect() as conn:
+        runs_after = await conn.scalar(select(func.count()).select_from(SyncRun))
+    assert runs_after - runs_before <= 2
     await cal.put(calendar, f"m-{uuid.uuid4().hex}", DAY.replace(hour=9))
     row = await cal.connection()
     cal.later((row.poll_next_at - clock.now()).total_seconds() + 1)

@@ -57,6 +57,7 @@ from spacecal.sync.reconcile.outcome import (
     record_history,
     record_paused,
 )
+from spacecal.sync.reconcile.owed import owes_nothing, record_quiet_poll
 from spacecal.sync.reconcile.pull import changes_to_decide, pull_with_window
 from spacecal.sync.reconcile.target import SyncTarget, load_links, load_target, sync_state
 from spacecal.sync.reconcile.verify import CalendarUnverified, verify
@@ -83,6 +84,13 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
     # The provider keeps the account read-only (sync/limits.py): pull and decide, but
     # leave every write to the sweep after the pause.
     paused = await limits.paused_until(engine, target.account_id, started)
+    # A poll of a calendar that owes nothing may end after its pull (owed.py).
+    quiet = (
+        paused is None
+        and target.calendar_verified
+        and is_polled(target.provider)
+        and await owes_nothing(engine, target.connection_id, started)
+    )
     try:
         if not target.calendar_verified:
             await verify(
@@ -94,11 +102,14 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
                 calendar_id=target.calendar_id,
                 marker_pending=target.marker_pending,
             )
-        if paused is None:
+        if paused is None and not quiet:
             outcome.writes += await finish_pending_creates(engine, target, provider, tokens)
         margin = rt.settings.sync_window_margin_days
         pull, window = await pull_with_window(provider, tokens, target, started, margin)
         outcome.pulled, outcome.full = len(pull.events), pull.full
+        if quiet and not pull.full and not pull.events and pull.cursor == target.cursor:
+            await record_quiet_poll(engine, rt.settings, target.connection_id, now=clock.now())
+            return outcome
         if not await _decide_and_commit(engine, target, pull, window):
             # The row names another calendar or account now: what was pulled is not
             # its; the reconcile queued for it starts over.

@@ -24,57 +24,20 @@ every minute for nothing):
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import ColumnElement, and_, exists, func, or_, select
+from sqlalchemy import and_, or_, select
 
 from spacecal import clock, jobs
-from spacecal.db.models import Booking, Business, Connection, EventLink, ProviderAccount, Resource
+from spacecal.db.models import Connection, ProviderAccount
 from spacecal.jobs import names
 from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.sync.polling import poll_due, poll_providers
 from spacecal.sync.reconcile.deferred import due_connections
+from spacecal.sync.reconcile.owed import behind
 from spacecal.sync.runtime import SyncRuntime
 
 log = logging.getLogger("spacecal.sweep")
-
-
-def behind(now: datetime) -> ColumnElement[bool]:
-    """A condition on `Connection`: its calendar copy is behind the booking store."""
-    owed = exists().where(
-        EventLink.connection_id == Connection.id, EventLink.pending_write.is_not(None)
-    )
-    stale = exists().where(
-        EventLink.connection_id == Connection.id,
-        EventLink.booking_id == Booking.id,
-        Booking.to_time > now,
-        or_(
-            Booking.cancelled_at.is_not(None),
-            Booking.version > func.coalesce(EventLink.booking_version, 0),
-        ),
-    )
-    horizon_days = (
-        select(Business.max_booking_days_ahead)
-        .join(Resource, Resource.business_id == Business.id)
-        .where(Resource.id == Connection.resource_id)
-        .correlate(Connection)
-        .scalar_subquery()
-    )
-    linked_here = (
-        select(EventLink.id)
-        .where(EventLink.connection_id == Connection.id, EventLink.booking_id == Booking.id)
-        .correlate(Connection, Booking)
-        .exists()
-    )
-    missing = exists().where(
-        Booking.coworker_id == Connection.coworker_id,
-        Booking.resource_id == Connection.resource_id,
-        Booking.cancelled_at.is_(None),
-        Booking.to_time > now,
-        Booking.from_time < now + func.make_interval(0, 0, 0, horizon_days),
-        ~linked_here,
-    )
-    return or_(owed, stale, and_(Connection.coworker_id.is_not(None), missing))
 
 
 async def sweep(rt: SyncRuntime) -> int:
