@@ -48,7 +48,7 @@ sys.path.insert(0, str(ROOT))
 
 import httpx2  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
-from sqlalchemy import insert, select, update  # noqa: E402
+from sqlalchemy import insert, select, text, update  # noqa: E402
 from tests.support.caldav_servers import start_radicale, stop  # noqa: E402
 
 from bench.api import drop_database, fresh_database, server_url  # noqa: E402
@@ -269,7 +269,28 @@ async def delay_samples(rt: SyncRuntime, http: httpx2.AsyncClient, samples: int)
                 if found is not None:
                     break
                 if time.perf_counter() - began > 60:
-                    raise AssertionError(f"no booking for {uid} within 60 s")
+                    async with engine.connect() as conn:
+                        jobs = (
+                            await conn.execute(
+                                text(
+                                    "SELECT status, count(*) FROM procrastinate_jobs"
+                                    " GROUP BY status"
+                                )
+                            )
+                        ).all()
+                        rows = (
+                            await conn.execute(
+                                select(
+                                    Connection.id,
+                                    Connection.health,
+                                    Connection.last_error,
+                                    Connection.poll_next_at,
+                                    Connection.last_poll_at,
+                                ).where(Connection.calendar_id == calendar)
+                            )
+                        ).all()
+                        keys = (await conn.scalars(select(Booking.caldav_event_id).limit(3))).all()
+                    raise AssertionError(f"no booking for {uid} within 60 s: {jobs} {rows} {keys}")
                 await asyncio.sleep(0.02)
             delays.append(time.perf_counter() - began)
             await asyncio.sleep(random.uniform(0.2, 1.0))

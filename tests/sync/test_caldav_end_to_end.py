@@ -202,6 +202,7 @@ async def test_connect_add_and_book_by_event_then_move_and_delete(cal: CalEnv) -
     assert await cal.poll() >= 1
     (booking,) = await cal.live_bookings()
     assert (booking.from_time, booking.source) == (start, "caldav")
+    assert booking.caldav_event_id and booking.caldav_event_id.endswith(url.rsplit("/", 1)[1])
 
     # Moved in the app: moved after the next poll (due once its time passed).
     uid = url.rsplit("/", 1)[1].removesuffix(".ics")
