@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from spacecal.portal.data import load_resources
-from spacecal.portal.pages import _problem, integrations_page, runtime
+from spacecal.portal.pages import integrations_page, problem_page, runtime
 from spacecal.portal.views import current_member, redirect, render
 from spacecal.providers.caldav import CalDavConnectError, caldav_http_client, connect_account
 from spacecal.sync.accounts.caldav import (
@@ -77,14 +77,14 @@ async def pick_page(request: Request, resource_id: int) -> Response:
     session, member = found
     resources = {r.id: r for r in await load_resources(rt.db.engine, member)}
     if resource_id not in resources:
-        return await _problem(rt, request, member.id, "That resource cannot be booked.")
+        return await problem_page(rt, request, member.id, "That resource cannot be booked.")
     account_id = await account_id_of(rt.provisioner, member.id)
     if account_id is None:
         return redirect("/portal", error="not_configured")
     try:
         calendars = await member_calendars(rt.provisioner, account_id)
     except ProvisioningFailed as exc:
-        return await _problem(rt, request, member.id, str(exc))
+        return await problem_page(rt, request, member.id, str(exc))
     return render(
         rt,
         request,
@@ -110,7 +110,7 @@ async def pick(request: Request, resource_id: int) -> Response:
     _, member = found
     resources = {r.id: r for r in await load_resources(rt.db.engine, member)}
     if resource_id not in resources:
-        return await _problem(rt, request, member.id, "That resource cannot be booked.")
+        return await problem_page(rt, request, member.id, "That resource cannot be booked.")
     calendar_id = form.get("calendar_id", "")
     if not calendar_id:
         return redirect(f"/portal/resources/{resource_id}/caldav/pick")
@@ -119,5 +119,5 @@ async def pick(request: Request, resource_id: int) -> Response:
     except ProvisioningWaiting:
         return redirect("/portal", notice="setup_waiting")
     except ProvisioningFailed as exc:
-        return await _problem(rt, request, member.id, f"{resources[resource_id].name}: {exc}")
+        return await problem_page(rt, request, member.id, f"{resources[resource_id].name}: {exc}")
     return redirect("/portal", notice="added")

@@ -287,7 +287,9 @@ async def switch_resource(request: Request, resource_id: int, provider: str) -> 
             await remove_connection(rt.provisioner, mine.id)
         return redirect("/portal", notice="removed")
     if resource_id not in resources:
-        return await _problem(rt, request, session.coworker_id, "That resource cannot be booked.")
+        return await problem_page(
+            rt, request, session.coworker_id, "That resource cannot be booked."
+        )
     try:
         await rt.provisioner.add_resource(member.id, provider, resource_id)
     except ProvisioningWaiting:
@@ -297,13 +299,15 @@ async def switch_resource(request: Request, resource_id: int, provider: str) -> 
         if isinstance(exc.__cause__, CalendarCreationRefused):
             # The server makes no calendars for this account: the member picks one.
             return redirect(f"/portal/resources/{resource_id}/caldav/pick")
-        return await _problem(
+        return await problem_page(
             rt, request, session.coworker_id, f"{resources[resource_id].name}: {exc}"
         )
     return redirect("/portal", notice="added")
 
 
-async def _problem(rt: PortalRuntime, request: Request, coworker_id: int, text: str) -> Response:
+async def problem_page(
+    rt: PortalRuntime, request: Request, coworker_id: int, text: str
+) -> Response:
     member = await load_member(rt.db.engine, coworker_id)
     session = rt.sessions.read(request)
     return render(
