@@ -109,7 +109,7 @@ async def record_quiet_poll(
         func.greatest(func.coalesce(Connection.poll_interval_seconds, 0) * 2.0, short), cap
     )
     jitter = 1.0 + settings.caldav_poll_jitter * (2.0 * func.random() - 1.0)
-    async with engine.begin() as conn:
+    async with engine.connect() as conn:  # one statement: `Database.reads` suffices
         await conn.execute(
             update(Connection)
             .where(Connection.id == connection_id)
@@ -120,3 +120,4 @@ async def record_quiet_poll(
                 poll_next_at=now + func.make_interval(0, 0, 0, 0, 0, 0, interval * jitter),
             )
         )
+        await conn.commit()

@@ -89,7 +89,7 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
         paused is None
         and target.calendar_verified
         and is_polled(target.provider)
-        and await owes_nothing(engine, target.connection_id, started)
+        and await owes_nothing(rt.db.reads, target.connection_id, started)
     )
     try:
         if not target.calendar_verified:
@@ -108,7 +108,7 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
         pull, window = await pull_with_window(provider, tokens, target, started, margin)
         outcome.pulled, outcome.full = len(pull.events), pull.full
         if quiet and not pull.full and not pull.events and pull.cursor == target.cursor:
-            await record_quiet_poll(engine, rt.settings, target.connection_id, now=clock.now())
+            await record_quiet_poll(rt.db.reads, rt.settings, target.connection_id, now=clock.now())
             return outcome
         if not await _decide_and_commit(engine, target, pull, window):
             # The row names another calendar or account now: what was pulled is not
