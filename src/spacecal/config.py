@@ -519,7 +519,10 @@ class Settings(BaseSettings):
         "the system's), for servers with a private or self-signed certificate.",
     )
     caldav_timeout_seconds: float = Field(
-        default=20.0, gt=0, description="Timeout of one CalDAV request (connect to answer)."
+        default=20.0,
+        gt=0,
+        description="Timeout of each phase of a CalDAV request (connect, each read); one "
+        "request as a whole gets three times this.",
     )
     caldav_max_redirects: int = Field(
         default=5,

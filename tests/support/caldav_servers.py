@@ -10,6 +10,7 @@ loopback targets (SPACECAL_ALLOW_PRIVATE_TARGETS).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import ssl
 import subprocess
@@ -108,7 +109,8 @@ def start_radicale() -> CalDavServer:
     server = CalDavServer(
         "radicale", f"http://127.0.0.1:{port}/", USERNAME, PASSWORD, None, process, log
     )
-    _wait(server)
+    with _stopped_on_failure(server):
+        _wait(server)
     return server
 
 
@@ -151,17 +153,33 @@ def start_xandikos() -> CalDavServer:
         process,
         log,
     )
-    certs = state / "certs"
+    with _stopped_on_failure(server):
+        _wait_certificate(server, state / "certs" / "selfsigned.crt")
+        _wait(server)
+    return server
+
+
+def _wait_certificate(server: CalDavServer, certificate: Path) -> None:
+    """Until Xandikos has written its self-signed certificate (the CA file to trust)."""
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and not (certs / "selfsigned.crt").exists():
-        if process.poll() is not None:
+    while time.monotonic() < deadline and not certificate.exists():
+        if server.process.poll() is not None:
             raise RuntimeError(f"xandikos exited:\n{server.tail()}")
         time.sleep(0.1)
-    if not (certs / "selfsigned.crt").exists():
+    if not certificate.exists():
         raise RuntimeError(f"xandikos made no certificate:\n{server.tail()}")
-    server.ca_file = certs / "selfsigned.crt"
-    _wait(server)
-    return server
+    time.sleep(0.2)  # written in one go, but let the writer close it
+    server.ca_file = certificate
+
+
+@contextlib.contextmanager
+def _stopped_on_failure(server: CalDavServer) -> Iterator[None]:
+    """A server that failed to start is stopped, not left running."""
+    try:
+        yield
+    except BaseException:
+        stop(server)
+        raise
 
 
 def stop(server: CalDavServer) -> None:

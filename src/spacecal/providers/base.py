@@ -181,6 +181,10 @@ class PullResult:
     cursor: str
     full: bool
     etags: dict[str, str] = field(default_factory=dict)
+    #: Series this pull read whole (CalDAV reads a changed series' resource whole):
+    #: a linked instance of one of them inside the sync window that the pull did not
+    #: return is gone (an earlier UNTIL, a smaller COUNT), as after a full pull.
+    whole_series: frozenset[str] = frozenset()
 
 
 class EventStyle(enum.Enum):

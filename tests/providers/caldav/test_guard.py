@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
+from tests.support.procs import free_port
 
 from spacecal.config import Settings
-from spacecal.providers.base import SyncWindow, Throttled, Transient
+from spacecal.providers.base import ProviderError, SyncWindow, Throttled, Transient
 from spacecal.providers.caldav import (
     CalDavConnectError,
     CalDavCredentials,
@@ -20,7 +21,9 @@ from spacecal.providers.caldav import (
     caldav_http_client,
     connect_account,
 )
+from spacecal.providers.caldav import client as caldav_client
 from spacecal.providers.caldav.client import CredentialScope, DavClient, same_site
+from spacecal.providers.caldav.discovery import NOT_CALDAV
 from spacecal.providers.guard import NOT_ALLOWED
 
 WINDOW = SyncWindow(datetime(2031, 1, 1, tzinfo=UTC), datetime(2031, 3, 1, tzinfo=UTC))
@@ -32,6 +35,7 @@ class Tiny:
 
     answer: Callable[[dict[str, str]], bytes]
     delay: float = 0.0
+    drip: float = 0.0  # seconds between bytes of the answer
     connections: int = 0
     seen: list[dict[str, str]] = field(default_factory=list)
     port: int = 0
@@ -46,11 +50,20 @@ class Tiny:
                 if name:
                     headers[name.strip().lower()] = value.strip()
             length = int(headers.get("content-length", "0"))
-            if length:
-                await reader.readexactly(length)
+            body = await reader.readexactly(length) if length else b""
+            headers[":body"] = body.decode(errors="replace")
+            request_line = head.split(b"\r\n", 1)[0].decode().split(" ")
+            headers[":method"], headers[":path"] = request_line[0], request_line[1]
             self.seen.append(headers)
             await asyncio.sleep(self.delay)
-            writer.write(self.answer(headers))
+            answer = self.answer(headers)
+            if not self.drip:
+                writer.write(answer)
+            else:
+                for i in range(len(answer)):
+                    writer.write(answer[i : i + 1])
+                    await writer.drain()
+                    await asyncio.sleep(self.drip)
             await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -66,8 +79,10 @@ class Tiny:
 async def tiny() -> AsyncIterator[Callable[..., Tiny]]:
     servers: list[asyncio.Server] = []
 
-    async def start(answer: Callable[[dict[str, str]], bytes], delay: float = 0.0) -> Tiny:
-        made = Tiny(answer, delay)
+    async def start(
+        answer: Callable[[dict[str, str]], bytes], delay: float = 0.0, drip: float = 0.0
+    ) -> Tiny:
+        made = Tiny(answer, delay, drip)
         server = await asyncio.start_server(made.handle, "127.0.0.1", 0)
         made.port = server.sockets[0].getsockname()[1]
         servers.append(server)
@@ -179,3 +194,197 @@ async def test_timeout_is_transient(tiny: Callable[..., Tiny]) -> None:
             await provider.pull(credentials(server.url).to_secret(), server.url, None, WINDOW)
     finally:
         await provider.aclose()
+
+
+SYNC_PAGE_1 = b"""<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:">
+ <d:response><d:href>/cal/</d:href><d:status>HTTP/1.1 507 Insufficient Storage</d:status>
+ </d:response>
+ <d:response><d:href>/cal/a.ics</d:href><d:propstat><d:prop><d:getetag>"a1"</d:getetag>
+  </d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+ <d:sync-token>t1</d:sync-token>
+</d:multistatus>"""
+
+SYNC_PAGE_2 = b"""<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:">
+ <d:response><d:href>/cal/</d:href><d:propstat><d:prop><d:getetag>"c"</d:getetag>
+  </d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+ <d:response><d:href>/cal/gone.ics</d:href><d:status>HTTP/1.1 404 Not Found</d:status>
+ </d:response>
+ <d:sync-token>t2</d:sync-token>
+</d:multistatus>"""
+
+MULTIGET = b"""<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">
+ <d:response><d:href>/cal/a.ics</d:href><d:propstat><d:prop><d:getetag>"a1"</d:getetag>
+  <c:calendar-data>BEGIN:VCALENDAR&#13;
+VERSION:2.0&#13;
+PRODID:-//t//EN&#13;
+BEGIN:VEVENT&#13;
+UID:a&#13;
+DTSTAMP:20310101T000000Z&#13;
+DTSTART:20310110T090000Z&#13;
+DTEND:20310110T100000Z&#13;
+SUMMARY:Call&#13;
+END:VEVENT&#13;
+END:VCALENDAR&#13;
+</c:calendar-data></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+</d:multistatus>"""
+
+
+def scripted(headers: dict[str, str]) -> bytes:
+    """sync-collection in two pages (a 507 on the collection, which is listed among
+    its own changes, as iCloud does), then the multiget."""
+    body = headers[":body"]
+    if "calendar-multiget" in body:
+        return reply("207 Multi-Status", {"Content-Type": "application/xml"}, MULTIGET)
+    page = SYNC_PAGE_2 if "t1</" in body else SYNC_PAGE_1
+    return reply("207 Multi-Status", {"Content-Type": "application/xml"}, page)
+
+
+async def test_truncated_sync_pages_are_followed(tiny: Callable[..., Tiny]) -> None:
+    server = await tiny(scripted)
+    settings = Settings(allow_private_targets=True)
+    provider = CalDavProvider(settings)
+    try:
+        pulled = await provider.pull(
+            credentials(server.url).to_secret(), server.url + "cal/", "t0", WINDOW
+        )
+    finally:
+        await provider.aclose()
+    assert pulled.cursor == "t2" and not pulled.full
+    by_key = {e.key: e for e in pulled.events}
+    assert set(by_key) == {"/cal/a.ics", "/cal/gone.ics"}
+    assert by_key["/cal/gone.ics"].cancelled and by_key["/cal/a.ics"].title == "Call"
+    assert pulled.etags == {"/cal/a.ics": '"a1"'}
+    assert [h[":method"] for h in server.seen] == ["REPORT", "REPORT", "REPORT"]
+
+
+LISTING = b"""<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:">
+ <d:response><d:href>/cal/</d:href><d:propstat><d:prop><d:getetag>"c"</d:getetag>
+  </d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+ <d:response><d:href>/cal/a.ics</d:href><d:propstat><d:prop><d:getetag>"a1"</d:getetag>
+  </d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>
+</d:multistatus>"""
+
+
+async def test_server_without_sync_collection_gets_full_listings(
+    tiny: Callable[..., Tiny],
+) -> None:
+    def answer(headers: dict[str, str]) -> bytes:
+        if "sync-collection" in headers[":body"]:
+            return reply("501 Not Implemented")
+        if headers[":method"] == "PROPFIND":
+            return reply("207 Multi-Status", {}, LISTING)
+        return reply("207 Multi-Status", {}, MULTIGET)
+
+    server = await tiny(answer)
+    provider = CalDavProvider(Settings(allow_private_targets=True))
+    try:
+        pulled = await provider.pull(
+            credentials(server.url).to_secret(), server.url + "cal/", None, WINDOW
+        )
+    finally:
+        await provider.aclose()
+    assert pulled.full and pulled.cursor == ""
+    assert [e.key for e in pulled.events] == ["/cal/a.ics"]
+
+
+async def test_calendar_on_another_host_gets_no_request(tiny: Callable[..., Tiny]) -> None:
+    server = await tiny(lambda h: reply("207 Multi-Status"))
+    other = await tiny(lambda h: reply("207 Multi-Status"))
+    provider = CalDavProvider(Settings(allow_private_targets=True))
+    try:
+        with pytest.raises(ProviderError, match=r"CalendarId: not on the account's CalDAV server"):
+            await provider.pull(credentials(server.url).to_secret(), other.url, None, WINDOW)
+    finally:
+        await provider.aclose()
+    assert other.connections == 0 and server.connections == 0
+
+
+async def test_a_dripping_server_hits_the_whole_request_deadline(
+    tiny: Callable[..., Tiny],
+) -> None:
+    server = await tiny(lambda h: reply("207 Multi-Status", {}, b"x" * 200), drip=0.02)
+    settings = Settings(allow_private_targets=True, caldav_timeout_seconds=0.3)
+    provider = CalDavProvider(settings)
+    try:
+        with pytest.raises(Transient, match="timed out"):
+            await provider.pull(credentials(server.url).to_secret(), server.url, None, WINDOW)
+    finally:
+        await provider.aclose()
+
+
+async def test_an_oversized_answer_is_refused(
+    tiny: Callable[..., Tiny], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(caldav_client, "MAX_ANSWER_BYTES", 1000)
+    server = await tiny(lambda h: reply("207 Multi-Status", {}, b"<" * 5000))
+    provider = CalDavProvider(Settings(allow_private_targets=True))
+    try:
+        with pytest.raises(ProviderError, match="too large"):
+            await provider.pull(credentials(server.url).to_secret(), server.url, None, WINDOW)
+    finally:
+        await provider.aclose()
+
+
+async def test_closed_and_open_ports_read_the_same(tiny: Callable[..., Tiny]) -> None:
+    """Nothing listening, an HTTP server that is not CalDAV, and one answering garbage
+    all give the member the same sentence: connect errors are no port scanner."""
+    not_dav = await tiny(lambda h: reply("404 Not Found", {}, b"<html>nope</html>"))
+    garbage = await tiny(lambda h: b"SSH-2.0-OpenSSH_9.6\r\n")
+    closed = free_port()
+    settings = Settings(allow_private_targets=True, caldav_timeout_seconds=2.0)
+    sentences = set()
+    async with caldav_http_client(settings) as http:
+        for url in (not_dav.url, garbage.url, f"http://127.0.0.1:{closed}/"):
+            with pytest.raises(CalDavConnectError) as caught:
+                await connect_account(http, url, "ann", "pw", settings=settings)
+            sentences.add(str(caught.value))
+    assert sentences == {NOT_CALDAV}
+
+
+PRINCIPAL_AT = b"""<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:"><d:response><d:href>/dav/</d:href><d:propstat><d:prop>
+ <d:current-user-principal><d:href>/dav/principals/ann/</d:href></d:current-user-principal>
+</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"""
+
+HOME_AT = b"""<?xml version="1.0"?>
+<d:multistatus xmlns:d="DAV:" xmlns:c="urn:ietf:params:xml:ns:caldav">
+<d:response><d:href>/dav/principals/ann/</d:href><d:propstat><d:prop>
+ <c:calendar-home-set><d:href>/dav/calendars/ann/</d:href></c:calendar-home-set>
+ <c:calendar-user-address-set><d:href>/dav/principals/ann/</d:href>
+  <d:href>mailto:Ann@Example.com</d:href></c:calendar-user-address-set>
+</d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response></d:multistatus>"""
+
+
+async def test_well_known_discovery_follows_a_same_origin_redirect(
+    tiny: Callable[..., Tiny],
+) -> None:
+    paths: list[str] = []
+
+    def answer(headers: dict[str, str]) -> bytes:
+        path = headers[":path"]
+        paths.append(path)
+        if "authorization" not in headers:
+            return reply("401 Unauthorized", {"WWW-Authenticate": 'Basic realm="x"'})
+        if path == "/.well-known/caldav":
+            return reply("301 Moved Permanently", {"Location": "/dav/"})
+        if path == "/dav/":
+            return reply("207 Multi-Status", {}, PRINCIPAL_AT)
+        if path == "/dav/principals/ann/":
+            return reply("207 Multi-Status", {}, HOME_AT)
+        return reply("404 Not Found")
+
+    server = await tiny(answer)
+    settings = Settings(allow_private_targets=True)
+    async with caldav_http_client(settings) as http:
+        found, identity = await connect_account(
+            http, server.url.rstrip("/"), "ann", "pw", settings=settings
+        )
+    assert paths == ["/", "/.well-known/caldav", "/dav/", "/dav/principals/ann/"]
+    assert found.principal_url == server.url + "dav/principals/ann/"
+    assert found.home_url == server.url + "dav/calendars/ann/"
+    assert identity.email == "ann@example.com"
+    assert identity.subject == found.principal_url

@@ -3,6 +3,7 @@ its self-signed certificate trusted through SPACECAL_CALDAV_CA_FILE)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,8 +16,10 @@ from tests.support.caldav_servers import CalDavServer, caldav_settings
 
 from spacecal.domain import EventStatus
 from spacecal.providers.base import (
+    CalendarNote,
     ConsentRevoked,
     EventWrite,
+    ProviderError,
     SyncReset,
     SyncWindow,
 )
@@ -29,6 +32,7 @@ from spacecal.providers.caldav import (
     connect_account,
 )
 from spacecal.providers.caldav import xml as davxml
+from spacecal.providers.caldav.provider import timezone_ics
 
 PARIS = ZoneInfo("Europe/Paris")
 WINDOW = SyncWindow(datetime(2031, 1, 1, tzinfo=UTC), datetime(2031, 3, 1, tzinfo=UTC))
@@ -154,12 +158,43 @@ async def test_calendar_created_transparent_with_zone_and_marker(dav: Dav) -> No
 async def test_rename_and_note(dav: Dav) -> None:
     await dav.provider.rename_calendar(dav.access, dav.calendar, "Room B")
     assert (await dav.provider.calendar_facts(dav.access, dav.calendar, "ann")).name == "Room B"
-    from spacecal.providers.base import CalendarNote
-
     name = await dav.provider.set_calendar_note(
         dav.access, dav.calendar, name="Room B", note=CalendarNote("no longer synced", "Why")
     )
     assert name == "Room B"
+    creds = CalDavCredentials.from_secret(dav.access)
+    answer = await dav.http.request(
+        "PROPFIND",
+        dav.calendar,
+        content=davxml.propfind([davxml.CALENDAR_DESCRIPTION]),
+        headers={"Depth": "0", "Content-Type": "application/xml"},
+        auth=(creds.username, creds.password),
+    )
+    found = davxml.multistatus(answer.content).responses[0]
+    assert found.text(davxml.CALENDAR_DESCRIPTION) == "Why"
+
+
+async def test_marking_a_picked_calendar(dav: Dav) -> None:
+    """A calendar the member picks gets the dead-property marker where the server
+    keeps dead properties; Xandikos refuses them, and says so."""
+    creds = CalDavCredentials.from_secret(dav.access)
+    picked = urljoin(creds.home_url, f"personal-{uuid.uuid4().hex[:8]}/")
+    made = await dav.http.request(
+        "MKCALENDAR",
+        picked,
+        content=davxml.mkcalendar("Personal", timezone_ics("Europe/Paris"), extras=False),
+        headers={"Content-Type": "application/xml"},
+        auth=(creds.username, creds.password),
+    )
+    assert made.status_code == 201, made.text
+    before = await dav.provider.calendar_facts(dav.access, picked, "ann")
+    assert not before.marked
+    if dav.server.name == "xandikos":
+        with pytest.raises(ProviderError, match="refused created-by"):
+            await dav.provider.mark_calendar(dav.access, picked)
+        return
+    await dav.provider.mark_calendar(dav.access, picked)
+    assert (await dav.provider.calendar_facts(dav.access, picked, "ann")).marked
 
 
 async def test_create_is_idempotent_and_pulled(dav: Dav) -> None:
@@ -278,3 +313,16 @@ async def test_wrong_password_later_is_consent_revoked(dav: Dav) -> None:
     with pytest.raises(ConsentRevoked) as caught:
         await dav.provider.pull(wrong, dav.calendar, None, WINDOW)
     assert "changed" not in str(caught.value)
+
+
+async def test_a_shortened_series_is_read_whole(dav: Dav) -> None:
+    href = await dav.put_raw("series-2.ics", SERIES.replace("\n", "\r\n"))
+    first = await dav.provider.pull(dav.access, dav.calendar, None, WINDOW)
+    shorter = SERIES.replace("COUNT=4", "COUNT=2")
+    await dav.put_raw("series-2.ics", shorter.replace("\n", "\r\n"))
+    again = await dav.provider.pull(dav.access, dav.calendar, first.cursor, WINDOW)
+    assert href in again.whole_series
+    assert {e.key for e in again.events if not e.cancelled} == {
+        f"{href}#20310106T080000Z",
+        f"{href}#20310113T080000Z",
+    }

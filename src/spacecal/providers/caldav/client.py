@@ -32,6 +32,8 @@ from spacecal.providers.caldav.credentials import CalDavCredentials, InsecureTar
 from spacecal.providers.guard import GuardedTransport, TargetRefused, address_refusal, host_refusal
 from spacecal.providers.http import parse_retry_after
 
+#: Largest answer read (decoded); a multiget batch of 100 events is far below it.
+MAX_ANSWER_BYTES = 32 * 1024 * 1024
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
 # Second-level labels under which a two-label name is a public suffix (co.uk, com.au):
 # never a registrable domain to share credentials across. A short list on purpose:
@@ -173,11 +175,15 @@ class DavClient:
         allow_private: bool,
         max_redirects: int,
         scope: CredentialScope | None = None,
+        deadline: float | None = None,
     ) -> None:
         self._http = http
         self._credentials = credentials
         self._allow_private = allow_private
         self._max_redirects = max_redirects
+        # httpx's timeout bounds each phase; this bounds one request whole (a server
+        # dripping a byte a second would otherwise hold a worker for ever).
+        self._deadline = deadline
         if scope is None:
             scope = CredentialScope(credentials.server_url)
             scope.admit(credentials.principal_url)
@@ -223,9 +229,10 @@ class DavClient:
     ) -> httpx2.Response:
         path = urlsplit(url).path
         try:
-            response = await self._http.request(method, url, content=body, headers=headers)
-            await response.aread()
-            return response
+            async with asyncio.timeout(self._deadline):
+                return await self._read(method, url, body, headers)
+        except TimeoutError:
+            raise Transient(f"{method} {path}: timed out", status=0) from None
         except TargetRefused as exc:
             raise AddressRefused(str(exc), status=0) from None
         except httpx2.TimeoutException:
@@ -234,6 +241,35 @@ class DavClient:
             if tls_failure(exc):
                 raise TlsProblem(f"{method} {path}: TLS failure", status=0) from None
             raise Transient(f"{method} {path}: {type(exc).__name__}", status=0) from None
+        except httpx2.RequestError as exc:  # undecodable body, too many redirects...
+            raise Transient(f"{method} {path}: {type(exc).__name__}", status=0) from None
+
+    async def _read(
+        self, method: str, url: str, body: bytes | None, headers: dict[str, str]
+    ) -> httpx2.Response:
+        """The answer, read whole but never past MAX_ANSWER_BYTES (decoded): a hostile
+        server cannot fill spacecal's memory."""
+        async with self._http.stream(method, url, content=body, headers=headers) as response:
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_ANSWER_BYTES:
+                    path = urlsplit(url).path
+                    raise ProviderError(f"{method} {path}: the answer is too large", status=0)
+                chunks.append(chunk)
+        # The content is decoded already: the new answer must not decode it again.
+        kept = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx2.Response(
+            response.status_code,
+            headers=kept,
+            content=b"".join(chunks),
+            request=response.request,
+        )
 
     def fail(self, method: str, url: str, response: httpx2.Response) -> ProviderError:
         """The classified error for a failed answer (the caller raises it)."""

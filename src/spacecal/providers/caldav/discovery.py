@@ -15,7 +15,13 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 import httpx2
 
 from spacecal.config import Settings, get_settings
-from spacecal.providers.base import AccountIdentity, ConsentRevoked, ProviderError, Transient
+from spacecal.providers.base import (
+    AccountIdentity,
+    ConsentRevoked,
+    ProviderError,
+    Throttled,
+    Transient,
+)
 from spacecal.providers.caldav import xml
 from spacecal.providers.caldav.client import (
     AddressRefused,
@@ -37,11 +43,12 @@ TLS_PROBLEM = (
     "The server's certificate is not trusted (expired, self-signed or for another "
     "name): check the address, or ask your administrator to trust it."
 )
+# One sentence for "nothing answered" and "something not CalDAV answered": telling
+# them apart would say which ports are open (docs/security.md, no port-scan oracle).
 NOT_CALDAV = (
     "No CalDAV calendars were found at this address: check the server address your "
-    "calendar provider gives for CalDAV."
+    "calendar provider gives for CalDAV, or try again later."
 )
-UNREACHABLE = "The server could not be reached: check the address and try again later."
 HTTPS_ONLY = "This address must start with https://."
 BAD_URL = "Enter the server address as a full URL, for example https://caldav.example.com."
 
@@ -131,6 +138,7 @@ async def connect_account(
         allow_private=settings.allow_private_targets,
         max_redirects=settings.caldav_max_redirects,
         scope=scope,
+        deadline=settings.caldav_timeout_seconds * 3,
     )
     try:
         principal, home, email = await _discover(client, scope, url)
@@ -142,8 +150,8 @@ async def connect_account(
         raise CalDavConnectError(WRONG_CREDENTIALS) from None
     except TlsProblem:
         raise CalDavConnectError(TLS_PROBLEM) from None
-    except Transient:
-        raise CalDavConnectError(UNREACHABLE) from None
+    except (Transient, Throttled):
+        raise CalDavConnectError(NOT_CALDAV) from None
     except ProviderError:
         raise CalDavConnectError(NOT_CALDAV) from None
     stored = CalDavCredentials(url, username.strip(), password, principal, home)

@@ -28,6 +28,7 @@ from spacecal.providers.base import (
 from spacecal.providers.caldav import compose, ical, xml
 from spacecal.providers.caldav.client import DavClient, caldav_http_client
 from spacecal.providers.caldav.credentials import CalDavCredentials, EditConflict
+from spacecal.providers.paths import UnsafeId
 
 _MAX_PAGES = 1000
 _ICS = {"Content-Type": "text/calendar; charset=utf-8"}
@@ -59,6 +60,7 @@ class CalDavEvents:
             CalDavCredentials.from_secret(access),
             allow_private=self._settings.allow_private_targets,
             max_redirects=self._settings.caldav_max_redirects,
+            deadline=self._settings.caldav_timeout_seconds * 3,
         )
 
     def _home(self, access: str) -> str:
@@ -69,7 +71,9 @@ class CalDavEvents:
         may go there (a CalendarId naming another host is never sent a password)."""
         url = calendar_id if calendar_id.endswith("/") else calendar_id + "/"
         if not self._dav(access).scope.allows(url):
-            raise ProviderError("the calendar's address is not on the account's server")
+            # Permanent, like any stored id spacecal must not use (an administrator
+            # corrects the CalendarId): retrying cannot help.
+            raise UnsafeId("CalendarId", "not on the account's CalDAV server")
         return url
 
     def _event_url(self, access: str, calendar_id: str, path: str) -> str:
@@ -123,7 +127,11 @@ class CalDavEvents:
                 status == 412
                 or (status in (403, 409) and xml.error_conditions(response.content) & _RESET)
             ):
-                raise SyncReset(f"REPORT {urlsplit(url).path}: invalid sync token", status=403)
+                raise SyncReset(f"REPORT {urlsplit(url).path}: invalid sync token", status=status)
+            if not token and status in (403, 405, 501):
+                # No sync-collection here: list every member's etag (a full pull each
+                # time; the empty cursor stored means "full again").
+                return await self._listing(dav, url), set(), ""
             if response.status_code != 207:
                 raise dav.fail("REPORT", final, response)
             found = xml.multistatus(response.content)
@@ -147,6 +155,17 @@ class CalDavEvents:
                 return changed, deleted, token
         raise ProviderError(f"REPORT {urlsplit(url).path}: too many sync pages", status=207)
 
+    async def _listing(self, dav: DavClient, url: str) -> dict[str, str]:
+        own = xml.href_path(url).rstrip("/")
+        found = await self._multistatus(
+            dav, "PROPFIND", url, xml.propfind([xml.GETETAG]), depth="1"
+        )
+        return {
+            xml.href_path(r.href): r.text(xml.GETETAG) or ""
+            for r in found.responses
+            if xml.href_path(r.href).rstrip("/") != own and not r.href.endswith("/")
+        }
+
     async def pull(
         self, access: str, calendar_id: str, cursor: str | None, window: SyncWindow
     ) -> PullResult:
@@ -158,6 +177,7 @@ class CalDavEvents:
         changed, deleted, token = await self._sync_report(dav, url, cursor)
         events: list[CalendarEvent] = [CalendarEvent(p, EventStatus.CANCELLED) for p in deleted]
         etags: dict[str, str] = {}
+        whole: set[str] = set()  # series read whole: see PullResult.whole_series
         hrefs = list(changed)
         batch = self._settings.caldav_multiget_batch
         for first in range(0, len(hrefs), batch):
@@ -171,22 +191,32 @@ class CalDavEvents:
                 data = item.text(xml.CALENDAR_DATA)
                 if not data:
                     continue
-                parsed = await self._parse(dav, url, path, data, window)
+                parsed, complete = await self._parse(dav, url, path, data, window)
+                if complete:
+                    whole.update(e.series_id for e in parsed if e.series_id is not None)
                 etag = item.text(xml.GETETAG) or changed.get(path, "")
                 for event in parsed:
                     events.append(event)
                     if etag and not event.cancelled:
                         etags[event.key] = etag
-        return PullResult(events=events, cursor=token, full=not cursor, etags=etags)
+        return PullResult(
+            events=events,
+            cursor=token,
+            full=not cursor,
+            etags=etags,
+            whole_series=frozenset(whole),
+        )
 
     async def _parse(
         self, dav: DavClient, url: str, path: str, data: str, window: SyncWindow
-    ) -> list[CalendarEvent]:
+    ) -> tuple[list[CalendarEvent], bool]:
+        """The resource's events, and whether a series among them is complete in the
+        window (only then may its missing linked instances be taken as deleted)."""
         zone: tzinfo = UTC
         if _has_floating(data):
             zone = await self._zone(dav, url)
         try:
-            return ical.parse_resource(
+            return ical.read_resource(
                 path,
                 data,
                 zone=zone,
@@ -194,7 +224,7 @@ class CalDavEvents:
                 max_instances=self._settings.caldav_max_instances,
             )
         except (ical.BadCalendarData, ValueError):
-            return []  # not an event spacecal can read: it books nothing
+            return [], False  # not an event spacecal can read: it books nothing
 
     # -- writes ------------------------------------------------------------------------
 
@@ -245,7 +275,18 @@ class CalDavEvents:
     ) -> WrittenEvent:
         """The whole event anew, over the version just read (If-Match)."""
         dav = self._dav(access)
-        path, _ = ical.split_key(event_id)
+        path, rid = ical.split_key(event_id)
+        if rid is not None:  # one instance: its override, never the whole series
+            return await self.patch_event(
+                access,
+                calendar_id,
+                event_id,
+                title=event.title,
+                description=event.description,
+                start=event.start,
+                end=event.end,
+                time_zone=event.time_zone,
+            )
         url = self._event_url(access, calendar_id, path)
         current, etag = await self._read(dav, url)
         uid = _uid(current) or event.idempotency_key

@@ -235,6 +235,14 @@ def parse_resource(
 ) -> list[CalendarEvent]:
     """The events of one calendar object resource: a single event, or the instances
     of a series (overrides applied, EXDATEs as cancellations) up to `window.end`."""
+    return read_resource(href, data, zone=zone, window=window, max_instances=max_instances)[0]
+
+
+def read_resource(
+    href: str, data: bytes | str, *, zone: tzinfo, window: SyncWindow, max_instances: int
+) -> tuple[list[CalendarEvent], bool]:
+    """`parse_resource`, and whether every instance inside the window is there (False
+    when the instance cap or the step limit cut the series short)."""
     vevents = _vevents(read_calendar(data))
     master = next((v for v in vevents if "RECURRENCE-ID" not in v), None)
     overrides: dict[str, Event] = {}
@@ -244,15 +252,20 @@ def parse_resource(
             overrides[rid_token(rid)] = v
     if master is not None and not overrides and "RRULE" not in master and "RDATE" not in master:
         start, duration = _span(master, zone)
-        return [_event(href, master, _event_time(start, duration))]
+        return [_event(href, master, _event_time(start, duration))], True
     lower, upper = window.start - HISTORY, window.end
-    kept: deque[CalendarEvent] = deque(maxlen=max_instances)
+    kept: deque[CalendarEvent] = deque(maxlen=max_instances)  # in time order, latest kept
+    extra: list[CalendarEvent] = []  # EXDATE cancellations, overrides of no instance
+    complete = True
     if master is not None:
         start, duration = _span(master, zone)
         excluded = {rid_token(m) for m in _dates(master, "EXDATE", start, zone)}
         for steps, moment in enumerate(_occurrences(master, start, zone)):
             instant = _original(moment)
-            if instant >= upper or steps > _MAX_STEPS:
+            if instant >= upper:
+                break
+            if steps > _MAX_STEPS:
+                complete = False
                 break
             token = rid_token(moment)
             if instant < lower or token in excluded:
@@ -262,14 +275,18 @@ def parse_resource(
             if override is not None:
                 o_start, o_duration = _span(override, zone)
                 when = _event_time(o_start, o_duration)
-                kept.append(_event(key, override, when, series=href, original=instant))
+                event = _event(key, override, when, series=href, original=instant)
             else:
-                when = _event_time(moment, duration)
-                kept.append(_event(key, master, when, series=href, original=instant))
+                event = _event(
+                    key, master, _event_time(moment, duration), series=href, original=instant
+                )
+            if len(kept) == max_instances and (kept[0].original_start or upper) >= window.start:
+                complete = False  # the oldest goes, and it lies inside the window
+            kept.append(event)
         for token in sorted(excluded):
             instant = _original(rid_moment(token))
             if lower <= instant < upper:
-                kept.append(
+                extra.append(
                     CalendarEvent(
                         instance_key(href, token),
                         EventStatus.CANCELLED,
@@ -283,8 +300,8 @@ def parse_resource(
             o_start, o_duration = _span(override, zone)
             when = _event_time(o_start, o_duration)
             key = instance_key(href, token)
-            kept.append(_event(key, override, when, series=href, original=instant))
-    return list(kept)
+            extra.append(_event(key, override, when, series=href, original=instant))
+    return [*kept, *extra], complete
 
 
 def calendar_zone(data: str) -> tzinfo | None:

@@ -119,8 +119,8 @@ class CalDavProvider(CalDavEvents):
             # One at a time: a PROPPATCH is all-or-nothing, and Xandikos refuses both
             # schedule-calendar-transp and dead properties (docs/caldav.md).
             transparent = (xml.CALDAV, "transparent")
-            await self._proppatch(access, final, {xml.SCHEDULE_TRANSP: transparent})
-            await self.mark_calendar(access, final)
+            await self._proppatch(access, final, {xml.SCHEDULE_TRANSP: transparent}, strict=False)
+            await self._proppatch(access, final, {xml.MARKER: xml.MARKER_VALUE}, strict=False)
         return RemoteCalendar(id=final, name=name)
 
     async def _make_collection(
@@ -169,22 +169,32 @@ class CalDavProvider(CalDavEvents):
         return out
 
     async def _proppatch(
-        self, access: str, calendar_id: str, values: dict[xml.QName, str | xml.QName]
-    ) -> None:
+        self,
+        access: str,
+        calendar_id: str,
+        values: dict[xml.QName, str | xml.QName],
+        *,
+        strict: bool = True,
+    ) -> bool:
+        """Set `values` (all or nothing, as PROPPATCH is); whether the server took them.
+        `strict`: a refusal raises ProviderError instead (naming the properties)."""
         dav = self._dav(access)
         url = self._calendar_url(access, calendar_id)
         response, final = await dav.request("PROPPATCH", url, body=xml.proppatch(values))
-        if response.status_code == 207:
-            failed = [
-                r
-                for r in xml.multistatus(response.content).responses
-                if r.status not in (None, 200)
-            ]
-            if not failed:
-                return
-        if response.status_code in (200, 204, 207):
-            return
-        raise dav.fail("PROPPATCH", final, response)
+        if response.status_code in (200, 204):
+            return True
+        if response.status_code != 207:
+            raise dav.fail("PROPPATCH", final, response)
+        found = xml.multistatus(response.content).responses
+        refused = [n for r in found for n, status in r.statuses.items() if status != 200]
+        if not refused:
+            return True
+        if strict:
+            names = ", ".join(sorted(local for _, local in refused))
+            raise ProviderError(
+                f"PROPPATCH {urlsplit(url).path}: the server refused {names}", status=207
+            )
+        return False
 
     async def rename_calendar(self, access: str, calendar_id: str, name: str) -> None:
         await self._proppatch(access, calendar_id, {xml.DISPLAYNAME: name})

@@ -170,6 +170,8 @@ class DavResponse:
     href: str
     status: int | None
     props: dict[QName, Element] = field(default_factory=dict)
+    #: every property named in a propstat, with that propstat's status
+    statuses: dict[QName, int] = field(default_factory=dict)
 
     def text(self, name: QName) -> str | None:
         element = self.props.get(name)
@@ -209,13 +211,14 @@ def multistatus(body: bytes) -> Multistatus:
             status=_status_code(item.findtext(_tag((DAV, "status")))),
         )
         for propstat in item.findall(_tag((DAV, "propstat"))):
-            if _status_code(propstat.findtext(_tag((DAV, "status")))) != 200:
-                continue
+            status = _status_code(propstat.findtext(_tag((DAV, "status")))) or 0
             prop = propstat.find(_tag((DAV, "prop")))
             for child in prop if prop is not None else ():
                 if child.tag.startswith("{"):
                     uri, _, local = child.tag[1:].partition("}")
-                    response.props[(uri, local)] = child
+                    response.statuses[(uri, local)] = status
+                    if status == 200:
+                        response.props[(uri, local)] = child
         out.append(response)
     token = root.findtext(_tag(SYNC_TOKEN))
     return Multistatus(out, token.strip() if token else None)

@@ -77,6 +77,8 @@ def changes_to_decide(
             for key, instance in deferred.items()
             if instance.series_id in cancelled_series
         ]
+    if pull.whole_series and not pull.full:
+        events += _gone_from_whole_series(pull, links, deferred, window)
     windowed = capabilities(target.provider).windowed
     if pull.full:
         seen = {e.key for e in pull.events}
@@ -99,3 +101,32 @@ def changes_to_decide(
                 continue  # outside the delta window: its absence says nothing
             events.append(CalendarEvent(key, EventStatus.CANCELLED))
     return events
+
+
+def _gone_from_whole_series(
+    pull: PullResult,
+    links: dict[str, LinkRow],
+    deferred: dict[str, CalendarEvent],
+    window: SyncWindow,
+) -> list[CalendarEvent]:
+    """Instances (linked or deferred) of a series the pull read whole that it did not
+    return, inside the window the provider covered: deletions."""
+    seen = {e.key for e in pull.events}
+
+    def inside(start: datetime | None, end: datetime | None) -> bool:
+        return start is not None and end is not None and start < window.end and end > window.start
+
+    gone: list[CalendarEvent] = []
+    for key, link in links.items():
+        if link.series_key not in pull.whole_series or key in seen or is_pending(key):
+            continue
+        start = link.booking.start if link.booking else link.refused_start
+        end = link.booking.end if link.booking else link.refused_end
+        if inside(start, end):
+            gone.append(CalendarEvent(key, EventStatus.CANCELLED))
+    for key, instance in deferred.items():
+        if instance.series_id not in pull.whole_series or key in seen:
+            continue
+        if instance.time is not None and inside(instance.time.start, instance.time.end):
+            gone.append(CalendarEvent(key, EventStatus.CANCELLED))
+    return gone
