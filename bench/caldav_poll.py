@@ -230,6 +230,7 @@ async def delay_samples(rt: SyncRuntime, http: httpx2.AsyncClient, samples: int)
     sweeper = asyncio.create_task(sweeping())
     delays: list[float] = []
     intervals: list[int] = []
+    by_interval: dict[int, list[float]] = {}
     try:
         await asyncio.sleep(6)  # the active calendars' first polls
         day = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -293,6 +294,7 @@ async def delay_samples(rt: SyncRuntime, http: httpx2.AsyncClient, samples: int)
                     raise AssertionError(f"no booking for {uid} within 60 s: {jobs} {rows} {keys}")
                 await asyncio.sleep(0.02)
             delays.append(time.perf_counter() - began)
+            by_interval.setdefault(int(interval), []).append(delays[-1])
             await asyncio.sleep(random.uniform(0.2, 1.0))
     finally:
         stop_sweep.set()
@@ -301,6 +303,13 @@ async def delay_samples(rt: SyncRuntime, http: httpx2.AsyncClient, samples: int)
         with contextlib.suppress(asyncio.CancelledError):
             await worker
     print(f"intervals of the calendars written to: {sorted(set(intervals))} s")
+    for interval, found in sorted(by_interval.items()):
+        found.sort()
+        p95 = found[max(0, int(len(found) * 0.95) - 1)]
+        print(
+            f"  interval {interval} s: {len(found)} samples, p50 "
+            f"{statistics.median(found):.2f} s, p95 {p95:.2f} s"
+        )
     return delays
 
 
