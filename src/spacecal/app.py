@@ -36,7 +36,7 @@ from spacecal.config import Settings, get_settings
 from spacecal.db.engine import Database, open_database
 from spacecal.outbound.record import WEBHOOKS, webhooks_spec
 from spacecal.portal import install_portal, mount_portal, not_found_page
-from spacecal.records.connections import GOOGLE_CALENDARS, MSOFFICE_CALENDARS
+from spacecal.records.connections import CALDAV_CALENDARS, GOOGLE_CALENDARS, MSOFFICE_CALENDARS
 from spacecal.records.definitions import COWORKERS
 from spacecal.records.spec import RecordSpec
 from spacecal.sync.accounts.changes import coworker_on_delete
@@ -146,7 +146,7 @@ def create_app(
     if settings.api_fast_get_one:
         # GET of one connection record, answered before routing (api/get_one.py),
         # inside the middleware added after it (last added runs first).
-        specs = (GOOGLE_CALENDARS, MSOFFICE_CALENDARS)
+        specs = (GOOGLE_CALENDARS, MSOFFICE_CALENDARS, CALDAV_CALENDARS)
         app.add_middleware(GetOneFastPath, owner=app, specs=specs)
 
     def openapi() -> dict[str, Any]:
@@ -182,6 +182,7 @@ def bind_hooks(app: FastAPI, specs: tuple[RecordSpec, ...]) -> list[RecordSpec]:
     bound = {
         GOOGLE_CALENDARS.name: connection_deleted,
         MSOFFICE_CALENDARS.name: connection_deleted,
+        CALDAV_CALENDARS.name: connection_deleted,
         COWORKERS.name: coworker_deleted,
     }
     return [

@@ -489,6 +489,31 @@ class Settings(BaseSettings):
         description="Calendars that cannot be watched (pushNotSupportedForRequestedResource) "
         "are reconciled this often.",
     )
+    caldav_poll_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="CalDAV calendars are polled (no push): one that changed at its last "
+        "poll is polled again after this long.",
+    )
+    caldav_poll_max_seconds: float = Field(
+        default=900.0,
+        gt=0,
+        description="A quiet CalDAV calendar's interval doubles at each unchanged poll, up "
+        "to this.",
+    )
+    caldav_poll_jitter: float = Field(
+        default=0.1,
+        ge=0,
+        lt=1,
+        description="Each CalDAV poll time is moved by up to this fraction of its interval, "
+        "either way, so polls spread over time instead of arriving together.",
+    )
+    caldav_host_locks: int = Field(
+        default=4,
+        ge=1,
+        description="At most this many CalDAV syncs run at once against one server host "
+        "(lock buckets per host; an account always uses the same bucket).",
+    )
     clock_offset_seconds: float = Field(
         default=0.0,
         description="Run this process's clock this many seconds from the machine's. Leave 0 "

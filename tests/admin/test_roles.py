@@ -124,9 +124,10 @@ async def test_roles_are_per_provider_for_buttons_too(world: World) -> None:
 
 def test_full_admin_may_everything_and_roles_are_exact() -> None:
     admin = AdminUser(1, "a@x", frozenset(), True)
-    assert admin.providers("Delete") == ("google", "microsoft")
+    assert admin.providers("Delete") == ("google", "microsoft", "caldav")
     viewer = AdminUser(2, "v@x", frozenset({"CoworkerGoogleCalendar-Read"}), False)
     assert viewer.may("google", "Read")
     assert not viewer.may("google", "List")
     assert not viewer.may("microsoft", "Read")
+    assert not viewer.may("caldav", "Read")
     assert not viewer.may("yahoo", "Read")

@@ -38,6 +38,7 @@ RECORD_OF_PATH = {  # written out, not derived from the RecordSpecs under test
     "coworkergooglecalendars": "CoworkerGoogleCalendar",
     "coworkermsofficecalendars": "CoworkerMsOfficeCalendar",
     "coworkermsoffecalendars": "CoworkerMsOfficeCalendar",
+    "coworkercaldavcalendars": "CoworkerCalDavCalendar",
     "businesses": "Business",
     "resources": "Resource",
     "coworkers": "Coworker",
@@ -132,7 +133,7 @@ PRINCIPALS = ["anonymous", "no-role", *sorted(KNOWN_ROLES), "full-admin"]
 
 def test_every_route_is_classified() -> None:
     kinds = [classify(m, p) for m, p in ROUTES]
-    assert len([k for k in kinds if isinstance(k, ApiCall)]) == 8 * 5 + 1
+    assert len([k for k in kinds if isinstance(k, ApiCall)]) == 9 * 5 + 1
     assert sum(1 for k in kinds if isinstance(k, str) and k.startswith("portal")) >= 8
     assert {m for m, _ in ROUTES} <= {"GET", "POST", "PUT", "DELETE"}
 
@@ -185,6 +186,7 @@ async def world(settings: Settings, database: Database) -> AsyncIterator[World]:
             "Booking",
             "CoworkerGoogleCalendar",
             "CoworkerMsOfficeCalendar",
+            "CoworkerCalDavCalendar",
             "WebHook",
         ):
             w.ids[record] = await create(w, record)
@@ -216,6 +218,13 @@ def body(w: World, record: str) -> dict[str, Any]:
         },
         "CoworkerGoogleCalendar": {**connection, "WatchResourceId": f"w{n}"},
         "CoworkerMsOfficeCalendar": connection,
+        "CoworkerCalDavCalendar": {
+            "ResourceId": w.ids.get("Resource"),
+            "Name": f"Calendar {n}",
+            "CalendarId": f"https://dav.example.com/cal/{n}/",
+            "ServerUrl": "https://dav.example.com",
+            "Username": f"u{n}",
+        },
         "WebHook": {
             "Name": f"H{n}",
             "Action": "BookingUpdate",
@@ -238,7 +247,14 @@ async def create(w: World, record: str) -> int:
 
 # Only a full administrator may set a connection's provider-owned fields
 # (records/ownership.py; tests/security/test_connection_fields.py): role users leave them out.
-PROVIDER_OWNED = {"CalendarId", "SubscriptionId", "SubscriptionExpireDate", "WatchResourceId"}
+PROVIDER_OWNED = {
+    "CalendarId",
+    "SubscriptionId",
+    "SubscriptionExpireDate",
+    "WatchResourceId",
+    "ServerUrl",
+    "Username",
+}
 
 
 async def send(

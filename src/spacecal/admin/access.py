@@ -1,6 +1,6 @@
 """Who may do what in the admin console.
 
-The console reuses the records API's roles, so one user setup serves both: the two
+The console reuses the records API's roles, so one user setup serves both: the
 connection records' `List` role opens the connection list and the activity chart for
 that provider, `Read` one connection's page, `Edit` its resync and renew buttons and
 `Delete` its disconnect button. A full admin may do everything. A user holding the
@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-PROVIDERS = ("google", "microsoft")
-PROVIDER_LABELS = {"google": "Google Calendar", "microsoft": "Microsoft 365"}
-RECORD_OF = {"google": "CoworkerGoogleCalendar", "microsoft": "CoworkerMsOfficeCalendar"}
+PROVIDERS = ("google", "microsoft", "caldav")
+PROVIDER_LABELS = {"google": "Google Calendar", "microsoft": "Microsoft 365", "caldav": "CalDAV"}
+RECORD_OF = {
+    "google": "CoworkerGoogleCalendar",
+    "microsoft": "CoworkerMsOfficeCalendar",
+    "caldav": "CoworkerCalDavCalendar",
+}
 
 
 def role(provider: str, operation: str) -> str:

@@ -71,6 +71,10 @@ def _listing(now: datetime, soon: timedelta) -> Any:
             Connection.last_sync_at,
             Connection.subscription_expire_date,
             Connection.calendar_id,
+            # A polled calendar's schedule (CalDAV: sync/polling.py).
+            Connection.last_poll_at,
+            Connection.poll_next_at,
+            Connection.server_url,
             Business.id.label("business_id"),
             Business.name.label("business_name"),
             Resource.name.label("resource_name"),
@@ -111,6 +115,7 @@ def _where(listing: Any, filters: Filters) -> list[Any]:
             listing.c.business_name,
             listing.c.account_email,
             listing.c.calendar_id,
+            listing.c.server_url,
         )
         matches = [c.ilike(pattern, escape="\\") for c in columns]
         if text.isdigit() and len(text) <= 18:
@@ -226,6 +231,11 @@ async def connection_detail(
             Connection.last_notification_at,
             Connection.last_sync_at,
             Connection.push_supported,
+            Connection.server_url,
+            Connection.username,
+            Connection.last_poll_at,
+            Connection.poll_next_at,
+            Connection.poll_interval_seconds,
             Connection.consecutive_failures,
             Connection.retry_at,
             Connection.renew_requested,

@@ -18,7 +18,7 @@ from typing import Any
 from spacecal.cli.common import CliError, Subparsers, run_with_db
 from spacecal.cli.table import ago, iso, table
 
-PROVIDERS = ("google", "microsoft")
+PROVIDERS = ("google", "microsoft", "caldav")
 HEALTH_HELP = (
     "healthy, syncing (queued, running, throttled or being set up), needs_reconnect "
     "(the member must connect again), failing (last sync or renewal failed), expiring "

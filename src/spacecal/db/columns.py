@@ -9,13 +9,19 @@ from __future__ import annotations
 
 from typing import Any
 
-# Where a connection keeps its pull cursor (Google nextSyncToken, Graph deltaLink).
-CURSOR_COLUMN: dict[str, str] = {"google": "event_sync_token", "microsoft": "delta_link"}
+# Where a connection keeps its pull cursor (Google nextSyncToken, Graph deltaLink,
+# CalDAV sync-token: shown as the CalDAV record's SyncToken).
+CURSOR_COLUMN: dict[str, str] = {
+    "google": "event_sync_token",
+    "microsoft": "delta_link",
+    "caldav": "event_sync_token",
+}
 
 # Where a booking records the id of the event it came from, per provider.
 BOOKING_EVENT_ID_COLUMN: dict[str, str] = {
     "google": "google_event_id",
     "microsoft": "office365_event_id",
+    "caldav": "caldav_event_id",
 }
 
 # Where a booking records the calendar of that event (Nexudus has it for Google only).

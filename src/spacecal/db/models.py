@@ -119,7 +119,7 @@ class Booking(RecordMixin, Base):
     __table_args__ = (
         CheckConstraint("to_time > from_time", name="bookings_positive_span"),
         CheckConstraint(
-            "source IN ('api', 'portal', 'google', 'microsoft', 'invitation')",
+            "source IN ('api', 'portal', 'google', 'microsoft', 'caldav', 'invitation')",
             name="bookings_source_known",
         ),
         Index("bookings_coworker_resource", "coworker_id", "resource_id"),
@@ -139,6 +139,7 @@ class Booking(RecordMixin, Base):
     google_calendar_id: Mapped[str | None] = mapped_column(String(1024))
     google_event_id: Mapped[str | None] = mapped_column(String(1024))
     office365_event_id: Mapped[str | None] = mapped_column(String(1024))
+    caldav_event_id: Mapped[str | None] = mapped_column(String(1024))  # internal (0022)
     repeat_series_unique_id: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
     source: Mapped[str] = mapped_column(String(16), nullable=False, default="api")
     cancelled_at: Mapped[datetime | None] = mapped_column(TZ)
@@ -194,11 +195,14 @@ class LoginCounter(Base):
 
 
 class ProviderAccount(Base):
-    """A member's Google or Microsoft account, as consented in the portal."""
+    """A member's Google, Microsoft or CalDAV account, as consented in the portal
+    (CalDAV: server, username and password, encrypted as the "refresh token")."""
 
     __tablename__ = "provider_accounts"
     __table_args__ = (
-        CheckConstraint("provider IN ('google', 'microsoft')", name="provider_accounts_provider"),
+        CheckConstraint(
+            "provider IN ('google', 'microsoft', 'caldav')", name="provider_accounts_provider"
+        ),
         CheckConstraint(
             "status IN ('active', 'needs_reconnect', 'disconnected')",
             name="provider_accounts_status",
@@ -225,6 +229,12 @@ class ProviderAccount(Base):
     # `writes_paused_until`; calendar creation paced through `calendar_pace_at`.
     writes_paused_until: Mapped[datetime | None] = mapped_column(TZ)
     calendar_pace_at: Mapped[datetime | None] = mapped_column(TZ)
+    # The reconcile jobs' lock when it is not the account's own (migration 0022):
+    # a CalDAV account's bucket of its server host (jobs/reconcile.py).
+    job_lock: Mapped[str | None] = mapped_column(String(200))
+    # A CalDAV account's server and user (shown; the password is only in the secret).
+    server_url: Mapped[str | None] = mapped_column(String(1024))
+    username: Mapped[str | None] = mapped_column(String(320))
 
 
 class RequestPace(Base):
@@ -245,7 +255,9 @@ class Connection(RecordMixin, Base):
 
     __tablename__ = "connections"
     __table_args__ = (
-        CheckConstraint("provider IN ('google', 'microsoft')", name="connections_provider"),
+        CheckConstraint(
+            "provider IN ('google', 'microsoft', 'caldav')", name="connections_provider"
+        ),
         # One per (member, resource, provider): provisioning inserts against it
         # (migration 0011 resolved the duplicates an in-process lock let through).
         UniqueConstraint(*CONNECTION_KEY, name="connections_one_per_member_resource_provider"),
@@ -262,6 +274,11 @@ class Connection(RecordMixin, Base):
             "connections_setup_after",
             "setup_after",
             postgresql_where="setup_after IS NOT NULL",
+        ),
+        Index(
+            "connections_poll_next",
+            "poll_next_at",
+            postgresql_where="poll_next_at IS NOT NULL",
         ),
     )
 
@@ -320,6 +337,14 @@ class Connection(RecordMixin, Base):
     sync_requested_at: Mapped[datetime | None] = mapped_column(TZ)
     notifications_pending: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     sync_requested_trace: Mapped[str | None] = mapped_column(String(64))
+    # --- CalDAV (migration 0022) ------------------------------------------------
+    # The server and user the record shows (ServerUrl, Username; provider-owned).
+    server_url: Mapped[str | None] = mapped_column(String(1024))
+    username: Mapped[str | None] = mapped_column(String(320))
+    # The poll schedule of a poll-delivery provider (sync/upkeep/poller.py).
+    poll_next_at: Mapped[datetime | None] = mapped_column(TZ)
+    poll_interval_seconds: Mapped[int | None] = mapped_column(Integer)
+    last_poll_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
 class SubscriptionGeneration(Base):

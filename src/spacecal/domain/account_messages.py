@@ -11,7 +11,11 @@ from zoneinfo import ZoneInfo
 
 from spacecal.domain.messages import day_label
 
-LABELS = {"google": "Google Calendar", "microsoft": "Microsoft 365"}
+LABELS = {
+    "google": "Google Calendar",
+    "microsoft": "Microsoft 365",
+    "caldav": "your calendar server",
+}
 
 
 def _when(moment: datetime, zone: ZoneInfo) -> str:

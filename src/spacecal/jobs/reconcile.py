@@ -11,6 +11,11 @@ mean "a reconcile will run". So the job is deferred on the caller's connection
 Job rules (DESIGN, Jobs): `lock` = the provider account (one sync per mailbox at a
 time), `queueing_lock` = the connection (a storm coalesces to one running + one
 queued). A second defer while one is queued is "already triggered", i.e. success.
+
+An account may name another lock (`provider_accounts.job_lock`): a CalDAV account
+takes one of a few buckets of its server's host (`host_bucket_lock`), so one server
+sees at most that many syncs at once; an account always maps to the same bucket,
+so it still syncs one at a time.
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import jobs
+from spacecal.db.models import ProviderAccount
 from spacecal.jobs import names
 from spacecal.logs import current_trace
 
@@ -38,13 +45,33 @@ def account_lock(account_id: int | None, connection_id: int) -> str:
     return f"account:{account_id}" if account_id is not None else f"orphan:{connection_id}"
 
 
+def host_bucket_lock(host: str, account_id: int, buckets: int) -> str:
+    """The lock of a CalDAV account's reconciles: bucket `account_id % buckets` of
+    its server's host."""
+    return f"caldav:{host.lower()}:{account_id % max(buckets, 1)}"
+
+
+async def _named_locks(conn: AsyncConnection, account_ids: set[int]) -> dict[int, str]:
+    """The accounts among `account_ids` that name their own job lock."""
+    if not account_ids:
+        return {}
+    rows = await conn.execute(
+        select(ProviderAccount.id, ProviderAccount.job_lock).where(
+            ProviderAccount.id.in_(account_ids), ProviderAccount.job_lock.is_not(None)
+        )
+    )
+    return {int(r.id): str(r.job_lock) for r in rows}
+
+
 def connection_queueing_lock(connection_id: int) -> str:
     return f"reconcile:{connection_id}"
 
 
-def _reconcile_job(connection_id: int, account_id: int | None, trace: str | None) -> jobs.JobRow:
+def _reconcile_job(
+    connection_id: int, account_id: int | None, trace: str | None, lock: str | None = None
+) -> jobs.JobRow:
     return jobs.JobRow(
-        account_lock(account_id, connection_id),
+        lock or account_lock(account_id, connection_id),
         connection_queueing_lock(connection_id),
         _args(connection_id, trace),
     )
@@ -65,7 +92,13 @@ async def defer_reconcile(
     True: a new job; False: one was already queued (and, with `delay_seconds`, it is
     pushed back to at least that time). `trace` defaults to the trace id of the
     request or job doing the deferring (spacecal.logs), so it follows the change."""
-    job = _reconcile_job(connection_id, account_id, trace if trace is not None else current_trace())
+    named = await _named_locks(conn, {account_id} if account_id is not None else set())
+    job = _reconcile_job(
+        connection_id,
+        account_id,
+        trace if trace is not None else current_trace(),
+        named.get(account_id) if account_id is not None else None,
+    )
     if await jobs.defer(conn, names.RECONCILE, job, priority=priority, delay_seconds=delay_seconds):
         return True
     if delay_seconds is not None:
@@ -85,8 +118,14 @@ async def defer_reconciles(conn: AsyncConnection, requests: Sequence[ReconcileRe
     possible (jobs.defer_many): connections with a job already queued are left out.
     Returns how many new jobs were queued."""
     wanted = {r.connection_id: r for r in requests}
+    named = await _named_locks(conn, {r.account_id for r in wanted.values() if r.account_id})
     batch = [
-        _reconcile_job(r.connection_id, r.account_id, r.trace or current_trace())
+        _reconcile_job(
+            r.connection_id,
+            r.account_id,
+            r.trace or current_trace(),
+            named.get(r.account_id) if r.account_id is not None else None,
+        )
         for r in wanted.values()
     ]
     # A fixed order (by queueing lock), so concurrent batches insert in the same order.

@@ -3,7 +3,8 @@
 Booking actions are Nexudus's own (its "Booking Create/Update/Delete" webhooks; the
 API spells them without spaces). Nexudus has none for calendar connections; ours
 follow the same `<Record><Verb>` style: `CoworkerCalendar` covers both connection
-records (CoworkerGoogleCalendar, CoworkerMsOfficeCalendar), and the body says which.
+records (CoworkerGoogleCalendar, CoworkerMsOfficeCalendar, CoworkerCalDavCalendar), and
+the body says which.
 
 The strings below also appear in the trigger functions of migrations 0008 and 0012:
 a rename needs a migration. The delivery task's and queue's names are in

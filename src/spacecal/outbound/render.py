@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql import visitors
 
-from spacecal.records.connections import GOOGLE_CALENDARS, MSOFFICE_CALENDARS
+from spacecal.records.connections import CALDAV_CALENDARS, GOOGLE_CALENDARS, MSOFFICE_CALENDARS
 from spacecal.records.definitions import BOOKINGS
 from spacecal.records.rows import row_to_record
 from spacecal.records.spec import RecordSpec
@@ -28,7 +28,8 @@ def spec_for(record: str, snapshot: Mapping[str, Any]) -> RecordSpec:
     if record == "Booking":
         return BOOKINGS
     if record == "Connection":
-        return GOOGLE_CALENDARS if snapshot.get("provider") == "google" else MSOFFICE_CALENDARS
+        by_provider = {"google": GOOGLE_CALENDARS, "caldav": CALDAV_CALENDARS}
+        return by_provider.get(str(snapshot.get("provider")), MSOFFICE_CALENDARS)
     raise ValueError(f"no record type {record!r}")
 
 

@@ -14,7 +14,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
-from spacecal.portal import api_routes, booking_pages, invitations, pages
+from spacecal.portal import api_routes, booking_pages, caldav, invitations, pages
 from spacecal.portal.runtime import PortalRuntime
 from spacecal.portal.views import render
 from spacecal.web.services import Services
@@ -62,6 +62,7 @@ def not_found_page(request: Request) -> Response | None:
 def mount_portal(app: FastAPI) -> None:
     """Routes and handlers; `install_portal` supplies the runtime (now or at start-up)."""
     app.include_router(pages.router)
+    app.include_router(caldav.router)
     app.include_router(booking_pages.router)
     app.include_router(invitations.router)
     app.include_router(api_routes.router)

@@ -41,6 +41,7 @@ class Account:
     status: str
     status_reason: str | None
     writes_paused_until: datetime | None = None  # the provider's read-only pause
+    server_url: str | None = None  # CalDAV: the server connected (never the password)
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class ConnectionView:
     subscription_expire_date: datetime | None
     push_supported: bool
     setup_after: datetime | None = None  # a set-up waiting for the account's limits
+    poll_next_at: datetime | None = None  # a polled calendar's next check (CalDAV)
 
 
 @dataclass(frozen=True)
@@ -119,6 +121,7 @@ async def load_accounts(engine: AsyncEngine, member: Member) -> dict[str, Accoun
                     ProviderAccount.status,
                     ProviderAccount.status_reason,
                     ProviderAccount.writes_paused_until,
+                    ProviderAccount.server_url,
                 ).where(ProviderAccount.coworker_id == member.id)
             )
         ).all()
@@ -140,6 +143,7 @@ async def load_connections(engine: AsyncEngine, member: Member) -> list[Connecti
                     Connection.subscription_expire_date,
                     Connection.push_supported,
                     Connection.setup_after,
+                    Connection.poll_next_at,
                 )
                 .where(Connection.coworker_id == member.id)
                 .order_by(Connection.id)

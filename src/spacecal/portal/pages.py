@@ -9,7 +9,13 @@ from fastapi.responses import Response
 from spacecal import clock
 from spacecal.domain.account_messages import account_read_only, setup_waiting
 from spacecal.portal import members
-from spacecal.portal.data import load_accounts, load_connections, load_member, load_resources
+from spacecal.portal.data import (
+    Member,
+    load_accounts,
+    load_connections,
+    load_member,
+    load_resources,
+)
 from spacecal.portal.oauth import ConnectOutcome, finish_connect, start_connect
 from spacecal.portal.runtime import (
     PROVIDER_LABELS,
@@ -19,10 +25,12 @@ from spacecal.portal.runtime import (
     missing_settings,
 )
 from spacecal.portal.views import current_member, local_time, redirect, render
+from spacecal.providers.caldav import CalendarCreationRefused
 from spacecal.records.errors import ApiError
 from spacecal.sync.accounts.disconnect import disconnect_account, remove_connection
 from spacecal.sync.accounts.setup_rows import ProvisioningFailed, ProvisioningWaiting
 from spacecal.web.auth import client_address
+from spacecal.web.sessions import Session
 from spacecal.web.signin_limit import guarded
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
@@ -44,6 +52,20 @@ async def integrations(request: Request) -> Response:
     if found is None:
         return redirect("/portal/signin")
     session, member = found
+    return await integrations_page(rt, request, session, member)
+
+
+async def integrations_page(
+    rt: PortalRuntime,
+    request: Request,
+    session: Session,
+    member: Member,
+    *,
+    extra: dict[str, object] | None = None,
+    status: int = 200,
+) -> Response:
+    """The Integrations page; `extra` adds to its context (the CalDAV form's sentence
+    and what the member typed, never the password)."""
     engine = rt.db.engine
     accounts = await load_accounts(engine, member)
     connections = await load_connections(engine, member)
@@ -90,8 +112,11 @@ async def integrations(request: Request) -> Response:
             "providers": providers,
             "when": lambda v: local_time(v, member.zone),
             "active": "integrations",
+            "caldav": {"error": None, "kind": None, "server_url": "", "username": ""},
+            **(extra or {}),
         },
         session=session,
+        status=status,
     )
 
 
@@ -205,6 +230,8 @@ async def connect(request: Request, provider: str) -> Response:
         return redirect("/portal/signin", error="signin_first")
     if not _known(provider) or missing_settings(rt.settings, provider):
         return redirect("/portal", error="not_configured")
+    if provider == "caldav":
+        return redirect("/portal")  # no OAuth: its forms post to portal/caldav.py
     return redirect(await start_connect(rt, found[1].id, provider))
 
 
@@ -260,20 +287,27 @@ async def switch_resource(request: Request, resource_id: int, provider: str) -> 
             await remove_connection(rt.provisioner, mine.id)
         return redirect("/portal", notice="removed")
     if resource_id not in resources:
-        return await _problem(rt, request, session.coworker_id, "That resource cannot be booked.")
+        return await problem_page(
+            rt, request, session.coworker_id, "That resource cannot be booked."
+        )
     try:
         await rt.provisioner.add_resource(member.id, provider, resource_id)
     except ProvisioningWaiting:
         # Not a failure: Integrations shows the calendar's place in the queue.
         return redirect("/portal", notice="setup_waiting")
     except ProvisioningFailed as exc:
-        return await _problem(
+        if isinstance(exc.__cause__, CalendarCreationRefused):
+            # The server makes no calendars for this account: the member picks one.
+            return redirect(f"/portal/resources/{resource_id}/caldav/pick")
+        return await problem_page(
             rt, request, session.coworker_id, f"{resources[resource_id].name}: {exc}"
         )
     return redirect("/portal", notice="added")
 
 
-async def _problem(rt: PortalRuntime, request: Request, coworker_id: int, text: str) -> Response:
+async def problem_page(
+    rt: PortalRuntime, request: Request, coworker_id: int, text: str
+) -> Response:
     member = await load_member(rt.db.engine, coworker_id)
     session = rt.sessions.read(request)
     return render(

@@ -21,8 +21,12 @@ from spacecal.web.sessions import SessionCodec
 APP_NAME = "spacecal"
 # The delegated permissions an administrator approves, as Entra's consent page names them.
 ADMIN_PERMISSIONS = ("Calendars.ReadWrite", "User.Read", "offline_access", "openid", "email")
-PROVIDERS = ("google", "microsoft")
-PROVIDER_LABELS = {"google": "Google Calendar", "microsoft": "Microsoft 365"}
+PROVIDERS = ("google", "microsoft", "caldav")
+PROVIDER_LABELS = {
+    "google": "Google Calendar",
+    "microsoft": "Microsoft 365",
+    "caldav": "Apple iCloud and other calendars (CalDAV)",
+}
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 
 

@@ -2,7 +2,8 @@
 
 A provider is offered only when its OAuth client is configured; otherwise the portal
 shows `missing_settings_message` ("Set SPACECAL_GOOGLE_CLIENT_ID and ... to offer
-Google Calendar") instead of a connect button that cannot work.
+Google Calendar") instead of a connect button that cannot work. CalDAV needs no
+client: the member brings the server, username and app password.
 """
 
 from __future__ import annotations
@@ -14,14 +15,20 @@ import httpx2
 
 from spacecal.config import Settings
 from spacecal.providers.base import CalendarProvider, Capabilities, ProviderName
+from spacecal.providers.caldav import CalDavProvider
 from spacecal.providers.google import GoogleProvider
 from spacecal.providers.microsoft import MicrosoftProvider
 
-PROVIDER_NAMES: tuple[ProviderName, ...] = ("google", "microsoft")
-LABELS: dict[ProviderName, str] = {"google": "Google Calendar", "microsoft": "Microsoft 365"}
+PROVIDER_NAMES: tuple[ProviderName, ...] = ("google", "microsoft", "caldav")
+LABELS: dict[ProviderName, str] = {
+    "google": "Google Calendar",
+    "microsoft": "Microsoft 365",
+    "caldav": "CalDAV calendar",
+}
 _CAPABILITIES: dict[str, Capabilities] = {
     "google": GoogleProvider.capabilities,
     "microsoft": MicrosoftProvider.capabilities,
+    "caldav": CalDavProvider.capabilities,
 }
 
 
@@ -53,6 +60,8 @@ class ProviderAvailability:
 
 
 def _missing(name: ProviderName, settings: Settings) -> tuple[str, ...]:
+    if name == "caldav":
+        return ()  # nothing to configure: each member brings their server
     if name == "google":
         pairs = {
             "SPACECAL_GOOGLE_CLIENT_ID": settings.google_client_id,
@@ -101,6 +110,10 @@ def build_provider(
         if message := missing_settings_message("microsoft", settings):
             raise ValueError(message)
         return MicrosoftProvider(settings, client)
+    if name == "caldav":
+        # Its own guarded client (outbound guard, CA file, no redirects by httpx):
+        # the member typed the address (docs/caldav.md).
+        return CalDavProvider(settings)
     raise ValueError(f"unknown provider {name!r}; known: {', '.join(PROVIDER_NAMES)}")
 
 

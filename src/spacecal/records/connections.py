@@ -1,5 +1,5 @@
-"""The two connection records of the mission, CoworkerGoogleCalendar and
-CoworkerMsOfficeCalendar: two faces of the `connections` table, declared as data.
+"""The connection records, CoworkerGoogleCalendar, CoworkerMsOfficeCalendar and
+CoworkerCalDavCalendar: faces of the `connections` table, declared as data.
 
 Deleting one stops its push at the provider, which needs the running application's
 provisioner: that delete hook is bound by the composition root (spacecal.app), so here
@@ -17,6 +17,7 @@ from sqlalchemy.types import TypeDecorator
 
 from spacecal.db.conditions import error_expr, health_expr
 from spacecal.db.models import Connection, Coworker, ProviderAccount, table_of
+from spacecal.providers.registry import capabilities
 from spacecal.records.fields import Field, Kind, Owner
 from spacecal.records.spec import Computed, RecordSpec
 
@@ -51,6 +52,20 @@ async def _connection_before_write(
         )
     values["provider_account_id"] = account_id
     if old is None:
+        # A provider without push is polled from the start (sync/polling.py).
+        values["push_supported"] = capabilities(provider).push
+        if account_id is not None and values.get("server_url") is None:
+            # The CalDAV account's server and user, unless a full administrator set them.
+            server = (
+                await conn.execute(
+                    select(ProviderAccount.server_url, ProviderAccount.username).where(
+                        ProviderAccount.id == account_id
+                    )
+                )
+            ).first()
+            if server is not None and server.server_url is not None:
+                values["server_url"] = server.server_url
+                values["username"] = values.get("username") or server.username
         return
     if values.get("calendar_id", old["calendar_id"]) != old["calendar_id"]:
         # Only a calendar spacecal itself stored may be marked as made before markers
@@ -68,10 +83,16 @@ async def _connection_before_write(
 
 
 # Fields only spacecal or a full administrator changes (records/ownership.py): they
-# decide which calendar sync reads and writes. A CalDAV record adds "ServerUrl" and
-# "Username" here.
+# decide which calendar (and, for CalDAV, which server) sync reads and writes.
 PROVIDER_OWNED = frozenset(
-    {"CalendarId", "SubscriptionId", "WatchResourceId", "SubscriptionExpireDate"}
+    {
+        "CalendarId",
+        "SubscriptionId",
+        "WatchResourceId",
+        "SubscriptionExpireDate",
+        "ServerUrl",
+        "Username",
+    }
 )
 # Sync cursors others may only clear (a resync request).
 RESET_ONLY = frozenset({"EventSyncToken", "NextSyncToken", "SyncToken"})
@@ -158,6 +179,89 @@ def _connection_fields(google: bool) -> tuple[Field, ...]:
     return tuple(_owned(f) for f in fields)
 
 
+def _caldav_fields() -> tuple[Field, ...]:
+    """CoworkerCalDavCalendar: no push channel; the server and user instead (never the
+    password: it lives only in the account's encrypted secret)."""
+    fields = (
+        Field(
+            "ResourceId",
+            Kind.INT,
+            "resource_id",
+            required=True,
+            nullable=False,
+            reference="Resource",
+            description="The room or desk this calendar books.",
+        ),
+        Field(
+            "CoworkerId",
+            Kind.INT,
+            "coworker_id",
+            reference="Coworker",
+            description="The customer who connected.",
+        ),
+        Field(
+            "Name",
+            Kind.STR,
+            "name",
+            required=True,
+            nullable=False,
+            max_length=400,
+            description="Display name of the calendar in the customer's account.",
+        ),
+        Field(
+            "CalendarId",
+            Kind.STR,
+            "calendar_id",
+            max_length=1024,
+            description="The calendar collection's URL on the CalDAV server.",
+        ),
+        Field(
+            "ServerUrl",
+            Kind.STR,
+            "server_url",
+            max_length=1024,
+            description="The CalDAV server the member connected (e.g. https://caldav.icloud.com).",
+        ),
+        Field(
+            "Username",
+            Kind.STR,
+            "username",
+            max_length=320,
+            description="The member's user name on that server (the password is never shown).",
+        ),
+        Field(
+            "SyncToken",
+            Kind.STR,
+            "event_sync_token",
+            max_length=8192,
+            description="The sync-collection token (RFC 6578); clear it to force a full sync.",
+        ),
+        Field(
+            "LastSyncOn",
+            Kind.DATETIME,
+            "last_sync_at",
+            read_only=True,
+            description="When the calendar was last synced (UTC).",
+        ),
+        Field(
+            "LastPollOn",
+            Kind.DATETIME,
+            "last_poll_at",
+            read_only=True,
+            description="When spacecal last polled the calendar (UTC).",
+        ),
+        Field(
+            "NextPollOn",
+            Kind.DATETIME,
+            "poll_next_at",
+            read_only=True,
+            description="When spacecal polls it next (UTC): soon after a change, later while "
+            "quiet.",
+        ),
+    )
+    return tuple(_owned(f) for f in fields)
+
+
 _coworker_join = connections.outerjoin(
     coworkers, coworkers.c.id == connections.c.coworker_id
 ).outerjoin(provider_accounts, provider_accounts.c.id == connections.c.provider_account_id)
@@ -189,7 +293,9 @@ def _connection_spec(
         path=path,
         aliases=aliases,
         table=connections,
-        fields=_connection_fields(google=provider == "google"),
+        fields=_caldav_fields()
+        if provider == "caldav"
+        else _connection_fields(google=provider == "google"),
         description=description,
         scope=connections.c.provider == provider,
         fixed_values={"provider": provider},
@@ -213,4 +319,11 @@ MSOFFICE_CALENDARS = _connection_spec(
     "coworkermsofficecalendars",
     "A member's Microsoft 365 calendar for one resource, with its Graph subscription.",
     aliases=("coworkermsoffecalendars",),  # the typo printed on older Nexudus pages
+)
+CALDAV_CALENDARS = _connection_spec(
+    "caldav",
+    "CoworkerCalDavCalendar",
+    "coworkercaldavcalendars",
+    "A member's calendar on a CalDAV server (Apple iCloud, Fastmail, Nextcloud, ...) for "
+    "one resource; polled, as CalDAV offers no push.",
 )

@@ -28,7 +28,12 @@ from spacecal.records.bookings import (
     booking_on_delete,
     booking_to_string,
 )
-from spacecal.records.connections import GOOGLE_CALENDARS, MSOFFICE_CALENDARS, coworkers
+from spacecal.records.connections import (
+    CALDAV_CALENDARS,
+    GOOGLE_CALENDARS,
+    MSOFFICE_CALENDARS,
+    coworkers,
+)
 from spacecal.records.errors import ApiError
 from spacecal.records.fields import Field, Kind, ParseError
 from spacecal.records.spec import RecordSpec
@@ -314,6 +319,7 @@ BOOKINGS = RecordSpec(
 RECORDS = (
     GOOGLE_CALENDARS,
     MSOFFICE_CALENDARS,
+    CALDAV_CALENDARS,
     BUSINESSES,
     RESOURCES,
     COWORKERS,

@@ -19,6 +19,7 @@ from spacecal import clock
 from spacecal.db.columns import cursor_of
 from spacecal.db.conditions import Health
 from spacecal.db.models import CONNECTION_KEY, Business, Connection, ProviderAccount, Resource
+from spacecal.providers.registry import capabilities
 from spacecal.sync.naming import calendar_name
 
 
@@ -71,7 +72,12 @@ async def connection_row(
     async with engine.begin() as conn:
         account = (
             await conn.execute(
-                select(ProviderAccount.id, ProviderAccount.status).where(
+                select(
+                    ProviderAccount.id,
+                    ProviderAccount.status,
+                    ProviderAccount.server_url,
+                    ProviderAccount.username,
+                ).where(
                     ProviderAccount.coworker_id == coworker_id,
                     ProviderAccount.provider == provider,
                 )
@@ -111,6 +117,10 @@ async def connection_row(
                 coworker_id=coworker_id,
                 name=calendar_name(names.name, names.business),
                 provider_account_id=account.id,
+                # A provider without push is polled from the start: nothing to watch.
+                push_supported=capabilities(provider).push,
+                server_url=account.server_url,
+                username=account.username,
                 health=Health.PROVISIONING,
                 unique_id=uuid.uuid4(),
                 created_on=now,

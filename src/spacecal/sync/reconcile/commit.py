@@ -86,14 +86,15 @@ _MOVE = text(
 _CREATE = text(
     "INSERT INTO bookings (resource_id, coworker_id, from_time, to_time, tentative,"
     " repeat_series_unique_id, source, version, google_calendar_id, google_event_id,"
-    " office365_event_id, unique_id, created_on, updated_on)"
+    " office365_event_id, caldav_event_id, unique_id, created_on, updated_on)"
     " SELECT :resource_id, :coworker_id, r.from_time, r.to_time, r.tentative, r.series,"
-    " :source, 1, :calendar_id, r.google_id, r.office_id, r.unique_id, :now, :now"
+    " :source, 1, :calendar_id, r.google_id, r.office_id, r.caldav_id, r.unique_id, :now,"
+    " :now"
     " FROM unnest(CAST(:starts AS timestamptz[]), CAST(:ends AS timestamptz[]),"
     " CAST(:tentatives AS boolean[]), CAST(:series AS uuid[]), CAST(:google_ids AS text[]),"
-    " CAST(:office_ids AS text[]), CAST(:unique_ids AS uuid[]))"
+    " CAST(:office_ids AS text[]), CAST(:caldav_ids AS text[]), CAST(:unique_ids AS uuid[]))"
     " WITH ORDINALITY AS r(from_time, to_time, tentative, series, google_id, office_id,"
-    " unique_id, n)"
+    " caldav_id, unique_id, n)"
     " ORDER BY r.n RETURNING id, unique_id"
 )
 
@@ -308,6 +309,7 @@ def _booking_values(
         "google_calendar_id": None,
         "google_event_id": None,
         "office365_event_id": None,
+        "caldav_event_id": None,
         "unique_id": uuid.uuid4(),
         "created_on": now,
         "updated_on": now,
@@ -344,6 +346,7 @@ async def _create(
         "series": [r["repeat_series_unique_id"] for r in rows],
         "google_ids": [r["google_event_id"] for r in rows],
         "office_ids": [r["office365_event_id"] for r in rows],
+        "caldav_ids": [r["caldav_event_id"] for r in rows],
         "unique_ids": [r["unique_id"] for r in rows],
     }
     try:

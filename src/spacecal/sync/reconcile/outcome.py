@@ -20,6 +20,7 @@ from spacecal.db.models import Connection, SyncRun
 from spacecal.failures import Loop, backoff
 from spacecal.jobs.reconcile import defer_reconcile
 from spacecal.providers.base import Throttled
+from spacecal.providers.registry import capabilities
 from spacecal.sync.reconcile.target import SyncTarget
 from spacecal.sync.runtime import SyncRuntime
 
@@ -75,7 +76,9 @@ async def record_health(
         await conn.execute(
             update(Connection).where(Connection.id == target.connection_id).values(**values)
         )
-        if isinstance(exc, Throttled) and wait is not None:
+        # A polled provider's jobs share a lock per server bucket (jobs/reconcile.py):
+        # a job parked there would hold up other accounts, so `retry_at` waits instead.
+        if isinstance(exc, Throttled) and wait is not None and capabilities(target.provider).push:
             await defer_reconcile(
                 conn, target.connection_id, target.account_id, delay_seconds=wait.total_seconds()
             )

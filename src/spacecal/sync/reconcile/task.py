@@ -51,6 +51,7 @@ from spacecal.providers.pacing import Paced
 from spacecal.providers.paths import UnsafeId
 from spacecal.providers.registry import capabilities
 from spacecal.sync import limits
+from spacecal.sync.polling import is_polled, record_poll
 from spacecal.sync.reconcile.blocks import push_blocks
 from spacecal.sync.reconcile.commit import commit_plan, store_cursor
 from spacecal.sync.reconcile.deferred import due_now, load_deferred, settle_deferred
@@ -62,6 +63,7 @@ from spacecal.sync.reconcile.outcome import (
     record_paced,
     record_paused,
 )
+from spacecal.sync.reconcile.owed import owes_nothing, record_quiet_poll
 from spacecal.sync.reconcile.pull import changes_to_decide, pull_with_window
 from spacecal.sync.reconcile.target import SyncTarget, load_links, load_target, sync_state
 from spacecal.sync.reconcile.touched import record_touches, separate, split_links
@@ -89,6 +91,18 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
     # The provider keeps the account read-only (sync/limits.py): pull and decide, but
     # leave every write to the sweep after the pause.
     paused = await limits.paused_until(engine, target.account_id, started)
+    # A poll of a calendar that owes nothing may end after its pull (owed.py).
+    quiet = (
+        paused is None
+        and target.calendar_verified
+        and is_polled(target.provider)
+        and await owes_nothing(
+            rt.db.reads,
+            target.connection_id,
+            started,
+            rt.settings.block_put_backs_per_hour,
+        )
+    )
     try:
         if not target.calendar_verified:
             await verify(
@@ -101,7 +115,7 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
                 marker_pending=target.marker_pending,
             )
         put_backs = rt.settings.block_put_backs_per_hour
-        if paused is None:
+        if paused is None and not quiet:
             outcome.writes += await finish_pending_creates(engine, target, provider, tokens)
             outcome.writes += await push_blocks(
                 engine,
@@ -115,6 +129,9 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
         margin = rt.settings.sync_window_margin_days
         pull, window = await pull_with_window(provider, tokens, target, started, margin)
         outcome.pulled, outcome.full = len(pull.events), pull.full
+        if quiet and not pull.full and not pull.events and pull.cursor == target.cursor:
+            await record_quiet_poll(rt.db.reads, rt.settings, target.connection_id, now=clock.now())
+            return outcome
         if not await _decide_and_commit(engine, target, pull, window):
             # The row names another calendar or account now: what was pulled is not
             # its; the reconcile queued for it starts over.
@@ -166,6 +183,12 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
         outcome = ReconcileOutcome(ReconcileStatus.FAILED, error=error)
         await record_health(rt, target, Health.FAILING, exc, error)
     await record_history(engine, target, started, outcome)
+    if is_polled(target.provider):
+        # The next poll (sync/polling.py); a failure's backoff is `retry_at`'s.
+        changed = outcome.pulled > 0 and not outcome.full
+        await record_poll(
+            engine, rt.settings, target.connection_id, changed=changed, now=clock.now()
+        )
     return outcome
 
 

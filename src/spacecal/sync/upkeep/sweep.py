@@ -1,7 +1,9 @@
 """The sweep: the periodic task that queues a reconcile for every connection due.
 
 Due means quiet for longer than the sweep span (a lost notification is recovered
-within it; calendars that cannot be watched use the shorter poll interval), behind
+within it; calendars that cannot be watched use the shorter poll interval), a
+polled provider's poll time passed (CalDAV: sync/polling.py; the sweep runs every
+`sweep_every_seconds`, so that is the schedule's resolution), behind
 on bookings, past its failure backoff, or holding a deferred series instance that
 the booking horizon now reaches (sync/reconcile/deferred.py: decided on its day, for
 every provider, without waiting for the calendar to change).
@@ -27,129 +29,30 @@ every minute for nothing):
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
+from sqlalchemy import and_, or_, select
 
 from spacecal import clock, jobs
-from spacecal.db.models import (
-    Booking,
-    Business,
-    Connection,
-    Coworker,
-    EventLink,
-    ProviderAccount,
-    Resource,
-)
+from spacecal.db.models import Connection, ProviderAccount
 from spacecal.jobs import names
 from spacecal.jobs.reconcile import defer_reconcile
+from spacecal.sync.polling import poll_due, poll_providers
 from spacecal.sync.reconcile.deferred import due_connections
+from spacecal.sync.reconcile.owed import behind
 from spacecal.sync.runtime import SyncRuntime
 
 log = logging.getLogger("spacecal.sweep")
-
-
-def behind(now: datetime, put_backs_per_hour: int = 3) -> ColumnElement[bool]:
-    """A condition on `Connection`: its calendar copy is behind the booking store."""
-    owed = exists().where(
-        EventLink.connection_id == Connection.id,
-        EventLink.pending_write.is_not(None),
-        or_(
-            EventLink.kind == "booking",
-            EventLink.put_backs_since.is_(None),
-            EventLink.put_backs_since <= now - timedelta(hours=1),
-            EventLink.put_backs < put_backs_per_hour,
-        ),
-    )
-    stale = exists().where(
-        EventLink.connection_id == Connection.id,
-        EventLink.booking_id == Booking.id,
-        Booking.to_time > now,
-        or_(
-            Booking.cancelled_at.is_not(None),
-            Booking.version > func.coalesce(EventLink.booking_version, 0),
-        ),
-    )
-    horizon_days = (
-        select(Business.max_booking_days_ahead)
-        .join(Resource, Resource.business_id == Business.id)
-        .where(Resource.id == Connection.resource_id)
-        .correlate(Connection)
-        .scalar_subquery()
-    )
-    linked_here = (
-        select(EventLink.id)
-        .where(EventLink.connection_id == Connection.id, EventLink.booking_id == Booking.id)
-        .correlate(Connection, Booking)
-        .exists()
-    )
-    missing = exists().where(
-        Booking.coworker_id == Connection.coworker_id,
-        Booking.resource_id == Connection.resource_id,
-        Booking.cancelled_at.is_(None),
-        Booking.to_time > now,
-        Booking.from_time < now + func.make_interval(0, 0, 0, horizon_days),
-        ~linked_here,
-    )
-    return or_(
-        owed,
-        stale,
-        and_(Connection.coworker_id.is_not(None), or_(missing, _blocks_behind(now))),
-    )
-
-
-def _blocks_behind(now: datetime) -> ColumnElement[bool]:
-    """Availability blocks missing, to be removed, or to be retitled (blocks.py)."""
-    business = (
-        select(Business)
-        .join(Resource, Resource.business_id == Business.id)
-        .where(Resource.id == Connection.resource_id)
-        .correlate(Connection)
-    )
-    days = business.with_only_columns(Business.availability_days_ahead).scalar_subquery()
-    names = business.with_only_columns(Business.availability_shows_names).scalar_subquery()
-    block_here = (
-        select(EventLink.id)
-        .where(
-            EventLink.connection_id == Connection.id,
-            EventLink.booking_id == Booking.id,
-            EventLink.kind == "block",
-        )
-        .correlate(Connection, Booking)
-        .exists()
-    )
-    missing = exists().where(
-        Booking.resource_id == Connection.resource_id,
-        Booking.coworker_id.is_distinct_from(Connection.coworker_id),
-        Booking.cancelled_at.is_(None),
-        Booking.to_time > now,
-        Booking.from_time < now + func.make_interval(0, 0, 0, days),
-        days > 0,
-        ~block_here,
-    )
-    switched_off = and_(
-        days <= 0,
-        exists().where(EventLink.connection_id == Connection.id, EventLink.kind == "block"),
-    )
-    title = case((and_(names, Coworker.full_name.is_not(None)), Coworker.full_name), else_="Booked")
-    retitled = exists().where(
-        EventLink.connection_id == Connection.id,
-        EventLink.kind == "block",
-        EventLink.booking_id == Booking.id,
-        Booking.cancelled_at.is_(None),
-        Booking.to_time > now,
-        Coworker.id == Booking.coworker_id,
-        EventLink.block_title.is_distinct_from(title),
-    )
-    return or_(missing, switched_off, retitled)
 
 
 async def sweep(rt: SyncRuntime) -> int:
     """Queue a reconcile for every connection that is due (see above). Returns how
     many were newly queued."""
     now = clock.now()
+    polled = Connection.provider.in_(poll_providers())
     quiet = or_(
         and_(
+            ~polled,
             Connection.push_supported,
             or_(
                 Connection.last_sync_at.is_(None),
@@ -162,6 +65,7 @@ async def sweep(rt: SyncRuntime) -> int:
             ),
         ),
         and_(
+            ~polled,
             Connection.push_supported.is_(False),
             or_(
                 Connection.last_sync_at.is_(None),
@@ -169,6 +73,8 @@ async def sweep(rt: SyncRuntime) -> int:
                 < now - timedelta(seconds=rt.settings.poll_interval_seconds),
             ),
         ),
+        # A polled provider's schedule (sync/polling.py): due now, never later.
+        poll_due(now),
         behind(now, rt.settings.block_put_backs_per_hour),
     )
     async with rt.db.engine.begin() as conn:

@@ -36,7 +36,7 @@ def upgrade() -> None:
     op.execute("ALTER TABLE bookings DROP CONSTRAINT bookings_source_known")
     op.execute(
         "ALTER TABLE bookings ADD CONSTRAINT bookings_source_known"
-        " CHECK (source IN ('api', 'portal', 'google', 'microsoft', 'invitation'))"
+        " CHECK (source IN ('api', 'portal', 'google', 'microsoft', 'caldav', 'invitation'))"
     )
     op.execute("ALTER TABLE connections ADD COLUMN reconnect_mailed_at timestamptz")
     op.execute(
@@ -112,5 +112,5 @@ def downgrade() -> None:
     op.execute("ALTER TABLE bookings DROP CONSTRAINT bookings_source_known")
     op.execute(
         "ALTER TABLE bookings ADD CONSTRAINT bookings_source_known"
-        " CHECK (source IN ('api', 'portal', 'google', 'microsoft'))"
+        " CHECK (source IN ('api', 'portal', 'google', 'microsoft', 'caldav'))"
     )

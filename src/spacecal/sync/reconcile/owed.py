@@ -1,0 +1,184 @@
+"""What a connection owes its calendar, as SQL conditions: the sweep selects on them
+(sync/upkeep/sweep.py), and a quiet poll (below) skips the full reconcile only when
+none holds.
+
+A connection is behind the booking store when one of these holds, with the same bounds
+write-back uses (sync/reconcile/writeback.py), so a connection is never selected for a
+debt its reconcile would not pay:
+
+- a write owed to a member's event (`event_links.pending_write`);
+- a linked booking changed since it was written (version) or cancelled;
+- a live future booking of the member for this resource with no event here;
+- availability blocks missing, to be removed or retitled (sync/reconcile/blocks.py).
+
+A quiet poll: a polled connection (sync/polling.py) whose sync-collection came back
+empty with the same token. When it is healthy and owes nothing (not behind, no create
+left pending, no deferred series instance), nothing is left to decide or write, so
+the reconcile records the poll in one statement instead of its ~40 (docs/performance.md,
+"Polling CalDAV calendars").
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spacecal.config import Settings
+from spacecal.db.conditions import Health
+from spacecal.db.models import (
+    Booking,
+    Business,
+    Connection,
+    Coworker,
+    DeferredInstance,
+    EventLink,
+    Resource,
+)
+from spacecal.sync.reconcile.writeback import PENDING
+
+
+def behind(now: datetime, put_backs_per_hour: int = 3) -> ColumnElement[bool]:
+    """A condition on `Connection`: its calendar copy is behind the booking store."""
+    owed = exists().where(
+        EventLink.connection_id == Connection.id,
+        EventLink.pending_write.is_not(None),
+        or_(
+            EventLink.kind == "booking",
+            EventLink.put_backs_since.is_(None),
+            EventLink.put_backs_since <= now - timedelta(hours=1),
+            EventLink.put_backs < put_backs_per_hour,
+        ),
+    )
+    stale = exists().where(
+        EventLink.connection_id == Connection.id,
+        EventLink.booking_id == Booking.id,
+        Booking.to_time > now,
+        or_(
+            Booking.cancelled_at.is_not(None),
+            Booking.version > func.coalesce(EventLink.booking_version, 0),
+        ),
+    )
+    horizon_days = (
+        select(Business.max_booking_days_ahead)
+        .join(Resource, Resource.business_id == Business.id)
+        .where(Resource.id == Connection.resource_id)
+        .correlate(Connection)
+        .scalar_subquery()
+    )
+    linked_here = (
+        select(EventLink.id)
+        .where(EventLink.connection_id == Connection.id, EventLink.booking_id == Booking.id)
+        .correlate(Connection, Booking)
+        .exists()
+    )
+    missing = exists().where(
+        Booking.coworker_id == Connection.coworker_id,
+        Booking.resource_id == Connection.resource_id,
+        Booking.cancelled_at.is_(None),
+        Booking.to_time > now,
+        Booking.from_time < now + func.make_interval(0, 0, 0, horizon_days),
+        ~linked_here,
+    )
+    return or_(
+        owed,
+        stale,
+        and_(Connection.coworker_id.is_not(None), or_(missing, _blocks_behind(now))),
+    )
+
+
+def _blocks_behind(now: datetime) -> ColumnElement[bool]:
+    """Availability blocks missing, to be removed, or to be retitled (blocks.py)."""
+    business = (
+        select(Business)
+        .join(Resource, Resource.business_id == Business.id)
+        .where(Resource.id == Connection.resource_id)
+        .correlate(Connection)
+    )
+    days = business.with_only_columns(Business.availability_days_ahead).scalar_subquery()
+    names = business.with_only_columns(Business.availability_shows_names).scalar_subquery()
+    block_here = (
+        select(EventLink.id)
+        .where(
+            EventLink.connection_id == Connection.id,
+            EventLink.booking_id == Booking.id,
+            EventLink.kind == "block",
+        )
+        .correlate(Connection, Booking)
+        .exists()
+    )
+    missing = exists().where(
+        Booking.resource_id == Connection.resource_id,
+        Booking.coworker_id.is_distinct_from(Connection.coworker_id),
+        Booking.cancelled_at.is_(None),
+        Booking.to_time > now,
+        Booking.from_time < now + func.make_interval(0, 0, 0, days),
+        days > 0,
+        ~block_here,
+    )
+    switched_off = and_(
+        days <= 0,
+        exists().where(EventLink.connection_id == Connection.id, EventLink.kind == "block"),
+    )
+    title = case((and_(names, Coworker.full_name.is_not(None)), Coworker.full_name), else_="Booked")
+    retitled = exists().where(
+        EventLink.connection_id == Connection.id,
+        EventLink.kind == "block",
+        EventLink.booking_id == Booking.id,
+        Booking.cancelled_at.is_(None),
+        Booking.to_time > now,
+        Coworker.id == Booking.coworker_id,
+        EventLink.block_title.is_distinct_from(title),
+    )
+    return or_(missing, switched_off, retitled)
+
+
+async def owes_nothing(
+    engine: AsyncEngine, connection_id: int, now: datetime, put_backs_per_hour: int = 3
+) -> bool:
+    """Healthy, no failure to back off from, not behind, no pending create and no
+    deferred series instance: a poll that finds nothing has nothing else to do."""
+    pending = exists().where(
+        EventLink.connection_id == Connection.id, EventLink.event_key.startswith(PENDING)
+    )
+    deferred = exists().where(DeferredInstance.connection_id == Connection.id)
+    async with engine.connect() as conn:
+        found = await conn.scalar(
+            select(Connection.id).where(
+                Connection.id == connection_id,
+                Connection.health == Health.HEALTHY,
+                Connection.consecutive_failures == 0,
+                Connection.retry_at.is_(None),
+                ~pending,
+                ~deferred,
+                ~behind(now, put_backs_per_hour),
+            )
+        )
+    return found is not None
+
+
+async def record_quiet_poll(
+    engine: AsyncEngine, settings: Settings, connection_id: int, *, now: datetime
+) -> None:
+    """The one statement of a quiet poll: synced now, the interval doubled (capped:
+    `polling.next_interval` in SQL), the next poll with jitter. No `sync_runs` row:
+    the console shows the poll times."""
+    short = settings.caldav_poll_seconds
+    cap = max(settings.caldav_poll_max_seconds, short)
+    interval = func.least(
+        func.greatest(func.coalesce(Connection.poll_interval_seconds, 0) * 2.0, short), cap
+    )
+    jitter = 1.0 + settings.caldav_poll_jitter * (2.0 * func.random() - 1.0)
+    async with engine.connect() as conn:  # one statement: `Database.reads` suffices
+        await conn.execute(
+            update(Connection)
+            .where(Connection.id == connection_id)
+            .values(
+                last_sync_at=now,
+                last_poll_at=now,
+                poll_interval_seconds=func.round(interval),
+                poll_next_at=now + func.make_interval(0, 0, 0, 0, 0, 0, interval * jitter),
+            )
+        )
+        await conn.commit()
