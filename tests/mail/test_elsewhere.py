@@ -93,3 +93,35 @@ async def test_bookings_made_elsewhere_are_sent_and_replies_recorded(mail_env: M
     assert calendar["METHOD"] == "CANCEL"
     [event] = calendar.walk("VEVENT")
     assert str(event["UID"]) == uid and event["SEQUENCE"] == 2
+
+
+async def test_an_invitation_booking_cancelled_or_moved_elsewhere_is_declined(
+    mail_env: MailEnv,
+) -> None:
+    assert await mail_env.handle(invitation()) == "booked"
+    assert (
+        await mail_env.handle(
+            invitation(uid="two@client.test", start="20310117T100000", end="20310117T110000")
+        )
+        == "booked"
+    )
+    first, second = await mail_env.bookings()
+    async with mail_env.engine.begin() as conn:
+        await bookings.cancel(conn, first.id, by="admin", now=clock.now())
+        await bookings.move(
+            conn, second.id, T(2031, 1, 17, 12), T(2031, 1, 17, 13), by="admin", now=clock.now()
+        )
+    before = len(mail_env.sink.replies())
+    await send_task(mail_env.rt)
+    await send_task(mail_env.rt)  # once
+    found = {}
+    for _, body in mail_env.sink.replies()[before:]:
+        [event] = icalendar.Calendar.from_ical(body).walk("VEVENT")
+        found[str(event["UID"])] = (event["ATTENDEE"].params["PARTSTAT"], str(event["COMMENT"]))
+    assert found["uid-1@client.test"] == (
+        "DECLINED",
+        "The booking of Meeting Room A was cancelled in spacecal.",
+    )
+    assert found["two@client.test"][0] == "DECLINED"
+    assert "moved in spacecal to Fri 17 Jan 12:00–13:00" in found["two@client.test"][1]
+    assert len(found) == 2

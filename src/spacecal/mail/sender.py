@@ -1,11 +1,13 @@
 """The periodic send pass (every minute): first queue what is owed without a
 message to answer (reconnect notices, bookings made elsewhere for invitation
-members), then send everything due, retries included (mail/outbox.py)."""
+members, invitation bookings changed elsewhere), then send everything due, retries
+included (mail/outbox.py)."""
 
 from __future__ import annotations
 
 from spacecal import jobs
 from spacecal.jobs import names
+from spacecal.mail.changed import queue_changed_elsewhere
 from spacecal.mail.elsewhere import queue_elsewhere
 from spacecal.mail.notices import queue_reconnect_notices
 from spacecal.mail.outbox import send_due
@@ -18,5 +20,6 @@ async def send_task(rt: SyncRuntime) -> None:
     async with rt.db.engine.begin() as conn:
         await queue_reconnect_notices(conn, rt.settings)
         await queue_elsewhere(conn, rt.settings)
+        await queue_changed_elsewhere(conn)
     while (await send_due(rt)).sent >= rt.settings.mail_send_batch:
         pass
