@@ -53,8 +53,11 @@ async def test_a_conflict_is_declined_with_the_reason(mail_env: MailEnv) -> None
     assert rid is None
     assert partstat == "DECLINED"
     assert comment.startswith("Not booked: Meeting Room A is taken 13:30–14:30")
+    # The decline offers what is free instead, as every other path does (issue 19).
+    assert ". Free: " in comment and "here" in comment
     [(reply, _)] = mail_env.sink.replies()
-    assert "taken 13:30–14:30" in reply.get_body(preferencelist=("plain",)).get_content()
+    text = reply.get_body(preferencelist=("plain",)).get_content()
+    assert "taken 13:30–14:30" in text and "Free: " in text
 
 
 async def test_an_update_keeps_and_a_reschedule_moves(mail_env: MailEnv) -> None:
@@ -90,10 +93,10 @@ async def test_a_refused_move_keeps_the_booking_and_declines(mail_env: MailEnv) 
     assert await mail_env.handle(moved) == "declined"
     mine = [b for b in await mail_env.bookings() if b.coworker_id == mail_env.space.alice]
     assert [b.from_time for b in mine] == [T(2031, 1, 16, 14)]
-    assert _partstats(mail_env)[-1][1:] == (
-        "DECLINED",
-        "Not moved: Meeting Room A is taken 16:00–17:00",
-    )
+    _, partstat, comment = _partstats(mail_env)[-1]
+    assert partstat == "DECLINED"
+    assert comment.startswith("Not moved: Meeting Room A is taken 16:00–17:00. Free: ")
+    assert "17:00–18:00 here" in comment
 
 
 async def test_instance_edit_and_instance_cancel(mail_env: MailEnv) -> None:

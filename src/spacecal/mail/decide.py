@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import bookings
+from spacecal.domain.alternatives import with_alternatives
 from spacecal.domain.invitation_messages import Line, moved_refusal
 from spacecal.domain.series import repeat_series_unique_id
 from spacecal.mail.ical import ItipEvent, occurrences
@@ -166,14 +167,25 @@ async def _create(
         async with ctx.conn.begin_nested():
             return await bookings.create(ctx.conn, dict(values), by=ctx.by, now=ctx.now), ""
     except bookings.BookingRefused as refused:
-        return None, refused.message
+        return None, _offering(ctx, refused)
     except IntegrityError:
         # A booking committed since the check: the check now names it.
         try:
             await bookings.check(ctx.conn, dict(values), None, now=ctx.now)
         except bookings.BookingRefused as refused:
-            return None, refused.message
+            return None, _offering(ctx, refused)
         raise
+
+
+def _offering(ctx: Context, refused: bookings.BookingRefused) -> str:
+    """The refusal with what is free instead (the same words as every other path)."""
+    return with_alternatives(refused.message, refused.alternatives, ctx.zone)
+
+
+def same_refusal(a: str, b: str) -> bool:
+    """Two refusals give the same reason, whatever was free at each decision: a
+    re-sent invitation does not get a new DECLINED only because the offers moved."""
+    return a.split(". Free: ", 1)[0] == b.split(". Free: ", 1)[0]
 
 
 async def _move(ctx: Context, booking_id: int, start: datetime, end: datetime) -> str:
@@ -182,7 +194,7 @@ async def _move(ctx: Context, booking_id: int, start: datetime, end: datetime) -
             await bookings.move(ctx.conn, booking_id, start, end, by=ctx.by, now=ctx.now)
         return ""
     except bookings.BookingRefused as refused:
-        return moved_refusal(refused.message)
+        return moved_refusal(_offering(ctx, refused))
     except IntegrityError:
         return moved_refusal(f"Not booked: {ctx.resource_name} is taken at that time")
 
@@ -340,7 +352,9 @@ async def apply_series(
         if line.outcome == "declined":
             first_reason = first_reason or line.reason
             already = (
-                known is not None and known.status == "declined" and known.reason == line.reason
+                known is not None
+                and known.status == "declined"
+                and same_refusal(known.reason, line.reason)
             )
             if not already:
                 original = datetime.strptime(key, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
