@@ -6,6 +6,8 @@ an hour) and never changes a booking; the markers are opaque."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from datetime import datetime, timedelta
 from typing import Any
@@ -18,7 +20,9 @@ from tests.support.member import Member, Seen
 
 from spacecal.db.models import Booking, BookingChange, Business, Connection, EventLink
 from spacecal.providers.google import MARKER_PROPERTY
+from spacecal.providers.google.wire import event_id_for
 from spacecal.providers.microsoft import MARKER_PROPERTY_ID
+from spacecal.providers.microsoft.wire import transaction_id_for
 from spacecal.sync.upkeep.sweep import sweep
 
 
@@ -147,6 +151,16 @@ async def test_a_booking_shows_as_an_opaque_block_in_other_calendars(
         assert marker not in (str(booking_id), str(space.bob), "Bob Member")
     assert marker_of(raw) != marker_of(own_raw)
     assert "Acme" not in json.dumps(raw) and "Bob" not in json.dumps(raw)
+    # Nor is the block's id (Google) or transactionId (Graph), which the member reads
+    # back: a hash of the sequential booking id would be reversed by trying them all.
+    guessable = {
+        hashlib.sha256(f"spacecal:block:{booking_id}:{alice.calendar_id}:{g}".encode()).digest()
+        for g in range(3)
+    }
+    readable = raw["id"] if provider == "google" else raw["transactionId"]
+    for digest in guessable:
+        as_id = base64.b32hexencode(digest[:20]).decode().lower().rstrip("=")
+        assert readable not in (event_id_for(as_id), transaction_id_for(as_id))
     if provider == "google":
         assert raw["transparency"] == "opaque"
         assert raw["reminders"] == {"useDefault": False}

@@ -28,11 +28,13 @@ def idempotency_key(booking_id: int, calendar_id: str) -> str:
     return base64.b32hexencode(digest).decode().lower().rstrip("=")
 
 
-def block_key(booking_id: int, calendar_id: str, generation: int) -> str:
-    """The idempotency key of a block of `booking_id` in `calendar_id`: a new
-    `generation` after the member deleted the block gives a new key (Graph's answer to
-    a transactionId reused after a deletion is undocumented)."""
-    seed = f"spacecal:block:{booking_id}:{calendar_id}:{generation}"
+def block_key(marker: str, generation: int) -> str:
+    """The idempotency key of a block: derived from its link's random marker, never from
+    the booking, since the member reads it back (Google's event id, Graph's
+    transactionId, a CalDAV UID) and booking ids are sequential. A new `generation`
+    after the member deleted the block gives a new key (Graph's answer to a
+    transactionId reused after a deletion is undocumented)."""
+    seed = f"spacecal:block:{marker}:{generation}"
     digest = hashlib.sha256(seed.encode()).digest()[:20]
     return base64.b32hexencode(digest).decode().lower().rstrip("=")
 

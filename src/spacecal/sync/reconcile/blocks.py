@@ -192,7 +192,7 @@ class _Writer:
 
     def event(self, b: _Booking, generation: int, marker: str) -> EventWrite:
         return EventWrite(
-            idempotency_key=block_key(b.id, self.calendar_id, generation),
+            idempotency_key=block_key(marker, generation),
             title=block_title(self.target, b.full_name),
             description="",  # never the booking's notes or any other detail
             start=b.from_time,
