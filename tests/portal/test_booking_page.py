@@ -7,13 +7,13 @@ import re
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 from tests.support.bookings import tomorrow_at
 from tests.support.environments import Env
 from tests.support.portal import OPEN_ALL_WEEK, forms
 
 from spacecal import clock
-from spacecal.db.models import Booking, Resource
+from spacecal.db.models import Booking, Business, Resource
 
 
 async def _room_b(env: Env) -> int:
@@ -105,6 +105,15 @@ async def test_a_refusal_offers_alternatives_and_one_click_books(env: Env) -> No
     shown = _text(page.text)
     assert "10:00–11:00 Booked" in shown
     assert "Bob" not in shown
+    # A business that shows names in the calendars' blocks shows them here too.
+    async with env.rt.db.engine.begin() as conn:
+        await conn.execute(
+            update(Business)
+            .where(Business.id == space.business_id)
+            .values(availability_shows_names=True)
+        )
+    page = await b.get(f"/portal/bookings?resource={space.room_id}&day={day}&length=60")
+    assert "10:00–11:00 Bob Member" in _text(page.text)
 
 
 async def test_integrations_say_availability_appears_in_the_calendars(env: Env) -> None:

@@ -190,11 +190,13 @@ async def load_resources(engine: AsyncEngine, member: Member) -> list[ResourceVi
 @dataclass(frozen=True)
 class BusyView:
     """A live booking of the chosen resource on the chosen day; whose it is stays
-    hidden unless it is the member's own."""
+    hidden unless it is the member's own or the business shows names
+    (`AvailabilityShowsNames`, as the calendars' blocks do)."""
 
     start: datetime
     end: datetime
     mine: bool
+    name: str | None = None
 
 
 async def busy_times(
@@ -207,7 +209,16 @@ async def busy_times(
     async with engine.connect() as conn:
         rows = (
             await conn.execute(
-                select(Booking.from_time, Booking.to_time, Booking.coworker_id)
+                select(
+                    Booking.from_time,
+                    Booking.to_time,
+                    Booking.coworker_id,
+                    Business.availability_shows_names,
+                    Coworker.full_name,
+                )
+                .join(Resource, Resource.id == Booking.resource_id)
+                .join(Business, Business.id == Resource.business_id)
+                .outerjoin(Coworker, Coworker.id == Booking.coworker_id)
                 .where(
                     Booking.resource_id == resource.id,
                     Booking.cancelled_at.is_(None),
@@ -217,7 +228,15 @@ async def busy_times(
                 .order_by(Booking.from_time, Booking.id)
             )
         ).all()
-    return [BusyView(r.from_time, r.to_time, r.coworker_id == member.id) for r in rows]
+    return [
+        BusyView(
+            r.from_time,
+            r.to_time,
+            r.coworker_id == member.id,
+            r.full_name if r.availability_shows_names else None,
+        )
+        for r in rows
+    ]
 
 
 async def load_upcoming(engine: AsyncEngine, member: Member) -> list[BookingView]:
