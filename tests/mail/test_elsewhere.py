@@ -98,6 +98,7 @@ async def test_bookings_made_elsewhere_are_sent_and_replies_recorded(mail_env: M
 async def test_an_invitation_booking_cancelled_or_moved_elsewhere_is_declined(
     mail_env: MailEnv,
 ) -> None:
+    mail_env.rt.settings = mail_env.rt.settings.model_copy(update={"mail_domain": DOMAIN})
     assert await mail_env.handle(invitation()) == "booked"
     assert (
         await mail_env.handle(
@@ -115,9 +116,27 @@ async def test_an_invitation_booking_cancelled_or_moved_elsewhere_is_declined(
     await send_task(mail_env.rt)
     await send_task(mail_env.rt)  # once
     found = {}
-    for _, body in mail_env.sink.replies()[before:]:
-        [event] = icalendar.Calendar.from_ical(body).walk("VEVENT")
+    requests = []
+    for message, body in mail_env.sink.replies()[before:]:
+        calendar = icalendar.Calendar.from_ical(body)
+        [event] = calendar.walk("VEVENT")
+        if calendar["METHOD"] == "REQUEST":
+            requests.append((message, event))
+            continue
         found[str(event["UID"])] = (event["ATTENDEE"].params["PARTSTAT"], str(event["COMMENT"]))
+    # The move is followed by a new REQUEST organised by the room's address, at the
+    # booking's new time (issue 21: "a move is a REPLY DECLINED plus a new REQUEST").
+    [(message, event)] = requests
+    async with mail_env.engine.connect() as conn:
+        room = addresses.address(
+            await addresses.slug_of(conn, mail_env.space.room_id),
+            await addresses.current_token(conn, mail_env.space.alice, mail_env.space.room_id),
+            DOMAIN,
+        )
+    assert (message["From"], message["To"]) == (room, ALICE)
+    assert str(event["ORGANIZER"]) == f"mailto:{room}"
+    assert str(event["UID"]).startswith("booking-") and str(event["UID"]) != "two@client.test"
+    assert (event["DTSTART"].dt, event["DTEND"].dt) == (T(2031, 1, 17, 12), T(2031, 1, 17, 13))
     assert found["uid-1@client.test"] == (
         "DECLINED",
         "The booking of Meeting Room A was cancelled in spacecal.",

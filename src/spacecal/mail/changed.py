@@ -1,8 +1,9 @@
 """A booking that came from the member's invitation, changed elsewhere (the portal,
 the API, an operator): the organizer's calendar still shows the room as accepted, so
 the room says otherwise. A cancel is a REPLY DECLINED with the reason; a move is a
-REPLY DECLINED saying where the booking is now (the new REQUEST organised by the
-room's address that should follow a move is not sent yet).
+REPLY DECLINED saying where the booking is now, followed by a new REQUEST organised
+by the room's address (mail/elsewhere.py sends it: the row left in `booking_invites`
+at version 0 says the booking is owed one).
 
 Level-triggered from the send pass: an instance row still `accepted` whose booking
 is cancelled, or no longer at the row's span.
@@ -23,7 +24,7 @@ from spacecal.mail.decide import HEADER, Context, Reply
 from spacecal.mail.replies import queue_reply
 
 _CHANGED = text(
-    "SELECT i.id, i.coworker_id, i.resource_id, i.uid, i.instance_key, i.organizer,"
+    "SELECT i.id, i.booking_id, i.coworker_id, i.resource_id, i.uid, i.instance_key, i.organizer,"
     " i.sequence, i.address, i.address_id, i.start_time, i.end_time, b.from_time, b.to_time,"
     " b.cancelled_at, m.email, r.name AS resource, z.name AS business, z.time_zone,"
     " z.max_booking_days_ahead"
@@ -33,6 +34,10 @@ _CHANGED = text(
     " WHERE i.status = 'accepted' AND i.address <> '' AND b.to_time > :now"
     " AND (b.cancelled_at IS NOT NULL OR b.from_time <> i.start_time OR b.to_time <> i.end_time)"
     " ORDER BY i.id LIMIT 200 FOR UPDATE OF i SKIP LOCKED"
+)
+_OWE_REQUEST = text(
+    "INSERT INTO booking_invites (booking_id, uid, version, cancelled, sent_at)"
+    " VALUES (:booking, '', 0, false, :now) ON CONFLICT (booking_id) DO NOTHING"
 )
 _DONE = text(
     "UPDATE invitations SET status = :status, reason = :reason, start_time = :start,"
@@ -52,6 +57,7 @@ async def queue_changed_elsewhere(conn: AsyncConnection) -> list[int]:
             when = dated_span_label(row.from_time, row.to_time, rules.zone)
             reason = f"The booking of {row.resource} was moved in spacecal to {when}."
             status, span = "accepted", (row.from_time, row.to_time)
+            await conn.execute(_OWE_REQUEST, {"booking": row.booking_id, "now": now})
         ctx = Context(
             conn=conn,
             now=now,

@@ -31,7 +31,10 @@ _OWED = text(
     " FROM bookings b JOIN coworkers m ON m.id = b.coworker_id"
     " JOIN resources r ON r.id = b.resource_id JOIN businesses z ON z.id = r.business_id"
     " LEFT JOIN booking_invites s ON s.booking_id = b.id"
-    " WHERE b.source <> 'invitation'"
+    # An invitation's own booking is owed a REQUEST only once it was moved elsewhere
+    # (mail/changed.py leaves a row at version 0 for it); before, the member's
+    # invitation is its calendar copy.
+    " WHERE (b.source <> 'invitation' OR s.booking_id IS NOT NULL)"
     " AND ((s.booking_id IS NULL AND b.cancelled_at IS NULL AND b.to_time > :now)"
     "      OR (s.booking_id IS NOT NULL AND NOT s.cancelled AND s.version < b.version))"
     " AND EXISTS (SELECT 1 FROM invitations i WHERE i.coworker_id = b.coworker_id"
@@ -43,7 +46,7 @@ _OWED = text(
 _SENT = text(
     "INSERT INTO booking_invites (booking_id, uid, version, cancelled, sent_at)"
     " VALUES (:booking, :uid, :version, :cancelled, :now)"
-    " ON CONFLICT (booking_id) DO UPDATE SET version = EXCLUDED.version,"
+    " ON CONFLICT (booking_id) DO UPDATE SET uid = EXCLUDED.uid, version = EXCLUDED.version,"
     " cancelled = EXCLUDED.cancelled, sent_at = EXCLUDED.sent_at"
 )
 _REPLIED = text(

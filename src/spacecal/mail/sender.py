@@ -19,7 +19,8 @@ async def send_task(rt: SyncRuntime) -> None:
     """Queue the notices owed, then send every message that is due."""
     async with rt.db.engine.begin() as conn:
         await queue_reconnect_notices(conn, rt.settings)
-        await queue_elsewhere(conn, rt.settings)
+        # A move's DECLINED first: it leaves the new REQUEST owed, sent in this pass.
         await queue_changed_elsewhere(conn)
+        await queue_elsewhere(conn, rt.settings)
     while (await send_due(rt)).sent >= rt.settings.mail_send_batch:
         pass
