@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+from calendar import isleap, monthrange
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import Message
@@ -171,6 +172,37 @@ def _dates(component: icalendar.Component, name: str, zone: ZoneInfo) -> list[da
     return found
 
 
+def _numbers(rule: icalendar.vRecur, name: str) -> list[int]:
+    try:
+        return [int(str(v)) for v in rule.get(name, [])]
+    except ValueError as exc:
+        raise Malformed(f"bad RRULE {name}") from exc
+
+
+def _never_matches(rule: icalendar.vRecur) -> bool:
+    """BYMONTH with BYMONTHDAY or BYYEARDAY no month has (30 February): dateutil would
+    look for a first instance until year 9999, seconds of CPU per message."""
+    months = _numbers(rule, "BYMONTH") or list(range(1, 13))
+    if any(not 1 <= m <= 12 for m in months):
+        return True
+    month_days = _numbers(rule, "BYMONTHDAY")
+    if month_days and not any(
+        0 < abs(d) <= monthrange(2004, m)[1] for d in month_days for m in months
+    ):
+        return True  # 2004: a leap year, so February's longest
+    year_days = _numbers(rule, "BYYEARDAY")
+    if not year_days:
+        return False
+    for year in (2001, 2004):  # a common and a leap year
+        length = 366 if isleap(year) else 365
+        days = {d if d > 0 else length + 1 + d for d in year_days}
+        for m in months:
+            first = date(year, m, 1).timetuple().tm_yday
+            if any(first <= d < first + monthrange(year, m)[1] for d in days):
+                return False
+    return True
+
+
 def _event(component: icalendar.Component, default_zone: ZoneInfo) -> ItipEvent:
     # icalendar drops a property it cannot read and notes it: any of the ones we read
     # missing that way makes the event unreadable, not a different event.
@@ -209,6 +241,8 @@ def _event(component: icalendar.Component, default_zone: ZoneInfo) -> ItipEvent:
     rule = component.get("RRULE")
     if rule is not None and any(str(f).upper() in _SUB_DAILY for f in rule.get("FREQ", [])):
         raise Malformed("sub-daily RRULE")
+    if rule is not None and _never_matches(rule):
+        raise Malformed("RRULE can never match")
     return ItipEvent(
         uid=uid,
         recurrence_id=_moment(recurrence, zone) if recurrence is not None else None,
