@@ -30,3 +30,13 @@ async def test_a_rule_that_can_match_still_books(mail_env: MailEnv) -> None:
     raw = invitation(rrule="FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29", start="20310116T140000")
     assert await mail_env.handle(raw) == "booked"
     assert len(await mail_env.bookings()) == 1
+
+
+async def test_deeply_nested_components_are_malformed(mail_env: MailEnv) -> None:
+    depth = 20_000
+    nested = "\r\n".join(["BEGIN:X"] * depth + ["END:X"] * depth)
+    assert await mail_env.handle(invitation(extra=nested)) == "malformed"
+    assert await mail_env.bookings() == []
+    # A little nesting (VALARM in VEVENT, a vendor block) stays readable.
+    shallow = "\r\n".join(["BEGIN:X-VENDOR"] * 3 + ["END:X-VENDOR"] * 3)
+    assert await mail_env.handle(invitation(extra=shallow)) == "booked"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
 from calendar import isleap, monthrange
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -25,6 +26,7 @@ MAX_PARTS = 64
 MAX_DEPTH = 8
 MAX_CALENDAR_BYTES = 512 * 1024
 MAX_EVENTS = 50
+MAX_NESTING = 16  # VCALENDAR > VEVENT > VALARM is 3; icalendar's walk() recurses
 #: Instances of one series decided per pass (a daily series over a 90-day horizon
 #: is 91; the rest wait for the next pass as if beyond the horizon).
 MAX_INSTANCES = 200
@@ -269,10 +271,25 @@ def parse_invitation(raw: bytes, default_zone: ZoneInfo) -> Invitation:
     return parse_calendar(calendar_text(raw), default_zone)
 
 
+_BEGIN_END = re.compile(rb"^(BEGIN|END):", re.IGNORECASE | re.MULTILINE)
+
+
+def _nesting(data: bytes) -> int:
+    """The deepest BEGIN/END nesting, counted on the raw lines (folded lines continue
+    with a space, so they never start with BEGIN:)."""
+    depth = deepest = 0
+    for m in _BEGIN_END.finditer(data):
+        depth += 1 if m[1].upper() == b"BEGIN" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def parse_calendar(data: bytes, default_zone: ZoneInfo) -> Invitation:
     """The METHOD and VEVENTs of iCalendar text (bounded like a message)."""
     if len(data) > MAX_CALENDAR_BYTES:
         raise Malformed("calendar too large")
+    if _nesting(data) > MAX_NESTING:
+        raise Malformed("components nested too deeply")
     try:
         calendar = icalendar.Calendar.from_ical(data)
     except Exception as exc:  # icalendar raises ValueError and others on bad input
@@ -280,7 +297,10 @@ def parse_calendar(data: bytes, default_zone: ZoneInfo) -> Invitation:
     if not isinstance(calendar, icalendar.Calendar):
         raise Malformed("not a VCALENDAR")
     method = str(calendar.get("METHOD", "")).strip().upper()
-    components = [c for c in calendar.walk("VEVENT")]
+    try:
+        components = [c for c in calendar.walk("VEVENT")]
+    except RecursionError as exc:  # a second guard; _nesting should have refused it
+        raise Malformed("components nested too deeply") from exc
     if len(components) > MAX_EVENTS:
         raise Malformed("too many VEVENTs")
     try:
