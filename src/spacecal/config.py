@@ -637,6 +637,13 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = Field(
         default=60.0, gt=0, description="An SMTP client silent for this long is cut off."
     )
+    mail_senders_pending_max: int = Field(
+        default=5,
+        ge=1,
+        description="Sender addresses one member may have waiting for their confirmation "
+        "link (each asks spacecal to mail someone); a link goes to one address at most "
+        "hourly.",
+    )
     mail_keep_days: int = Field(
         default=30, ge=1, description="Days a received message is kept before it is pruned."
     )
