@@ -308,8 +308,9 @@ class Settings(BaseSettings):
     # --- outgoing mail (iMIP replies, confirmations, notices; mail/outbox.py) ----------
     smtp_url: str | None = Field(
         default=None,
-        description="Outgoing mail relay, e.g. smtp://user:pass@relay:587 (STARTTLS when the "
-        "relay offers it; smtps:// for implicit TLS). Unset: nothing is sent, mail stays queued.",
+        description="Outgoing mail relay, e.g. smtp://user:pass@relay:587 (STARTTLS, required "
+        "with credentials unless the relay is on loopback; smtps:// for implicit TLS). "
+        "Unset: nothing is sent, mail stays queued.",
     )
     dkim_key_file: Path | None = Field(
         default=None,
