@@ -308,8 +308,9 @@ class Settings(BaseSettings):
     # --- outgoing mail (iMIP replies, confirmations, notices; mail/outbox.py) ----------
     smtp_url: str | None = Field(
         default=None,
-        description="Outgoing mail relay, e.g. smtp://user:pass@relay:587 (STARTTLS when the "
-        "relay offers it; smtps:// for implicit TLS). Unset: nothing is sent, mail stays queued.",
+        description="Outgoing mail relay, e.g. smtp://user:pass@relay:587 (STARTTLS, required "
+        "with credentials unless the relay is on loopback; smtps:// for implicit TLS). "
+        "Unset: nothing is sent, mail stays queued.",
     )
     dkim_key_file: Path | None = Field(
         default=None,
@@ -636,6 +637,13 @@ class Settings(BaseSettings):
     )
     smtp_timeout_seconds: float = Field(
         default=60.0, gt=0, description="An SMTP client silent for this long is cut off."
+    )
+    mail_senders_pending_max: int = Field(
+        default=5,
+        ge=1,
+        description="Sender addresses one member may have waiting for their confirmation "
+        "link (each asks spacecal to mail someone); a link goes to one address at most "
+        "hourly.",
     )
     mail_keep_days: int = Field(
         default=30, ge=1, description="Days a received message is kept before it is pruned."

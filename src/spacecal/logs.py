@@ -61,7 +61,10 @@ def bind_trace(trace: str | None = None) -> Iterator[str]:
 REDACTED = "[redacted]"
 # Routes with a secret path segment: the segment after the prefix, whatever its shape
 # (a token with no digit is as secret as any other).
-SECRET_ROUTES = (re.compile(r"(/portal/signin/link/)[^/?#\s\"']+"),)
+SECRET_ROUTES = (
+    re.compile(r"(/portal/signin/link/)[^/?#\s\"']+"),
+    re.compile(r"(/portal/invitations/senders/confirm/)[^/?#\s\"']+"),
+)
 
 
 def redact_path(path: str) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import email
 import email.policy
+import re
+from calendar import isleap, monthrange
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import Message
@@ -24,6 +26,7 @@ MAX_PARTS = 64
 MAX_DEPTH = 8
 MAX_CALENDAR_BYTES = 512 * 1024
 MAX_EVENTS = 50
+MAX_NESTING = 16  # VCALENDAR > VEVENT > VALARM is 3; icalendar's walk() recurses
 #: Instances of one series decided per pass (a daily series over a 90-day horizon
 #: is 91; the rest wait for the next pass as if beyond the horizon).
 MAX_INSTANCES = 200
@@ -171,6 +174,37 @@ def _dates(component: icalendar.Component, name: str, zone: ZoneInfo) -> list[da
     return found
 
 
+def _numbers(rule: icalendar.vRecur, name: str) -> list[int]:
+    try:
+        return [int(str(v)) for v in rule.get(name, [])]
+    except ValueError as exc:
+        raise Malformed(f"bad RRULE {name}") from exc
+
+
+def _never_matches(rule: icalendar.vRecur) -> bool:
+    """BYMONTH with BYMONTHDAY or BYYEARDAY no month has (30 February): dateutil would
+    look for a first instance until year 9999, seconds of CPU per message."""
+    months = _numbers(rule, "BYMONTH") or list(range(1, 13))
+    if any(not 1 <= m <= 12 for m in months):
+        return True
+    month_days = _numbers(rule, "BYMONTHDAY")
+    if month_days and not any(
+        0 < abs(d) <= monthrange(2004, m)[1] for d in month_days for m in months
+    ):
+        return True  # 2004: a leap year, so February's longest
+    year_days = _numbers(rule, "BYYEARDAY")
+    if not year_days:
+        return False
+    for year in (2001, 2004):  # a common and a leap year
+        length = 366 if isleap(year) else 365
+        days = {d if d > 0 else length + 1 + d for d in year_days}
+        for m in months:
+            first = date(year, m, 1).timetuple().tm_yday
+            if any(first <= d < first + monthrange(year, m)[1] for d in days):
+                return False
+    return True
+
+
 def _event(component: icalendar.Component, default_zone: ZoneInfo) -> ItipEvent:
     # icalendar drops a property it cannot read and notes it: any of the ones we read
     # missing that way makes the event unreadable, not a different event.
@@ -209,6 +243,8 @@ def _event(component: icalendar.Component, default_zone: ZoneInfo) -> ItipEvent:
     rule = component.get("RRULE")
     if rule is not None and any(str(f).upper() in _SUB_DAILY for f in rule.get("FREQ", [])):
         raise Malformed("sub-daily RRULE")
+    if rule is not None and _never_matches(rule):
+        raise Malformed("RRULE can never match")
     return ItipEvent(
         uid=uid,
         recurrence_id=_moment(recurrence, zone) if recurrence is not None else None,
@@ -235,10 +271,25 @@ def parse_invitation(raw: bytes, default_zone: ZoneInfo) -> Invitation:
     return parse_calendar(calendar_text(raw), default_zone)
 
 
+_BEGIN_END = re.compile(rb"^(BEGIN|END):", re.IGNORECASE | re.MULTILINE)
+
+
+def _nesting(data: bytes) -> int:
+    """The deepest BEGIN/END nesting, counted on the raw lines (folded lines continue
+    with a space, so they never start with BEGIN:)."""
+    depth = deepest = 0
+    for m in _BEGIN_END.finditer(data):
+        depth += 1 if m[1].upper() == b"BEGIN" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
 def parse_calendar(data: bytes, default_zone: ZoneInfo) -> Invitation:
     """The METHOD and VEVENTs of iCalendar text (bounded like a message)."""
     if len(data) > MAX_CALENDAR_BYTES:
         raise Malformed("calendar too large")
+    if _nesting(data) > MAX_NESTING:
+        raise Malformed("components nested too deeply")
     try:
         calendar = icalendar.Calendar.from_ical(data)
     except Exception as exc:  # icalendar raises ValueError and others on bad input
@@ -246,7 +297,10 @@ def parse_calendar(data: bytes, default_zone: ZoneInfo) -> Invitation:
     if not isinstance(calendar, icalendar.Calendar):
         raise Malformed("not a VCALENDAR")
     method = str(calendar.get("METHOD", "")).strip().upper()
-    components = [c for c in calendar.walk("VEVENT")]
+    try:
+        components = [c for c in calendar.walk("VEVENT")]
+    except RecursionError as exc:  # a second guard; _nesting should have refused it
+        raise Malformed("components nested too deeply") from exc
     if len(components) > MAX_EVENTS:
         raise Malformed("too many VEVENTs")
     try:

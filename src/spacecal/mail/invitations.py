@@ -110,6 +110,36 @@ def _domain(address: str) -> str:
     return address.rpartition("@")[2]
 
 
+_TOKENS = text(
+    "SELECT r.mail_slug, a.token FROM resources r LEFT JOIN invitation_addresses a"
+    " ON a.resource_id = r.id AND a.coworker_id = :member WHERE r.id = :resource"
+)
+_BOOKED_THROUGH = text(
+    "SELECT DISTINCT address FROM invitations WHERE coworker_id = :member"
+    " AND resource_id = :resource AND uid = :uid"
+)
+
+
+async def _room_addresses(
+    conn: AsyncConnection, member_id: int, resource_id: int, uid: str, received: str, domain: str
+) -> frozenset[str]:
+    """Every address through which this member's room attends: the one reached, those
+    the UID was booked through, the member's tokens (current or replaced), the plain one."""
+    found = {received}
+    params = {"member": member_id, "resource": resource_id, "uid": uid}
+    found.update(str(a) for a in (await conn.scalars(_BOOKED_THROUGH, params)) if a)
+    for slug, token in (await conn.execute(_TOKENS, params)).all():
+        if slug:
+            found.add(addresses.address(str(slug), None, domain))
+            if token:
+                found.add(addresses.address(str(slug), str(token), domain))
+    return frozenset(found)
+
+
+def _attends(event: ItipEvent, room: frozenset[str], domain: str) -> bool:
+    return any(_same_address(a, r, domain) for a in event.attendees for r in room)
+
+
 async def handle_invitation(runtime: SyncRuntime, message: ReceivedMessage) -> str:
     """Decide one received message; the outcome label is recorded on it and counted."""
     queued: list[int] = []
@@ -203,14 +233,18 @@ async def _handle(
         target = rows.get(instance_key(latest.recurrence_id or now), header)
     if target is not None and not _newer(latest, target):
         return "ignored"  # stale, or the same message again
-    domain = runtime.settings.mail_domain
-    attending = any(
-        _same_address(a, recipient.address, domain) for e in invitation.events for a in e.attendees
+    domain = runtime.settings.mail_domain or _domain(recipient.address)
+    room = await _room_addresses(
+        conn, member.id, recipient.resource_id, uid, recipient.address, domain
     )
-    if invitation.method == "CANCEL" or not attending:
-        if not rows:
+    attended = [e for e in invitation.events if _attends(e, room, domain)]
+    if invitation.method == "CANCEL" or not attended:
+        # A CANCEL acts only on what it cancels for the room: one sent to a removed
+        # attendee (same UID, signed) and resent here names only them.
+        cancelled = attended if invitation.method == "CANCEL" else list(invitation.events)
+        if not rows or not cancelled:
             return "ignored" if invitation.method == "CANCEL" else "refused-sender"
-        decided = await _cancel(ctx, uid, invitation, rows, organizer)
+        decided = await _cancel(ctx, uid, cancelled, rows, organizer)
         outcome = "cancelled" if decided.lines else "ignored"
     else:
         decided = await _request(ctx, uid, invitation, rows, organizer, message.raw)
@@ -312,15 +346,13 @@ def _record(decided: Decided, reply: Reply) -> None:
 
 
 async def _cancel(
-    ctx: Context, uid: str, invitation: Invitation, rows: dict[str, Row], organizer: str
+    ctx: Context, uid: str, events: list[ItipEvent], rows: dict[str, Row], organizer: str
 ) -> Decided:
     decided = Decided()
-    event = invitation.events[0]
-    whole = any(e.recurrence_id is None for e in invitation.events)
+    event = events[0]
+    whole = any(e.recurrence_id is None for e in events)
     keys = (
-        set(rows)
-        if whole
-        else {instance_key(e.recurrence_id) for e in invitation.events if e.recurrence_id}
+        set(rows) if whole else {instance_key(e.recurrence_id) for e in events if e.recurrence_id}
     )
     for key in sorted(keys):
         row = rows.get(key)

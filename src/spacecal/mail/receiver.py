@@ -30,6 +30,14 @@ log = logging.getLogger("spacecal.mail.receiver")
 MAX_RECIPIENTS = 20
 
 
+def _same_route(one: Recipient, other: Recipient) -> bool:
+    return (one.resource_id, one.coworker_id, one.address_id) == (
+        other.resource_id,
+        other.coworker_id,
+        other.address_id,
+    )
+
+
 class IntakeHandler:
     """aiosmtpd's handler: checks each recipient, stores each accepted message."""
 
@@ -49,6 +57,8 @@ class IntakeHandler:
         rcpt_options: list[str],
     ) -> str:
         accepted = self._accepted.setdefault(envelope, [])
+        if any(r.address == address.strip().lower() for r in accepted):
+            return "250 2.1.5 OK"  # named again: recorded once
         if len(accepted) >= MAX_RECIPIENTS:
             return "452 4.5.3 Too many recipients"
         if addresses.parse(address, self._domain) is None:
@@ -68,6 +78,8 @@ class IntakeHandler:
         if recipient is None:
             metrics.mail_refused("unknown")
             return "550 5.1.1 No such recipient here"
+        if any(_same_route(r, recipient) for r in accepted):
+            return "250 2.1.5 OK"  # the same member's address in another spelling
         accepted.append(recipient)
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)

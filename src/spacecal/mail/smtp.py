@@ -7,6 +7,7 @@ error names the relay's host and port only)."""
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -40,7 +41,8 @@ class Relay:
 
 
 def parse_relay(url: str) -> Relay:
-    """smtp://[user:pass@]host[:port] (STARTTLS when offered; 587 by default) or
+    """smtp://[user:pass@]host[:port] (STARTTLS, required with credentials off
+    loopback; 587 by default) or
     smtps://... (implicit TLS; 465 by default)."""
     parts = urlsplit(url)
     if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
@@ -53,6 +55,26 @@ def parse_relay(url: str) -> Relay:
         password=unquote(parts.password) if parts.password else None,
         implicit_tls=implicit,
     )
+
+
+def _loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def start_tls_mode(relay: Relay) -> bool | None:
+    """aiosmtplib's start_tls: False for smtps:// (already TLS); True (required) when
+    credentials go over smtp://, so a man in the middle stripping STARTTLS cannot make
+    AUTH go out in clear; None (when offered) otherwise and on loopback."""
+    if relay.implicit_tls:
+        return False
+    if (relay.username or relay.password) and not _loopback(relay.host):
+        return True
+    return None
 
 
 def compose(
@@ -106,6 +128,7 @@ class Connection:
         self.settings = settings
         self.relay = parse_relay(settings.smtp_url)
         self.client: aiosmtplib.SMTP | None = None
+        self.start_tls = start_tls_mode(self.relay)
 
     def _error(self, exc: Exception) -> RelayError:
         where = f"relay {self.relay.host}:{self.relay.port}"
@@ -119,7 +142,7 @@ class Connection:
             hostname=relay.host,
             port=relay.port,
             use_tls=relay.implicit_tls,
-            start_tls=None if not relay.implicit_tls else False,
+            start_tls=self.start_tls,
             username=relay.username,
             password=relay.password,
             timeout=self.settings.mail_timeout_seconds,
@@ -127,6 +150,11 @@ class Connection:
         try:
             await client.connect()
         except (aiosmtplib.SMTPException, OSError) as exc:
+            if self.start_tls and "STARTTLS" in str(exc).upper():
+                raise RelayError(
+                    f"relay {relay.host}:{relay.port} does not offer STARTTLS; the password"
+                    " is not sent in clear (use smtps:// or a relay offering STARTTLS)"
+                ) from None
             raise self._error(exc) from None
         return client
 

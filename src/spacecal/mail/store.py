@@ -37,10 +37,15 @@ async def store(
     raw: bytes,
     peer: str,
 ) -> list[int]:
-    """Commit the message for each recipient and its processing job; the ids."""
+    """Commit the message once for each distinct recipient, and its processing job;
+    the ids."""
     ids: list[int] = []
+    seen: set[str] = set()
     async with engine.begin() as conn:
         for r in recipients:
+            if r.address.lower() in seen:
+                continue
+            seen.add(r.address.lower())
             message_id = await conn.scalar(
                 _INSERT,
                 {

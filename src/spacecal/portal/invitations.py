@@ -38,6 +38,10 @@ ERRORS = {
     "confirm_invalid": "This confirmation link is not valid any more (used already, or "
     "replaced by a newer one). Add the address again to get a new link.",
     "unknown_resource": "That resource is not bookable here. Pick one from the list.",
+    "sender_too_many": "Too many addresses are waiting for their confirmation link to be "
+    "opened. Open those links, or remove addresses you do not need, then add this one.",
+    "sender_too_soon": "A confirmation link went to that address less than an hour ago. "
+    "Open that link, or ask again in an hour.",
 }
 
 
@@ -136,8 +140,14 @@ async def add_sender(request: Request) -> Response:
         return redirect("/portal/invitations", problem="sender_invalid")
     if address != member.email.lower():
         async with rt.db.engine.begin() as conn:
-            token = await senders.add_sender(conn, member.id, address)
-            await confirmation_mail(rt.settings, conn, member, address, token)
+            try:
+                token = await senders.add_sender(
+                    conn, member.id, address, max_pending=rt.settings.mail_senders_pending_max
+                )
+            except senders.SenderRefused as refused:
+                return redirect("/portal/invitations", problem=f"sender_{refused.reason}")
+            if token is not None:
+                await confirmation_mail(rt.settings, conn, member, address, token)
     return redirect("/portal/invitations", done="sender_added")
 
 
