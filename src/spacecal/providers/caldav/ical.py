@@ -183,8 +183,11 @@ def _vevents(calendar: Calendar) -> list[Event]:
     return [c for c in calendar.walk("VEVENT") if isinstance(c, Event)]
 
 
-def _dates(component: Event, name: str, base: Moment, zone: tzinfo) -> list[Moment]:
-    """RDATE/EXDATE values in the form of the series' start (all-day: dates)."""
+def _dates(
+    component: Event, name: str, base: Moment, zone: tzinfo, *, limit: int | None = None
+) -> list[Moment]:
+    """RDATE/EXDATE values in the form of the series' start (all-day: dates); more
+    than `limit` of them is BadCalendarData."""
     raw: Any = component.get(name)
     if raw is None:
         return []
@@ -201,6 +204,8 @@ def _dates(component: Event, name: str, base: Moment, zone: tzinfo) -> list[Mome
                 out.append(_aware(moment, base.tzinfo or zone))
             else:
                 out.append(moment.date() if isinstance(moment, datetime) else moment)
+            if limit is not None:
+                _too_many(name + "s", len(out), limit)
     return out
 
 
@@ -264,7 +269,7 @@ def _walk(rule: rrule, stopped: list[bool]) -> Iterator[datetime]:
 
 
 def _occurrences(
-    master: Event, start: Moment, zone: tzinfo, upper: datetime, cut: list[bool]
+    master: Event, start: Moment, zone: tzinfo, upper: datetime, cut: list[bool], limit: int
 ) -> Iterator[Moment]:
     """The series' instances in time order; each rule walked to `upper`'s year plus
     one at most, and MAX_RULE_YEARS in all (then `cut` gets an entry)."""
@@ -274,6 +279,7 @@ def _occurrences(
     needed = upper.year - base.year + 1
     years = max(0, min(needed, MAX_RULE_YEARS))
     walks: list[Iterator[datetime]] = []
+    _too_many("RRULEs", len(rules), limit)
     for rule in rules:
         if any(str(f).upper() in _SUB_DAILY for f in rule.get("FREQ", [])):
             raise BadCalendarData("a sub-daily RRULE (spacecal books no such series)")
@@ -284,7 +290,7 @@ def _occurrences(
         walks.append(_walk(_bounded(parsed, years), stopped))
     # DTSTART is always the first instance (RFC 5545 3.8.5.3)
     dates = [base]
-    for extra in _dates(master, "RDATE", start, zone):
+    for extra in _dates(master, "RDATE", start, zone, limit=limit):
         dates.append(extra if isinstance(extra, datetime) else datetime.combine(extra, time(0)))
     walks.append(iter(sorted(dates)))
     last: datetime | None = None
@@ -296,19 +302,48 @@ def _occurrences(
 
 
 def parse_resource(
-    href: str, data: bytes | str, *, zone: tzinfo, window: SyncWindow, max_instances: int
+    href: str,
+    data: bytes | str,
+    *,
+    zone: tzinfo,
+    window: SyncWindow,
+    max_instances: int,
+    max_components: int = 1000,
 ) -> list[CalendarEvent]:
     """The events of one calendar object resource: a single event, or the instances
     of a series (overrides applied, EXDATEs as cancellations) up to `window.end`."""
-    return read_resource(href, data, zone=zone, window=window, max_instances=max_instances)[0]
+    return read_resource(
+        href,
+        data,
+        zone=zone,
+        window=window,
+        max_instances=max_instances,
+        max_components=max_components,
+    )[0]
+
+
+def _too_many(what: str, count: int, cap: int) -> None:
+    if count > cap:
+        raise BadCalendarData(
+            f"more than {cap} {what} in one event (SPACECAL_CALDAV_MAX_COMPONENTS): "
+            "split the series or remove old exceptions"
+        )
 
 
 def read_resource(
-    href: str, data: bytes | str, *, zone: tzinfo, window: SyncWindow, max_instances: int
+    href: str,
+    data: bytes | str,
+    *,
+    zone: tzinfo,
+    window: SyncWindow,
+    max_instances: int,
+    max_components: int = 1000,
 ) -> tuple[list[CalendarEvent], bool]:
     """`parse_resource`, and whether every instance inside the window is there (False
-    when the instance cap or the step limit cut the series short)."""
+    when the instance cap or the step limit cut the series short). A resource holding
+    more than `max_components` VEVENTs, EXDATEs or RDATEs is BadCalendarData."""
     vevents = _vevents(read_calendar(data))
+    _too_many("overrides", len(vevents) - 1, max_components)  # besides the master
     master = next((v for v in vevents if "RECURRENCE-ID" not in v), None)
     overrides: dict[str, Event] = {}
     for v in vevents:
@@ -324,9 +359,11 @@ def read_resource(
     complete = True
     if master is not None:
         start, duration = _span(master, zone)
-        excluded = {rid_token(m) for m in _dates(master, "EXDATE", start, zone)}
+        exdates = _dates(master, "EXDATE", start, zone, limit=max_components)
+        excluded = {rid_token(m) for m in exdates}
         cut: list[bool] = []
-        for steps, moment in enumerate(_occurrences(master, start, zone, upper, cut)):
+        moments = _occurrences(master, start, zone, upper, cut, max_components)
+        for steps, moment in enumerate(moments):
             instant = _original(moment)
             if instant >= upper:
                 break
