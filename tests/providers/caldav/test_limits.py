@@ -118,3 +118,16 @@ def test_too_many_overrides_or_exdates_make_the_resource_unreadable() -> None:
             assert "more than 20" in str(exc)
         else:
             raise AssertionError("read past the cap")
+
+
+def test_deeply_nested_calendar_data_is_unreadable_not_a_crash() -> None:
+    nested = "\r\n".join(
+        ["BEGIN:VCALENDAR", *["BEGIN:X"] * 20_000, *["END:X"] * 20_000, "END:VCALENDAR", ""]
+    )
+    try:
+        ical.read_resource(HREF, nested, zone=ical.UTC, window=WINDOW, max_instances=10)
+    except ical.BadCalendarData as exc:
+        assert "nested" in str(exc)
+    else:
+        raise AssertionError("read a 20,000-deep calendar")
+    assert ical.calendar_zone(nested) is None  # a calendar-timezone property alike

@@ -229,7 +229,7 @@ class CalDavEvents:
                 max_instances=self._settings.caldav_max_instances,
                 max_components=self._settings.caldav_max_components,
             )
-        except (ical.BadCalendarData, ValueError):
+        except (ical.BadCalendarData, ValueError, RecursionError):
             return [], False  # not an event spacecal can read: it books nothing
 
     # -- writes ------------------------------------------------------------------------

@@ -172,11 +172,29 @@ def _event(
     )
 
 
+#: Components nested deeper than this are refused before parsing (VCALENDAR >
+#: VEVENT > VALARM is 3; icalendar recurses per level).
+MAX_NESTING = 10
+_BEGIN_END = re.compile(rb"^(BEGIN|END):", re.IGNORECASE | re.MULTILINE)
+
+
+def _check_nesting(data: bytes | str) -> None:
+    raw = data.encode() if isinstance(data, str) else data
+    depth = 0
+    for found in _BEGIN_END.finditer(raw):
+        depth += 1 if found[1].upper() == b"BEGIN" else -1
+        if depth > MAX_NESTING:
+            raise BadCalendarData(f"components nested deeper than {MAX_NESTING}")
+
+
 def read_calendar(data: bytes | str) -> Calendar:
+    _check_nesting(data)
     try:
         return Calendar.from_ical(data)
     except (ValueError, IndexError, KeyError) as exc:
         raise BadCalendarData(f"unreadable calendar data ({type(exc).__name__})") from None
+    except RecursionError:
+        raise BadCalendarData("calendar data nested too deeply") from None
 
 
 def _vevents(calendar: Calendar) -> list[Event]:
@@ -412,8 +430,9 @@ def read_resource(
 def calendar_zone(data: str) -> tzinfo | None:
     """The zone of a calendar-timezone property (a VCALENDAR with one VTIMEZONE)."""
     try:
+        _check_nesting(data)
         calendar = Calendar.from_ical(data)
-    except (ValueError, IndexError, KeyError):
+    except (ValueError, IndexError, KeyError, RecursionError):  # BadCalendarData too
         return None
     for component in calendar.walk("VTIMEZONE"):
         tzid = str(component.get("TZID", ""))
