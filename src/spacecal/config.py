@@ -610,6 +610,22 @@ class Settings(BaseSettings):
         description="Most instances of one recurring CalDAV event expanded per pull "
         "(the latest ones up to the sync window's end are kept).",
     )
+    caldav_connect_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed CalDAV connects allowed per member (to one server, and in "
+        "all once it has failures there) within SPACECAL_CALDAV_CONNECT_WINDOW_SECONDS; "
+        "then the portal says to wait.",
+    )
+    caldav_connect_host_max_failures: int = Field(
+        default=50,
+        ge=1,
+        description="Failed CalDAV connects allowed per server host, all members "
+        "together, within SPACECAL_CALDAV_CONNECT_WINDOW_SECONDS.",
+    )
+    caldav_connect_window_seconds: float = Field(
+        default=900.0, gt=0, description="The CalDAV connect throttle's window, in seconds."
+    )
     caldav_max_changes_per_pull: int = Field(
         default=2000,
         ge=1,
