@@ -252,7 +252,7 @@ def test_a_rule_that_never_matches_stops_past_the_window(rule: str) -> None:
 
 
 def test_the_walk_before_the_window_is_bounded() -> None:
-    # Starts in year 1 and never matches: walks at most ical.MAX_RULE_YEARS years.
+    # Starts in year 1 and never matches: walks at most rules.MAX_RULE_YEARS years.
     data = ics(
         *vevent(
             "DTSTART:00010101T090000Z",

@@ -18,19 +18,18 @@ removed by EXDATE inside that span are reported cancelled.
 
 from __future__ import annotations
 
-import heapq
 import re
 from collections import deque
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from dateutil.rrule import rrule, rrulestr
 from icalendar import Calendar, Event
-from icalendar.prop import vDDDLists, vRecur
+from icalendar.prop import vDDDLists
 
 from spacecal.domain import CalendarEvent, EventStatus, EventTime, resolve_time_zone
 from spacecal.providers.base import SyncWindow
+from spacecal.providers.caldav import rules
 
 # spacecal's marker: an opaque value only (issue 19), never a booking or member id;
 # blocks carry X-SPACECAL-BLOCK instead. Sync knows both by their links, never by
@@ -40,11 +39,6 @@ BLOCK_PROPERTY = "X-SPACECAL-BLOCK"
 PRODID = "-//spacecal//CalDAV//EN"
 HISTORY = timedelta(days=366)
 _MAX_STEPS = 200_000  # occurrences walked per series
-#: Years one rule is walked at most (about 0.1 s of CPU for a daily rule); an older
-#: DTSTART leaves the series incomplete rather than freezing the worker.
-MAX_RULE_YEARS = 100
-#: A room is not booked every few seconds, minutes or hours (as in mail/ical.py).
-_SUB_DAILY = frozenset({"SECONDLY", "MINUTELY", "HOURLY"})
 _INSTANCE = re.compile(r"^(?P<href>.+)#(?P<rid>\d{8}(?:T\d{6}Z)?)$")
 
 Moment = datetime | date
@@ -227,96 +221,22 @@ def _dates(
     return out
 
 
-def _rule_text(rule: vRecur, base: datetime) -> str:
-    """An RRULE for dateutil, with UNTIL in the form dateutil requires (UTC for an
-    aware start, naive for an all-day one)."""
-    rule = vRecur(rule)
-    until = rule.get("UNTIL")
-    if until:
-        value = until[0]
-        if base.tzinfo is not None:
-            if not isinstance(value, datetime):
-                value = datetime.combine(value, time(23, 59, 59), tzinfo=base.tzinfo)
-            elif value.tzinfo is None:
-                value = value.replace(tzinfo=base.tzinfo)
-            rule["UNTIL"] = [value.astimezone(UTC)]
-        else:
-            if isinstance(value, datetime):
-                value = value.replace(tzinfo=None)
-            else:
-                value = datetime.combine(value, time(0))
-            rule["UNTIL"] = [value]
-    text: str = rule.to_ical().decode()
-    return "RRULE:" + text
-
-
-class _YearBudgetSpent(Exception):
-    """A bounded rule walked all the years it was allowed."""
-
-
-class _BoundedRule(rrule):
-    """An rrule that stops after walking a number of years, matching or not.
-
-    dateutil yields only matches: a rule that never matches again (BYMONTH=2;
-    BYMONTHDAY=31) walks silently to year 9999. Its iterator reads `_byweekno` once
-    per year it enters (1-5 times with BYWEEKNO set), which is the only per-year
-    hook dateutil offers; the read raises once the budget is spent."""
-
-    _reads_left: int
-
-    @property
-    def _byweekno(self) -> Any:
-        self._reads_left -= 1
-        if self._reads_left < 0:
-            raise _YearBudgetSpent
-        return self.__dict__["_byweekno"]
-
-
-def _bounded(rule: rrule, years: int) -> rrule:
-    rule.__class__ = _BoundedRule
-    per_year = 5 if rule.__dict__["_byweekno"] else 1
-    rule._reads_left = 2 * per_year + years * per_year  # type: ignore[attr-defined]
-    return rule
-
-
-def _walk(rule: rrule, stopped: list[bool]) -> Iterator[datetime]:
-    try:
-        yield from rule
-    except _YearBudgetSpent:
-        stopped.append(True)
-
-
 def _occurrences(
     master: Event, start: Moment, zone: tzinfo, upper: datetime, cut: list[bool], limit: int
 ) -> Iterator[Moment]:
-    """The series' instances in time order; each rule walked to `upper`'s year plus
-    one at most, and MAX_RULE_YEARS in all (then `cut` gets an entry)."""
+    """The series' instances in time order, bounded (rules.py)."""
     base = start if isinstance(start, datetime) else datetime.combine(start, time(0))
-    rules: Any = master.get("RRULE")
-    rules = rules if isinstance(rules, list) else [rules] if rules is not None else []
-    needed = upper.year - base.year + 1
-    years = max(0, min(needed, MAX_RULE_YEARS))
-    walks: list[Iterator[datetime]] = []
-    _too_many("RRULEs", len(rules), limit)
-    for rule in rules:
-        if any(str(f).upper() in _SUB_DAILY for f in rule.get("FREQ", [])):
-            raise BadCalendarData("a sub-daily RRULE (spacecal books no such series)")
-        parsed = rrulestr(_rule_text(rule, base), dtstart=base)
-        if not isinstance(parsed, rrule):
-            raise BadCalendarData("an RRULE spacecal cannot read")
-        stopped: list[bool] = [] if needed <= MAX_RULE_YEARS else cut
-        walks.append(_walk(_bounded(parsed, years), stopped))
-    # DTSTART is always the first instance (RFC 5545 3.8.5.3)
-    dates = [base]
+    found: Any = master.get("RRULE")
+    found = found if isinstance(found, list) else [found] if found is not None else []
+    _too_many("RRULEs", len(found), limit)
+    dates = [base]  # DTSTART is always the first instance (RFC 5545 3.8.5.3)
     for extra in _dates(master, "RDATE", start, zone, limit=limit):
         dates.append(extra if isinstance(extra, datetime) else datetime.combine(extra, time(0)))
-    walks.append(iter(sorted(dates)))
-    last: datetime | None = None
-    for moment in heapq.merge(*walks):
-        if moment == last:
-            continue
-        last = moment
-        yield moment if isinstance(start, datetime) else moment.date()
+    try:
+        for moment in rules.walk(found, base, dates, upper, cut):
+            yield moment if isinstance(start, datetime) else moment.date()
+    except rules.RuleRefused as exc:
+        raise BadCalendarData(str(exc)) from None
 
 
 def parse_resource(
