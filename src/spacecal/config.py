@@ -611,6 +611,34 @@ class Settings(BaseSettings):
         description="Most instances of one recurring CalDAV event expanded per pull "
         "(the latest ones up to the sync window's end are kept).",
     )
+    caldav_connect_max_failures: int = Field(
+        default=5,
+        ge=1,
+        description="Failed CalDAV connects allowed per member (to one server, and in "
+        "all once it has failures there) within SPACECAL_CALDAV_CONNECT_WINDOW_SECONDS; "
+        "then the portal says to wait.",
+    )
+    caldav_connect_host_max_failures: int = Field(
+        default=50,
+        ge=1,
+        description="Failed CalDAV connects allowed per server host, all members "
+        "together, within SPACECAL_CALDAV_CONNECT_WINDOW_SECONDS.",
+    )
+    caldav_connect_window_seconds: float = Field(
+        default=900.0, gt=0, description="The CalDAV connect throttle's window, in seconds."
+    )
+    caldav_max_changes_per_pull: int = Field(
+        default=2000,
+        ge=1,
+        description="Changed CalDAV resources one pull reads at most: paging stops at the "
+        "sync page that reaches it and the next poll goes on from that page's token.",
+    )
+    caldav_max_components: int = Field(
+        default=1000,
+        ge=1,
+        description="Most VEVENTs, overrides, EXDATEs or RDATEs one CalDAV resource may "
+        "hold; a resource holding more is read as unreadable and books nothing.",
+    )
 
     # --- invitations by mail: receiving (spacecal.mail, docs/invitations.md) -----
     mail_domain: str | None = Field(

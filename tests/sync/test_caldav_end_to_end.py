@@ -171,6 +171,22 @@ async def test_a_wrong_password_gets_a_sentence_and_creates_nothing(cal: CalEnv)
         assert await conn.scalar(select(func.count()).select_from(Connection)) == 0
 
 
+async def test_failed_connects_are_throttled_per_member(cal: CalEnv) -> None:
+    # A connect checks a password on someone's server: 5 failures, then the portal
+    # says to wait, even for the right password (no request reaches the server).
+    for _ in range(5):
+        page = await cal.connect(password="guess")
+        assert page.status_code == 400
+    page = await cal.connect()
+    assert page.status_code == 429
+    assert "Too many failed attempts" in page.text and "Wait 15 minutes" in page.text
+    async with cal.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(ProviderAccount)) == 0
+    # Another member is not held back by alice's failures.
+    page = await cal.connect(who="bob")
+    assert page.status_code == 200, page.text
+
+
 async def test_connect_add_and_book_by_event_then_move_and_delete(cal: CalEnv) -> None:
     page = await cal.connect()
     assert page.status_code == 200, page.text

@@ -6,9 +6,18 @@ to create one.
 Every POST checks the CSRF token first. The typed server goes through the outbound
 guard (`caldav_http_client`); a failure shows `connect_account`'s sentence and
 stores nothing. The password is never echoed back into the page.
+
+A connect is a password check against someone's server, so it is throttled like a
+sign-in (`web/signin_limit.py`, keys under `caldav:`): a slot per member + server host
+(`SPACECAL_CALDAV_CONNECT_MAX_FAILURES`), per host for all members
+(`SPACECAL_CALDAV_CONNECT_HOST_MAX_FAILURES`) and per member; a failed connect keeps
+its slot, a successful one gives it back.
 """
 
 from __future__ import annotations
+
+import math
+from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
@@ -17,6 +26,7 @@ from spacecal.portal.data import load_resources
 from spacecal.portal.pages import integrations_page, problem_page, runtime
 from spacecal.portal.views import current_member, redirect, render
 from spacecal.providers.caldav import CalDavConnectError, caldav_http_client, connect_account
+from spacecal.records.errors import ApiError
 from spacecal.sync.accounts.caldav import (
     account_id_of,
     member_calendars,
@@ -24,6 +34,7 @@ from spacecal.sync.accounts.caldav import (
     save_caldav_account,
 )
 from spacecal.sync.accounts.setup_rows import ProvisioningFailed, ProvisioningWaiting
+from spacecal.web.signin_limit import SignInLimiter
 
 router = APIRouter(prefix="/portal", include_in_schema=False)
 
@@ -55,15 +66,39 @@ async def connect_caldav(request: Request) -> Response:
             extra={"caldav": {**typed, "error": "Enter your calendar server's address."}},
             status=400,
         )
+    settings = rt.settings
+    limiter = SignInLimiter(
+        rt.db.engine,
+        settings,
+        limits=(
+            settings.caldav_connect_max_failures,
+            settings.caldav_connect_host_max_failures,
+            settings.caldav_connect_max_failures,
+        ),
+        window=settings.caldav_connect_window_seconds,
+    )
+    host = (urlsplit(server_url).hostname or server_url).lower()[:255]
     try:
-        async with caldav_http_client(rt.settings) as http:
+        slot = await limiter.reserve("caldav", f"member:{member.id}", f"host:{host}")
+    except ApiError as exc:
+        wait = math.ceil(int((exc.headers or {}).get("Retry-After", "60")) / 60)
+        error = (
+            "Too many failed attempts to connect a calendar. "
+            f"Wait {wait} minute{'s' if wait != 1 else ''}, check the password, and try again."
+        )
+        return await integrations_page(
+            rt, request, session, member, extra={"caldav": {**typed, "error": error}}, status=429
+        )
+    try:
+        async with caldav_http_client(settings) as http:
             credentials, identity = await connect_account(
-                http, server_url, username, password, settings=rt.settings
+                http, server_url, username, password, settings=settings
             )
     except CalDavConnectError as exc:
         return await integrations_page(
             rt, request, session, member, extra={"caldav": {**typed, "error": str(exc)}}, status=400
         )
+    await slot.succeeded()
     await save_caldav_account(rt.provisioner, member.id, credentials, identity)
     return redirect("/portal", notice="connected")
 

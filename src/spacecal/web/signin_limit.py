@@ -129,13 +129,22 @@ def counted_address(address: str) -> str:
 
 
 class SignInLimiter:
-    def __init__(self, engine: AsyncEngine, settings: Settings) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        settings: Settings,
+        *,
+        limits: tuple[int, int, int] | None = None,
+        window: float | None = None,
+    ) -> None:
+        """`limits` (pair, address, account) and `window` default to the sign-in
+        settings; the CalDAV connect throttle (portal/caldav.py) passes its own."""
         # Reserving is one short transaction (the account + address row is held for two
         # statements); releasing autocommits each statement.
         self.tx_engine = engine
         self.engine = engine.execution_options(isolation_level="AUTOCOMMIT")
-        self.window = settings.login_failure_window_seconds
-        self.limits = (
+        self.window = window if window is not None else settings.login_failure_window_seconds
+        self.limits = limits or (
             settings.login_max_failures,
             settings.login_address_max_failures,
             settings.login_account_max_failures,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -228,3 +229,53 @@ def test_sync_response_parsed() -> None:
     first, gone = found.responses
     assert davxml.href_path(first.href) == "/cal/a b.ics" and first.text(davxml.GETETAG) == '"1"'
     assert gone.status == 404
+
+
+# A rule that never matches again made dateutil walk to year 9999 (seconds of CPU per
+# resource); sub-daily rules are refused as the mail path refuses them.
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=DAILY;BYMONTH=2;BYMONTHDAY=31",
+        "FREQ=DAILY;BYSETPOS=2",
+        "FREQ=YEARLY;BYMONTH=4;BYMONTHDAY=31;BYWEEKNO=20",
+        "FREQ=MONTHLY;BYDAY=6MO",
+    ],
+)
+def test_a_rule_that_never_matches_stops_past_the_window(rule: str) -> None:
+    data = ics(*vevent("DTSTART:20300101T090000Z", "DTEND:20300101T100000Z", f"RRULE:{rule}"))
+    began = time.process_time()
+    events, complete = ical.read_resource(HREF, data, zone=PARIS, window=WINDOW, max_instances=1000)
+    assert time.process_time() - began < 3.0  # unbounded: 5-15 s
+    assert complete
+    assert [e.key for e in events] == [f"{HREF}#20300101T090000Z"]  # DTSTART only
+
+
+def test_the_walk_before_the_window_is_bounded() -> None:
+    # Starts in year 1 and never matches: walks at most rules.MAX_RULE_YEARS years.
+    data = ics(
+        *vevent(
+            "DTSTART:00010101T090000Z",
+            "DTEND:00010101T100000Z",
+            "RRULE:FREQ=DAILY;BYMONTH=2;BYMONTHDAY=30",
+        )
+    )
+    began = time.process_time()
+    events, complete = ical.read_resource(HREF, data, zone=PARIS, window=WINDOW, max_instances=1000)
+    assert time.process_time() - began < 3.0
+    assert not complete and events == []
+
+
+@pytest.mark.parametrize("freq", ["SECONDLY", "MINUTELY", "HOURLY"])
+def test_sub_daily_rules_are_refused(freq: str) -> None:
+    data = ics(
+        *vevent(
+            "DTSTART:20300101T090000Z",
+            "DTEND:20300101T100000Z",
+            f"RRULE:FREQ={freq};BYMONTH=2;BYMONTHDAY=31",
+        )
+    )
+    began = time.process_time()
+    with pytest.raises(ical.BadCalendarData, match="sub-daily"):
+        ical.read_resource(HREF, data, zone=PARIS, window=WINDOW, max_instances=1000)
+    assert time.process_time() - began < 3.0

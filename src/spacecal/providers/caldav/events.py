@@ -30,7 +30,9 @@ from spacecal.providers.caldav.client import DavClient, caldav_http_client
 from spacecal.providers.caldav.credentials import CalDavCredentials, EditConflict
 from spacecal.providers.paths import UnsafeId
 
-_MAX_PAGES = 1000
+#: Sync pages read per pull; the rest waits for the next poll (RFC 6578: each page's
+#: token covers every change reported up to it, so carrying it on loses nothing).
+_MAX_PAGES = 50
 _ICS = {"Content-Type": "text/calendar; charset=utf-8"}
 _RESET = {(xml.DAV, "valid-sync-token")}
 
@@ -113,8 +115,9 @@ class CalDavEvents:
 
     async def _sync_report(
         self, dav: DavClient, url: str, cursor: str | None
-    ) -> tuple[dict[str, str], set[str], str]:
-        """Changed hrefs (path -> etag), deleted hrefs, and the new token."""
+    ) -> tuple[dict[str, str], set[str], str, bool]:
+        """Changed hrefs (path -> etag), deleted hrefs, the new token, and whether
+        paging stopped early (the page cap or `caldav_max_changes_per_pull`)."""
         own = xml.href_path(url).rstrip("/")
         changed: dict[str, str] = {}
         deleted: set[str] = set()
@@ -131,7 +134,7 @@ class CalDavEvents:
             if not token and status in (403, 405, 501):
                 # No sync-collection here: list every member's etag (a full pull each
                 # time; the empty cursor stored means "full again").
-                return await self._listing(dav, url), set(), ""
+                return await self._listing(dav, url), set(), "", False
             if response.status_code != 207:
                 raise dav.fail("REPORT", final, response)
             found = xml.multistatus(response.content)
@@ -152,8 +155,10 @@ class CalDavEvents:
             moved = found.sync_token != token
             token = found.sync_token
             if not (truncated and moved):
-                return changed, deleted, token
-        raise ProviderError(f"REPORT {urlsplit(url).path}: too many sync pages", status=207)
+                return changed, deleted, token, False
+            if len(changed) + len(deleted) >= self._settings.caldav_max_changes_per_pull:
+                break
+        return changed, deleted, token, True
 
     async def _listing(self, dav: DavClient, url: str) -> dict[str, str]:
         own = xml.href_path(url).rstrip("/")
@@ -174,7 +179,7 @@ class CalDavEvents:
         cancelled events keyed by their href (every instance of a series goes)."""
         dav = self._dav(access)
         url = self._calendar_url(access, calendar_id)
-        changed, deleted, token = await self._sync_report(dav, url, cursor)
+        changed, deleted, token, cut = await self._sync_report(dav, url, cursor)
         events: list[CalendarEvent] = [CalendarEvent(p, EventStatus.CANCELLED) for p in deleted]
         etags: dict[str, str] = {}
         whole: set[str] = set()  # series read whole: see PullResult.whole_series
@@ -202,7 +207,7 @@ class CalDavEvents:
         return PullResult(
             events=events,
             cursor=token,
-            full=not cursor,
+            full=not cursor and not cut,  # a cut pull cannot say what is missing
             etags=etags,
             whole_series=frozenset(whole),
         )
@@ -222,8 +227,9 @@ class CalDavEvents:
                 zone=zone,
                 window=window,
                 max_instances=self._settings.caldav_max_instances,
+                max_components=self._settings.caldav_max_components,
             )
-        except (ical.BadCalendarData, ValueError):
+        except (ical.BadCalendarData, ValueError, RecursionError):
             return [], False  # not an event spacecal can read: it books nothing
 
     # -- writes ------------------------------------------------------------------------

@@ -24,12 +24,12 @@ from collections.abc import Iterator
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
-from dateutil.rrule import rruleset, rrulestr
 from icalendar import Calendar, Event
-from icalendar.prop import vDDDLists, vRecur
+from icalendar.prop import vDDDLists
 
 from spacecal.domain import CalendarEvent, EventStatus, EventTime, resolve_time_zone
 from spacecal.providers.base import SyncWindow
+from spacecal.providers.caldav import rules
 
 # spacecal's marker: an opaque value only (issue 19), never a booking or member id;
 # blocks carry X-SPACECAL-BLOCK instead. Sync knows both by their links, never by
@@ -38,7 +38,7 @@ MARKER_PROPERTY = "X-SPACECAL-MARKER"
 BLOCK_PROPERTY = "X-SPACECAL-BLOCK"
 PRODID = "-//spacecal//CalDAV//EN"
 HISTORY = timedelta(days=366)
-_MAX_STEPS = 200_000  # occurrences walked per series (a minutely rule from 1990 stops)
+_MAX_STEPS = 200_000  # occurrences walked per series
 _INSTANCE = re.compile(r"^(?P<href>.+)#(?P<rid>\d{8}(?:T\d{6}Z)?)$")
 
 Moment = datetime | date
@@ -166,19 +166,40 @@ def _event(
     )
 
 
+#: Components nested deeper than this are refused before parsing (VCALENDAR >
+#: VEVENT > VALARM is 3; icalendar recurses per level).
+MAX_NESTING = 10
+_BEGIN_END = re.compile(rb"^(BEGIN|END):", re.IGNORECASE | re.MULTILINE)
+
+
+def _check_nesting(data: bytes | str) -> None:
+    raw = data.encode() if isinstance(data, str) else data
+    depth = 0
+    for found in _BEGIN_END.finditer(raw):
+        depth += 1 if found[1].upper() == b"BEGIN" else -1
+        if depth > MAX_NESTING:
+            raise BadCalendarData(f"components nested deeper than {MAX_NESTING}")
+
+
 def read_calendar(data: bytes | str) -> Calendar:
+    _check_nesting(data)
     try:
         return Calendar.from_ical(data)
     except (ValueError, IndexError, KeyError) as exc:
         raise BadCalendarData(f"unreadable calendar data ({type(exc).__name__})") from None
+    except RecursionError:
+        raise BadCalendarData("calendar data nested too deeply") from None
 
 
 def _vevents(calendar: Calendar) -> list[Event]:
     return [c for c in calendar.walk("VEVENT") if isinstance(c, Event)]
 
 
-def _dates(component: Event, name: str, base: Moment, zone: tzinfo) -> list[Moment]:
-    """RDATE/EXDATE values in the form of the series' start (all-day: dates)."""
+def _dates(
+    component: Event, name: str, base: Moment, zone: tzinfo, *, limit: int | None = None
+) -> list[Moment]:
+    """RDATE/EXDATE values in the form of the series' start (all-day: dates); more
+    than `limit` of them is BadCalendarData."""
     raw: Any = component.get(name)
     if raw is None:
         return []
@@ -195,60 +216,72 @@ def _dates(component: Event, name: str, base: Moment, zone: tzinfo) -> list[Mome
                 out.append(_aware(moment, base.tzinfo or zone))
             else:
                 out.append(moment.date() if isinstance(moment, datetime) else moment)
+            if limit is not None:
+                _too_many(name + "s", len(out), limit)
     return out
 
 
-def _rule_text(rule: vRecur, base: datetime) -> str:
-    """An RRULE for dateutil, with UNTIL in the form dateutil requires (UTC for an
-    aware start, naive for an all-day one)."""
-    rule = vRecur(rule)
-    until = rule.get("UNTIL")
-    if until:
-        value = until[0]
-        if base.tzinfo is not None:
-            if not isinstance(value, datetime):
-                value = datetime.combine(value, time(23, 59, 59), tzinfo=base.tzinfo)
-            elif value.tzinfo is None:
-                value = value.replace(tzinfo=base.tzinfo)
-            rule["UNTIL"] = [value.astimezone(UTC)]
-        else:
-            if isinstance(value, datetime):
-                value = value.replace(tzinfo=None)
-            else:
-                value = datetime.combine(value, time(0))
-            rule["UNTIL"] = [value]
-    text: str = rule.to_ical().decode()
-    return "RRULE:" + text
-
-
-def _occurrences(master: Event, start: Moment, zone: tzinfo) -> Iterator[Moment]:
+def _occurrences(
+    master: Event, start: Moment, zone: tzinfo, upper: datetime, cut: list[bool], limit: int
+) -> Iterator[Moment]:
+    """The series' instances in time order, bounded (rules.py)."""
     base = start if isinstance(start, datetime) else datetime.combine(start, time(0))
-    rules: Any = master.get("RRULE")
-    rules = rules if isinstance(rules, list) else [rules] if rules is not None else []
-    found = rruleset()
-    for rule in rules:
-        found.rrule(rrulestr(_rule_text(rule, base), dtstart=base))  # type: ignore[arg-type]
-    found.rdate(base)  # DTSTART is always the first instance (RFC 5545 3.8.5.3)
-    for extra in _dates(master, "RDATE", start, zone):
-        found.rdate(extra if isinstance(extra, datetime) else datetime.combine(extra, time(0)))
-    for moment in found:
-        yield moment if isinstance(start, datetime) else moment.date()
+    found: Any = master.get("RRULE")
+    found = found if isinstance(found, list) else [found] if found is not None else []
+    _too_many("RRULEs", len(found), limit)
+    dates = [base]  # DTSTART is always the first instance (RFC 5545 3.8.5.3)
+    for extra in _dates(master, "RDATE", start, zone, limit=limit):
+        dates.append(extra if isinstance(extra, datetime) else datetime.combine(extra, time(0)))
+    try:
+        for moment in rules.walk(found, base, dates, upper, cut):
+            yield moment if isinstance(start, datetime) else moment.date()
+    except rules.RuleRefused as exc:
+        raise BadCalendarData(str(exc)) from None
 
 
 def parse_resource(
-    href: str, data: bytes | str, *, zone: tzinfo, window: SyncWindow, max_instances: int
+    href: str,
+    data: bytes | str,
+    *,
+    zone: tzinfo,
+    window: SyncWindow,
+    max_instances: int,
+    max_components: int = 1000,
 ) -> list[CalendarEvent]:
     """The events of one calendar object resource: a single event, or the instances
     of a series (overrides applied, EXDATEs as cancellations) up to `window.end`."""
-    return read_resource(href, data, zone=zone, window=window, max_instances=max_instances)[0]
+    return read_resource(
+        href,
+        data,
+        zone=zone,
+        window=window,
+        max_instances=max_instances,
+        max_components=max_components,
+    )[0]
+
+
+def _too_many(what: str, count: int, cap: int) -> None:
+    if count > cap:
+        raise BadCalendarData(
+            f"more than {cap} {what} in one event (SPACECAL_CALDAV_MAX_COMPONENTS): "
+            "split the series or remove old exceptions"
+        )
 
 
 def read_resource(
-    href: str, data: bytes | str, *, zone: tzinfo, window: SyncWindow, max_instances: int
+    href: str,
+    data: bytes | str,
+    *,
+    zone: tzinfo,
+    window: SyncWindow,
+    max_instances: int,
+    max_components: int = 1000,
 ) -> tuple[list[CalendarEvent], bool]:
     """`parse_resource`, and whether every instance inside the window is there (False
-    when the instance cap or the step limit cut the series short)."""
+    when the instance cap or the step limit cut the series short). A resource holding
+    more than `max_components` VEVENTs, EXDATEs or RDATEs is BadCalendarData."""
     vevents = _vevents(read_calendar(data))
+    _too_many("overrides", len(vevents) - 1, max_components)  # besides the master
     master = next((v for v in vevents if "RECURRENCE-ID" not in v), None)
     overrides: dict[str, Event] = {}
     for v in vevents:
@@ -264,8 +297,11 @@ def read_resource(
     complete = True
     if master is not None:
         start, duration = _span(master, zone)
-        excluded = {rid_token(m) for m in _dates(master, "EXDATE", start, zone)}
-        for steps, moment in enumerate(_occurrences(master, start, zone)):
+        exdates = _dates(master, "EXDATE", start, zone, limit=max_components)
+        excluded = {rid_token(m) for m in exdates}
+        cut: list[bool] = []
+        moments = _occurrences(master, start, zone, upper, cut, max_components)
+        for steps, moment in enumerate(moments):
             instant = _original(moment)
             if instant >= upper:
                 break
@@ -288,6 +324,8 @@ def read_resource(
             if len(kept) == max_instances and (kept[0].original_start or upper) >= window.start:
                 complete = False  # the oldest goes, and it lies inside the window
             kept.append(event)
+        if cut:
+            complete = False
         for token in sorted(excluded):
             instant = _original(rid_moment(token))
             if lower <= instant < upper:
@@ -312,8 +350,9 @@ def read_resource(
 def calendar_zone(data: str) -> tzinfo | None:
     """The zone of a calendar-timezone property (a VCALENDAR with one VTIMEZONE)."""
     try:
+        _check_nesting(data)
         calendar = Calendar.from_ical(data)
-    except (ValueError, IndexError, KeyError):
+    except (ValueError, IndexError, KeyError, RecursionError):  # BadCalendarData too
         return None
     for component in calendar.walk("VTIMEZONE"):
         tzid = str(component.get("TZID", ""))
