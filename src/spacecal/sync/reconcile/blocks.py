@@ -32,7 +32,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacecal import clock
-from spacecal.db.models import Booking, Coworker, EventLink
+from spacecal.db.models import Booking, Connection, Coworker, EventLink
 from spacecal.providers.base import (
     CalendarProvider,
     EventWrite,
@@ -290,6 +290,22 @@ class _Writer:
     async def add(self, b: _Booking) -> None:
         marker = new_marker()
         async with self.engine.begin() as conn:
+            # Another pass over this calendar may have written this block since our
+            # snapshot (its link then holds the event id, so the pending key below does
+            # not conflict): the connection's row lock orders the check with its insert.
+            await conn.execute(
+                select(Connection.id)
+                .where(Connection.id == self.target.connection_id)
+                .with_for_update()
+            )
+            if await conn.scalar(
+                select(EventLink.id).where(
+                    EventLink.connection_id == self.target.connection_id,
+                    EventLink.kind == BLOCK,
+                    EventLink.booking_id == b.id,
+                )
+            ):
+                return
             link_id = await conn.scalar(
                 insert(EventLink)
                 .values(
