@@ -77,3 +77,21 @@ async def test_two_passes_at_once_write_each_block_once(sync_env: SyncEnv, provi
         ).all()
     assert len(per_booking) == 12 and all(n == 1 for _, n in per_booking)
     assert _writes(sync_env, provider) - before == 12
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_the_connect_request_leaves_the_fill_to_the_job(
+    sync_env: SyncEnv, provider: str
+) -> None:
+    bob = sync_env.env.space.bob
+    for day in range(3):
+        await book(sync_env, bob, tomorrow_at(9, days=day + 1))
+    await sync_env.settle()
+    before = _writes(sync_env, provider)
+    alice = await sync_env.connect(provider, "alice")
+    # The request answered: no block written yet, the connection marked for its job.
+    assert blocks(alice) == [] and _writes(sync_env, provider) == before
+    assert await sync_env.marks() == 1
+    await sync_env.settle()
+    assert len(blocks(alice)) == 3
+    assert _writes(sync_env, provider) - before == 3
