@@ -23,7 +23,9 @@ stopped instead of starting over:
     bookings   write the member's future bookings of the resource with idempotent
                creates (the key is derived from booking and calendar, so a repeat, or a
                reattached calendar, never gets a second copy) and link them
-    healthy
+    healthy    and marked (`sync_requested_at`): the reconcile job the dispatcher
+               makes of the mark writes the horizon's availability blocks (the fill),
+               outside the member's request
 
 The account's limits come first (sync/limits.py): while the provider keeps the
 account read-only, or when creating one more calendar now would go over spacecal's
@@ -44,7 +46,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from spacecal import clock
 from spacecal.db.conditions import Health
@@ -75,7 +77,6 @@ from spacecal.sync.accounts.setup_rows import (
 )
 from spacecal.sync.locks import provisioning_lock
 from spacecal.sync.naming import idempotency_key, sync_window, webhook_urls
-from spacecal.sync.reconcile.blocks import push_blocks
 from spacecal.sync.reconcile.target import load_target
 from spacecal.sync.reconcile.verify import CalendarUnverified
 from spacecal.sync.reconcile.writeback import push_bookings
@@ -188,8 +189,11 @@ class Provisioner:
             await self._step("cursor_stored")
         await self._write_bookings(setup, calendar_id, provider, tokens)
         # Push is live again: a renewal's old error no longer describes it either.
+        # The mark hands the fill (the horizon's blocks) to the reconcile job, so the
+        # member's request returns at once and one writer owns the blocks.
         await self._set(
             setup.id,
+            sync_requested_at=func.coalesce(Connection.sync_requested_at, clock.now()),
             health=Health.HEALTHY,
             last_error=None,
             last_error_at=None,
@@ -304,21 +308,13 @@ class Provisioner:
         provider: CalendarProvider,
         tokens: AccountTokens,
     ) -> None:
-        """The member's existing bookings of this resource and the horizon's blocks
-        (the new connection's fill), written the way every reconcile writes them
-        (idempotent, crash-safe: sync/reconcile/writeback.py, blocks.py)."""
+        """The member's existing bookings of this resource, written the way every
+        reconcile writes them (idempotent, crash-safe: sync/reconcile/writeback.py).
+        The horizon's blocks are the reconcile's (the mark `_run` ends with)."""
         async with self.engine.connect() as conn:
             sync_target = await load_target(conn, setup.id)
         if sync_target is not None:
             await push_bookings(self.engine, sync_target, provider, tokens, now=clock.now())
-            await push_blocks(
-                self.engine,
-                sync_target,
-                provider,
-                tokens,
-                now=clock.now(),
-                put_backs_per_hour=self.settings.block_put_backs_per_hour,
-            )
 
 
 __all__ = [

@@ -21,92 +21,50 @@ idempotency key). Touching a block never makes, moves or cancels a booking.
 
 from __future__ import annotations
 
-import contextlib
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
-from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from spacecal import clock
 from spacecal.db.models import Booking, Coworker, EventLink
 from spacecal.providers.base import (
     CalendarProvider,
-    EventWrite,
-    NotFound,
-    WrittenEvent,
 )
-from spacecal.sync.naming import block_key, new_marker
+from spacecal.sync.naming import new_marker
+from spacecal.sync.reconcile.block_writes import (
+    BLOCK_PENDING,
+    _as_booking,
+    _Booking,
+    _booking_columns,
+    _Link,
+    _Writer,
+    block_title,
+)
 from spacecal.sync.reconcile.target import SyncTarget
 from spacecal.sync.reconcile.touched import BLOCK, GONE, PUT_BACK
-from spacecal.sync.reconcile.writeback import PENDING, is_pending
 from spacecal.sync.tokens import AccountTokens
-
-BLOCK_TITLE = "Booked"
-# A create owed (its intent recorded before the provider's answer): this key.
-BLOCK_PENDING = PENDING + "block:"
-_HOUR = timedelta(hours=1)
-
-
-# --- after the commit: writing the difference ---------------------------------------
-
-
-@dataclass(frozen=True)
-class _Booking:
-    id: int
-    from_time: datetime
-    to_time: datetime
-    version: int
-    cancelled: bool
-    coworker_id: int | None
-    full_name: str | None
-
-
-@dataclass(frozen=True)
-class _Link:
-    id: int
-    event_key: str
-    booking_id: int | None
-    booking_version: int | None
-    generation: int
-    marker: str | None
-    block_title: str | None
-    pending: str | None
-    put_backs: int
-    put_backs_since: datetime | None
-
-
-def _booking_columns() -> tuple[Any, ...]:
-    return (
-        Booking.id,
-        Booking.from_time,
-        Booking.to_time,
-        Booking.version,
-        Booking.cancelled_at,
-        Booking.coworker_id,
-        Coworker.full_name,
-    )
-
-
-def _as_booking(r: Any) -> _Booking:
-    return _Booking(
-        r.id,
-        r.from_time,
-        r.to_time,
-        r.version,
-        r.cancelled_at is not None,
-        r.coworker_id,
-        r.full_name,
-    )
 
 
 async def _load(
-    conn: AsyncConnection, target: SyncTarget, now: datetime
+    conn: AsyncConnection, target: SyncTarget, now: datetime, *, only_pending: bool = False
 ) -> tuple[list[_Link], dict[int, _Booking], dict[int, _Booking]]:
-    """The block links, the bookings they show, and the bookings that should be shown."""
+    """The block links, the bookings they show, and the bookings that should be shown:
+    two queries for the whole calendar. `only_pending`: only the links whose create
+    is owed (usually none, and then no booking query at all)."""
+    query = select(
+        EventLink.id,
+        EventLink.event_key,
+        EventLink.booking_id,
+        EventLink.booking_version,
+        EventLink.generation,
+        EventLink.marker,
+        EventLink.block_title,
+        EventLink.pending_write,
+        EventLink.put_backs,
+        EventLink.put_backs_since,
+    ).where(EventLink.connection_id == target.connection_id, EventLink.kind == BLOCK)
+    if only_pending:
+        query = query.where(EventLink.event_key.startswith(BLOCK_PENDING, autoescape=True))
     links = [
         _Link(
             r.id,
@@ -120,192 +78,37 @@ async def _load(
             r.put_backs,
             r.put_backs_since,
         )
-        for r in await conn.execute(
-            select(
-                EventLink.id,
-                EventLink.event_key,
-                EventLink.booking_id,
-                EventLink.booking_version,
-                EventLink.generation,
-                EventLink.marker,
-                EventLink.block_title,
-                EventLink.pending_write,
-                EventLink.put_backs,
-                EventLink.put_backs_since,
-            )
-            .where(EventLink.connection_id == target.connection_id, EventLink.kind == BLOCK)
-            .order_by(EventLink.id)
-        )
+        for r in await conn.execute(query.order_by(EventLink.id))
     ]
     shown_ids = [link.booking_id for link in links if link.booking_id is not None]
-    shown = {
-        r.id: _as_booking(r)
-        for r in await conn.execute(
-            select(*_booking_columns())
-            .outerjoin(Coworker, Coworker.id == Booking.coworker_id)
-            .where(Booking.id.in_(shown_ids))
-        )
-    }
+    wanted_now = target.availability_days > 0 and not only_pending
+    if not shown_ids and not wanted_now:
+        return links, {}, {}
+    horizon = now + timedelta(days=max(target.availability_days, 0))
+    is_wanted = and_(
+        Booking.resource_id == target.resource.resource_id,
+        Booking.cancelled_at.is_(None),
+        Booking.coworker_id.is_distinct_from(target.coworker_id),
+        Booking.to_time > now,
+        Booking.from_time < horizon,
+    )
+    shown: dict[int, _Booking] = {}
     wanted: dict[int, _Booking] = {}
-    if target.availability_days > 0:
-        horizon = now + timedelta(days=target.availability_days)
-        wanted = {
-            r.id: _as_booking(r)
-            for r in await conn.execute(
-                select(*_booking_columns())
-                .outerjoin(Coworker, Coworker.id == Booking.coworker_id)
-                .where(
-                    Booking.resource_id == target.resource.resource_id,
-                    Booking.cancelled_at.is_(None),
-                    Booking.coworker_id.is_distinct_from(target.coworker_id),
-                    Booking.to_time > now,
-                    Booking.from_time < horizon,
-                )
-                .order_by(Booking.from_time, Booking.id)
-            )
-        }
+    shown_set = set(shown_ids)
+    for r in await conn.execute(
+        select(*_booking_columns(), is_wanted.label("wanted"))
+        .outerjoin(Coworker, Coworker.id == Booking.coworker_id)
+        .where(
+            or_(Booking.id.in_(shown_ids), is_wanted) if wanted_now else Booking.id.in_(shown_ids)
+        )
+        .order_by(Booking.from_time, Booking.id)
+    ):
+        b = _as_booking(r)
+        if r.id in shown_set:
+            shown[r.id] = b
+        if wanted_now and r.wanted:
+            wanted[r.id] = b
     return links, shown, wanted
-
-
-def block_title(target: SyncTarget, full_name: str | None) -> str:
-    """ "Booked", or the booking member's full name when the business shows names."""
-    return full_name if target.availability_names and full_name else BLOCK_TITLE
-
-
-class _Writer:
-    """The writes of one pass over one calendar's blocks."""
-
-    def __init__(
-        self,
-        engine: AsyncEngine,
-        target: SyncTarget,
-        provider: CalendarProvider,
-        tokens: AccountTokens,
-        now: datetime,
-        put_backs_per_hour: int,
-    ) -> None:
-        assert target.calendar_id is not None
-        self.engine, self.target, self.provider, self.tokens = engine, target, provider, tokens
-        self.calendar_id = target.calendar_id
-        self.now, self.limit = now, put_backs_per_hour
-        self.writes = 0
-
-    def event(self, b: _Booking, generation: int, marker: str) -> EventWrite:
-        return EventWrite(
-            idempotency_key=block_key(marker, generation),
-            title=block_title(self.target, b.full_name),
-            description="",  # never the booking's notes or any other detail
-            start=b.from_time,
-            end=b.to_time,
-            time_zone=self.target.time_zone,
-            marker=marker,
-            block=True,
-        )
-
-    async def _set(self, link_id: int, **values: Any) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(
-                update(EventLink)
-                .where(EventLink.id == link_id)
-                .values(updated_at=clock.now(), **values)
-            )
-
-    def _written(self, b: _Booking, written: WrittenEvent) -> dict[str, Any]:
-        return {
-            "event_key": written.event_id,
-            "written_etag": written.etag,
-            "booking_version": b.version,
-            "block_title": block_title(self.target, b.full_name),
-            "pending_write": None,
-            "pending_since": None,
-        }
-
-    def may_put_back(self, link: _Link) -> dict[str, Any] | None:
-        """The link's new put-back count when one more is allowed this hour, else None."""
-        since = link.put_backs_since
-        if since is None or self.now - since >= _HOUR:
-            since, count = self.now, 0
-        else:
-            count = link.put_backs
-        if count >= self.limit:
-            return None
-        return {"put_backs": count + 1, "put_backs_since": since}
-
-    async def remove(self, link: _Link) -> None:
-        if not is_pending(link.event_key):
-            with contextlib.suppress(NotFound):
-                await self.tokens.call(
-                    partial(
-                        self.provider.delete_event,
-                        calendar_id=self.calendar_id,
-                        event_id=link.event_key,
-                    )
-                )
-            self.writes += 1
-        async with self.engine.begin() as conn:
-            await conn.execute(delete(EventLink).where(EventLink.id == link.id))
-
-    async def create(
-        self, link_id: int, b: _Booking, generation: int, marker: str, **extra: Any
-    ) -> None:
-        """Create under the key of `generation` (the intent is already on the link, so
-        a crash before the answer is finished by the next pass with the same key)."""
-        event = self.event(b, generation, marker)
-        written = await self.tokens.call(
-            partial(self.provider.create_event, calendar_id=self.calendar_id, event=event)
-        )
-        self.writes += 1
-        await self._set(link_id, **self._written(b, written), **extra)
-
-    async def regenerate(self, link: _Link, b: _Booking, **extra: Any) -> None:
-        """The member deleted the block: write it again under a new generation."""
-        generation = link.generation + 1
-        marker = link.marker or new_marker()
-        await self._set(
-            link.id,
-            event_key=f"{BLOCK_PENDING}{b.id}",
-            generation=generation,
-            marker=marker,
-            **extra,
-        )
-        await self.create(link.id, b, generation, marker)
-
-    async def rewrite(self, link: _Link, b: _Booking, **extra: Any) -> None:
-        event = self.event(b, link.generation, link.marker or new_marker())
-        try:
-            written = await self.tokens.call(
-                partial(
-                    self.provider.update_event,
-                    calendar_id=self.calendar_id,
-                    event_id=link.event_key,
-                    event=event,
-                )
-            )
-        except NotFound:
-            await self.regenerate(link, b, **extra)
-            return
-        self.writes += 1
-        await self._set(link.id, **self._written(b, written), **extra)
-
-    async def add(self, b: _Booking) -> None:
-        marker = new_marker()
-        async with self.engine.begin() as conn:
-            link_id = await conn.scalar(
-                insert(EventLink)
-                .values(
-                    connection_id=self.target.connection_id,
-                    event_key=f"{BLOCK_PENDING}{b.id}",
-                    booking_id=b.id,
-                    booking_version=b.version,
-                    kind=BLOCK,
-                    marker=marker,
-                    updated_at=clock.now(),
-                )
-                .on_conflict_do_nothing()
-                .returning(EventLink.id)
-            )
-        if link_id is not None:
-            await self.create(link_id, b, 0, marker)
 
 
 async def push_blocks(
@@ -325,7 +128,7 @@ async def push_blocks(
     if target.coworker_id is None or target.calendar_id is None:
         return 0
     async with engine.connect() as conn:
-        links, shown, wanted = await _load(conn, target, now)
+        links, shown, wanted = await _load(conn, target, now, only_pending=only_pending)
     w = _Writer(engine, target, provider, tokens, now, put_backs_per_hour)
     if only_pending:
         for link in links:
@@ -359,7 +162,5 @@ async def push_blocks(
         elif link.pending == PUT_BACK and (allowed := w.may_put_back(link)) is not None:
             await w.rewrite(link, b, **allowed)
     linked = {link.booking_id for link in links}
-    for b in wanted.values():
-        if b.id not in linked:
-            await w.add(b)
+    await w.add_all([b for b in wanted.values() if b.id not in linked])
     return w.writes

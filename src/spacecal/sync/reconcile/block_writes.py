@@ -1,0 +1,302 @@
+"""One pass's writes of availability blocks (blocks.py decides what is owed): the
+provider calls and the links that record them, a create's intent recorded before
+the provider answers."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any, Protocol, cast
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spacecal import clock
+from spacecal.db.models import Booking, Connection, Coworker, EventLink
+from spacecal.providers.base import (
+    CalendarProvider,
+    Conflict,
+    EventWrite,
+    NotFound,
+    ProviderError,
+    WrittenEvent,
+)
+from spacecal.sync.naming import block_key, new_marker
+from spacecal.sync.reconcile.target import SyncTarget
+from spacecal.sync.reconcile.touched import BLOCK
+from spacecal.sync.reconcile.writeback import PENDING, is_pending
+from spacecal.sync.tokens import AccountTokens
+
+BLOCK_TITLE = "Booked"
+# A create owed (its intent recorded before the provider's answer): this key.
+BLOCK_PENDING = PENDING + "block:"
+_HOUR = timedelta(hours=1)
+
+
+class _BatchCreates(Protocol):
+    """An adapter with `capabilities.batch_writes` (providers/base.py)."""
+
+    async def create_events(
+        self, access: str, calendar_id: str, events: list[EventWrite]
+    ) -> list[WrittenEvent | ProviderError]: ...
+
+
+# --- after the commit: writing the difference ---------------------------------------
+
+
+@dataclass(frozen=True)
+class _Booking:
+    id: int
+    from_time: datetime
+    to_time: datetime
+    version: int
+    cancelled: bool
+    coworker_id: int | None
+    full_name: str | None
+
+
+@dataclass(frozen=True)
+class _Link:
+    id: int
+    event_key: str
+    booking_id: int | None
+    booking_version: int | None
+    generation: int
+    marker: str | None
+    block_title: str | None
+    pending: str | None
+    put_backs: int
+    put_backs_since: datetime | None
+
+
+def _booking_columns() -> tuple[Any, ...]:
+    return (
+        Booking.id,
+        Booking.from_time,
+        Booking.to_time,
+        Booking.version,
+        Booking.cancelled_at,
+        Booking.coworker_id,
+        Coworker.full_name,
+    )
+
+
+def _as_booking(r: Any) -> _Booking:
+    return _Booking(
+        r.id,
+        r.from_time,
+        r.to_time,
+        r.version,
+        r.cancelled_at is not None,
+        r.coworker_id,
+        r.full_name,
+    )
+
+
+def block_title(target: SyncTarget, full_name: str | None) -> str:
+    """ "Booked", or the booking member's full name when the business shows names."""
+    return full_name if target.availability_names and full_name else BLOCK_TITLE
+
+
+class _Writer:
+    """The writes of one pass over one calendar's blocks."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        target: SyncTarget,
+        provider: CalendarProvider,
+        tokens: AccountTokens,
+        now: datetime,
+        put_backs_per_hour: int,
+    ) -> None:
+        assert target.calendar_id is not None
+        self.engine, self.target, self.provider, self.tokens = engine, target, provider, tokens
+        self.calendar_id = target.calendar_id
+        self.now, self.limit = now, put_backs_per_hour
+        self.writes = 0
+
+    def event(self, b: _Booking, generation: int, marker: str) -> EventWrite:
+        return EventWrite(
+            idempotency_key=block_key(marker, generation),
+            title=block_title(self.target, b.full_name),
+            description="",  # never the booking's notes or any other detail
+            start=b.from_time,
+            end=b.to_time,
+            time_zone=self.target.time_zone,
+            marker=marker,
+            block=True,
+        )
+
+    async def _set(self, link_id: int, **values: Any) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                update(EventLink)
+                .where(EventLink.id == link_id)
+                .values(updated_at=clock.now(), **values)
+            )
+
+    def _written(self, b: _Booking, written: WrittenEvent) -> dict[str, Any]:
+        return {
+            "event_key": written.event_id,
+            "written_etag": written.etag,
+            "booking_version": b.version,
+            "block_title": block_title(self.target, b.full_name),
+            "pending_write": None,
+            "pending_since": None,
+        }
+
+    def may_put_back(self, link: _Link) -> dict[str, Any] | None:
+        """The link's new put-back count when one more is allowed this hour, else None."""
+        since = link.put_backs_since
+        if since is None or self.now - since >= _HOUR:
+            since, count = self.now, 0
+        else:
+            count = link.put_backs
+        if count >= self.limit:
+            return None
+        return {"put_backs": count + 1, "put_backs_since": since}
+
+    async def remove(self, link: _Link) -> None:
+        if not is_pending(link.event_key):
+            with contextlib.suppress(NotFound):
+                await self.tokens.call(
+                    partial(
+                        self.provider.delete_event,
+                        calendar_id=self.calendar_id,
+                        event_id=link.event_key,
+                    )
+                )
+            self.writes += 1
+        async with self.engine.begin() as conn:
+            await conn.execute(delete(EventLink).where(EventLink.id == link.id))
+
+    async def create(
+        self, link_id: int, b: _Booking, generation: int, marker: str, **extra: Any
+    ) -> None:
+        """Create under the key of `generation` (the intent is already on the link, so
+        a crash before the answer is finished by the next pass with the same key)."""
+        event = self.event(b, generation, marker)
+        written = await self.tokens.call(
+            partial(self.provider.create_event, calendar_id=self.calendar_id, event=event)
+        )
+        self.writes += 1
+        await self._set(link_id, **self._written(b, written), **extra)
+
+    async def regenerate(self, link: _Link, b: _Booking, **extra: Any) -> None:
+        """The member deleted the block: write it again under a new generation."""
+        generation = link.generation + 1
+        marker = link.marker or new_marker()
+        await self._set(
+            link.id,
+            event_key=f"{BLOCK_PENDING}{b.id}",
+            generation=generation,
+            marker=marker,
+            **extra,
+        )
+        await self.create(link.id, b, generation, marker)
+
+    async def rewrite(self, link: _Link, b: _Booking, **extra: Any) -> None:
+        event = self.event(b, link.generation, link.marker or new_marker())
+        try:
+            written = await self.tokens.call(
+                partial(
+                    self.provider.update_event,
+                    calendar_id=self.calendar_id,
+                    event_id=link.event_key,
+                    event=event,
+                )
+            )
+        except NotFound:
+            await self.regenerate(link, b, **extra)
+            return
+        self.writes += 1
+        await self._set(link.id, **self._written(b, written), **extra)
+
+    async def _links(self, bookings: list[_Booking]) -> list[tuple[int, _Booking, str]]:
+        """Record the intent of each create (a pending link), skipping bookings another
+        pass over this calendar linked since our snapshot (its link then holds the
+        event id, so the pending key does not conflict): the connection's row lock
+        orders that check with the insert."""
+        by_id = {b.id: b for b in bookings}
+        markers = {b.id: new_marker() for b in bookings}
+        async with self.engine.begin() as conn:
+            await conn.execute(
+                select(Connection.id)
+                .where(Connection.id == self.target.connection_id)
+                .with_for_update()
+            )
+            linked = set(
+                await conn.scalars(
+                    select(EventLink.booking_id).where(
+                        EventLink.connection_id == self.target.connection_id,
+                        EventLink.kind == BLOCK,
+                        EventLink.booking_id.in_(list(by_id)),
+                    )
+                )
+            )
+            rows = [
+                {
+                    "connection_id": self.target.connection_id,
+                    "event_key": f"{BLOCK_PENDING}{b.id}",
+                    "booking_id": b.id,
+                    "booking_version": b.version,
+                    "kind": BLOCK,
+                    "marker": markers[b.id],
+                    "updated_at": clock.now(),
+                }
+                for b in bookings
+                if b.id not in linked
+            ]
+            if not rows:
+                return []
+            made = await conn.execute(
+                insert(EventLink)
+                .values(rows)
+                .on_conflict_do_nothing()
+                .returning(EventLink.id, EventLink.booking_id)
+            )
+            found = {int(r.booking_id): int(r.id) for r in made}
+        return [(found[b.id], b, markers[b.id]) for b in bookings if b.id in found]
+
+    async def add_all(self, bookings: list[_Booking]) -> None:
+        made = await self._links(bookings) if bookings else []
+        if len(made) > 1 and self.provider.capabilities.batch_writes:
+            await self._create_batch(made)
+            return
+        for link_id, b, marker in made:
+            await self.create(link_id, b, 0, marker)
+
+    async def _create_batch(self, made: list[tuple[int, _Booking, str]]) -> None:
+        """Many creates of this one account in batch requests (a new connection's fill);
+        each inner call still takes its own place in the account's budget."""
+        batch = cast(_BatchCreates, self.provider)
+        answers = await self.tokens.call(
+            partial(
+                batch.create_events,
+                calendar_id=self.calendar_id,
+                events=[self.event(b, 0, marker) for _, b, marker in made],
+            )
+        )
+        failed: ProviderError | None = None
+        again: list[tuple[int, _Booking, str]] = []
+        async with self.engine.begin() as conn:
+            for (link_id, b, marker), answer in zip(made, answers, strict=True):
+                if isinstance(answer, WrittenEvent):
+                    self.writes += 1
+                    await conn.execute(
+                        update(EventLink)
+                        .where(EventLink.id == link_id)
+                        .values(updated_at=clock.now(), **self._written(b, answer))
+                    )
+                elif isinstance(answer, Conflict):
+                    again.append((link_id, b, marker))  # already there: read or restored
+                elif failed is None:
+                    failed = answer
+        for link_id, b, marker in again:
+            await self.create(link_id, b, 0, marker)
+        if failed is not None:
+            raise failed  # the rest stay pending: the next pass finishes them
