@@ -13,8 +13,8 @@ rewrites each pre-existing event once, paced like every other write.
 A member's own booked event gets `marker = ''` when its link is made (commit.py):
 spacecal writes no property into it, so it owes nothing. Links from before that
 cannot tell a member's event from spacecal's, so they are written once too, which
-is harmless (the property is the only change). CalDAV events never carried a
-booking id.
+is harmless (the property is the only change). Series instances are members'
+events and are left alone. CalDAV events never carried a booking id.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ def _unscrubbed() -> ColumnElement[bool]:
         EventLink.kind == "booking",
         EventLink.marker.is_(None),
         EventLink.booking_id.is_not(None),
+        # spacecal never wrote a series: an instance is a member's own event, and a
+        # write to one would make it an exception.
+        EventLink.series_key.is_(None),
         ~EventLink.event_key.startswith(PENDING),
     )
 
