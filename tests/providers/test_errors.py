@@ -101,7 +101,8 @@ def test_html_bodies_become_plain_text() -> None:
 
 async def test_registry_offers_only_configured_providers() -> None:
     bare = Settings(google_client_id=None, microsoft_client_id=None)
-    assert configured_providers(bare) == []
+    # CalDAV needs no client credentials: the member brings the server and password.
+    assert configured_providers(bare) == ["caldav"]
     assert missing_settings_message("google", bare) == (
         "Set SPACECAL_GOOGLE_CLIENT_ID and SPACECAL_GOOGLE_CLIENT_SECRET to offer Google Calendar"
     )
@@ -115,7 +116,7 @@ async def test_registry_offers_only_configured_providers() -> None:
         microsoft_client_id="m",
         microsoft_client_secret="ms",
     )
-    assert configured_providers(both) == ["google", "microsoft"]
+    assert configured_providers(both) == ["google", "microsoft", "caldav"]
     async with httpx2.AsyncClient() as client:
         google = build_provider("google", both, client)
         assert google.name == "google" and "gs" not in repr(google)

@@ -432,7 +432,9 @@ class EventLink(Base):
     )
     # A block deleted by the member is written again under generation + 1 (a new key).
     generation: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")
-    # The opaque value in spacecal's event property; never read back by sync.
+    # The opaque value in spacecal's event property; never read back by sync. '' on a
+    # member's own event (no property of ours); NULL: written before markers, still
+    # carrying the booking id (sync/reconcile/scrub.py).
     marker: Mapped[str | None] = mapped_column(String(64))
     block_title: Mapped[str | None] = mapped_column(Text)
     put_backs: Mapped[int] = mapped_column(Integer, nullable=False, default=0, server_default="0")

@@ -381,9 +381,12 @@ class CalendarProvider(Protocol):
         start: datetime | None = None,
         end: datetime | None = None,
         time_zone: str | None = None,
+        marker: str | None = None,
     ) -> WrittenEvent:
         """Change only the given parts of an event (or one instance of a series): marking
-        a refused event changes its text; putting a refused move back changes its time."""
+        a refused event changes its text; putting a refused move back changes its time.
+        `marker`: write spacecal's opaque marker and clear the booking-id property of
+        events written before markers (Google, Graph; sync/reconcile/scrub.py)."""
         ...
 
     async def delete_event(self, access: str, calendar_id: str, event_id: str) -> None:

@@ -61,12 +61,11 @@ def merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     for key, value in patch.items():
         if value is None:
             out.pop(key, None)
-        elif (
-            isinstance(value, dict)
-            and isinstance(out.get(key), dict)
-            and key not in ("start", "end")
-        ):
-            out[key] = merge(out[key], value)
+        elif isinstance(value, dict) and key not in ("start", "end"):
+            # Maps merge key by key (extendedProperties.private); a null removes a key,
+            # also in a map the event did not have yet.
+            base_map = out.get(key)
+            out[key] = merge(base_map if isinstance(base_map, dict) else {}, value)
         else:
             out[key] = value
     return out

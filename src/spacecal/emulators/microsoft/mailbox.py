@@ -266,7 +266,11 @@ class Mailbox:
         event.body = self._body(payload, event.body)
         event.show_as = self._show_as(payload, event.show_as)
         if "singleValueExtendedProperties" in payload:
-            event.extended.update(self._extended(payload))
+            # Upsert by id (ids compare case-insensitively); Graph has no delete here.
+            for pid, value in self._extended(payload).items():
+                for known in [k for k in event.extended if k.lower() == pid.lower()]:
+                    del event.extended[known]
+                event.extended[pid] = value
         event.extra.update({k: payload[k] for k in PASSTHROUGH_FIELDS if k in payload})
         if reshaped and event.recurrence is not None:
             event.overrides.clear()

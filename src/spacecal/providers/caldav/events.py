@@ -310,9 +310,11 @@ class CalDavEvents:
         start: datetime | None = None,
         end: datetime | None = None,
         time_zone: str | None = None,
+        marker: str | None = None,
     ) -> WrittenEvent:
         """Read, change the given parts (of one instance for an instance key), PUT
-        with If-Match; one retry after a 412, then EditConflict."""
+        with If-Match; one retry after a 412, then EditConflict. `marker` is not
+        used: CalDAV events never carried a booking id to scrub."""
         dav = self._dav(access)
         path, rid = ical.split_key(event_id)
         url = self._event_url(access, calendar_id, path)

@@ -42,6 +42,7 @@ from spacecal.providers.google.wire import (
     event_body,
     event_id_for,
     facts_of,
+    marker_patch,
     time_body,
     to_event,
 )
@@ -410,6 +411,7 @@ class GoogleProvider:
         start: datetime | None = None,
         end: datetime | None = None,
         time_zone: str | None = None,
+        marker: str | None = None,
     ) -> WrittenEvent:
         """PATCH only the given parts; an instance id patches that one instance."""
         body: dict[str, Any] = {}
@@ -422,6 +424,8 @@ class GoogleProvider:
             body["start"] = time_body(start, zone)
         if end is not None:
             body["end"] = time_body(end, zone)
+        if marker is not None:
+            body["extendedProperties"] = marker_patch(marker)
         made = await self._call("PATCH", self._event_path(calendar_id, event_id), access, body=body)
         return WrittenEvent(event_id=str(made["id"]), etag=str(made["etag"]))
 

@@ -24,6 +24,8 @@ from spacecal.providers.http import json_body
 
 # The private property holding spacecal's opaque marker (EventWrite.marker).
 MARKER_PROPERTY = "spacecal"
+# Events written before markers carry the booking id here; `marker_patch` removes it.
+LEGACY_BOOKING_PROPERTY = "spacecalBookingId"
 _MIN_ID, _MAX_ID = 5, 1024
 
 
@@ -135,6 +137,12 @@ def event_body(event: EventWrite) -> dict[str, Any]:
         # Busy, silent, nobody invited: a block only says the room is taken.
         body.update(transparency="opaque", reminders={"useDefault": False}, attendees=[])
     return body
+
+
+def marker_patch(marker: str) -> dict[str, Any]:
+    """PATCH merges private properties key by key, and a null value removes a key: the
+    opaque marker in, the legacy booking id out."""
+    return {"private": {MARKER_PROPERTY: marker, LEGACY_BOOKING_PROPERTY: None}}
 
 
 def facts_of(item: dict[str, Any], calendar_id: str, account_email: str) -> CalendarFacts:

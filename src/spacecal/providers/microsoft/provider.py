@@ -43,7 +43,13 @@ from spacecal.providers.microsoft.consent import admin_consent_url, needs_admin_
 from spacecal.providers.microsoft.delta import GraphDelta
 from spacecal.providers.microsoft.marker import MARKER, MARKER_EXPAND, facts_of
 from spacecal.providers.microsoft.subscriptions import GraphSubscriptions
-from spacecal.providers.microsoft.wire import event_body, text_body, time_body, transaction_id_for
+from spacecal.providers.microsoft.wire import (
+    event_body,
+    marker_properties,
+    text_body,
+    time_body,
+    transaction_id_for,
+)
 from spacecal.providers.paths import calendar_segment, event_segment
 
 SCOPES = ("openid", "email", "offline_access", "User.Read", "Calendars.ReadWrite")
@@ -229,6 +235,7 @@ class MicrosoftProvider(GraphSubscriptions, GraphDelta):
         start: datetime | None = None,
         end: datetime | None = None,
         time_zone: str | None = None,
+        marker: str | None = None,
     ) -> WrittenEvent:
         """PATCH only the given parts; an occurrence id makes that occurrence an
         exception, as in Outlook."""
@@ -242,6 +249,8 @@ class MicrosoftProvider(GraphSubscriptions, GraphDelta):
             body["start"] = time_body(start, zone)
         if end is not None:
             body["end"] = time_body(end, zone)
+        if marker is not None:
+            body["singleValueExtendedProperties"] = marker_properties(marker)
         made = await self._call("PATCH", f"/me/events/{event_segment(event_id)}", access, body=body)
         return WrittenEvent(event_id=str(made["id"]), etag=str(made["changeKey"]))
 

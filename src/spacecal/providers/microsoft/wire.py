@@ -24,6 +24,9 @@ from spacecal.providers.microsoft.text import body_text
 # A fixed property set GUID for spacecal's single-value extended property.
 # Holds spacecal's opaque marker (EventWrite.marker).
 MARKER_PROPERTY_ID = "String {6f1b7a0e-3c55-4a8e-9d43-5ac0b1e7c2f1} Name spacecal"
+# Events written before markers carry the booking id here. PATCH cannot delete a
+# single-value extended property, so `marker_properties` overwrites it with "".
+LEGACY_BOOKING_PROPERTY_ID = "String {6f1b7a0e-3c55-4a8e-9d43-5ac0b1e7c2f1} Name spacecalBookingId"
 _TRANSACTION_NS = uuid.UUID("2f0c8a47-5d1e-4f8a-b3a9-7e6d2c1b0a95")
 _CALENDAR_RE = re.compile(r"calendars(?:\('|/)([^/']+)(?:'\))?/events$", re.IGNORECASE)
 
@@ -135,3 +138,11 @@ def event_body(event: EventWrite) -> dict[str, Any]:
         # Busy, silent, nobody invited: a block only says the room is taken.
         body.update(showAs="busy", isReminderOn=False, attendees=[])
     return body
+
+
+def marker_properties(marker: str) -> list[dict[str, str]]:
+    """The opaque marker written, the legacy booking-id property emptied (upsert by id)."""
+    return [
+        {"id": MARKER_PROPERTY_ID, "value": marker},
+        {"id": LEGACY_BOOKING_PROPERTY_ID, "value": ""},
+    ]

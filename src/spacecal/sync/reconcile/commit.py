@@ -159,6 +159,7 @@ async def commit_plan(
                     "booking_id": booking_id,
                     "booking_version": 1,
                     "series_key": series_of.get(c.event_key),
+                    "marker": "",  # the member's own event: no property of ours (scrub.py)
                     **NOT_REFUSED,
                 },
             )

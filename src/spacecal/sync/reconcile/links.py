@@ -35,6 +35,7 @@ _LINK_TYPES = {
     "refused_end": "timestamptz",
     "refused_all_day": "boolean",
     "refused_reason": "text",
+    "marker": "text",
 }
 
 

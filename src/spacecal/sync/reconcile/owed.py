@@ -9,7 +9,8 @@ debt its reconcile would not pay:
 - a write owed to a member's event (`event_links.pending_write`);
 - a linked booking changed since it was written (version) or cancelled;
 - a live future booking of the member for this resource with no event here;
-- availability blocks missing, to be removed or retitled (sync/reconcile/blocks.py).
+- availability blocks missing, to be removed or retitled (sync/reconcile/blocks.py);
+- an event written before markers, still carrying the booking id (sync/reconcile/scrub.py).
 
 A quiet poll: a polled connection (sync/polling.py) whose sync-collection came back
 empty with the same token. When it is healthy and owes nothing (not behind, no create
@@ -36,6 +37,7 @@ from spacecal.db.models import (
     EventLink,
     Resource,
 )
+from spacecal.sync.reconcile import scrub
 from spacecal.sync.reconcile.writeback import PENDING
 
 
@@ -84,6 +86,7 @@ def behind(now: datetime, put_backs_per_hour: int = 3) -> ColumnElement[bool]:
     return or_(
         owed,
         stale,
+        scrub.owed(),
         and_(Connection.coworker_id.is_not(None), or_(missing, _blocks_behind(now))),
     )
 

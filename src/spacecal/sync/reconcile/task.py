@@ -65,6 +65,7 @@ from spacecal.sync.reconcile.outcome import (
 )
 from spacecal.sync.reconcile.owed import owes_nothing, record_quiet_poll
 from spacecal.sync.reconcile.pull import changes_to_decide, pull_with_window
+from spacecal.sync.reconcile.scrub import push_scrubs
 from spacecal.sync.reconcile.target import SyncTarget, load_links, load_target, sync_state
 from spacecal.sync.reconcile.touched import record_touches, separate, split_links
 from spacecal.sync.reconcile.verify import CalendarUnverified, verify
@@ -140,6 +141,7 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
             return outcome
         if paused is None:
             outcome.writes += await push_pending(engine, target, provider, tokens)
+            outcome.writes += await push_scrubs(engine, target, provider, tokens)
             outcome.writes += await push_bookings(engine, target, provider, tokens, now=clock.now())
             outcome.writes += await push_blocks(
                 engine, target, provider, tokens, now=clock.now(), put_backs_per_hour=put_backs
