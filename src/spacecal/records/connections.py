@@ -106,34 +106,40 @@ def _owned(field: Field) -> Field:
     return field
 
 
+# What every provider's connection record starts with.
+_COMMON_FIELDS = (
+    Field(
+        "ResourceId",
+        Kind.INT,
+        "resource_id",
+        required=True,
+        nullable=False,
+        reference="Resource",
+        description="The room or desk this calendar books.",
+    ),
+    Field(
+        "CoworkerId",
+        Kind.INT,
+        "coworker_id",
+        reference="Coworker",
+        description="The customer who connected.",
+    ),
+    Field(
+        "Name",
+        Kind.STR,
+        "name",
+        required=True,
+        nullable=False,
+        max_length=400,
+        description="Display name of the calendar in the customer's account.",
+    ),
+)
+
+
 def _connection_fields(google: bool) -> tuple[Field, ...]:
     provider = "Google" if google else "Microsoft Graph"
     fields = [
-        Field(
-            "ResourceId",
-            Kind.INT,
-            "resource_id",
-            required=True,
-            nullable=False,
-            reference="Resource",
-            description="The room or desk this calendar books.",
-        ),
-        Field(
-            "CoworkerId",
-            Kind.INT,
-            "coworker_id",
-            reference="Coworker",
-            description="The customer who connected.",
-        ),
-        Field(
-            "Name",
-            Kind.STR,
-            "name",
-            required=True,
-            nullable=False,
-            max_length=400,
-            description="Display name of the calendar in the customer's account.",
-        ),
+        *_COMMON_FIELDS,
         Field(
             "SubscriptionId",
             Kind.STR,
@@ -183,31 +189,7 @@ def _caldav_fields() -> tuple[Field, ...]:
     """CoworkerCalDavCalendar: no push channel; the server and user instead (never the
     password: it lives only in the account's encrypted secret)."""
     fields = (
-        Field(
-            "ResourceId",
-            Kind.INT,
-            "resource_id",
-            required=True,
-            nullable=False,
-            reference="Resource",
-            description="The room or desk this calendar books.",
-        ),
-        Field(
-            "CoworkerId",
-            Kind.INT,
-            "coworker_id",
-            reference="Coworker",
-            description="The customer who connected.",
-        ),
-        Field(
-            "Name",
-            Kind.STR,
-            "name",
-            required=True,
-            nullable=False,
-            max_length=400,
-            description="Display name of the calendar in the customer's account.",
-        ),
+        *_COMMON_FIELDS,
         Field(
             "CalendarId",
             Kind.STR,
