@@ -211,66 +211,43 @@ async def decide_instance(
 ) -> Line:
     """Book, move or keep one instance (or the single event); the Line says which."""
     start, end = span
+
+    async def record(
+        booking_id: int | None, at: tuple[datetime, datetime], status: str, reason: str = ""
+    ) -> None:
+        await save(
+            ctx,
+            uid,
+            key,
+            event,
+            organizer,
+            booking_id=booking_id,
+            span=at,
+            status=status,
+            reason=reason,
+        )
+
     if row is not None and row.booking_id is not None and row.booking_live:
         if (row.start_time, row.end_time) == span:
-            await save(
-                ctx,
-                uid,
-                key,
-                event,
-                organizer,
-                booking_id=row.booking_id,
-                span=span,
-                status="accepted",
-            )
+            await record(row.booking_id, span, "accepted")
             return Line(start, end, "kept")
         reason = await _move(ctx, row.booking_id, start, end)
         if reason:
-            await save(
-                ctx,
-                uid,
-                key,
-                event,
-                organizer,
-                booking_id=row.booking_id,
-                span=(row.start_time or start, row.end_time or end),
-                status="accepted",
-                reason=reason,
-            )
+            kept = (row.start_time or start, row.end_time or end)
+            await record(row.booking_id, kept, "accepted", reason)
             return Line(start, end, "declined", reason)
-        await save(
-            ctx, uid, key, event, organizer, booking_id=row.booking_id, span=span, status="accepted"
-        )
+        await record(row.booking_id, span, "accepted")
         return Line(start, end, "moved")
     if row is not None and row.booking_id is not None and (row.start_time, row.end_time) == span:
         # Cancelled elsewhere, and the invitation did not move it: it stays cancelled.
-        await save(
-            ctx,
-            uid,
-            key,
-            event,
-            organizer,
-            booking_id=row.booking_id,
-            span=span,
-            status="cancelled",
-        )
+        await record(row.booking_id, span, "cancelled")
         return Line(start, end, "kept")
     booking_id, reason = await _create(ctx, start, end, series)
     if booking_id is None:
-        await save(
-            ctx,
-            uid,
-            key,
-            event,
-            organizer,
-            booking_id=None,
-            span=span,
-            status="declined",
-            reason=reason,
-        )
+        await record(None, span, "declined", reason)
         return Line(start, end, "declined", reason)
     ctx.created += 1
-    await save(ctx, uid, key, event, organizer, booking_id=booking_id, span=span, status="accepted")
+    await record(booking_id, span, "accepted")
     return Line(start, end, "booked")
 
 
