@@ -32,11 +32,13 @@ from spacecal.jobs import names
 from spacecal.logs import current_trace
 
 
-def _args(connection_id: int, trace: str | None) -> dict[str, object]:
+def _args(connection_id: int, trace: str | None, *, blocks_only: bool = False) -> dict[str, object]:
     # The trace id rides along only when there is one (older jobs have none).
     args: dict[str, object] = {"connection_id": connection_id}
     if trace is not None:
         args["trace"] = trace
+    if blocks_only:
+        args["blocks_only"] = True
     return args
 
 
@@ -65,6 +67,12 @@ async def _named_locks(conn: AsyncConnection, account_ids: set[int]) -> dict[int
 
 def connection_queueing_lock(connection_id: int) -> str:
     return f"reconcile:{connection_id}"
+
+
+def blocks_queueing_lock(connection_id: int) -> str:
+    """The queueing lock of a connection's blocks-only reconcile: its own, so a queued
+    one never swallows a notification's full reconcile (nor the reverse)."""
+    return f"blocks:{connection_id}"
 
 
 def _reconcile_job(
@@ -130,4 +138,28 @@ async def defer_reconciles(conn: AsyncConnection, requests: Sequence[ReconcileRe
     ]
     # A fixed order (by queueing lock), so concurrent batches insert in the same order.
     batch.sort(key=lambda j: j.queueing_lock or "")
+    return await jobs.defer_many(conn, names.RECONCILE, batch)
+
+
+async def defer_block_writes(
+    conn: AsyncConnection, targets: Sequence[tuple[int, int | None]]
+) -> int:
+    """Queue a blocks-only reconcile (`reconcile(..., blocks_only=True)`: write the
+    availability blocks the calendar owes, no pull) for each (connection, account), in
+    `conn`'s transaction and one insert. Same task and same lock as a reconcile (the
+    account's: one sync per mailbox at a time, so it never runs beside a pull of the
+    calendar it writes); its own queueing lock, so a storm of booking changes still
+    coalesces to one running + one queued per calendar. Returns how many were queued."""
+    wanted = dict(targets)
+    named = await _named_locks(conn, {a for a in wanted.values() if a is not None})
+    trace = current_trace()
+    batch = [
+        jobs.JobRow(
+            # (no account has id 0: `or 0` only keeps the lookup typed)
+            named.get(account_id or 0) or account_lock(account_id, connection_id),
+            blocks_queueing_lock(connection_id),
+            _args(connection_id, trace, blocks_only=True),
+        )
+        for connection_id, account_id in sorted(wanted.items())
+    ]
     return await jobs.defer_many(conn, names.RECONCILE, batch)

@@ -21,11 +21,15 @@ procrastinate worker; one pass, in one transaction:
 
 Before step 1, it expands up to `dispatch_batch_size` rows of `booking_changes` (one
 per booking change, written in the booking's transaction by spacecal.bookings) into
-marks on every other calendar of the booking's resource (their availability blocks,
-sync/reconcile/blocks.py), so the booking's own transaction never locks those rows;
-the claim below then takes those marks in the same pass. Marks are level-triggered:
-three changes of one booking in a second still leave one mark per calendar, and the
-reconcile's queueing lock makes it at most one queued job.
+a blocks-only reconcile of every other calendar of the booking's resource (their
+availability blocks, sync/reconcile/blocks.py; jobs/reconcile.py
+`defer_block_writes`), so the booking's own transaction never locks those rows. A
+blocks-only reconcile writes what the calendar owes in blocks without pulling (push
+and polls stay the truth for the member's own edits): a full reconcile per calendar
+cost a pull, the decision and a commit for one block (docs/performance.md). They are
+level-triggered too: three changes of one booking in a second still leave at most one
+queued blocks-only job per calendar (its own queueing lock), which reads the tables
+when it runs.
 
 So a mark is cleared exactly when its job and its counts commit; a worker that dies
 mid-pass leaves the marks for the next pass. Marks are level-triggered state: if no
@@ -44,7 +48,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacecal import activity, clock, jobs
-from spacecal.jobs.reconcile import ReconcileRequest, defer_reconciles
+from spacecal.jobs.reconcile import ReconcileRequest, defer_block_writes, defer_reconciles
 
 log = logging.getLogger("spacecal.dispatch")
 
@@ -73,7 +77,7 @@ _TAKE_CHANGES = text(
 # else (the member's own are queued by the write path itself), where the business
 # shows availability or a block of the booking is already there (to be removed).
 _OWING = text(
-    "SELECT DISTINCT c.id FROM bookings b"
+    "SELECT DISTINCT c.id, c.provider_account_id FROM bookings b"
     " JOIN connections c ON c.resource_id = b.resource_id"
     " AND c.coworker_id IS DISTINCT FROM b.coworker_id"
     " JOIN resources r ON r.id = b.resource_id JOIN businesses z ON z.id = r.business_id"
@@ -81,13 +85,6 @@ _OWING = text(
     " AND (z.availability_days_ahead > 0 OR EXISTS (SELECT 1 FROM event_links l"
     " WHERE l.connection_id = c.id AND l.booking_id = b.id))"
 )
-# Marked in id order, so two dispatchers never wait for each other crosswise.
-_MARK = text(
-    "UPDATE connections c SET sync_requested_at = COALESCE(c.sync_requested_at, :now)"
-    " FROM (SELECT id FROM connections WHERE id = ANY(CAST(:ids AS bigint[]))"
-    " ORDER BY id FOR UPDATE) l WHERE c.id = l.id"
-)
-
 # An idle poll's whole cost: one autocommit probe of the partial index on marks and of
 # the (usually empty) outbox, where the claim would be a transaction (BEGIN, claim,
 # COMMIT: three round trips). A worker polls every `dispatch_poll_seconds` (0.05 s by
@@ -113,14 +110,13 @@ class Dispatched:
 
 
 async def expand_changes(conn: AsyncConnection, *, limit: int) -> int:
-    """Turn up to `limit` booking changes into marks on the calendars owing blocks;
-    returns how many changes were taken."""
+    """Turn up to `limit` booking changes into blocks-only reconciles of the calendars
+    owing blocks; returns how many changes were taken."""
     taken = list(await conn.scalars(_TAKE_CHANGES, {"n": limit}))
     if not taken:
         return 0
-    owing = list(await conn.scalars(_OWING, {"ids": sorted(set(taken))}))
-    if owing:
-        await conn.execute(_MARK, {"ids": owing, "now": clock.now()})
+    owing = (await conn.execute(_OWING, {"ids": sorted(set(taken))})).all()
+    await defer_block_writes(conn, [(int(r.id), r.provider_account_id) for r in owing])
     return len(taken)
 
 
@@ -134,7 +130,7 @@ async def dispatch_once(engine: AsyncEngine, *, batch: int) -> Dispatched:
     async with engine.begin() as conn:
         outbox = await jobs.drain_outbox(conn, limit=batch) if outboxed else 0
         changes = await expand_changes(conn, limit=batch) if changed else 0
-        rows = (await conn.execute(_CLAIM, {"n": batch})).all() if marked or changes else []
+        rows = (await conn.execute(_CLAIM, {"n": batch})).all() if marked else []
         if not rows:
             return Dispatched(0, 0, 0, outbox, changes)
         queued = await defer_reconciles(

@@ -12,6 +12,10 @@
 4. Push what this calendar is behind on (writeback.py), and the availability blocks
    it should hold (blocks.py; blocks are taken out of the pull before step 3).
 
+A blocks-only reconcile (the dispatcher's, for a booking change of the resource by
+someone else) does step 4's blocks alone, without a pull, when the calendar is in good
+standing (`_blocks_step_will_do`); otherwise it is a full reconcile.
+
 Safe to run twice: the cursor moves only with the commit, decisions are idempotent,
 writes are keyed. Failures are recorded in the sync's own condition on the connection
 (`health`, `last_error`, `consecutive_failures`, `retry_at`; db/conditions.py), waits
@@ -26,7 +30,7 @@ throttling, without counting as a failure (`paced` in the history).
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -76,7 +80,29 @@ from spacecal.sync.tokens import AccountUnavailable
 log = logging.getLogger("spacecal.sync")
 
 
-async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
+def _blocks_step_will_do(target: SyncTarget, paused: datetime | None) -> bool:
+    """A blocks-only reconcile skips the pull only for a calendar in good standing:
+    verified, synced before (a cursor), not paused, no failure to back off from, no
+    marker to write. Anything else takes the full reconcile, in the same job."""
+    return (
+        target.calendar_verified
+        and target.cursor is not None
+        and paused is None
+        and target.consecutive_failures == 0
+        and target.retry_at is None
+        and not target.marker_pending
+    )
+
+
+async def reconcile(
+    rt: SyncRuntime, connection_id: int, *, blocks_only: bool = False
+) -> ReconcileOutcome:
+    """One reconcile of the connection. `blocks_only` (queued by the dispatcher for a
+    booking change of the resource, jobs/reconcile.py `defer_block_writes`): write the
+    availability blocks the calendar owes and nothing else, without a pull. Push and
+    polls stay the truth for the member's edits (their marks queue full reconciles);
+    the pull that follows recognises the blocks by their links and etags (echoes), and
+    a create whose answer was lost stays a pending link, finished before any pull."""
     engine = rt.db.engine
     async with engine.connect() as conn:
         target = await load_target(conn, connection_id)
@@ -92,9 +118,11 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
     # The provider keeps the account read-only (sync/limits.py): pull and decide, but
     # leave every write to the sweep after the pause.
     paused = await limits.paused_until(engine, target.account_id, started)
+    blocks_only = blocks_only and _blocks_step_will_do(target, paused)
     # A poll of a calendar that owes nothing may end after its pull (owed.py).
     quiet = (
-        paused is None
+        not blocks_only
+        and paused is None
         and target.calendar_verified
         and is_polled(target.provider)
         and await owes_nothing(
@@ -105,6 +133,17 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
         )
     )
     try:
+        if blocks_only:
+            outcome.writes += await push_blocks(
+                engine,
+                target,
+                provider,
+                tokens,
+                now=clock.now(),
+                put_backs_per_hour=rt.settings.block_put_backs_per_hour,
+            )
+            await record_history(engine, target, started, outcome)
+            return outcome
         if not target.calendar_verified:
             await verify(
                 rt,
@@ -185,7 +224,7 @@ async def reconcile(rt: SyncRuntime, connection_id: int) -> ReconcileOutcome:
         outcome = ReconcileOutcome(ReconcileStatus.FAILED, error=error)
         await record_health(rt, target, Health.FAILING, exc, error)
     await record_history(engine, target, started, outcome)
-    if is_polled(target.provider):
+    if is_polled(target.provider) and not blocks_only:
         # The next poll (sync/polling.py); a failure's backoff is `retry_at`'s.
         changed = outcome.pulled > 0 and not outcome.full
         await record_poll(
@@ -284,20 +323,24 @@ async def _requeue_stalled(conn: AsyncConnection, args: dict[str, Any]) -> None:
 
 
 @jobs.task(names.RECONCILE, on_stalled=_requeue_stalled)
-async def reconcile_task(rt: SyncRuntime, connection_id: int, trace: str | None = None) -> None:
+async def reconcile_task(
+    rt: SyncRuntime, connection_id: int, trace: str | None = None, blocks_only: bool = False
+) -> None:
     """`trace`: the trace id of the first notification behind this job (sync/intake/dispatch.py),
     absent for jobs from other triggers (they get a new one). Bound for the run, so the
-    reconciles this one defers carry it on (jobs/reconcile.py)."""
+    reconciles this one defers carry it on (jobs/reconcile.py). `blocks_only`: the
+    dispatcher's job for a booking change elsewhere (see `reconcile`)."""
     with bind_trace(trace):
         async with metrics.timed_sync(rt.db.engine, connection_id) as timer:
-            outcome = await reconcile(rt, connection_id)
+            outcome = await reconcile(rt, connection_id, blocks_only=blocks_only)
             timer.outcome = outcome.status
         job_log.info(
-            "reconcile %s: %s (pulled %d, wrote %d%s)",
+            "reconcile %s: %s (pulled %d, wrote %d%s%s)",
             connection_id,
             outcome.status,
             outcome.pulled,
             outcome.writes,
             ", full" if outcome.full else "",
+            ", blocks only" if blocks_only else "",
             extra={"connection_id": connection_id},
         )
