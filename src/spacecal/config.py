@@ -448,6 +448,32 @@ class Settings(BaseSettings):
         "fight over it); later changes wait for the hour to pass.",
     )
 
+    block_fanout_batch: int = Field(
+        default=64,
+        ge=1,
+        le=1000,
+        description="A blocks-only reconcile (a booking change shown in the resource's "
+        "other calendars) takes up to this many more queued blocks-only reconciles of "
+        "other accounts into its own job, each still under its account's job lock; 1 "
+        "runs one calendar per job.",
+    )
+    block_fanout_concurrency: int = Field(
+        default=6,
+        ge=1,
+        le=64,
+        description="Calendars one such job writes at once (each holds a database "
+        "connection of the worker's pool while it does).",
+    )
+    block_create_concurrency: int = Field(
+        default=4,
+        ge=1,
+        le=16,
+        description="Availability blocks created at once in one calendar (a new "
+        "connection's fill); each is still its own request with its own idempotency "
+        "key, paced within the account's budget, and Graph's per-mailbox limit of 4 "
+        "concurrent requests still applies.",
+    )
+
     # --- keep-alive --------------------------------------------------------------
     google_renewal_margin_seconds: float = Field(
         default=24 * 3600.0,

@@ -4,6 +4,7 @@ package knows procrastinate").
 - names: every stored queue and task name;
 - registry: the `task` / `periodic_task` decorators the modules above register through;
 - queue: deferring in the caller's transaction (one, a batch, postpone, outbox);
+- batch: a running job taking more queued jobs of its kind, under their own locks;
 - reconcile: the reconcile job's locks and arguments (DESIGN, Jobs);
 - app, worker, periodic: building the procrastinate app, running a worker,
   schedules and stalled-job recovery;

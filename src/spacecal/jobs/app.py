@@ -19,6 +19,7 @@ from procrastinate import JobContext
 from spacecal.config import Settings
 from spacecal.db.url import to_libpq
 from spacecal.jobs import names
+from spacecal.jobs.batch import RunningJob, running
 from spacecal.jobs.periodic import every, recover_stalled
 from spacecal.jobs.registry import Runtime, Task, registered
 
@@ -35,7 +36,13 @@ def _register(app: procrastinate.App, spec: Task, settings: Settings, periodic: 
     if spec.schedule is None:
 
         async def run(context: JobContext, /, **args: Any) -> None:
-            await spec.func(runtime_of(context), **args)
+            job = context.job
+            current = RunningJob(job.id, job.worker_id) if job.id is not None else None
+            if current is None:
+                await spec.func(runtime_of(context), **args)
+                return
+            with running(current):  # jobs/batch.py: what claims more jobs needs
+                await spec.func(runtime_of(context), **args)
 
         app.task(name=spec.name, queue=spec.queue, pass_context=True)(run)
         return

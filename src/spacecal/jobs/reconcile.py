@@ -69,10 +69,13 @@ def connection_queueing_lock(connection_id: int) -> str:
     return f"reconcile:{connection_id}"
 
 
+BLOCKS_QUEUEING_PREFIX = "blocks:"
+
+
 def blocks_queueing_lock(connection_id: int) -> str:
     """The queueing lock of a connection's blocks-only reconcile: its own, so a queued
     one never swallows a notification's full reconcile (nor the reverse)."""
-    return f"blocks:{connection_id}"
+    return f"{BLOCKS_QUEUEING_PREFIX}{connection_id}"
 
 
 def _reconcile_job(

@@ -59,6 +59,7 @@ from spacecal.sync.polling import is_polled, record_poll
 from spacecal.sync.reconcile.blocks import push_blocks
 from spacecal.sync.reconcile.commit import commit_plan, store_cursor
 from spacecal.sync.reconcile.deferred import due_now, load_deferred, settle_deferred
+from spacecal.sync.reconcile.fanout import write_blocks_together
 from spacecal.sync.reconcile.outcome import (
     ReconcileOutcome,
     ReconcileStatus,
@@ -331,16 +332,29 @@ async def reconcile_task(
     reconciles this one defers carry it on (jobs/reconcile.py). `blocks_only`: the
     dispatcher's job for a booking change elsewhere (see `reconcile`)."""
     with bind_trace(trace):
+        if blocks_only:
+
+            async def one(cid: int) -> None:
+                outcome = await reconcile(rt, cid, blocks_only=True)
+                job_log.info(
+                    "reconcile %s: %s (wrote %d, blocks only)",
+                    cid,
+                    outcome.status,
+                    outcome.writes,
+                    extra={"connection_id": cid},
+                )
+
+            await write_blocks_together(rt, connection_id, one)
+            return
         async with metrics.timed_sync(rt.db.engine, connection_id) as timer:
             outcome = await reconcile(rt, connection_id, blocks_only=blocks_only)
             timer.outcome = outcome.status
         job_log.info(
-            "reconcile %s: %s (pulled %d, wrote %d%s%s)",
+            "reconcile %s: %s (pulled %d, wrote %d%s)",
             connection_id,
             outcome.status,
             outcome.pulled,
             outcome.writes,
             ", full" if outcome.full else "",
-            ", blocks only" if blocks_only else "",
             extra={"connection_id": connection_id},
         )
