@@ -448,8 +448,24 @@ class Settings(BaseSettings):
         "fight over it); later changes wait for the hour to pass.",
     )
 
+    block_settle_seconds: float = Field(
+        default=0.3,
+        ge=0,
+        le=60,
+        description="A booking's change reaches the resource's other calendars (their "
+        "availability blocks) once the booking has had no further change for this long, "
+        "so a booking dragged across a day costs each calendar one write, not one per "
+        "step; 0 writes at once.",
+    )
+    block_settle_max_seconds: float = Field(
+        default=1.0,
+        ge=0,
+        le=600,
+        description="...but never later than this after its first unwritten change, "
+        "however often the booking keeps changing.",
+    )
     block_fanout_batch: int = Field(
-        default=64,
+        default=16,
         ge=1,
         le=1000,
         description="A blocks-only reconcile (a booking change shown in the resource's "
@@ -458,7 +474,7 @@ class Settings(BaseSettings):
         "runs one calendar per job.",
     )
     block_fanout_concurrency: int = Field(
-        default=6,
+        default=4,
         ge=1,
         le=64,
         description="Calendars one such job writes at once (each holds a database "

@@ -80,7 +80,11 @@ async def run_worker(
     if wait:
         dispatcher = asyncio.create_task(
             run_dispatcher(
-                rt.db.engine, batch=batch, poll_seconds=rt.settings.dispatch_poll_seconds
+                rt.db.engine,
+                batch=batch,
+                poll_seconds=rt.settings.dispatch_poll_seconds,
+                settle=rt.settings.block_settle_seconds,
+                settle_max=rt.settings.block_settle_max_seconds,
             ),
             name="spacecal-dispatcher",
         )

@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import jobs
 from spacecal.db.models import ProviderAccount
-from spacecal.jobs import names
+from spacecal.jobs import names, sql
 from spacecal.logs import current_trace
 
 
@@ -166,3 +166,10 @@ async def defer_block_writes(
         for connection_id, account_id in sorted(wanted.items())
     ]
     return await jobs.defer_many(conn, names.RECONCILE, batch)
+
+
+async def blocks_queued(conn: AsyncConnection, connection_id: int) -> bool:
+    """A blocks-only reconcile of the connection waits in the queue (it runs after the
+    job asking, under the same account lock, and writes the blocks then)."""
+    found = await conn.scalar(sql.QUEUED_LOCKS, {"locks": [blocks_queueing_lock(connection_id)]})
+    return found is not None

@@ -43,6 +43,7 @@ import contextlib
 import logging
 import weakref
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -68,9 +69,14 @@ _CLAIM = text(
 
 
 # Booking changes taken (several workers never take the same row).
+# Only bookings that settled: no change for `block_settle_seconds`, or a first
+# unwritten change `block_settle_max_seconds` old (times from spacecal's clock).
 _TAKE_CHANGES = text(
     "DELETE FROM booking_changes WHERE id IN"
-    " (SELECT id FROM booking_changes ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED)"
+    " (SELECT id FROM booking_changes WHERE booking_id IN"
+    "  (SELECT booking_id FROM booking_changes GROUP BY booking_id"
+    "   HAVING max(created_at) <= :quiet_since OR min(created_at) <= :waited_since)"
+    " ORDER BY id LIMIT :n FOR UPDATE SKIP LOCKED)"
     " RETURNING booking_id"
 )
 # The calendars owing blocks for those bookings: the resource's calendars of everyone
@@ -109,10 +115,25 @@ class Dispatched:
         return self.connections >= batch or self.outbox >= batch or self.changes >= batch
 
 
-async def expand_changes(conn: AsyncConnection, *, limit: int) -> int:
+async def expand_changes(
+    conn: AsyncConnection, *, limit: int, settle: float = 0.0, settle_max: float = 0.0
+) -> int:
     """Turn up to `limit` booking changes into blocks-only reconciles of the calendars
-    owing blocks; returns how many changes were taken."""
-    taken = list(await conn.scalars(_TAKE_CHANGES, {"n": limit}))
+    owing blocks; returns how many changes were taken. A booking still changing
+    (within `settle` seconds of its last change, `settle_max` of its first) waits: a
+    blocks-only reconcile is quick, so a burst of moves would otherwise cost each
+    calendar a write per move instead of one running + one queued."""
+    now = clock.now()
+    taken = list(
+        await conn.scalars(
+            _TAKE_CHANGES,
+            {
+                "n": limit,
+                "quiet_since": now - timedelta(seconds=settle),
+                "waited_since": now - timedelta(seconds=max(settle_max, settle)),
+            },
+        )
+    )
     if not taken:
         return 0
     owing = (await conn.execute(_OWING, {"ids": sorted(set(taken))})).all()
@@ -120,7 +141,9 @@ async def expand_changes(conn: AsyncConnection, *, limit: int) -> int:
     return len(taken)
 
 
-async def dispatch_once(engine: AsyncEngine, *, batch: int) -> Dispatched:
+async def dispatch_once(
+    engine: AsyncEngine, *, batch: int, settle: float = 0.0, settle_max: float = 0.0
+) -> Dispatched:
     """One pass: at most `batch` marks become jobs and counts, and at most `batch`
     outbox rows become jobs, in one transaction (none when a probe finds neither)."""
     async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as probe:
@@ -129,7 +152,11 @@ async def dispatch_once(engine: AsyncEngine, *, batch: int) -> Dispatched:
         return Dispatched(0, 0, 0)
     async with engine.begin() as conn:
         outbox = await jobs.drain_outbox(conn, limit=batch) if outboxed else 0
-        changes = await expand_changes(conn, limit=batch) if changed else 0
+        changes = (
+            await expand_changes(conn, limit=batch, settle=settle, settle_max=settle_max)
+            if changed
+            else 0
+        )
         rows = (await conn.execute(_CLAIM, {"n": batch})).all() if marked else []
         if not rows:
             return Dispatched(0, 0, 0, outbox, changes)
@@ -180,10 +207,18 @@ def wake() -> None:
         event.set()
 
 
-async def run_dispatcher(engine: AsyncEngine, *, batch: int, poll_seconds: float) -> None:
+async def run_dispatcher(
+    engine: AsyncEngine,
+    *,
+    batch: int,
+    poll_seconds: float,
+    settle: float = 0.0,
+    settle_max: float = 0.0,
+) -> None:
     """Dispatch until cancelled: a full batch goes again at once; otherwise wait
     `poll_seconds` (an indexed look at an empty partial index costs almost nothing),
     or less when intake in this process says a mark was committed (`wake`).
+    `settle` / `settle_max`: how long booking changes wait to settle (`expand_changes`).
     Any failure of a pass is logged and retried after a growing pause: the loop
     must outlive it, or marks and outbox rows would wait for the sweep."""
     event = _WAKE.setdefault(asyncio.get_running_loop(), asyncio.Event())
@@ -191,7 +226,7 @@ async def run_dispatcher(engine: AsyncEngine, *, batch: int, poll_seconds: float
     while True:
         event.clear()
         try:
-            done = await dispatch_once(engine, batch=batch)
+            done = await dispatch_once(engine, batch=batch, settle=settle, settle_max=settle_max)
             failures = 0
         except Exception:  # the loop must outlive any one pass (CancelledError is not one)
             failures += 1

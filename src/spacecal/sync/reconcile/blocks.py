@@ -120,11 +120,13 @@ async def push_blocks(
     now: datetime,
     put_backs_per_hour: int,
     only_pending: bool = False,
+    creates_at_once: int = 1,
 ) -> int:
     """Make the calendar hold exactly the blocks it should; returns the writes made.
 
     `only_pending`: only finish the creates a previous run began (before the pull, so
-    the pull knows those events as blocks, never as the member's new events)."""
+    the pull knows those events as blocks, never as the member's new events).
+    `creates_at_once`: new blocks created concurrently (a new connection's fill)."""
     if target.coworker_id is None or target.calendar_id is None:
         return 0
     async with engine.connect() as conn:
@@ -162,5 +164,5 @@ async def push_blocks(
         elif link.pending == PUT_BACK and (allowed := w.may_put_back(link)) is not None:
             await w.rewrite(link, b, **allowed)
     linked = {link.booking_id for link in links}
-    await w.add_all([b for b in wanted.values() if b.id not in linked])
+    await w.add_all([b for b in wanted.values() if b.id not in linked], at_once=creates_at_once)
     return w.writes

@@ -59,6 +59,13 @@ class SyncTarget:
     # Availability blocks (sync/reconcile/blocks.py): days ahead (0: off), names shown.
     availability_days: int = 0
     availability_names: bool = False
+    # The provider's read-only pause of the account (sync/limits.py), as read.
+    writes_paused_until: datetime | None = None
+
+    def paused_at(self, now: datetime) -> datetime | None:
+        """When the account's read-only pause ends, or None when it is not paused."""
+        until = self.writes_paused_until
+        return until if until is not None and until > now else None
 
     @property
     def time_zone(self) -> str:
@@ -80,6 +87,7 @@ async def load_target(conn: AsyncConnection, connection_id: int) -> SyncTarget |
                 Connection.marker_pending,
                 calendar_verified().label("calendar_verified"),
                 ProviderAccount.status.label("account_status"),
+                ProviderAccount.writes_paused_until,
                 *RULE_COLUMNS,
                 Coworker.business_id.label("member_business_id"),
                 Business.availability_days_ahead,
@@ -114,6 +122,7 @@ async def load_target(conn: AsyncConnection, connection_id: int) -> SyncTarget |
         marker_pending=row.marker_pending,
         availability_days=row.availability_days_ahead,
         availability_names=row.availability_shows_names,
+        writes_paused_until=row.writes_paused_until,
     )
 
 

@@ -42,7 +42,7 @@ from spacecal.db.models import Connection
 from spacecal.domain import decide_changes
 from spacecal.failures import error_text
 from spacecal.jobs import names
-from spacecal.jobs.reconcile import defer_reconcile
+from spacecal.jobs.reconcile import blocks_queued, defer_reconcile
 from spacecal.logs import bind_trace
 from spacecal.providers.base import (
     AccountReadOnly,
@@ -118,7 +118,7 @@ async def reconcile(
     outcome = ReconcileOutcome(ReconcileStatus.OK)
     # The provider keeps the account read-only (sync/limits.py): pull and decide, but
     # leave every write to the sweep after the pause.
-    paused = await limits.paused_until(engine, target.account_id, started)
+    paused = target.paused_at(started)
     blocks_only = blocks_only and _blocks_step_will_do(target, paused)
     # A poll of a calendar that owes nothing may end after its pull (owed.py).
     quiet = (
@@ -142,8 +142,11 @@ async def reconcile(
                 tokens,
                 now=clock.now(),
                 put_backs_per_hour=rt.settings.block_put_backs_per_hour,
+                creates_at_once=rt.settings.block_create_concurrency,
             )
-            await record_history(engine, target, started, outcome)
+            # No `sync_runs` row for a blocks-only pass that went well (a booking
+            # change elsewhere would write one per calendar of the resource); a failure
+            # is recorded below like any reconcile's.
             return outcome
         if not target.calendar_verified:
             await verify(
@@ -183,9 +186,21 @@ async def reconcile(
             outcome.writes += await push_pending(engine, target, provider, tokens)
             outcome.writes += await push_scrubs(engine, target, provider, tokens)
             outcome.writes += await push_bookings(engine, target, provider, tokens, now=clock.now())
-            outcome.writes += await push_blocks(
-                engine, target, provider, tokens, now=clock.now(), put_backs_per_hour=put_backs
-            )
+            # A blocks-only reconcile queued behind this one writes the blocks anyway:
+            # writing them here too would be a third write of one booking's burst of
+            # moves (one running + one queued per calendar, as before that job kind).
+            async with engine.connect() as conn:
+                blocks_next = await blocks_queued(conn, target.connection_id)
+            if not blocks_next:
+                outcome.writes += await push_blocks(
+                    engine,
+                    target,
+                    provider,
+                    tokens,
+                    now=clock.now(),
+                    put_backs_per_hour=put_backs,
+                    creates_at_once=rt.settings.block_create_concurrency,
+                )
             await record_health(rt, target, Health.HEALTHY)
         else:
             await record_paused(rt, target, paused)
