@@ -27,9 +27,10 @@ availability blocks, sync/reconcile/blocks.py; jobs/reconcile.py
 blocks-only reconcile writes what the calendar owes in blocks without pulling (push
 and polls stay the truth for the member's own edits): a full reconcile per calendar
 cost a pull, the decision and a commit for one block (docs/performance.md). They are
-level-triggered too: three changes of one booking in a second still leave at most one
-queued blocks-only job per calendar (its own queueing lock), which reads the tables
-when it runs.
+level-triggered too: a booking's changes are taken once it settled (no change for
+`block_settle_seconds`, or its first change `block_settle_max_seconds` old), and
+its own queueing lock leaves at most one queued blocks-only job per calendar, which
+reads the tables when it runs: a burst of moves costs each calendar one write.
 
 So a mark is cleared exactly when its job and its counts commit; a worker that dies
 mid-pass leaves the marks for the next pass. Marks are level-triggered state: if no

@@ -266,18 +266,20 @@ class _Writer:
                 await self.create(link_id, b, 0, marker)
             return
         gate = asyncio.Semaphore(at_once)
+        failures: list[BaseException] = []
 
         async def one(link_id: int, b: _Booking, marker: str) -> None:
             async with gate:
-                await self.create(link_id, b, 0, marker)
+                if failures:
+                    return  # the link stays pending for the next pass
+                try:
+                    await self.create(link_id, b, 0, marker)
+                except Exception as exc:
+                    failures.append(exc)
 
-        # A failure (throttling, pacing, a lost answer) cancels the creates still
-        # running or waiting and is raised as the reconcile's own (its first, not a
-        # group: the reconcile's handlers tell throttling from other failures); the
-        # links of the cancelled creates stay pending.
-        try:
-            async with asyncio.TaskGroup() as group:
-                for link_id, b, marker in made:
-                    group.create_task(one(link_id, b, marker))
-        except BaseExceptionGroup as failed:
-            raise failed.exceptions[0] from None
+        # A failure (throttling, pacing, a lost answer) stops the creates not yet
+        # started; those running finish (cancelling one midway would strand its
+        # database connection); the first failure is raised as the reconcile's own.
+        await asyncio.gather(*(one(link_id, b, marker) for link_id, b, marker in made))
+        if failures:
+            raise failures[0]

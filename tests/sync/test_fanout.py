@@ -1,0 +1,190 @@
+"""The availability fan-out (issue 19, item 4): a booking change reaches the
+resource's other calendars through blocks-only reconciles, which write the blocks
+without a pull, coalesce a burst of moves, are taken several to a job under each
+account's own job lock, and a new connection's fill creates blocks a few at once,
+safely when answers are lost."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select, text
+from tests.support.bookings import tomorrow_at
+from tests.support.environments import PROVIDERS, SyncEnv, move_clocks
+from tests.sync.test_blocks import _writes, blocks, book, move
+
+from spacecal import jobs
+from spacecal.db.models import Booking, BookingChange, EventLink
+from spacecal.jobs import names
+from spacecal.jobs.batch import claim, finish
+from spacecal.jobs.reconcile import BLOCKS_QUEUEING_PREFIX, account_lock, blocks_queueing_lock
+from spacecal.runner import run_worker
+from spacecal.sync.intake.dispatch import dispatch_once
+from spacecal.sync.upkeep.sweep import sweep
+
+
+def _calls(s: SyncEnv, provider: str, account: str) -> list[dict[str, Any]]:
+    if provider == "google":
+        return [r.as_dict() for r in s.env.google.core.calls.list(account=account)]
+    return [r.as_dict() for r in s.env.microsoft.calls.list(account=account)]
+
+
+def _reads(calls: list[dict[str, Any]]) -> int:
+    return sum(1 for c in calls if c["method"] == "GET" and "/events" in c["path"])
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_booking_elsewhere_is_written_without_a_pull(
+    sync_env: SyncEnv, provider: str
+) -> None:
+    """Bob books; alice's calendar gets the block from a blocks-only reconcile that
+    reads nothing from her calendar first. The echo's reconcile then pulls, knows the
+    block by its link and etag, and writes nothing (no loop)."""
+    alice = await sync_env.connect(provider, "alice")
+    await sync_env.connect("microsoft" if provider == "google" else "google", "bob")
+    await sync_env.settle()
+    before = _calls(sync_env, provider, alice.email)
+    await book(sync_env, sync_env.env.space.bob, tomorrow_at(10))
+    await sync_env.dispatch()
+    async with sync_env.engine.connect() as conn:
+        queued = list(
+            await conn.scalars(
+                text("SELECT queueing_lock FROM procrastinate_jobs WHERE status = 'todo'")
+            )
+        )
+    assert any(q.startswith(BLOCKS_QUEUEING_PREFIX) for q in queued), queued
+    await run_worker(sync_env.rt, wait=False, periodic=False, concurrency=2)
+    made = _calls(sync_env, provider, alice.email)[len(before) :]
+    assert _reads(made) == 0, made
+    assert len(blocks(alice)) == 1
+    writes = _writes(sync_env, provider)
+    await sync_env.settle()  # the echo: pulled, recognised, nothing written
+    assert _writes(sync_env, provider) == writes
+    assert len(blocks(alice)) == 1
+
+
+async def test_a_burst_of_moves_settles_before_it_is_written(sync_env: SyncEnv) -> None:
+    """Changes of a booking still moving wait (`block_settle_seconds`), so a burst costs
+    each other calendar one write; `block_settle_max_seconds` bounds the wait."""
+    alice = await sync_env.connect("google", "alice")
+    await sync_env.connect("microsoft", "bob")
+    await sync_env.settle()
+    booking = await book(sync_env, sync_env.env.space.bob, tomorrow_at(9))
+    for hour in (10, 11, 12):
+        await move(sync_env, booking, tomorrow_at(hour))
+    done = await dispatch_once(sync_env.engine, batch=100, settle=0.3, settle_max=1.0)
+    assert done.changes == 0  # still changing at this instant
+    move_clocks(sync_env.env, timedelta(seconds=0.5))
+    done = await dispatch_once(sync_env.engine, batch=100, settle=0.3, settle_max=1.0)
+    assert done.changes == 4
+    before = _writes(sync_env, "google")
+    await sync_env.settle()
+    assert _writes(sync_env, "google") - before == 1
+    [block] = blocks(alice)
+    assert block.start == tomorrow_at(12)
+    # A booking that never stops changing is still written within the maximum.
+    await move(sync_env, booking, tomorrow_at(13))
+    move_clocks(sync_env.env, timedelta(seconds=0.9))
+    await move(sync_env, booking, tomorrow_at(14))
+    move_clocks(sync_env.env, timedelta(seconds=0.2))
+    done = await dispatch_once(sync_env.engine, batch=100, settle=0.3, settle_max=1.0)
+    assert done.changes == 2
+    async with sync_env.engine.connect() as conn:
+        assert await conn.scalar(select(func.count()).select_from(BookingChange)) == 0
+
+
+async def _worker(sync_env: SyncEnv) -> int:
+    async with sync_env.engine.begin() as conn:
+        return int(
+            await conn.scalar(
+                text(
+                    "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (now()) RETURNING id"
+                )
+            )
+        )
+
+
+async def test_claiming_respects_each_account_lock(sync_env: SyncEnv) -> None:
+    """A running job takes more queued blocks-only jobs only where procrastinate's
+    fetch would: no job of the same account running, none queued ahead of it."""
+    worker = await _worker(sync_env)
+
+    def job(connection: int, account: int, *, blocks: bool = True) -> jobs.JobRow:
+        lock = blocks_queueing_lock(connection) if blocks else f"reconcile:{connection}"
+        return jobs.JobRow(account_lock(account, connection), lock, {"connection_id": connection})
+
+    async with sync_env.engine.begin() as conn:
+        # account 3 has a reconcile running; account 2 two calendars' blocks queued.
+        await jobs.defer_many(conn, names.RECONCILE, [job(30, 3, blocks=False)])
+        await claim(conn, names.RECONCILE, "reconcile:", limit=1, worker_id=worker)
+        await jobs.defer_many(
+            conn,
+            names.RECONCILE,
+            [job(10, 1), job(20, 2), job(21, 2), job(31, 3), job(40, 4, blocks=False)],
+        )
+    async with sync_env.engine.begin() as conn:
+        claimed = await claim(
+            conn, names.RECONCILE, BLOCKS_QUEUEING_PREFIX, limit=10, worker_id=worker
+        )
+    assert sorted(c.args["connection_id"] for c in claimed) == [10, 20]
+    async with sync_env.engine.begin() as conn:
+        await finish(conn, [(c.id, True) for c in claimed])
+        rows = dict(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT queueing_lock, status::text FROM procrastinate_jobs"
+                        " WHERE queueing_lock LIKE 'blocks:%'"
+                    )
+                )
+            ).all()
+        )
+    assert rows == {
+        "blocks:10": "succeeded",
+        "blocks:20": "succeeded",
+        "blocks:21": "todo",
+        "blocks:31": "todo",
+    }
+    async with sync_env.engine.begin() as conn:
+        again = await claim(
+            conn, names.RECONCILE, BLOCKS_QUEUEING_PREFIX, limit=10, worker_id=worker
+        )
+    assert [c.args["connection_id"] for c in again] == [21]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_fill_with_lost_answers_leaves_each_block_once(
+    sync_env: SyncEnv, provider: str
+) -> None:
+    """The fill creates several blocks at once; the answers to some are lost (the
+    events were made). The reconcile fails, the next one finishes the pending creates
+    under the same keys before it pulls: each booking shown exactly once, no block
+    taken for the member's own event, no booking made from one."""
+    bob = sync_env.env.space.bob
+    for day in range(4):
+        for hour in (9, 11, 14):
+            await book(sync_env, bob, tomorrow_at(hour, days=day + 1))
+    await sync_env.settle()
+    emulator = sync_env.env.google if provider == "google" else sync_env.env.microsoft
+    account = "alice@gmail.test" if provider == "google" else "alice@outlook.test"
+    alice = await sync_env.connect(provider, "alice")
+    assert alice.email == account
+    emulator.faults.add("lost_response", times=3, account=account, method="POST")
+    await sync_env.settle()
+    for _ in range(3):
+        move_clocks(sync_env.env, timedelta(minutes=30))
+        await sweep(sync_env.rt)
+        await sync_env.settle()
+    shown = blocks(alice)
+    assert len(shown) == 12
+    assert len({(b.start, b.end) for b in shown}) == 12
+    async with sync_env.engine.connect() as conn:
+        links = await conn.scalar(
+            select(func.count()).where(
+                EventLink.kind == "block", ~EventLink.event_key.like("pending%")
+            )
+        )
+        made = await conn.scalar(select(func.count()).select_from(Booking))
+    assert links == 12 and made == 12
