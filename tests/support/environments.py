@@ -226,9 +226,17 @@ class SyncEnv:
     async def runnable_jobs(self) -> int:
         async with self.engine.connect() as conn:
             value = await conn.scalar(
+                # What a worker's fetch could take now (procrastinate_fetch_job_v2's
+                # rule): a job behind another of its lock (one running, or one waiting
+                # ahead, e.g. a throttled reconcile deferred to later) is not runnable.
                 text(
-                    "SELECT count(*) FROM procrastinate_jobs WHERE status = 'todo'"
+                    "SELECT count(*) FROM procrastinate_jobs AS jobs WHERE status = 'todo'"
                     " AND (scheduled_at IS NULL OR scheduled_at <= now())"
+                    " AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs AS other"
+                    "  WHERE jobs.lock IS NOT NULL AND other.lock = jobs.lock"
+                    "  AND (other.status = 'doing' OR (other.status = 'todo'"
+                    "   AND (other.priority > jobs.priority"
+                    "    OR (other.priority = jobs.priority AND other.id < jobs.id)))))"
                 )
             )
         return int(value or 0)
