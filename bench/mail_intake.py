@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import smtplib
 import statistics
 import tempfile
@@ -25,12 +24,9 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
-from cryptography.fernet import Fernet
-
+from bench.scratch import mail_settings, scratch_database
 from spacecal.config import Settings
 from spacecal.db.engine import open_database
-from spacecal.db.url import to_libpq
 from spacecal.mail import addresses
 from spacecal.mail import jobs as mail_jobs
 from spacecal.mail.message import ReceivedMessage
@@ -122,7 +118,7 @@ async def _run(settings: Settings, messages: int, clients: int, intake_only: boo
                     )
                 ).all()
             )
-        cuts = statistics.quantiles(latencies, n=20)
+        cuts = statistics.quantiles(latencies, n=20, method="inclusive")
         print(f"{messages} invitations, {clients} SMTP client(s) on loopback")
         print(
             f"  accepted: {messages / accepted:7.0f} messages/s  "
@@ -145,29 +141,9 @@ def main() -> None:
         help="process without deciding (the receiving side's own cost)",
     )
     args = parser.parse_args()
-    server = os.environ.get("DATABASE_URL")
-    if not server:
-        raise SystemExit("set DATABASE_URL to a PostgreSQL server (a database is made in it)")
-    name = f"bench_mail_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(to_libpq(server), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = to_libpq(server).rsplit("/", 1)[0] + "/" + name
-    with tempfile.TemporaryDirectory() as tmp:
-        dns = Path(tmp) / "dns.json"
-        dns.write_text("{}")
-        settings = Settings(
-            database_url=url,
-            secret_keys=Fernet.generate_key().decode(),
-            log_level="WARNING",
-            mail_domain=DOMAIN,
-            dns_overrides_file=dns,
-            data_dir=Path(tmp) / "data",
-        )
-        try:
-            asyncio.run(_run(settings, args.messages, args.clients, args.intake_only))
-        finally:
-            with psycopg.connect(to_libpq(server), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("bench_mail") as url, tempfile.TemporaryDirectory() as tmp:
+        settings = mail_settings(url, Path(tmp), DOMAIN)
+        asyncio.run(_run(settings, args.messages, args.clients, args.intake_only))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import re
 import smtplib
 import statistics
@@ -30,13 +29,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import psycopg
 from aiosmtpd.smtp import SMTP, Envelope, Session
-from cryptography.fernet import Fernet
 
+from bench.scratch import mail_settings, scratch_database
 from spacecal.config import Settings
 from spacecal.db.engine import open_database
-from spacecal.db.url import to_libpq
 from spacecal.mail import addresses
 from spacecal.mail.receiver import start_receiver
 from spacecal.runner import TASK_MODULES, run_worker  # noqa: F401  (registers the tasks)
@@ -154,7 +151,7 @@ async def _run(settings: Settings, messages: int, clients: int, paced: bool) -> 
         await asyncio.wait_for(sink.done.wait(), timeout=max(60.0, messages * 0.5))
         elapsed = time.perf_counter() - began
         waits = [sink.replied[uid] - sent[uid] for uid in sent]
-        cuts = statistics.quantiles(waits, n=20)
+        cuts = statistics.quantiles(waits, n=20, method="inclusive")
         mode = "each waiting for its reply" if paced else "sending as fast as they can"
         print(f"{messages} invitations, {clients} SMTP client(s) {mode}, worker concurrency 4")
         print(f"  processed and answered: {messages / elapsed:7.1f} invitations/s")
@@ -183,29 +180,9 @@ def main() -> None:
         help="each client waits for a REPLY before its next invitation (latency unqueued)",
     )
     args = parser.parse_args()
-    server = os.environ.get("DATABASE_URL")
-    if not server:
-        raise SystemExit("set DATABASE_URL to a PostgreSQL server (a database is made in it)")
-    name = f"bench_itip_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(to_libpq(server), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = to_libpq(server).rsplit("/", 1)[0] + "/" + name
-    with tempfile.TemporaryDirectory() as tmp:
-        dns = Path(tmp) / "dns.json"
-        dns.write_text("{}")
-        settings = Settings(
-            database_url=url,
-            secret_keys=Fernet.generate_key().decode(),
-            log_level="WARNING",
-            mail_domain=DOMAIN,
-            dns_overrides_file=dns,
-            data_dir=Path(tmp) / "data",
-        )
-        try:
-            asyncio.run(_run(settings, args.messages, args.clients, args.paced))
-        finally:
-            with psycopg.connect(to_libpq(server), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("bench_itip") as url, tempfile.TemporaryDirectory() as tmp:
+        settings = mail_settings(url, Path(tmp), DOMAIN)
+        asyncio.run(_run(settings, args.messages, args.clients, args.paced))
 
 
 if __name__ == "__main__":

@@ -47,7 +47,14 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 from cryptography.fernet import Fernet  # noqa: E402
 
-from bench.api import fresh_database, server_url, start, uvicorn_cmd, wait_ready  # noqa: E402
+from bench.api import (  # noqa: E402
+    fresh_database,
+    server_url,
+    start,
+    uvicorn_cmd,
+    wait_ready,
+    wrk,
+)
 from bench.api import seed as seed_connections  # noqa: E402
 from bench.rate_client import run_client  # noqa: E402
 
@@ -138,7 +145,7 @@ def intake(args: argparse.Namespace, server: str, tmp: Path) -> dict[str, Any]:
         c = args.wrk_connections
 
         def load(url: str, script: Path, seconds: int) -> dict[str, float]:
-            return _wrk_script(url, script, seconds, c)
+            return wrk(url, seconds, c, {}, script)
 
         load(api, scripts["api"], 2)  # warm up (and fill the queue: the storm case)
         load(bare, scripts["bare"], 2)
@@ -156,30 +163,6 @@ def intake(args: argparse.Namespace, server: str, tmp: Path) -> dict[str, Any]:
         return {"api": api_run, "bare": bare_run, "fixed": fixed, "marks": marks}
     finally:
         stop_all(procs)
-
-
-def _wrk_script(url: str, script: Path, seconds: int, connections: int) -> dict[str, float]:
-    import re
-
-    cmd = ["wrk", "-t", "1", "-c", str(connections), "-d", f"{seconds}s", "--latency"]
-    out = subprocess.run(
-        [*cmd, "-s", str(script), url], capture_output=True, text=True, check=True
-    ).stdout
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-
-    def pct(label: str) -> float:
-        m = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", out)
-        assert m, out
-        value, unit = float(m.group(1)), m.group(2)
-        return value / 1000 if unit == "us" else value * 1000 if unit == "s" else value
-
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
-    return {
-        "rps": rps,
-        "p50": pct("50"),
-        "p99": pct("99"),
-        "non2xx": float(errors.group(1)) if errors else 0.0,
-    }
 
 
 def memory(args: argparse.Namespace, server: str, tmp: Path) -> dict[str, Any]:

@@ -8,7 +8,7 @@ emulator through spacecal's own adapters (`create_calendar`, `subscribe`; Graph
 validates each notification URL against spacecal as it would in production).
 
 Timed: what production does when N subscriptions fall due together: the keep-alive
-pass (sync/upkeep/keepalive.py) queues every due connection (the bench raises
+pass (sync/upkeep/keepalive_pass.py) queues every due connection (the bench raises
 `renewal_batch_size` to N; the default queues 500 a minute), then workers run the
 keep-alive jobs until the queue is empty: Google gets a new channel and the old one
 is stopped; Graph's subscription gets a PATCHed expiry. Renewals are "due" because the
@@ -54,7 +54,7 @@ from spacecal.providers.registry import production_providers
 from spacecal.runner import run_worker
 from spacecal.sync.naming import webhook_urls
 from spacecal.sync.runtime import SyncRuntime
-from spacecal.sync.upkeep.keepalive import keepalive_pass
+from spacecal.sync.upkeep.keepalive_pass import keepalive_pass
 from spacecal.sync.upkeep.window import current_window
 
 PROVIDERS = ("google", "microsoft")

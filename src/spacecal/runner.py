@@ -43,7 +43,7 @@ from spacecal.sync.intake.dispatch import dispatch_all, run_dispatcher
 from spacecal.sync.reconcile import task as reconcile_tasks
 from spacecal.sync.reconcile import verify as calendar_marks
 from spacecal.sync.runtime import SyncRuntime
-from spacecal.sync.upkeep import keepalive, orphan_channels, prune, sweep
+from spacecal.sync.upkeep import keepalive, keepalive_pass, orphan_channels, prune, sweep
 from spacecal.web.guard import guarded_protocol
 
 #: Every module that registers job tasks (imported above for their registrations).
@@ -51,6 +51,7 @@ TASK_MODULES = (
     reconcile_tasks,
     calendar_marks,
     keepalive,
+    keepalive_pass,
     orphan_channels,
     sweep,
     prune,

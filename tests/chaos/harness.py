@@ -29,7 +29,7 @@ from spacecal.providers.base import AccountIdentity, TokenSet
 from spacecal.providers.http import decode_jwt_claims
 from spacecal.sync.accounts import consent
 from spacecal.sync.runtime import SyncRuntime
-from spacecal.sync.upkeep.keepalive import keepalive_pass
+from spacecal.sync.upkeep.keepalive_pass import keepalive_pass
 from spacecal.sync.upkeep.sweep import sweep
 
 # Every span a recovery waits for is seconds of simulated time (the clocks jump).

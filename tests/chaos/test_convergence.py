@@ -29,14 +29,7 @@ def seeds_from(spec: str) -> list[int]:
 SEEDS = seeds_from(os.environ.get("CHAOS_SEEDS", "200"))
 
 #: Seeds that fail for a diagnosed bug not fixed yet: seed -> the diagnosis.
-KNOWN: dict[int, str] = {
-    191: (
-        "availability blocks (issue 19): after lost answers to Graph creates, a block "
-        "stays at a cancelled/moved booking's old time in alice/microsoft (fails in CI "
-        "and alone; not diagnosed: the pending block create and the pull's separation "
-        "of blocks are the suspects)"
-    ),
-}
+KNOWN: dict[int, str] = {}
 
 
 def _param(seed: int) -> object:

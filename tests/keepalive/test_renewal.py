@@ -13,7 +13,7 @@ from tests.support.keepalive import GOOGLE, MICROSOFT, assert_one_live
 
 from spacecal import clock
 from spacecal.db.models import ProviderAccount
-from spacecal.sync.upkeep.keepalive import jitter_offset
+from spacecal.sync.upkeep.keepalive_pass import jitter_offset
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

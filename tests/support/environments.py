@@ -44,7 +44,7 @@ from spacecal.portal.runtime import PortalRuntime
 from spacecal.runner import run_worker
 from spacecal.sync.intake.dispatch import dispatch_all
 from spacecal.sync.runtime import SyncRuntime
-from spacecal.sync.upkeep.keepalive import keepalive_pass
+from spacecal.sync.upkeep.keepalive_pass import keepalive_pass
 from spacecal.sync.upkeep.sweep import sweep
 from spacecal.web.auth import hash_password
 

@@ -33,7 +33,7 @@ from spacecal.db.models import (
     SyncRun,
 )
 from spacecal.sync.runtime import SyncRuntime
-from spacecal.sync.upkeep.keepalive import keepalive_pass
+from spacecal.sync.upkeep.keepalive_pass import keepalive_pass
 from spacecal.sync.upkeep.sweep import sweep
 
 DAY = datetime(2031, 1, 16, tzinfo=UTC)  # the day after the environments' START

@@ -188,3 +188,33 @@ async def test_a_fill_with_lost_answers_leaves_each_block_once(
         )
         made = await conn.scalar(select(func.count()).select_from(Booking))
     assert links == 12 and made == 12
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_lost_block_answer_then_a_cancellation_leaves_nothing(
+    sync_env: SyncEnv, provider: str
+) -> None:
+    """The answer to a block's create is lost (the event was made); the booking is then
+    cancelled. The next pass finishes the create under its key before removing it: no
+    block left at the old time, and the event never becomes a booking."""
+    alice = await sync_env.connect(provider, "alice")
+    await sync_env.connect("microsoft" if provider == "google" else "google", "bob")
+    await sync_env.settle()
+    emulator = sync_env.env.google if provider == "google" else sync_env.env.microsoft
+    emulator.faults.add("lost_response", times=1, account=alice.email, method="POST")
+    booking = await book(sync_env, sync_env.env.space.bob, tomorrow_at(10))
+    await sync_env.settle()
+    cancelled = await sync_env.env.api.delete(f"/api/spaces/bookings/{booking}")
+    assert cancelled.status_code == 200, cancelled.text
+    await sync_env.settle()
+    for _ in range(2):
+        move_clocks(sync_env.env, timedelta(minutes=30))
+        await sweep(sync_env.rt)
+        await sync_env.settle()
+    assert blocks(alice) == [] and alice.events() == []
+    async with sync_env.engine.connect() as conn:
+        live = await conn.scalar(
+            select(func.count()).select_from(Booking).where(Booking.cancelled_at.is_(None))
+        )
+        links = await conn.scalar(select(func.count()).where(EventLink.kind == "block"))
+    assert (live, links) == (0, 0)

@@ -8,114 +8,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from spacecal.api.openapi_schemas import (
+    ACTION_SCHEMA,
+    COMMON_FIELDS,
+    ERROR_SCHEMA,
+    KIND_SCHEMA,
+    OAUTH_ERROR_SCHEMA,
+    TOKEN_SCHEMA,
+)
 from spacecal.records.fields import Field, Kind
 from spacecal.records.spec import RecordSpec
 
-_KIND_SCHEMA: dict[Kind, dict[str, Any]] = {
-    Kind.INT: {"type": "integer"},
-    Kind.STR: {"type": "string"},
-    Kind.BOOL: {"type": "boolean"},
-    Kind.DATETIME: {"type": "string", "format": "date-time"},
-    Kind.UUID: {"type": "string", "format": "uuid"},
-    Kind.JSON: {"type": "object", "additionalProperties": True},
-}
-
-_COMMON: dict[str, dict[str, Any]] = {
-    "Id": {"type": "integer"},
-    "UniqueId": {"type": "string", "format": "uuid"},
-    "CreatedOn": {"type": "string", "format": "date-time"},
-    "UpdatedOn": {"type": "string", "format": "date-time"},
-    "UpdatedBy": {"type": ["string", "null"]},
-    "IsNew": {"type": "boolean"},
-    "SystemId": {"type": ["string", "null"]},
-    "ToStringText": {"type": "string"},
-    "LocalizationDetails": {"type": "null"},
-    "CustomFields": {"type": "null"},
-}
-
-ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "Status": {"type": "integer"},
-        "Message": {"type": "string"},
-        "Value": {"type": "null"},
-        "WasSuccessful": {"type": "boolean"},
-        "Errors": {
-            "type": ["array", "null"],
-            "items": {
-                "type": "object",
-                "properties": {
-                    "AttemptedValue": {},
-                    "Message": {"type": "string"},
-                    "PropertyName": {"type": ["string", "null"]},
-                },
-            },
-        },
-        "Alternatives": {
-            "type": "array",
-            "description": (
-                "spacecal's extra, on a booking the space refuses (400): up to three free "
-                "slots instead, the nearest of the same length on the same resource that "
-                "day first, then the same slot on other resources of its kind. Empty when "
-                "nothing helps; absent on other errors."
-            ),
-            "items": {
-                "type": "object",
-                "required": ["ResourceId", "ResourceName", "FromTime", "ToTime"],
-                "properties": {
-                    "ResourceId": {"type": "integer"},
-                    "ResourceName": {"type": "string"},
-                    "FromTime": {"type": "string", "format": "date-time"},
-                    "ToTime": {"type": "string", "format": "date-time"},
-                },
-            },
-        },
-    },
-}
-
-OAUTH_ERROR_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["error", "error_description"],
-    "properties": {
-        "error": {
-            "type": "string",
-            "enum": ["invalid_request", "invalid_grant", "unsupported_grant_type"],
-        },
-        "error_description": {"type": "string"},
-    },
-}
-
-TOKEN_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "required": ["access_token", "token_type", "expires_in", "refresh_token"],
-    "properties": {
-        "access_token": {"type": "string"},
-        "token_type": {"type": "string", "enum": ["bearer"]},
-        "expires_in": {"type": "integer"},
-        "refresh_token": {"type": "string"},
-    },
-}
-
-ACTION_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "Status": {"type": "integer"},
-        "Message": {"type": "string"},
-        "Value": {"type": "object", "properties": {"Id": {"type": "integer"}}},
-        "OpenInDialog": {"type": "boolean"},
-        "OpenInWindow": {"type": "boolean"},
-        "RedirectURL": {"type": "null"},
-        "JavaScript": {"type": "null"},
-        "UpdatedOn": {"type": "string", "format": "date-time"},
-        "UpdatedBy": {"type": ["string", "null"]},
-        "Errors": {"type": "null"},
-        "WasSuccessful": {"type": "boolean"},
-    },
-}
-
 
 def _field_schema(f: Field) -> dict[str, Any]:
-    schema = dict(_KIND_SCHEMA[f.kind])
+    schema = dict(KIND_SCHEMA[f.kind])
     if f.nullable:
         schema["type"] = [schema["type"], "null"]
     if f.max_length is not None and f.kind is Kind.STR:
@@ -134,9 +40,9 @@ def _field_schema(f: Field) -> dict[str, Any]:
 def record_schema(spec: RecordSpec) -> dict[str, Any]:
     props = {f.name: _field_schema(f) for f in spec.fields if not f.secret}
     for comp in spec.computed:
-        shown = _KIND_SCHEMA[comp.kind]["type"]
+        shown = KIND_SCHEMA[comp.kind]["type"]
         props[comp.name] = {"type": [shown, "null"], "readOnly": True}
-    props.update(_COMMON)
+    props.update(COMMON_FIELDS)
     return {"type": "object", "description": spec.description, "properties": props}
 
 
@@ -366,7 +272,7 @@ def _document_other_routes(schema: dict[str, Any], errors: dict[str, Any]) -> No
 
 def _filter_schema(kind: Kind) -> dict[str, Any]:
     """A filter's value; an empty one is ignored (Nexudus's own forms send them)."""
-    schema = dict(_KIND_SCHEMA[kind])
+    schema = dict(KIND_SCHEMA[kind])
     if kind is Kind.STR:
         return schema
     return {"anyOf": [schema, {"type": "string", "maxLength": 0}]}

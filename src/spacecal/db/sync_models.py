@@ -83,6 +83,11 @@ class DetachedCalendar(Base):
     attempts: Mapped[int] = mapped_column(Integer, nullable=False, default=0)
     retry_at: Mapped[datetime | None] = mapped_column(TZ)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # Availability blocks left in the calendar: removed before the note is written
+    # (they would go stale: nothing keeps them true any more).
+    block_event_ids: Mapped[list[str]] = mapped_column(
+        JSONB, nullable=False, default=list, server_default="[]"
+    )
 
 
 class EventLink(Base):

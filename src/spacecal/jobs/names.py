@@ -23,7 +23,7 @@ DELIVER = "spacecal.outbound.deliver"  # outbound/tasks.py
 PROCESS_MAIL = "spacecal.mail.process"  # mail/jobs.py, one received message
 # Periodic:
 SWEEP = "spacecal.sweep"  # sync/upkeep/sweep.py
-KEEPALIVE_PASS = "spacecal.renewal"  # noqa: S105 (a task name, not a password); sync/upkeep/keepalive.py (the name predates the pass)
+KEEPALIVE_PASS = "spacecal.renewal"  # noqa: S105 (a task name, not a password); sync/upkeep/keepalive_pass.py (the name predates the pass)
 PRUNE = "spacecal.prune"  # sync/upkeep/prune.py
 RECOVER_STALLED = "spacecal.recover_stalled"  # jobs/periodic.py
 RESUME_SETUPS = "spacecal.resume_setups"  # sync/accounts/waiting.py

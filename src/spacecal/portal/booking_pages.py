@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.exc import IntegrityError
 
 from spacecal import bookings, clock
@@ -24,7 +24,7 @@ from spacecal.portal.data import (
     slot_lengths,
 )
 from spacecal.portal.pages import runtime
-from spacecal.portal.views import current_member, local_time, redirect, render
+from spacecal.portal.views import current_member, local_time, member_post, redirect, render
 from spacecal.records.fields import ParseError, parse_datetime
 from spacecal.web.sessions import Session
 
@@ -137,11 +137,10 @@ async def bookings_page(request: Request) -> Response:
 @router.post("/bookings")
 async def book(request: Request) -> Response:
     rt = runtime(request)
-    found = await current_member(rt, request)
-    form = await rt.sessions.check_csrf(request, found[0] if found else None)
-    if found is None:
-        return redirect("/portal/signin", error="signin_first")
-    session, member = found
+    posted = await member_post(rt, request)
+    if isinstance(posted, RedirectResponse):
+        return posted
+    session, member, form = posted.session, posted.member, posted.form
     resources = {r.id: r for r in await load_resources(rt.db.engine, member)}
     resource_id = _int(form.get("resource_id"))
     try:
@@ -202,11 +201,10 @@ async def book(request: Request) -> Response:
 @router.post("/bookings/{booking_id}/cancel")
 async def cancel(request: Request, booking_id: int) -> Response:
     rt = runtime(request)
-    found = await current_member(rt, request)
-    await rt.sessions.check_csrf(request, found[0] if found else None)
-    if found is None:
-        return redirect("/portal/signin", error="signin_first")
-    session, member = found
+    posted = await member_post(rt, request)
+    if isinstance(posted, RedirectResponse):
+        return posted
+    session, member = posted.session, posted.member
     async with rt.db.engine.begin() as conn:
         # Only the member's own live booking: another member's id changes nothing.
         cancelled = await bookings.cancel(

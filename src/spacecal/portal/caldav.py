@@ -20,11 +20,11 @@ import math
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from spacecal.portal.data import load_resources
 from spacecal.portal.pages import integrations_page, problem_page, runtime
-from spacecal.portal.views import current_member, redirect, render
+from spacecal.portal.views import current_member, member_post, redirect, render
 from spacecal.providers.caldav import CalDavConnectError, caldav_http_client, connect_account
 from spacecal.records.errors import ApiError
 from spacecal.sync.accounts.caldav import (
@@ -46,11 +46,10 @@ KINDS = ("icloud", "other")
 @router.post("/caldav/connect")
 async def connect_caldav(request: Request) -> Response:
     rt = runtime(request)
-    found = await current_member(rt, request)
-    form = await rt.sessions.check_csrf(request, found[0] if found else None)
-    if found is None:
-        return redirect("/portal/signin", error="signin_first")
-    session, member = found
+    posted = await member_post(rt, request)
+    if isinstance(posted, RedirectResponse):
+        return posted
+    session, member, form = posted.session, posted.member, posted.form
     kind = form.get("kind", "other")
     kind = kind if kind in KINDS else "other"
     server_url = ICLOUD_SERVER if kind == "icloud" else form.get("server_url", "").strip()
@@ -138,11 +137,10 @@ async def pick_page(request: Request, resource_id: int) -> Response:
 @router.post("/resources/{resource_id}/caldav/pick")
 async def pick(request: Request, resource_id: int) -> Response:
     rt = runtime(request)
-    found = await current_member(rt, request)
-    form = await rt.sessions.check_csrf(request, found[0] if found else None)
-    if found is None:
-        return redirect("/portal/signin", error="signin_first")
-    _, member = found
+    posted = await member_post(rt, request)
+    if isinstance(posted, RedirectResponse):
+        return posted
+    member, form = posted.member, posted.form
     resources = {r.id: r for r in await load_resources(rt.db.engine, member)}
     if resource_id not in resources:
         return await problem_page(rt, request, member.id, "That resource cannot be booked.")

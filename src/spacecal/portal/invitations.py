@@ -12,7 +12,7 @@ import re
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal.config import Settings
@@ -20,7 +20,7 @@ from spacecal.mail import addresses, senders
 from spacecal.mail.outbox import queue_mail, recent_decisions
 from spacecal.portal.data import Member
 from spacecal.portal.pages import runtime
-from spacecal.portal.views import current_member, local_time, redirect, render
+from spacecal.portal.views import current_member, local_time, member_post, redirect, render
 from spacecal.web.sessions import Session
 
 router = APIRouter(prefix="/portal/invitations", include_in_schema=False)
@@ -130,11 +130,10 @@ def _email(value: str) -> str | None:
 @router.post("/senders")
 async def add_sender(request: Request) -> Response:
     rt = runtime(request)
-    found = await current_member(rt, request)
-    form = await rt.sessions.check_csrf(request, found[0] if found else None)
-    if found is None:
-        return redirect("/portal/signin", error="signin_first")
-    _, member = found
+    posted = await member_post(rt, request)
+    if isinstance(posted, RedirectResponse):
+        return posted
+    member, form = posted.member, posted.form
     address = _email(str(form.get("address", "")))
     if address is None:
         return redirect("/portal/invitations", problem="sender_invalid")
@@ -154,12 +153,11 @@ async def add_sender(request: Request) -> Response:
 @router.post("/senders/remove")
 async def remove_sender(request: Request) -> Response:
     rt = runtime(request)
-    found = await current_member(rt, request)
-    form = await rt.sessions.check_csrf(request, found[0] if found else None)
-    if found is None:
-        return redirect("/portal/signin", error="signin_first")
+    posted = await member_post(rt, request)
+    if isinstance(posted, RedirectResponse):
+        return posted
     async with rt.db.engine.begin() as conn:
-        await senders.remove_sender(conn, found[1].id, str(form.get("address", "")))
+        await senders.remove_sender(conn, posted.member.id, str(posted.form.get("address", "")))
     return redirect("/portal/invitations", done="sender_removed")
 
 
@@ -181,11 +179,10 @@ async def confirm_page(request: Request, token: str) -> Response:
 @router.post("/replace")
 async def replace_address(request: Request) -> Response:
     rt = runtime(request)
-    found = await current_member(rt, request)
-    form = await rt.sessions.check_csrf(request, found[0] if found else None)
-    if found is None:
-        return redirect("/portal/signin", error="signin_first")
-    member = found[1]
+    posted = await member_post(rt, request)
+    if isinstance(posted, RedirectResponse):
+        return posted
+    member, form = posted.member, posted.form
     domain = rt.settings.mail_domain or ""
     try:
         resource_id = int(str(form.get("resource_id", "")))

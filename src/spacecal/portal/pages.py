@@ -4,7 +4,7 @@ callback. Every POST checks the CSRF token first (see security.py)."""
 from __future__ import annotations
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import RedirectResponse, Response
 
 from spacecal import clock
 from spacecal.domain.account_messages import account_read_only, setup_waiting
@@ -24,7 +24,7 @@ from spacecal.portal.runtime import (
     admin_help,
     missing_settings,
 )
-from spacecal.portal.views import current_member, local_time, redirect, render
+from spacecal.portal.views import current_member, local_time, member_post, redirect, render
 from spacecal.providers.caldav import CalendarCreationRefused
 from spacecal.records.errors import ApiError
 from spacecal.sync.accounts.disconnect import disconnect_account, remove_connection
@@ -224,15 +224,14 @@ def _known(provider: str) -> bool:
 @router.post("/connect/{provider}")
 async def connect(request: Request, provider: str) -> Response:
     rt = runtime(request)
-    found = await current_member(rt, request)
-    await rt.sessions.check_csrf(request, found[0] if found else None)
-    if found is None:
-        return redirect("/portal/signin", error="signin_first")
+    posted = await member_post(rt, request)
+    if isinstance(posted, RedirectResponse):
+        return posted
     if not _known(provider) or missing_settings(rt.settings, provider):
         return redirect("/portal", error="not_configured")
     if provider == "caldav":
         return redirect("/portal")  # no OAuth: its forms post to portal/caldav.py
-    return redirect(await start_connect(rt, found[1].id, provider))
+    return redirect(await start_connect(rt, posted.member.id, provider))
 
 
 @router.get("/connect/{provider}/callback")
@@ -256,12 +255,11 @@ async def connect_callback(request: Request, provider: str) -> Response:
 @router.post("/accounts/{provider}/disconnect")
 async def disconnect(request: Request, provider: str) -> Response:
     rt = runtime(request)
-    found = await current_member(rt, request)
-    await rt.sessions.check_csrf(request, found[0] if found else None)
-    if found is None:
-        return redirect("/portal/signin", error="signin_first")
+    posted = await member_post(rt, request)
+    if isinstance(posted, RedirectResponse):
+        return posted
     if _known(provider):
-        await disconnect_account(rt.provisioner, found[1].id, provider)
+        await disconnect_account(rt.provisioner, posted.member.id, provider)
     return redirect("/portal", notice="disconnected")
 
 
@@ -269,11 +267,10 @@ async def disconnect(request: Request, provider: str) -> Response:
 async def switch_resource(request: Request, resource_id: int, provider: str) -> Response:
     """The "add to my calendar" switch: add (or retry), or remove."""
     rt = runtime(request)
-    found = await current_member(rt, request)
-    form = await rt.sessions.check_csrf(request, found[0] if found else None)
-    if found is None:
-        return redirect("/portal/signin", error="signin_first")
-    session, member = found
+    posted = await member_post(rt, request)
+    if isinstance(posted, RedirectResponse):
+        return posted
+    session, member, form = posted.session, posted.member, posted.form
     if not _known(provider):
         return redirect("/portal")
     resources = {r.id: r for r in await load_resources(rt.db.engine, member)}

@@ -3,6 +3,7 @@ context every template gets (space name, CSRF token, messages) and redirects."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from typing import Any
@@ -59,6 +60,26 @@ async def current_member(rt: PortalRuntime, request: Request) -> tuple[Session, 
     if member is None or member.session_generation != session.generation:
         return None  # signed out or password changed since: every older session ends
     return session, member
+
+
+@dataclass(frozen=True)
+class MemberPost:
+    """A signed-in member's form post whose CSRF token was checked."""
+
+    session: Session
+    member: Member
+    form: dict[str, str]
+
+
+async def member_post(rt: PortalRuntime, request: Request) -> MemberPost | RedirectResponse:
+    """Every member form post starts here: the CSRF token is checked first (a forged
+    post is refused whether or not anyone is signed in), then a signed-out visitor is
+    sent to sign in."""
+    found = await current_member(rt, request)
+    form = await rt.sessions.check_csrf(request, found[0] if found else None)
+    if found is None:
+        return redirect("/portal/signin", error="signin_first")
+    return MemberPost(found[0], found[1], form)
 
 
 def redirect(path: str, **query: str) -> RedirectResponse:

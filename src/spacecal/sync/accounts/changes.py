@@ -110,6 +110,7 @@ async def disconnect_where(conn: AsyncConnection, *conditions: Any, why: str) ->
         conn,
         [
             Detached(
+                connection_id=r.id,
                 account_id=r.provider_account_id,
                 provider=r.provider,
                 calendar_id=r.calendar_id,

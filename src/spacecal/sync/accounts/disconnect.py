@@ -1,7 +1,8 @@
 """Taking calendars away: one resource switched off, a whole account disconnected, or a
 connection record deleted through the API.
 
-Provider clean-up is best effort within a short budget: a subscription that could not
+Provider clean-up is best effort within a short budget (a kept calendar's
+availability blocks are deleted too: nothing would keep them true): a subscription that could not
 be stopped keeps its generation row with status `stopping` (a later job finishes it;
 it lapses at its expiry at the latest and its notifications are ignored). The
 connection rows are deleted either way; bookings stay.
@@ -22,11 +23,14 @@ from spacecal import clock
 from spacecal.db.models import (
     Connection,
     DetachedCalendar,
+    EventLink,
     ProviderAccount,
     SubscriptionGeneration,
 )
 from spacecal.providers.base import NotFound, ProviderError, Subscription
 from spacecal.sync.reconcile.target import calendar_verified
+from spacecal.sync.reconcile.touched import BLOCK
+from spacecal.sync.reconcile.writeback import is_pending
 from spacecal.sync.tokens import AccountUnavailable
 from spacecal.sync.upkeep.generations import GEN_COLUMNS
 
@@ -83,6 +87,16 @@ async def stop_generations(
                 )
             )
         ).all()
+        # Blocks would go stale in a kept calendar: nothing keeps them true any more.
+        blocks = [
+            str(key)
+            for key in await read.scalars(
+                select(EventLink.event_key).where(
+                    EventLink.connection_id == connection_id, EventLink.kind == BLOCK
+                )
+            )
+            if not is_pending(key)
+        ]
     outcome: dict[int, str] = {g.id: "stopping" for g in generations}
     if provider_name is not None and account_id is not None:
         provider = prov.provider_for(provider_name)
@@ -102,6 +116,14 @@ async def stop_generations(
             if delete_calendar and calendar_id is not None:
                 with contextlib.suppress(NotFound):
                     await tokens.call(lambda a: provider.delete_calendar(a, calendar_id))
+            elif calendar_id is not None:
+                for event_id in blocks:
+                    with contextlib.suppress(NotFound):
+                        await tokens.call(
+                            partial(
+                                provider.delete_event, calendar_id=calendar_id, event_id=event_id
+                            )
+                        )
 
         # What did not stop stays `stopping`, for a later job.
         with contextlib.suppress(ProviderError, AccountUnavailable, TimeoutError):

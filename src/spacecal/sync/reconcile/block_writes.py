@@ -152,6 +152,8 @@ class _Writer:
         return {"put_backs": count + 1, "put_backs_since": since}
 
     async def remove(self, link: _Link) -> None:
+        # A pending link here never reached the provider: the pass began by finishing
+        # every create an earlier one left (`push_blocks(only_pending=True)`).
         if not is_pending(link.event_key):
             with contextlib.suppress(NotFound):
                 await self.tokens.call(
@@ -177,6 +179,45 @@ class _Writer:
         self.writes += 1
         await self._set(link_id, **self._written(b, written), **extra)
 
+    async def finish(self, link: _Link, b: _Booking) -> None:
+        """Finish a create an earlier pass began. If that create reached the provider
+        but its answer was lost, the repeat under the same key answers with the event
+        as first written (Graph's transactionId, Google's 409 then a read): the times
+        and title of the booking as it was then. So when the booking or the title
+        changed since the intent, the create is followed by an update."""
+        marker = link.marker or new_marker()
+        event = self.event(b, link.generation, marker)
+        written = await self.tokens.call(
+            partial(self.provider.create_event, calendar_id=self.calendar_id, event=event)
+        )
+        self.writes += 1
+        title = block_title(self.target, b.full_name)
+        if link.booking_version == b.version and link.block_title == title:
+            await self._set(link.id, **self._written(b, written))
+            return
+        # Recorded as written at the intent's version, so a crash here still owes the
+        # update to the next pass.
+        await self._set(
+            link.id,
+            event_key=written.event_id,
+            written_etag=written.etag,
+            pending_write=None,
+            pending_since=None,
+        )
+        fresh = _Link(
+            link.id,
+            written.event_id,
+            link.booking_id,
+            link.booking_version,
+            link.generation,
+            marker,
+            link.block_title,
+            None,
+            link.put_backs,
+            link.put_backs_since,
+        )
+        await self.rewrite(fresh, b)
+
     async def regenerate(self, link: _Link, b: _Booking, **extra: Any) -> None:
         """The member deleted the block: write it again under a new generation."""
         generation = link.generation + 1
@@ -186,6 +227,9 @@ class _Writer:
             event_key=f"{BLOCK_PENDING}{b.id}",
             generation=generation,
             marker=marker,
+            # The intent's snapshot, so a lost answer is finished by `finish`.
+            booking_version=b.version,
+            block_title=block_title(self.target, b.full_name),
             **extra,
         )
         await self.create(link.id, b, generation, marker)
@@ -235,6 +279,7 @@ class _Writer:
                     "event_key": f"{BLOCK_PENDING}{b.id}",
                     "booking_id": b.id,
                     "booking_version": b.version,
+                    "block_title": block_title(self.target, b.full_name),
                     "kind": BLOCK,
                     "marker": markers[b.id],
                     "updated_at": clock.now(),

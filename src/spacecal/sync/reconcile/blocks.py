@@ -30,7 +30,6 @@ from spacecal.db.models import Booking, Coworker, EventLink
 from spacecal.providers.base import (
     CalendarProvider,
 )
-from spacecal.sync.naming import new_marker
 from spacecal.sync.reconcile.block_writes import (
     BLOCK_PENDING,
     _as_booking,
@@ -136,7 +135,7 @@ async def push_blocks(
         for link in links:
             b = shown.get(link.booking_id) if link.booking_id is not None else None
             if b is not None and link.event_key.startswith(BLOCK_PENDING):
-                await w.create(link.id, b, link.generation, link.marker or new_marker())
+                await w.finish(link, b)
         return w.writes
     keep: list[tuple[_Link, _Booking]] = []
     # Deletions first, then changes, then creations: a freed slot is free on screen too.
@@ -153,7 +152,7 @@ async def push_blocks(
             keep.append((link, b))
     for link, b in keep:
         if link.event_key.startswith(BLOCK_PENDING):
-            await w.create(link.id, b, link.generation, link.marker or new_marker())
+            await w.finish(link, b)
         elif link.pending == GONE:
             if (allowed := w.may_put_back(link)) is not None:
                 await w.regenerate(link, b, **allowed)

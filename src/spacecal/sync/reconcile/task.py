@@ -135,13 +135,26 @@ async def reconcile(
     )
     try:
         if blocks_only:
+            put_backs = rt.settings.block_put_backs_per_hour
+            # Creates an earlier pass left (a lost answer) are finished first, as before
+            # a pull: the pass below may then remove them knowing they reached the
+            # provider (one query that usually finds none).
             outcome.writes += await push_blocks(
                 engine,
                 target,
                 provider,
                 tokens,
                 now=clock.now(),
-                put_backs_per_hour=rt.settings.block_put_backs_per_hour,
+                put_backs_per_hour=put_backs,
+                only_pending=True,
+            )
+            outcome.writes += await push_blocks(
+                engine,
+                target,
+                provider,
+                tokens,
+                now=clock.now(),
+                put_backs_per_hour=put_backs,
                 creates_at_once=rt.settings.block_create_concurrency,
             )
             # No `sync_runs` row for a blocks-only pass that went well (a booking

@@ -11,6 +11,10 @@ writes it through `CalendarProvider.set_calendar_note`: Google shows it as the
 calendar's description; Graph calendars have no description, so the name gets a
 suffix, "Room 1 · Riverside (no longer synced)" (providers/microsoft/provider.py).
 
+Before the note, the availability blocks the calendar holds are deleted (their ids
+are kept on the row, since the links go with the connection): nothing keeps them
+true any more, so they would show stale bookings.
+
 A note that could not be written is tried again after the failure policy's wait
 (spacecal.failures, `Loop.LEFTOVERS`: the renewal backoff settings), at most
 `leftover_max_attempts` times; the row then stays with its last error for an operator.
@@ -20,6 +24,7 @@ provisioning adopted it) gets no note: the row is dropped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,11 +36,19 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock
 from spacecal.db.conditions import AccountStatus
-from spacecal.db.models import Connection, DetachedCalendar, ProviderAccount
+from spacecal.db.models import Connection, DetachedCalendar, EventLink, ProviderAccount
 from spacecal.failures import Loop, backoff, error_text
-from spacecal.providers.base import CalendarNote, NotFound, ProviderError, Throttled
+from spacecal.providers.base import (
+    CalendarNote,
+    CalendarProvider,
+    NotFound,
+    ProviderError,
+    Throttled,
+)
+from spacecal.sync.reconcile.touched import BLOCK
+from spacecal.sync.reconcile.writeback import is_pending
 from spacecal.sync.runtime import SyncRuntime
-from spacecal.sync.tokens import AccountUnavailable
+from spacecal.sync.tokens import AccountTokens, AccountUnavailable
 
 log = logging.getLogger("spacecal.leftovers")
 
@@ -59,6 +72,7 @@ def detach_note(resource: str, business: str, why: str, day: str) -> CalendarNot
 class Detached:
     """One connection about to be disconnected, with what its note needs."""
 
+    connection_id: int
     account_id: int
     provider: str
     calendar_id: str
@@ -71,7 +85,20 @@ class Detached:
 async def record_detached(
     conn: AsyncConnection, rows: list[Detached], why: str, now: datetime
 ) -> None:
-    """Owe a note to each calendar, in `conn`'s transaction."""
+    """Owe a note to each calendar, in `conn`'s transaction, and the removal of the
+    availability blocks it holds (the links go with the connection row)."""
+    blocks: dict[int, list[str]] = {}
+    if rows:
+        for connection_id, key in await conn.execute(
+            select(EventLink.connection_id, EventLink.event_key)
+            .where(
+                EventLink.connection_id.in_([r.connection_id for r in rows]),
+                EventLink.kind == BLOCK,
+            )
+            .order_by(EventLink.id)
+        ):
+            if not is_pending(key):
+                blocks.setdefault(int(connection_id), []).append(str(key))
     for r in rows:
         day = now.astimezone(ZoneInfo(r.time_zone)).date().isoformat()
         note = detach_note(r.resource, r.business, why, day)
@@ -83,6 +110,7 @@ async def record_detached(
                 name=r.name,
                 note=note.text,
                 created_at=now,
+                block_event_ids=blocks.get(r.connection_id, []),
             )
         )
 
@@ -138,6 +166,7 @@ async def write_notes(rt: SyncRuntime, account_id: int, provider_name: str) -> i
                     DetachedCalendar.name,
                     DetachedCalendar.note,
                     DetachedCalendar.attempts,
+                    DetachedCalendar.block_event_ids,
                 )
                 .where(
                     DetachedCalendar.provider_account_id == account_id,
@@ -152,6 +181,7 @@ async def write_notes(rt: SyncRuntime, account_id: int, provider_name: str) -> i
     for r in rows:
         note = CalendarNote(label=NOTE_LABEL, text=r.note)
         try:
+            await _remove_blocks(rt, r.id, tokens, provider, r.calendar_id, r.block_event_ids)
             await tokens.call(
                 partial(
                     provider.set_calendar_note, calendar_id=r.calendar_id, name=r.name, note=note
@@ -170,6 +200,31 @@ async def write_notes(rt: SyncRuntime, account_id: int, provider_name: str) -> i
             await conn.execute(delete(DetachedCalendar).where(DetachedCalendar.id == r.id))
         written += 1
     return written
+
+
+async def _remove_blocks(
+    rt: SyncRuntime,
+    row_id: int,
+    tokens: AccountTokens,
+    provider: CalendarProvider,
+    calendar_id: str,
+    event_ids: list[str],
+) -> None:
+    """Delete the calendar's blocks, recording each as done, so a retry after a
+    failure resumes where this one stopped."""
+    left = list(event_ids)
+    while left:
+        with contextlib.suppress(NotFound):  # the member deleted it already
+            await tokens.call(
+                partial(provider.delete_event, calendar_id=calendar_id, event_id=left[0])
+            )
+        left.pop(0)
+        async with rt.db.engine.begin() as conn:
+            await conn.execute(
+                update(DetachedCalendar)
+                .where(DetachedCalendar.id == row_id)
+                .values(block_event_ids=left)
+            )
 
 
 async def _failed(rt: SyncRuntime, row_id: int, attempts: int, exc: ProviderError) -> None:

@@ -1,0 +1,76 @@
+"""Availability blocks after a lost answer to their create (chaos seed 191): the
+create reached the provider, spacecal never heard. A repeat under the same key
+answers with the event as first written, so a booking moved or cancelled meanwhile
+must still move or remove the block, not leave it at the old time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from tests.support.bookings import tomorrow_at
+from tests.support.environments import GOOGLE, MICROSOFT, PROVIDERS, SyncEnv, move_clocks
+from tests.support.member import Member
+from tests.sync.test_blocks import blocks, book, move
+
+from spacecal.db.models import EventLink
+from spacecal.sync.reconcile.block_writes import BLOCK_PENDING
+
+
+def _base(alice: Member) -> str:
+    return GOOGLE if alice.provider == "google" else MICROSOFT
+
+
+async def _lose_alices_creates(s: SyncEnv, alice: Member) -> None:
+    """Every answer to alice's event creates is lost (the repeats too), until cleared:
+    the job gives up for now and the booking changes before its next try."""
+    await s.env.fault(
+        _base(alice),
+        {
+            "kind": "lost_response",
+            "times": 100,
+            "match": {"method": "POST", "path": "*/events", "account": alice.email},
+        },
+    )
+
+
+async def _block_create_lost(s: SyncEnv, provider: str) -> tuple[Member, int]:
+    alice = await s.connect(provider, "alice")
+    await s.connect(provider, "bob")
+    await _lose_alices_creates(s, alice)
+    booking_id = await book(s, s.env.space.bob, tomorrow_at(10))
+    await s.settle()
+    # The block is there (the provider applied the create); its link does not know.
+    assert [b.start for b in blocks(alice)] == [tomorrow_at(10)]
+    async with s.engine.connect() as conn:
+        keys = list(await conn.scalars(select(EventLink.event_key)))
+    assert [k for k in keys if k.startswith(BLOCK_PENDING)], keys
+    answer = await s.env.control.delete(_base(alice) + "/_control/faults")
+    assert answer.status_code == 204
+    return alice, booking_id
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_block_whose_create_answer_was_lost_follows_a_move(
+    sync_env: SyncEnv, provider: str
+) -> None:
+    alice, booking_id = await _block_create_lost(sync_env, provider)
+    await move(sync_env, booking_id, tomorrow_at(14))
+    move_clocks(sync_env.env, timedelta(minutes=10))  # past any retry's backoff
+    await sync_env.settle()
+    [block] = blocks(alice)
+    assert (block.start, block.end) == (tomorrow_at(14), tomorrow_at(15))
+    assert await sync_env.settle() == 0  # and nothing more is owed
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_a_block_whose_create_answer_was_lost_goes_with_its_booking(
+    sync_env: SyncEnv, provider: str
+) -> None:
+    alice, booking_id = await _block_create_lost(sync_env, provider)
+    answer = await sync_env.env.api.delete(f"/api/spaces/bookings/{booking_id}")
+    assert answer.status_code == 200, answer.text
+    move_clocks(sync_env.env, timedelta(minutes=10))
+    await sync_env.settle()
+    assert alice.events() == []
