@@ -153,16 +153,23 @@ async def test_throttling_is_waited_out_without_blocking_other_accounts(
         waiting = (
             await conn.execute(
                 text(
-                    "SELECT scheduled_at - now() AS wait FROM procrastinate_jobs"
-                    " WHERE status = 'todo'"
+                    "SELECT scheduled_at - now() AS wait, queueing_lock FROM procrastinate_jobs"
+                    " WHERE status = 'todo' ORDER BY id"
                 )
             )
         ).all()
-        health = await conn.scalar(
-            select(Connection.health).where(Connection.coworker_id == sync_env.env.space.alice)
-        )
+        health, alice_id = (
+            await conn.execute(
+                select(Connection.health, Connection.id).where(
+                    Connection.coworker_id == sync_env.env.space.alice
+                )
+            )
+        ).one()
     assert health == "throttled"
-    assert len(waiting) == 1
+    # Bob's booking owes Alice's calendar its block: that blocks-only job waits too,
+    # queued behind the throttled reconcile under Alice's account lock (not runnable).
+    assert [w.queueing_lock for w in waiting] == [f"reconcile:{alice_id}", f"blocks:{alice_id}"]
+    assert await sync_env.runnable_jobs() == 0
     # Retry-After, from PostgreSQL's clock (the one procrastinate fetches by).
     assert timedelta(seconds=100) <= waiting[0].wait <= timedelta(seconds=120)
     # Time passes: the waiting job runs and Alice's event is booked.
