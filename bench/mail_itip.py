@@ -7,13 +7,12 @@ room, one member. spacecal's SMTP receiver, a worker (concurrency 4, waiting for
 jobs and polling every SPACECAL_WORKER_POLL_SECONDS as in production) and an aiosmtpd
 sink playing the outgoing relay all run on loopback. `--clients` smtplib clients send
 N invitations (each its own half hour, the organizer the member's registered address);
-each is stored before 250,
-processed by the job (DKIM/DMARC from an empty overrides file, the decision, the
-booking), and answered by an iTIP REPLY through the outgoing queue. The clock of one
-invitation runs from the start of its SMTP transaction to the REPLY's arrival at the
-sink. Prints invitations processed per second and the p50/p95 invitation-to-reply
-time (target: p95 <= 1 s). `--paced`: each client waits for its REPLY before the next
-invitation, so the time is one invitation's, not a queue's.
+each is stored before 250, processed by the job (DKIM/DMARC from an empty overrides
+file, the decision, the booking), and answered by an iTIP REPLY through the outgoing
+queue. The clock of one invitation runs from the start of its SMTP transaction to the
+REPLY's arrival at the sink. Prints invitations processed per second and the p50/p95
+invitation-to-reply time (target: p95 <= 1 s). `--paced`: each client waits for its
+REPLY before the next invitation, so the time is one invitation's, not a queue's.
 """
 
 from __future__ import annotations
