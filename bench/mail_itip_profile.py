@@ -1,0 +1,142 @@
+"""One invitation's processing, measured alone: what the worker's job costs.
+
+    DATABASE_URL=postgresql://... uv run python -m bench.mail_itip_profile [--messages 80]
+        [--profile]
+
+In a fresh database on DATABASE_URL's server (dropped afterwards), seeded as
+bench/mail_itip.py seeds it, N invitations are stored, then processed one after
+another by the job's body (`mail.jobs.process`: DKIM/DMARC check, decision, booking,
+the REPLY and the confirmation sent to an aiosmtpd relay on loopback), with no
+worker, receiver or client competing for the process. Prints, per invitation, the
+wall and CPU time, the SQL statements and the transactions (connection checkouts,
+BEGINs, COMMITs, savepoints) it took; `--profile` adds cProfile's top functions.
+The first invitation warms up and is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import cProfile
+import io
+import os
+import pstats
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from aiosmtpd.smtp import SMTP
+from cryptography.fernet import Fernet
+from sqlalchemy import event
+
+from bench.mail_itip import DOMAIN, Sink, _invitation, _no_provider, _seed
+from spacecal.config import Settings
+from spacecal.db.engine import open_database
+from spacecal.db.url import to_libpq
+from spacecal.mail import addresses
+from spacecal.mail.jobs import process
+from spacecal.mail.store import store
+from spacecal.runner import TASK_MODULES  # noqa: F401  (registers the tasks)
+from spacecal.sync.runtime import SyncRuntime
+
+_EVENTS = ("begin", "commit", "rollback", "savepoint", "release_savepoint")
+
+
+def _count(engine: Any, counts: collections.Counter[str]) -> None:
+    """Count statements and transaction events on `engine` into `counts`."""
+
+    def statement(*_: object) -> None:
+        counts["statements"] += 1
+
+    event.listen(engine, "after_cursor_execute", statement)
+    for name in _EVENTS:
+        event.listen(engine, name, lambda *_, name=name: counts.update([name]))
+    event.listen(engine.pool, "checkout", lambda *_: counts.update(["checkouts"]))
+
+
+async def _run(settings: Settings, messages: int, profile: bool) -> None:
+    to = await _seed(settings)
+    loop = asyncio.get_running_loop()
+    relay = await loop.create_server(lambda: SMTP(Sink()), "127.0.0.1", 0)
+    port = relay.sockets[0].getsockname()[1]
+    settings = settings.model_copy(update={"smtp_url": f"smtp://127.0.0.1:{port}"})
+    db = await open_database(settings)
+    try:
+        rt = SyncRuntime(settings=settings, db=db, provider_for=_no_provider)  # type: ignore[arg-type]
+        start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
+        async with db.engine.connect() as conn:
+            recipient = await addresses.resolve(conn, to, DOMAIN)
+        assert recipient is not None
+        ids: list[int] = []
+        for n in range(messages + 1):
+            raw = _invitation(to, n, start)
+            ids += await store(
+                db.engine, mail_from="member@bench.test", recipients=[recipient], raw=raw,
+                peer="127.0.0.1",
+            )  # fmt: skip
+        assert await process(rt, ids[0]) == "booked"  # warm-up: imports, connections
+        counts: collections.Counter[str] = collections.Counter()
+        _count(db.engine.sync_engine, counts)
+        profiler = cProfile.Profile()
+        wall = cpu = 0.0
+        for message_id in ids[1:]:
+            began, began_cpu = time.perf_counter(), time.process_time()
+            if profile:
+                profiler.enable()
+            outcome = await process(rt, message_id)
+            if profile:
+                profiler.disable()
+            wall += time.perf_counter() - began
+            cpu += time.process_time() - began_cpu
+            assert outcome == "booked", outcome
+        print(f"{messages} invitations processed one after another (mail.jobs.process)")
+        per_wall, per_cpu = wall / messages * 1000, cpu / messages * 1000
+        print(f"  per invitation: wall {per_wall:.1f} ms, CPU {per_cpu:.1f} ms")
+        each = {k: round(v / messages, 1) for k, v in sorted(counts.items())}
+        print(f"  per invitation: {each}")
+        if profile:
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(30)
+            print(out.getvalue())
+    finally:
+        relay.close()
+        await db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--messages", type=int, default=80)
+    parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
+    args = parser.parse_args()
+    server = os.environ.get("DATABASE_URL")
+    if not server:
+        raise SystemExit("set DATABASE_URL to a PostgreSQL server (a database is made in it)")
+    name = f"bench_itip_{uuid.uuid4().hex[:6]}"
+    with psycopg.connect(to_libpq(server), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = to_libpq(server).rsplit("/", 1)[0] + "/" + name
+    with tempfile.TemporaryDirectory() as tmp:
+        dns = Path(tmp) / "dns.json"
+        dns.write_text("{}")
+        settings = Settings(
+            database_url=url,
+            secret_keys=Fernet.generate_key().decode(),
+            log_level="WARNING",
+            mail_domain=DOMAIN,
+            dns_overrides_file=dns,
+            data_dir=Path(tmp) / "data",
+        )
+        try:
+            asyncio.run(_run(settings, args.messages, args.profile))
+        finally:
+            with psycopg.connect(to_libpq(server), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
