@@ -20,24 +20,20 @@ import asyncio
 import collections
 import cProfile
 import io
-import os
 import pstats
 import tempfile
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import psycopg
 from aiosmtpd.smtp import SMTP
-from cryptography.fernet import Fernet
 from sqlalchemy import event
 
 from bench.mail_itip import DOMAIN, Sink, _invitation, _no_provider, _seed
+from bench.scratch import mail_settings, scratch_database
 from spacecal.config import Settings
 from spacecal.db.engine import open_database
-from spacecal.db.url import to_libpq
 from spacecal.mail import addresses
 from spacecal.mail.jobs import process
 from spacecal.mail.store import store
@@ -113,29 +109,9 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=80)
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions")
     args = parser.parse_args()
-    server = os.environ.get("DATABASE_URL")
-    if not server:
-        raise SystemExit("set DATABASE_URL to a PostgreSQL server (a database is made in it)")
-    name = f"bench_itip_{uuid.uuid4().hex[:6]}"
-    with psycopg.connect(to_libpq(server), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = to_libpq(server).rsplit("/", 1)[0] + "/" + name
-    with tempfile.TemporaryDirectory() as tmp:
-        dns = Path(tmp) / "dns.json"
-        dns.write_text("{}")
-        settings = Settings(
-            database_url=url,
-            secret_keys=Fernet.generate_key().decode(),
-            log_level="WARNING",
-            mail_domain=DOMAIN,
-            dns_overrides_file=dns,
-            data_dir=Path(tmp) / "data",
-        )
-        try:
-            asyncio.run(_run(settings, args.messages, args.profile))
-        finally:
-            with psycopg.connect(to_libpq(server), autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("bench_itip") as url, tempfile.TemporaryDirectory() as tmp:
+        settings = mail_settings(url, Path(tmp), DOMAIN)
+        asyncio.run(_run(settings, args.messages, args.profile))
 
 
 if __name__ == "__main__":
