@@ -313,7 +313,9 @@ async def delay_samples(rt: SyncRuntime, http: httpx2.AsyncClient, samples: int)
     return delays
 
 
-async def main(n: int, concurrency: int, rounds: int, samples: int) -> None:
+async def main(
+    n: int, concurrency: int, rounds: int, samples: int, profile: str | None = None
+) -> None:
     from spacecal.db.engine import open_database
 
     server = start_radicale()
@@ -374,6 +376,18 @@ async def main(n: int, concurrency: int, rounds: int, samples: int) -> None:
             summary[name] = rate
             print(f"{name:<10} {rate:>9.0f} {cpu:>12.2f}")
         print(f"ratio spacecal / bare (polls/s): {summary['spacecal'] / summary['bare']:.2f}")
+        if profile:
+            # One more spacecal round under cProfile (not counted above).
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+            await spacecal_round(rt, ids, concurrency)
+            profiler.disable()
+            profiler.dump_stats(profile)
+            print(f"profile of one spacecal round written to {profile}")
+        if samples <= 0:
+            return
 
         async with bare_client(server) as member_app:
             delays = await delay_samples(rt, member_app, samples)
@@ -400,6 +414,7 @@ if __name__ == "__main__":
     parser.add_argument("--calendars", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--samples", type=int, default=40, help="0: no delay measurement")
+    parser.add_argument("--profile", help="write a cProfile of one more spacecal round here")
     args = parser.parse_args()
-    asyncio.run(main(args.calendars, args.concurrency, args.rounds, args.samples))
+    asyncio.run(main(args.calendars, args.concurrency, args.rounds, args.samples, args.profile))

@@ -284,7 +284,7 @@ async def test_poll_intervals_shorten_on_change_and_double_while_quiet(cal: CalE
     seen: list[int] = []
     async with cal.engine.connect() as conn:
         runs_before = await conn.scalar(select(func.count()).select_from(SyncRun))
-    for _ in range(8):
+    for _ in range(11):
         row = await cal.connection()
         assert row.poll_next_at is not None and row.last_poll_at is not None
         interval = row.poll_interval_seconds
@@ -294,10 +294,11 @@ async def test_poll_intervals_shorten_on_change_and_double_while_quiet(cal: CalE
         assert interval * 0.9 - 1 <= delay <= interval * 1.1 + 1
         cal.later(delay + 1)
         assert await cal.poll() == 1
-    # Quiet: doubled at each poll (the first may still see spacecal's own set-up
-    # writes), then capped.
-    quiet = seen[seen.index(120) - 1 :]
-    assert quiet[:6] == [60, 120, 240, 480, 900, 900], seen
+    # Quiet: the last change (the first polls may still see spacecal's own set-up
+    # writes) and the three active polls after it keep 60 s
+    # (SPACECAL_CALDAV_POLL_ACTIVE_POLLS), then it doubles at each poll, capped.
+    quiet = seen[seen.index(120) - 4 :]
+    assert quiet[:9] == [60, 60, 60, 60, 120, 240, 480, 900, 900], seen
     # Quiet polls took the one-statement path (sync/reconcile/owed.py): no sync runs.
     async with cal.engine.connect() as conn:
         runs_after = await conn.scalar(select(func.count()).select_from(SyncRun))
