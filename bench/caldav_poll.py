@@ -2,7 +2,7 @@
 bare loop of the same REPORT, and how long a change takes to become a booking.
 
     uv run python bench/caldav_poll.py [--calendars 1000] [--concurrency 4]
-                                       [--rounds 2] [--samples 40]
+                                       [--rounds 2] [--samples 40] [--profile FILE]
 
 One Radicale (tests/support/caldav_servers.py: a subprocess on loopback, plain http,
 one user) holds N calendars, each connected for its own member in a fresh database
@@ -10,8 +10,9 @@ one user) holds N calendars, each connected for its own member in a fresh databa
 that stores each sync-token):
 
 - **spacecal**: `reconcile()` of every connection, `--concurrency` at a time, as the
-  worker runs it for a poll: read the target, one sync-collection REPORT (nothing
-  changed), commit the token, write the sync run and the next poll time.
+  worker runs it for a poll: the first read (target, account, "owes nothing"), one
+  sync-collection REPORT (nothing changed), one UPDATE recording the poll and
+  scheduling the next.
 - **bare**: the same REPORT with the same token for every calendar, on one httpx2
   client with the same concurrency: nothing else.
 
@@ -24,8 +25,11 @@ is the target (>= 0.5: the server should be the limit, not spacecal).
 quiet (next polls spread over 900 s) except 10 recently active ones (interval 5 s).
 A worker runs (procrastinate, concurrency 4) and the sweep runs every 0.5 s, as the
 periodic task would with SPACECAL_SWEEP_EVERY_SECONDS below a second. Each sample
-PUTs a new event into an active calendar whose interval is 5 s and waits for its
-booking to be committed; the delay is from before the PUT to the booking seen.
+PUTs a new event into the active calendar with the shortest interval (the one last
+written to: SPACECAL_CALDAV_POLL_ACTIVE_POLLS quiet polls keep it at 5 s) and waits
+for its booking to be committed; the delay is from before the PUT to the booking
+seen. `--samples 0` skips this part; `--profile FILE` writes a cProfile of one more
+spacecal round.
 """
 
 from __future__ import annotations
