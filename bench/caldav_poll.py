@@ -107,13 +107,17 @@ async def seed(db: Any, settings: Settings, secret: str, calendars: list[str], u
             .values(name="Riverside", time_zone="UTC", max_booking_days_ahead=90, **_record())
             .returning(Business.id)
         )
-        resource = await conn.scalar(
-            insert(Resource)
-            .values(business_id=business, name="Room A", slot_step_minutes=5, **_record())
-            .returning(Resource.id)
-        )
         enc = db.cipher.encrypt(secret)
         for i, calendar in enumerate(calendars):
+            # A resource per calendar: a booking in one calendar would otherwise owe
+            # every other calendar of its resource an availability block (issue 19's
+            # fan-out, bench/availability.py), and the delay measured here would be
+            # that fan-out's queue instead of the poll.
+            resource = await conn.scalar(
+                insert(Resource)
+                .values(business_id=business, name=f"Room {i}", slot_step_minutes=5, **_record())
+                .returning(Resource.id)
+            )
             member = await conn.scalar(
                 insert(Coworker)
                 .values(
