@@ -16,17 +16,15 @@ time the shifted clock has reached is made runnable here (`promote_due_jobs`).
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx2
 from sqlalchemy import insert, or_, select, text
-from tests.support.caldav_member import CalDavMember
+from tests.support.caldav_member import CalDavMember, empty_home
 from tests.support.caldav_proxy import FaultProxy
 from tests.support.caldav_servers import CalDavServer
 from tests.support.environments import ACCOUNTS, SHRUNK, SyncEnv, make_env
@@ -305,19 +303,6 @@ def fast_commit_url(url: str) -> str:
     """The same database, its sessions not waiting for WAL flushes at commit."""
     option = "options=-c%20synchronous_commit%3Doff"
     return url + ("&" if "?" in url else "?") + option
-
-
-def empty_home(server: CalDavServer, app: httpx2.Client) -> None:
-    """Delete every calendar under the user's home on `server`: a seed must not find
-    (and adopt) a calendar an earlier seed made under the same name."""
-    home = f"{server.url}{server.username}/"
-    answer = app.request("PROPFIND", home, headers={"Depth": "1"}, content=b"")
-    if answer.status_code != 207:
-        return
-    for href in re.findall(r"<(?:\w+:)?href>([^<]+)</(?:\w+:)?href>", answer.text):
-        path = urlsplit(href).path
-        if path.rstrip("/") != urlsplit(home).path.rstrip("/") and path.endswith("/"):
-            app.delete(f"{server.url.rstrip('/')}{path}")
 
 
 async def add_carol(env: Any, password_hash: str) -> int:

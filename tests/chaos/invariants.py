@@ -208,4 +208,7 @@ async def final_state(env: ChaosEnv, scenario: Scenario) -> str:
         marked = sum(e.title.startswith(TITLE_PREFIX) for e in events)
         state = "connected" if await connected(env, cal) else "not connected"
         parts.append(f"{cal.who}/{cal.provider} {len(events)} event(s), {marked} marked, {state}")
+    if env.caldav is not None and env.caldav.proxy.hits:
+        hits = ", ".join(f"{k} {v}" for k, v in sorted(env.caldav.proxy.hits.items()))
+        parts.append(f"caldav faults that hit: {hits}")
     return "; ".join(parts)

@@ -15,11 +15,14 @@ server unless a fault rule matches it first. Rules (`add`), consumed in order:
   timeout), the server never sees it;
 - `sync_token_invalid`: a sync-collection REPORT carrying a token is answered 403
   with DAV:valid-sync-token (RFC 6578: the token is no longer valid);
+- `refuse`: answered with `status` (403: a server whose account may not make
+  calendars refuses MKCALENDAR and MKCOL), the server never sees it;
 - `unauthorized`: every request answered 401 until `authorized()` (the member changed
   their app password).
 
 `method` restricts a rule to one HTTP method. `writes` counts event writes (PUT and
-DELETE of `.ics` resources) the server accepted, the way the emulators count calls.
+DELETE of `.ics` resources) the server accepted, the way the emulators count calls;
+`hits` the rules that were applied (a rule added but never matched is not a fault).
 """
 
 from __future__ import annotations
@@ -85,6 +88,7 @@ class FaultProxy:
     rules: list[Rule] = field(default_factory=list)
     writes: int = 0
     requests: int = 0
+    hits: dict[str, int] = field(default_factory=dict)  # rules applied, by kind
     refused: bool = False
     _server: asyncio.AbstractServer | None = None
     _client: httpx2.AsyncClient | None = None
@@ -136,6 +140,7 @@ class FaultProxy:
     def _take(self, method: str, body: bytes) -> Rule | None:
         for rule in self.rules:
             if rule.matches(method, body):
+                self.hits[rule.kind] = self.hits.get(rule.kind, 0) + 1
                 rule.times -= 1
                 if rule.times <= 0:
                     self.rules.remove(rule)
@@ -175,7 +180,7 @@ class FaultProxy:
             return True
         rule = self._take(request.method, request.body)
         kind = rule.kind if rule is not None else None
-        if rule is not None and kind == "http_5xx":
+        if rule is not None and kind in ("http_5xx", "refuse"):
             await _write(writer, rule.status, [], b"fault")
             return True
         if rule is not None and kind == "http_429":
