@@ -248,13 +248,8 @@ def _expand(href: str, cal: Calendar) -> list[Seen]:
     start, end = span
     rule = master["RRULE"].to_ical().decode()
     excluded: set[str] = set()
-    for value in (
-        master.get("EXDATE", [])
-        if isinstance(master.get("EXDATE"), list)
-        else [master.get("EXDATE")]
-    ):
-        if value is None:
-            continue
+    exdates = master.get("EXDATE")  # one property, or a list of them when repeated
+    for value in exdates if isinstance(exdates, list) else [exdates] if exdates else []:
         for moment in value.dts:
             utc = _utc(moment.dt)
             if utc is not None:
