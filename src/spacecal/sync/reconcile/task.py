@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from spacecal import clock, jobs, metrics
 from spacecal.db.conditions import AccountStatus, Health
 from spacecal.db.models import Connection
-from spacecal.domain import decide_changes
+from spacecal.domain import EventText, decide_changes
 from spacecal.failures import error_text
 from spacecal.jobs import names
 from spacecal.jobs.reconcile import defer_reconcile
@@ -55,6 +55,7 @@ from spacecal.sync.polling import is_polled, record_poll
 from spacecal.sync.reconcile.blocks import push_blocks
 from spacecal.sync.reconcile.commit import commit_plan, store_cursor
 from spacecal.sync.reconcile.deferred import due_now, load_deferred, settle_deferred
+from spacecal.sync.reconcile.links import Shown
 from spacecal.sync.reconcile.outcome import (
     ReconcileOutcome,
     ReconcileStatus,
@@ -247,7 +248,12 @@ async def _decide_and_commit(
             member_allowed=target.member_allowed,
         )
         series_of = {e.key: e.series_id for e in (*pull.events, *due)}
-        result = await commit_plan(conn, target, plan, now=now, series_of=series_of)
+        shown = {
+            e.key: Shown(EventText(e.title, e.description), pull.etags.get(e.key))
+            for e in pull.events
+            if not e.cancelled
+        }
+        result = await commit_plan(conn, target, plan, now=now, series_of=series_of, shown=shown)
         await settle_deferred(
             conn, target.connection_id, events, plan, now, lost_races=bool(result.lost_races)
         )
