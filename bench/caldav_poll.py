@@ -2,7 +2,7 @@
 bare loop of the same REPORT, and how long a change takes to become a booking.
 
     uv run python bench/caldav_poll.py [--calendars 1000] [--concurrency 4]
-                                       [--rounds 2] [--samples 40]
+                                       [--rounds 2] [--samples 40] [--profile FILE]
 
 One Radicale (tests/support/caldav_servers.py: a subprocess on loopback, plain http,
 one user) holds N calendars, each connected for its own member in a fresh database
@@ -10,8 +10,9 @@ one user) holds N calendars, each connected for its own member in a fresh databa
 that stores each sync-token):
 
 - **spacecal**: `reconcile()` of every connection, `--concurrency` at a time, as the
-  worker runs it for a poll: read the target, one sync-collection REPORT (nothing
-  changed), commit the token, write the sync run and the next poll time.
+  worker runs it for a poll: the first read (target, account, "owes nothing"), one
+  sync-collection REPORT (nothing changed), one UPDATE recording the poll and
+  scheduling the next.
 - **bare**: the same REPORT with the same token for every calendar, on one httpx2
   client with the same concurrency: nothing else.
 
@@ -24,8 +25,11 @@ is the target (>= 0.5: the server should be the limit, not spacecal).
 quiet (next polls spread over 900 s) except 10 recently active ones (interval 5 s).
 A worker runs (procrastinate, concurrency 4) and the sweep runs every 0.5 s, as the
 periodic task would with SPACECAL_SWEEP_EVERY_SECONDS below a second. Each sample
-PUTs a new event into an active calendar whose interval is 5 s and waits for its
-booking to be committed; the delay is from before the PUT to the booking seen.
+PUTs a new event into the active calendar with the shortest interval (the one last
+written to: SPACECAL_CALDAV_POLL_ACTIVE_POLLS quiet polls keep it at 5 s) and waits
+for its booking to be committed; the delay is from before the PUT to the booking
+seen. `--samples 0` skips this part; `--profile FILE` writes a cProfile of one more
+spacecal round.
 """
 
 from __future__ import annotations
@@ -103,13 +107,17 @@ async def seed(db: Any, settings: Settings, secret: str, calendars: list[str], u
             .values(name="Riverside", time_zone="UTC", max_booking_days_ahead=90, **_record())
             .returning(Business.id)
         )
-        resource = await conn.scalar(
-            insert(Resource)
-            .values(business_id=business, name="Room A", slot_step_minutes=5, **_record())
-            .returning(Resource.id)
-        )
         enc = db.cipher.encrypt(secret)
         for i, calendar in enumerate(calendars):
+            # A resource per calendar: a booking in one calendar would otherwise owe
+            # every other calendar of its resource an availability block (issue 19's
+            # fan-out, bench/availability.py), and the delay measured here would be
+            # that fan-out's queue instead of the poll.
+            resource = await conn.scalar(
+                insert(Resource)
+                .values(business_id=business, name=f"Room {i}", slot_step_minutes=5, **_record())
+                .returning(Resource.id)
+            )
             member = await conn.scalar(
                 insert(Coworker)
                 .values(
@@ -313,7 +321,9 @@ async def delay_samples(rt: SyncRuntime, http: httpx2.AsyncClient, samples: int)
     return delays
 
 
-async def main(n: int, concurrency: int, rounds: int, samples: int) -> None:
+async def main(
+    n: int, concurrency: int, rounds: int, samples: int, profile: str | None = None
+) -> None:
     from spacecal.db.engine import open_database
 
     server = start_radicale()
@@ -374,6 +384,18 @@ async def main(n: int, concurrency: int, rounds: int, samples: int) -> None:
             summary[name] = rate
             print(f"{name:<10} {rate:>9.0f} {cpu:>12.2f}")
         print(f"ratio spacecal / bare (polls/s): {summary['spacecal'] / summary['bare']:.2f}")
+        if profile:
+            # One more spacecal round under cProfile (not counted above).
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
+            await spacecal_round(rt, ids, concurrency)
+            profiler.disable()
+            profiler.dump_stats(profile)
+            print(f"profile of one spacecal round written to {profile}")
+        if samples <= 0:
+            return
 
         async with bare_client(server) as member_app:
             delays = await delay_samples(rt, member_app, samples)
@@ -400,6 +422,7 @@ if __name__ == "__main__":
     parser.add_argument("--calendars", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--samples", type=int, default=40)
+    parser.add_argument("--samples", type=int, default=40, help="0: no delay measurement")
+    parser.add_argument("--profile", help="write a cProfile of one more spacecal round here")
     args = parser.parse_args()
-    asyncio.run(main(args.calendars, args.concurrency, args.rounds, args.samples))
+    asyncio.run(main(args.calendars, args.concurrency, args.rounds, args.samples, args.profile))

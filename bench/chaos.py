@@ -6,6 +6,7 @@ and every failing seed's story and replay command.
     uv run python bench/chaos.py --first 5000 --seeds 1000 --steps 30
     uv run python bench/chaos.py --seed 17 --verbose        # replay one seed
 
+Even seeds add Carol on CalDAV (a Radicale started here, behind the fault proxy).
 Uses `DATABASE_URL`'s server when set (a throwaway database is created and dropped),
 otherwise the embedded PostgreSQL in a temporary directory. Exit status 1 when any
 seed fails.
@@ -34,6 +35,7 @@ from cryptography.fernet import Fernet  # noqa: E402
 from tests.chaos.harness import ChaosEnv, chaos_env, fast_commit_url  # noqa: E402
 from tests.chaos.invariants import WRITES_PER_CHANGE  # noqa: E402
 from tests.chaos.runner import CI_STEPS, SeedResult, run_seed  # noqa: E402
+from tests.support.caldav_servers import start_radicale, stop  # noqa: E402
 from tests.support.portal import PASSWORD  # noqa: E402
 
 from spacecal.config import Settings  # noqa: E402
@@ -100,9 +102,10 @@ async def main(args: argparse.Namespace) -> int:
     )
     database = await open_database(settings)
     password_hash = hash_password(PASSWORD)
+    radicale = start_radicale()  # Carol's CalDAV server in even seeds
 
     def make(seed: int = 0) -> AsyncIterator[ChaosEnv]:
-        return chaos_env(settings, database, password_hash, seed)
+        return chaos_env(settings, database, password_hash, seed, radicale)
 
     seeds = [args.seed] if args.seed is not None else range(args.first, args.first + args.seeds)
     results: list[SeedResult] = []
@@ -126,6 +129,7 @@ async def main(args: argparse.Namespace) -> int:
                     flush=True,
                 )
     finally:
+        stop(radicale)
         await database.dispose()
         _drop(url, server)
         shutil.rmtree(data_dir, ignore_errors=True)

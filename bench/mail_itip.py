@@ -4,15 +4,15 @@
 
 In a fresh database on DATABASE_URL's server (dropped afterwards): one business, one
 room, one member. spacecal's SMTP receiver, a worker (concurrency 4, waiting for
-jobs as in production) and an aiosmtpd sink playing the outgoing relay all run on
-loopback. `--clients` smtplib clients send N invitations (each its own half hour,
-the organizer the member's registered address); each is stored before 250,
-processed by the job (DKIM/DMARC from an empty overrides file, the decision, the
-booking), and answered by an iTIP REPLY through the outgoing queue. The clock of one
-invitation runs from the start of its SMTP transaction to the REPLY's arrival at the
-sink. Prints invitations processed per second and the p50/p95 invitation-to-reply
-time (target: p95 <= 1 s). `--paced`: each client waits for its REPLY before the next
-invitation, so the time is one invitation's, not a queue's.
+jobs and polling every SPACECAL_WORKER_POLL_SECONDS as in production) and an aiosmtpd
+sink playing the outgoing relay all run on loopback. `--clients` smtplib clients send
+N invitations (each its own half hour, the organizer the member's registered address);
+each is stored before 250, processed by the job (DKIM/DMARC from an empty overrides
+file, the decision, the booking), and answered by an iTIP REPLY through the outgoing
+queue. The clock of one invitation runs from the start of its SMTP transaction to the
+REPLY's arrival at the sink. Prints invitations processed per second and the p50/p95
+invitation-to-reply time (target: p95 <= 1 s). `--paced`: each client waits for its
+REPLY before the next invitation, so the time is one invitation's, not a queue's.
 """
 
 from __future__ import annotations
@@ -134,7 +134,18 @@ async def _run(settings: Settings, messages: int, clients: int, paced: bool) -> 
         receiver = await start_receiver(db.engine, settings, host="127.0.0.1", port=0)
         port = int(receiver.sockets[0].getsockname()[1])
         rt = SyncRuntime(settings=settings, db=db, provider_for=_no_provider)  # type: ignore[arg-type]
-        worker = asyncio.create_task(run_worker(rt, wait=True, periodic=False, concurrency=4))
+        # As `spacecal worker` runs it (runner.keep_working): procrastinate's own default
+        # poll is 5 s, and a job inserted while the worker's last fetch was finding
+        # nothing can wait for that poll (its wake-up is cleared after each fetch).
+        worker = asyncio.create_task(
+            run_worker(
+                rt,
+                wait=True,
+                periodic=False,
+                concurrency=4,
+                fetch_job_polling_interval=settings.worker_poll_seconds,
+            )
+        )
         await asyncio.sleep(1.0)  # the worker is listening
         start = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) + timedelta(days=1)
         sent: dict[str, float] = {}

@@ -29,6 +29,7 @@ TIERS: list[set[str]] = [
         "configdoc",
         "failures",
         "jsontext",
+        "recurrence",
     },  # leaf utilities
     {"domain"},
     {"db"},

@@ -541,8 +541,15 @@ class Settings(BaseSettings):
     caldav_poll_max_seconds: float = Field(
         default=900.0,
         gt=0,
-        description="A quiet CalDAV calendar's interval doubles at each unchanged poll, up "
-        "to this.",
+        description="A quiet CalDAV calendar's interval doubles at each unchanged poll "
+        "(after the first SPACECAL_CALDAV_POLL_ACTIVE_POLLS), up to this.",
+    )
+    caldav_poll_active_polls: int = Field(
+        default=3,
+        ge=0,
+        description="After a CalDAV calendar changed, this many unchanged polls keep the "
+        "short interval (SPACECAL_CALDAV_POLL_SECONDS) before it starts doubling, so a "
+        "calendar a member is editing stays polled often.",
     )
     caldav_poll_jitter: float = Field(
         default=0.1,

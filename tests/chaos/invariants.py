@@ -114,7 +114,7 @@ async def check_calendars(env: ChaosEnv, scenario: Scenario) -> list[str]:
     for cal in scenario.calendars:
         if not await connected(env, cal):
             continue
-        coworker = space.alice if cal.who == "alice" else space.bob
+        coworker = env.coworker(cal.who)
         where = f"{cal.who}/{cal.provider}"
         every = [e for e in cal.member.events() if e.end > now]
         ids = Counter(e.id for e in every)
@@ -139,7 +139,11 @@ async def check_calendars(env: ChaosEnv, scenario: Scenario) -> list[str]:
             problems.append(f"{where}: live booking {_fmt(span)} has no event here")
         # The booking record names its event in this calendar (GoogleEventId /
         # Office365EventId), as the API shows it.
-        column = "google_event_id" if cal.provider == "google" else "office365_event_id"
+        column = {
+            "google": "google_event_id",
+            "microsoft": "office365_event_id",
+            "caldav": "caldav_event_id",
+        }[cal.provider]
         at = {(e.start, e.end): e.id for e in events if not e.title.startswith(TITLE_PREFIX)}
         for b in bookings:
             if b.coworker_id != coworker or b.resource_id != space.room_id:
@@ -204,4 +208,7 @@ async def final_state(env: ChaosEnv, scenario: Scenario) -> str:
         marked = sum(e.title.startswith(TITLE_PREFIX) for e in events)
         state = "connected" if await connected(env, cal) else "not connected"
         parts.append(f"{cal.who}/{cal.provider} {len(events)} event(s), {marked} marked, {state}")
+    if env.caldav is not None and env.caldav.proxy.hits:
+        hits = ", ".join(f"{k} {v}" for k, v in sorted(env.caldav.proxy.hits.items()))
+        parts.append(f"caldav faults that hit: {hits}")
     return "; ".join(parts)

@@ -3,8 +3,9 @@ through spacecal's API, and the emulators misbehave, in an order drawn from the 
 
 Phases:
 1. Connect: 3 or 4 connections (Alice on Google and Microsoft, Bob on one or both),
-   all for the meeting room, before any fault (connecting is the portal's job, not
-   under test here).
+   plus Carol on CalDAV (Radicale, behind the fault proxy) in even seeds, all for the
+   meeting room, before any fault (connecting is the portal's job, not under test
+   here).
 2. Chaos: notifications dropped (5%), duplicated (10%) and delayed so later ones
    overtake them (10%) for the whole phase; `steps` actions drawn from the seed:
    member creates, moves, deletes (any event they see, spacecal's included),
@@ -12,6 +13,11 @@ Phases:
    (some with a member edit landing mid-sync); clock jumps; 429/403/5xx bursts and
    lost answers to writes that took effect (a gateway timing out);
    sync-token expiry; lost channels / removed subscriptions; a revoked consent.
+   CalDAV (even seeds): Carol's app PUTs and DELETEs straight to Radicale (events,
+   daily series, instance overrides and EXDATEs); the proxy answers 5xx or 429, loses
+   the answer to a write Radicale applied, holds a request until it times out,
+   refuses a sync token (full resync), or answers 401 (Carol changed her app
+   password: the revocation). No push: her calendar is read by the sweep's polls.
 3. Recovery: every fault off, a revoked member maybe connects again, the clocks jump
    past every backoff and the sweep span, and the periodic work runs until quiet.
 
@@ -78,6 +84,8 @@ class Scenario:
     async def connect(self) -> None:
         bob = self.rng.choice([["google"], ["microsoft"], ["google", "microsoft"]])
         plan = [("alice", "google"), ("alice", "microsoft"), *(("bob", p) for p in bob)]
+        if self.env.caldav is not None:
+            plan.append(("carol", "caldav"))
         for who, provider in plan:
             member = await self.env.connect_member(provider, who)
             self.calendars.append(Calendar(who, provider, member))
@@ -117,6 +125,8 @@ class Scenario:
             (self.token_churn, 2),
             (self.revoke, 1),
         ]
+        if self.env.caldav is not None:
+            actions.append((self.caldav_burst, 5))
         funcs = [a for a, _ in actions]
         weights = [w for _, w in actions]
         for _ in range(self.steps):
@@ -191,14 +201,14 @@ class Scenario:
     # API bookings ---------------------------------------------------------------
 
     async def api_book(self) -> None:
-        who = self.rng.choice(["alice", "bob"])
+        who = self.rng.choice(["alice", "bob", *(["carol"] if self.env.caldav else [])])
         space = self.env.env.space
         start, end = self.slot()
         answer = await self.env.env.api.post(
             "/api/spaces/bookings",
             json={
                 "ResourceId": space.room_id,
-                "CoworkerId": space.alice if who == "alice" else space.bob,
+                "CoworkerId": self.env.coworker(who),
                 "FromTime": start.isoformat(),
                 "ToTime": end.isoformat(),
             },
@@ -284,6 +294,9 @@ class Scenario:
 
     async def burst(self) -> None:
         cal = self.pick()
+        if cal.provider == "caldav":
+            await self.caldav_burst()
+            return
         kind = self.rng.choice(["http_429", "http_403_rate_limit", "http_5xx", "lost_response"])
         times = self.rng.randint(1, 4)
         params: dict[str, Any] = {}
@@ -306,6 +319,13 @@ class Scenario:
 
     async def expire_cursor(self) -> None:
         cal = self.pick()
+        if cal.provider == "caldav":
+            assert self.env.caldav is not None
+            self.env.caldav.proxy.add("sync_token_invalid")
+            self.tally.resets += 1
+            self.tally.fault("sync_token_expired")
+            self.note("fault caldav sync token of carol refused at the next pull (403)")
+            return
         emu = self._emulator(cal.provider)
         if self.rng.random() < 0.5:
             emu.faults.add("sync_token_expired", times=1, account=cal.member.email)
@@ -322,6 +342,9 @@ class Scenario:
 
     async def lose_push(self) -> None:
         cal = self.pick()
+        if cal.provider == "caldav":
+            self.note("fault caldav: no push to lose (carol is polled)")
+            return
         if cal.provider == "google":
             lost = self.env.env.google.lose_channels(cal.member.calendar_id)
             self.note(f"fault google lost {lost} channel(s) of {cal.who}, silently")
@@ -341,6 +364,9 @@ class Scenario:
         """Access tokens die early (a refresh follows); at Microsoft every refresh
         token but the newest is also invalidated (rotation must have been saved)."""
         cal = self.pick()
+        if cal.provider == "caldav":
+            self.note("fault caldav: no tokens to churn (an app password)")
+            return
         if cal.provider == "microsoft":
             self.env.env.microsoft.expire_access_tokens(cal.member.email)
             self.env.env.microsoft.invalidate_old_refresh_tokens(cal.member.email)
@@ -353,13 +379,37 @@ class Scenario:
         if self.revocations:
             return
         cal = self.pick()
-        self._emulator(cal.provider).revoke_consent(cal.member.email)
+        if cal.provider == "caldav":
+            assert self.env.caldav is not None
+            self.env.caldav.proxy.unauthorized()  # a new app password: 401 from now on
+        else:
+            self._emulator(cal.provider).revoke_consent(cal.member.email)
         for other in self.calendars:
             if other.provider == cal.provider and other.who == cal.who:
                 other.revoked = True
         self.revocations += 1
         self.tally.fault("consent_revoked")
         self.note(f"fault {cal.who} revoked spacecal's access at {cal.provider}")
+
+    async def caldav_burst(self) -> None:
+        """A fault between spacecal and Carol's server (tests/support/caldav_proxy.py)."""
+        assert self.env.caldav is not None
+        kind = self.rng.choice(["http_5xx", "http_429", "lost_response", "timeout"])
+        times = self.rng.randint(1, 3)
+        method: str | None = None
+        params: dict[str, Any] = {}
+        if kind == "http_5xx":
+            params["status"] = self.rng.choice([500, 502, 503])
+        elif kind == "http_429":
+            params["status"] = self.rng.choice([429, 503])
+            params["retry_after"] = self.rng.choice([1, 2, 5, 30])
+        elif kind == "lost_response":  # the write happens, its answer is lost
+            method = self.rng.choice(["PUT", "DELETE"])
+        else:  # held until spacecal's client gives up; any request
+            times = 1
+        self.env.caldav.proxy.add(kind, times=times, method=method, **params)
+        self.tally.fault(f"caldav_{kind}")
+        self.note(f"fault caldav {kind} x{times} {method or ''} {params or ''}")
 
     # -- phase 3 -----------------------------------------------------------------
 
@@ -368,6 +418,8 @@ class Scenario:
         then again while anything is still backing off, until nothing is due."""
         for emulator in (self.env.env.google, self.env.env.microsoft):
             emulator.faults.clear()
+        if self.env.caldav is not None:
+            self.env.caldav.proxy.clear()
         self.env.env.microsoft.set_delta_behaviour(replay_rate=0.0)
         self.note("faults off")
         for cal in self.calendars:

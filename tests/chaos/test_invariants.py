@@ -59,3 +59,38 @@ async def test_the_checks_see_a_copy_a_stray_event_and_a_booking_without_event(
         # bob's calendars showed alice's booking as a block where it was, not where it is.
         assert any(p.startswith("bob/") and "has no block" in p for p in problems), problems
         assert any(p.startswith("bob/") and "shows no other" in p for p in problems), problems
+
+
+async def test_the_checks_read_carols_caldav_calendar(
+    make_chaos_env: Callable[..., AsyncIterator[ChaosEnv]],
+) -> None:
+    """Seed 0 is even: Carol is on CalDAV, and her calendar is checked as well."""
+    async for env in make_chaos_env(seed=0):
+        scenario = Scenario(env, seed=0, steps=0)
+        await scenario.connect()
+        carol = next(c for c in scenario.calendars if c.provider == "caldav")
+        start = tomorrow_at(11)
+        made = await env.env.api.post(
+            "/api/spaces/bookings",
+            json={
+                "ResourceId": env.env.space.room_id,
+                "CoworkerId": env.env.space.alice,
+                "FromTime": start.isoformat(),
+                "ToTime": (start + timedelta(hours=1)).isoformat(),
+            },
+        )
+        assert made.status_code == 200, made.text
+        await env.settle()
+        assert await check_calendars(env, scenario) == []
+        # Alice's booking is a block in Carol's calendar; her app deletes it and adds
+        # an event of her own that no poll has read yet.
+        [block] = carol.member.events()
+        carol.member.delete(block.id)
+        carol.member.create("carol 1", start + timedelta(hours=2), start + timedelta(hours=3))
+        problems = await check_calendars(env, scenario)
+        assert any(p.startswith("carol/caldav") and "has no block" in p for p in problems)
+        assert any(p.startswith("carol/caldav: unmarked event") for p in problems), problems
+        # The poll puts the block back and books her event: quiet again.
+        await env.advance(timedelta(seconds=121))
+        await env.periodic()
+        assert await check_calendars(env, scenario) == []

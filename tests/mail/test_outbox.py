@@ -129,3 +129,25 @@ async def test_recent_decisions_for_the_portal(mail_env: MailEnv) -> None:
     assert [d.status for d in decisions] == ["declined", "accepted"]
     assert decisions[0].reason.startswith("Not booked:")
     assert decisions[1].booking_id is not None
+
+
+async def test_a_job_dying_before_sending_leaves_its_mail_to_the_periodic_pass(
+    mail_env: MailEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The deciding transaction leased the REPLY and the confirmation; the process
+    # "dies" before sending them. The periodic pass leaves them while the lease holds
+    # (another worker may still be sending them), and sends them once it has run out.
+    async def died(*_: object) -> outbox.SendResult:
+        raise RuntimeError("worker killed")
+
+    monkeypatch.setattr(outbox, "send_leased", died)
+    assert await mail_env.handle(invitation()) == "booked"
+    monkeypatch.undo()
+    assert mail_env.sink.received == []
+    assert [r.attempts for r in await _rows(mail_env)] == [1, 1]
+    assert (await outbox.send_due(mail_env.rt)).sent == 0
+    lease = timedelta(seconds=mail_env.rt.settings.mail_timeout_seconds * 2)
+    clock.clock.set(clock.now() + lease)
+    assert (await outbox.send_due(mail_env.rt)).sent == 2
+    assert len(mail_env.sink.replies()) == 1
+    assert [m["To"] for m in mail_env.sink.confirmations()] == [ALICE]

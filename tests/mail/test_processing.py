@@ -4,10 +4,12 @@ counted; pruning after SPACECAL_MAIL_KEEP_DAYS."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection
 from tests.mail.intake_support import IntakeEnv, dkim_key, invitation
 from tests.support.timing import START
 
@@ -24,8 +26,16 @@ def decided(monkeypatch: pytest.MonkeyPatch) -> list[ReceivedMessage]:
     """What reached the invitation step (mail-itip's); each is answered 'booked'."""
     seen: list[ReceivedMessage] = []
 
-    async def handle(rt: SyncRuntime, message: ReceivedMessage) -> str:
+    async def handle(
+        rt: SyncRuntime,
+        message: ReceivedMessage,
+        *,
+        record: Callable[[AsyncConnection, str], Awaitable[None]] | None = None,
+    ) -> str:
         seen.append(message)
+        if record is not None:  # the outcome is recorded in the deciding transaction
+            async with rt.db.engine.begin() as conn:
+                await record(conn, "booked")
         return "booked"
 
     monkeypatch.setattr(mail_jobs, "handle_invitation", handle)

@@ -62,12 +62,27 @@ async def test_a_thunderbird_series_books_each_instance(mail_env: MailEnv) -> No
         T(2031, 1, 27, 11),
         T(2031, 2, 3, 11),
     ]
-    # The attachment's reduced copy (UTC times, no attendees) was not what was read.
     assert all(b.to_time - b.from_time == (T(2031, 1, 1, 0, 30) - T(2031, 1, 1)) for b in booked)
     [(_, body)] = mail_env.sink.replies()
     [event] = icalendar.Calendar.from_ical(body).walk("VEVENT")
     assert "RECURRENCE-ID" not in event
     assert event["ATTENDEE"].params["PARTSTAT"] == "ACCEPTED"
+
+
+async def test_the_method_part_is_read_not_an_attached_copy(mail_env: MailEnv) -> None:
+    # Thunderbird attaches the same calendar as invite.ics; here the attachment is a
+    # reduced copy (one hour, no series): reading it instead would book the wrong thing.
+    raw = fixture("thunderbird.eml")
+    head, attachment = raw.split(b"Content-disposition: attachment; filename=invite.ics")
+    reduced = attachment.replace(b"RRULE:FREQ=WEEKLY;COUNT=3\r\n", b"").replace(
+        b"T113000", b"T120000"
+    )
+    assert b"FREQ=WEEKLY" not in reduced and b"T120000" in reduced
+    raw = head + b"Content-disposition: attachment; filename=invite.ics" + reduced
+    assert await mail_env.handle(raw) == "booked"
+    booked = await mail_env.bookings()
+    assert len(booked) == 3
+    assert all(b.to_time - b.from_time == (T(2031, 1, 1, 0, 30) - T(2031, 1, 1)) for b in booked)
 
 
 async def test_the_same_message_twice_books_once(mail_env: MailEnv) -> None:

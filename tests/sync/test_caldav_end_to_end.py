@@ -17,7 +17,7 @@ from urllib.parse import urljoin
 
 import httpx2
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from tests.support.caldav_servers import CalDavServer
 from tests.support.environments import SyncEnv, make_env
 from tests.support.portal import PASSWORD, find_form, forms
@@ -32,6 +32,7 @@ from spacecal.db.models import (
     SubscriptionGeneration,
     SyncRun,
 )
+from spacecal.sync.reconcile.task import reconcile
 from spacecal.sync.runtime import SyncRuntime
 from spacecal.sync.upkeep.keepalive_pass import keepalive_pass
 from spacecal.sync.upkeep.sweep import sweep
@@ -284,7 +285,7 @@ async def test_poll_intervals_shorten_on_change_and_double_while_quiet(cal: CalE
     seen: list[int] = []
     async with cal.engine.connect() as conn:
         runs_before = await conn.scalar(select(func.count()).select_from(SyncRun))
-    for _ in range(8):
+    for _ in range(11):
         row = await cal.connection()
         assert row.poll_next_at is not None and row.last_poll_at is not None
         interval = row.poll_interval_seconds
@@ -294,10 +295,11 @@ async def test_poll_intervals_shorten_on_change_and_double_while_quiet(cal: CalE
         assert interval * 0.9 - 1 <= delay <= interval * 1.1 + 1
         cal.later(delay + 1)
         assert await cal.poll() == 1
-    # Quiet: doubled at each poll (the first may still see spacecal's own set-up
-    # writes), then capped.
-    quiet = seen[seen.index(120) - 1 :]
-    assert quiet[:6] == [60, 120, 240, 480, 900, 900], seen
+    # Quiet: the last change (the first polls may still see spacecal's own set-up
+    # writes) and the three active polls after it keep 60 s
+    # (SPACECAL_CALDAV_POLL_ACTIVE_POLLS), then it doubles at each poll, capped.
+    quiet = seen[seen.index(120) - 4 :]
+    assert quiet[:9] == [60, 60, 60, 60, 120, 240, 480, 900, 900], seen
     # Quiet polls took the one-statement path (sync/reconcile/owed.py): no sync runs.
     async with cal.engine.connect() as conn:
         runs_after = await conn.scalar(select(func.count()).select_from(SyncRun))
@@ -307,6 +309,34 @@ async def test_poll_intervals_shorten_on_change_and_double_while_quiet(cal: CalE
     cal.later((row.poll_next_at - clock.now()).total_seconds() + 1)
     await cal.poll()
     assert (await cal.connection()).poll_interval_seconds == 60  # a change: short again
+
+
+async def test_a_quiet_poll_is_one_read_and_one_update_around_its_report(cal: CalEnv) -> None:
+    """What a quiet poll costs spacecal's database (docs/performance.md): the first
+    read (sync/reconcile/start.py) and the UPDATE recording it, nothing else."""
+    await cal.connect()
+    await cal.add(cal.sync.env.space.room_id)
+    await cal.poll()
+    row = await cal.connection()
+    quiet_before = row.poll_quiet_polls
+    cal.later((row.poll_next_at - clock.now()).total_seconds() + 1)
+    statements: list[str] = []
+
+    def seen(*args: Any) -> None:
+        statements.append(str(args[2]).split(None, 1)[0].upper())
+
+    engine = cal.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        outcome = await reconcile(cal.sync.rt, row.id)
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert (outcome.status, outcome.pulled, outcome.writes) == ("ok", 0, 0)
+    assert statements == ["SELECT", "UPDATE"], statements
+    after = await cal.connection()
+    assert after.poll_quiet_polls == quiet_before + 1
+    assert after.last_poll_at == after.last_sync_at
+    assert row.last_poll_at is not None and after.last_poll_at > row.last_poll_at
 
 
 async def test_an_invalid_sync_token_means_a_full_resync(cal: CalEnv) -> None:

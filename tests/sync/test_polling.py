@@ -1,13 +1,10 @@
-"""The poll schedule of providers without push (sync/polling.py) and the CalDAV
-reconcile lock (jobs/reconcile.py), without a server: the arithmetic of the interval
-and its jitter, which providers are polled, and the lock a CalDAV account's
-reconciles take."""
+"""Which providers are polled (sync/polling.py) and the CalDAV reconcile lock
+(jobs/reconcile.py), without a server. The schedule's arithmetic is SQL, tested as
+stored in test_poll_schedule.py."""
 
 from __future__ import annotations
 
-import random
 import uuid
-from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert, text
 from tests.support.timing import START
@@ -17,7 +14,7 @@ from spacecal.config import Settings
 from spacecal.db.engine import Database
 from spacecal.db.models import Business, Coworker, ProviderAccount
 from spacecal.jobs.reconcile import defer_reconcile, host_bucket_lock
-from spacecal.sync.polling import is_polled, next_interval, next_poll_at, poll_providers
+from spacecal.sync.polling import is_polled, poll_providers
 
 SETTINGS = Settings(caldav_poll_seconds=60, caldav_poll_max_seconds=900, caldav_poll_jitter=0.1)
 
@@ -25,28 +22,6 @@ SETTINGS = Settings(caldav_poll_seconds=60, caldav_poll_max_seconds=900, caldav_
 def test_only_caldav_is_polled() -> None:
     assert poll_providers() == ("caldav",)
     assert is_polled("caldav") and not is_polled("google") and not is_polled("microsoft")
-
-
-def test_the_interval_doubles_while_quiet_up_to_the_cap_and_resets_on_a_change() -> None:
-    seen: list[float] = []
-    interval: float | None = None
-    for _ in range(7):
-        interval = next_interval(interval, False, SETTINGS)
-        seen.append(interval)
-    assert seen == [60, 120, 240, 480, 900, 900, 900]
-    assert next_interval(900, True, SETTINGS) == 60
-    # A cap below the short interval never shortens it.
-    odd = Settings(caldav_poll_seconds=60, caldav_poll_max_seconds=30)
-    assert next_interval(60, False, odd) == 60
-
-
-def test_jitter_stays_within_its_fraction_and_spreads_the_polls() -> None:
-    now = datetime(2031, 1, 15, 10, tzinfo=UTC)
-    rng = random.Random(7)
-    delays = [(next_poll_at(now, 600, 0.1, rng) - now).total_seconds() for _ in range(500)]
-    assert all(540 <= d <= 660 for d in delays)
-    assert max(delays) - min(delays) > 100  # spread, not one instant
-    assert next_poll_at(now, 600, 0.0, rng) == now + timedelta(seconds=600)
 
 
 def test_host_buckets_bound_a_server_and_keep_an_account_in_one() -> None:

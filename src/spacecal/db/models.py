@@ -283,10 +283,15 @@ class Connection(RecordMixin, Base):
     # The server and user the record shows (ServerUrl, Username; provider-owned).
     server_url: Mapped[str | None] = mapped_column(String(1024))
     username: Mapped[str | None] = mapped_column(String(320))
-    # The poll schedule of a poll-delivery provider (sync/upkeep/poller.py).
+    # The poll schedule of a poll-delivery provider (sync/polling.py).
     poll_next_at: Mapped[datetime | None] = mapped_column(TZ)
     poll_interval_seconds: Mapped[int | None] = mapped_column(Integer)
     last_poll_at: Mapped[datetime | None] = mapped_column(TZ)
+    # Unchanged polls since the last change (migration 0027): the first
+    # `caldav_poll_active_polls` keep the short interval.
+    poll_quiet_polls: Mapped[int] = mapped_column(
+        Integer, nullable=False, default=0, server_default=text("0")
+    )
 
 
 class WebHook(RecordMixin, Base):

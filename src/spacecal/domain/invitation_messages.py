@@ -15,6 +15,12 @@ from spacecal.domain.messages import NOT_BOOKED, NOT_MOVED, dated_span_label
 
 #: Replies to more instances than this are summed up in one line of the confirmation.
 MAX_LISTED = 20
+#: A series whose rule cannot be walked from its first date to the horizon within
+#: spacecal's bounds (mail/ical.py, MAX_RULE_YEARS): declined as a whole.
+SERIES_TOO_OLD = (
+    NOT_BOOKED + "this series starts too long ago for spacecal to work out its dates."
+    " Send it again with a later first date."
+)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import bookings
 from spacecal.domain.alternatives import with_alternatives
-from spacecal.domain.invitation_messages import Line, moved_refusal
+from spacecal.domain.invitation_messages import SERIES_TOO_OLD, Line, moved_refusal
 from spacecal.domain.series import repeat_series_unique_id
 from spacecal.mail.ical import ItipEvent, occurrences
 
@@ -302,9 +302,12 @@ async def apply_series(
             decided.lines.append(line)
     await save(ctx, uid, HEADER, master, organizer, booking_id=None, span=None, status="pending")
     duration = master.end - master.start
-    starts, more = occurrences(master, ctx.horizon_end, since=ctx.now - duration)
+    found = occurrences(master, ctx.horizon_end, since=ctx.now - duration)
+    more = found.more
     wanted: dict[str, tuple[datetime, datetime]] = {}
-    for start in starts:
+    # A walk stopped before the horizon cannot say which instances lie ahead: none
+    # is booked, those booked before are cancelled below, the series is declined.
+    for start in found.starts if found.reached else []:
         key = instance_key(start)
         override = overrides.get(key)
         span = (override.start, override.end) if override else (start, start + duration)
@@ -319,7 +322,7 @@ async def apply_series(
             line = await cancel_row(ctx, uid, row, master, organizer)
             if line:
                 decided.lines.append(line)
-    first_reason = ""
+    first_reason = "" if found.reached else SERIES_TOO_OLD
     any_booked = False
     for key, span in sorted(wanted.items()):
         known = rows.get(key)
@@ -341,7 +344,7 @@ async def apply_series(
             any_booked = True
             if line.outcome != "kept":
                 decided.lines.append(line)
-    accepted = any_booked or more or not wanted
+    accepted = found.reached and (any_booked or more or not wanted)
     series_line = Line(
         master.start,
         master.end,
@@ -350,6 +353,8 @@ async def apply_series(
     )
     if not only_new:
         decided.replies.insert(0, Reply(None, master.sequence, series_line, accepted, series=True))
+        if not found.reached:
+            decided.lines.append(series_line)  # the member's confirmation says why
     await ctx.conn.execute(
         _SERIES,
         {

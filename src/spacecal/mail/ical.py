@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from email.message import Message
 from itertools import islice
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 import icalendar
 from dateutil import rrule
 
+from spacecal import recurrence
 from spacecal.domain.timezones import UnknownTimeZone, resolve_time_zone
 
 MAX_PARTS = 64
@@ -34,6 +36,9 @@ MAX_INSTANCES = 200
 MAX_LISTED_DATES = 2000
 #: Instances of a series stepped through at most, past ones included (DAILY: 270 years).
 MAX_STEPS = 100_000
+#: Calendar years a rule is walked at most, matching or not: a series that began
+#: longer ago than this is declined, not expanded (DAILY, never matching: ~0.15 s).
+MAX_RULE_YEARS = 200
 #: A room is not booked every few seconds, minutes or hours: such a rule is refused.
 _SUB_DAILY = ("SECONDLY", "MINUTELY", "HOURLY")
 _CALENDAR_TYPES = ("text/calendar", "application/ics")
@@ -312,24 +317,45 @@ def parse_calendar(data: bytes, default_zone: ZoneInfo) -> Invitation:
     return Invitation(method, events)
 
 
-def occurrences(
-    event: ItipEvent, until: datetime, since: datetime | None = None
-) -> tuple[list[datetime], bool]:
+class Occurrences(NamedTuple):
+    """A series' instances inside a window, as far as the bounded walk could tell."""
+
+    starts: list[datetime]  # original starts (UTC) from `since` up to `until`
+    more: bool  # instances after those may exist (decided as the horizon reaches them)
+    reached: bool  # False: the walk stopped (MAX_RULE_YEARS, MAX_STEPS) before `until`
+
+
+def occurrences(event: ItipEvent, until: datetime, since: datetime | None = None) -> Occurrences:
     """The original starts (UTC) of a series' instances from `since` up to `until`
-    (at most MAX_INSTANCES), and whether it has instances after those (decided as the
-    horizon reaches them). RRULE is expanded in the event's own zone (wall-clock
-    times kept across DST), RDATEs added, EXDATEs removed. A single event has one."""
+    (at most MAX_INSTANCES). RRULE is expanded in the event's own zone (wall-clock
+    times kept across DST), RDATEs added, EXDATEs removed. A single event has one.
+
+    The rule is walked from DTSTART through the year after `until` and MAX_RULE_YEARS
+    at most, whether it matches or not (spacecal/recurrence.py): past that year,
+    later instances are not looked for now (`more`, the horizon pass looks again); a
+    walk stopped before `until` (a series from long ago) cannot say which instances
+    the window holds (`reached` is False)."""
     if event.rrule is None and not event.rdates:
-        return [event.start], False
+        return Occurrences([event.start], False, True)
     floor = since or event.start
     candidates = {event.start, *event.rdates}
     more = False
+    reached = True
     if event.rrule is not None:
         local_start = event.start.astimezone(event.zone)
         try:
             rule = rrule.rrulestr(event.rrule, dtstart=local_start, forceset=False)
-            taken = 0
-            for moment in islice(iter(rule), MAX_STEPS):
+        except (ValueError, TypeError, OverflowError) as exc:
+            raise Malformed("bad RRULE") from exc
+        if not isinstance(rule, rrule.rrule):
+            raise Malformed("bad RRULE")
+        needed = until.year - local_start.year + 2  # through the year after `until`
+        stopped: list[bool] = []
+        steps = recurrence.walk(recurrence.bounded(rule, min(needed, MAX_RULE_YEARS)), stopped)
+        taken = walked = 0
+        try:
+            for moment in islice(steps, MAX_STEPS):
+                walked += 1
                 instant = moment.astimezone(UTC)
                 if instant < floor:
                     continue
@@ -338,9 +364,14 @@ def occurrences(
                     break
                 taken += 1
                 candidates.add(instant)
+            else:
+                if stopped and needed <= MAX_RULE_YEARS:
+                    more = True  # walked past `until`'s year; later years are not known
+                elif stopped or walked >= MAX_STEPS:
+                    reached = False
         except (ValueError, TypeError, OverflowError) as exc:
             raise Malformed("bad RRULE") from exc
     wanted = sorted(c for c in candidates if c not in event.exdates and c >= floor)
     inside = [c for c in wanted if c <= until][:MAX_INSTANCES]
     more = more or len(inside) < len(wanted)
-    return inside, more
+    return Occurrences(inside, more, reached)

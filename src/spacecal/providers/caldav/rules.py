@@ -2,8 +2,8 @@
 
 dateutil yields only matches: a rule that never matches again (BYMONTH=2;
 BYMONTHDAY=31) walks silently to year 9999, seconds of CPU per resource. Each rule
-here is walked to the year after the window's end at most, and MAX_RULE_YEARS in
-all; sub-daily rules are refused as the mail path refuses them.
+here is walked (spacecal/recurrence.py) to the year after the window's end at most,
+and MAX_RULE_YEARS in all; sub-daily rules are refused as the mail path refuses them.
 """
 
 from __future__ import annotations
@@ -11,10 +11,12 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from datetime import UTC, datetime, time
-from typing import Any
 
 from dateutil.rrule import rrule, rrulestr
 from icalendar.prop import vRecur
+
+from spacecal.recurrence import bounded
+from spacecal.recurrence import walk as walk_bounded
 
 #: Years one rule is walked at most (about 0.1 s of CPU for a daily rule); an older
 #: DTSTART leaves the series incomplete rather than freezing the worker.
@@ -50,42 +52,6 @@ def _rule_text(rule: vRecur, base: datetime) -> str:
     return "RRULE:" + text
 
 
-class _YearBudgetSpent(Exception):
-    """A bounded rule walked all the years it was allowed."""
-
-
-class _BoundedRule(rrule):
-    """An rrule that stops after walking a number of years, matching or not.
-
-    dateutil yields only matches: a rule that never matches again (BYMONTH=2;
-    BYMONTHDAY=31) walks silently to year 9999. Its iterator reads `_byweekno` once
-    per year it enters (1-5 times with BYWEEKNO set), which is the only per-year
-    hook dateutil offers; the read raises once the budget is spent."""
-
-    _reads_left: int
-
-    @property
-    def _byweekno(self) -> Any:
-        self._reads_left -= 1
-        if self._reads_left < 0:
-            raise _YearBudgetSpent
-        return self.__dict__["_byweekno"]
-
-
-def _bounded(rule: rrule, years: int) -> rrule:
-    rule.__class__ = _BoundedRule
-    per_year = 5 if rule.__dict__["_byweekno"] else 1
-    rule._reads_left = 2 * per_year + years * per_year  # type: ignore[attr-defined]
-    return rule
-
-
-def _walk(rule: rrule, stopped: list[bool]) -> Iterator[datetime]:
-    try:
-        yield from rule
-    except _YearBudgetSpent:
-        stopped.append(True)
-
-
 def walk(
     rules: list[vRecur], base: datetime, dates: list[datetime], upper: datetime, cut: list[bool]
 ) -> Iterator[datetime]:
@@ -101,7 +67,7 @@ def walk(
         if not isinstance(parsed, rrule):
             raise RuleRefused("an RRULE spacecal cannot read")
         stopped: list[bool] = [] if needed <= MAX_RULE_YEARS else cut
-        walks.append(_walk(_bounded(parsed, years), stopped))
+        walks.append(walk_bounded(bounded(parsed, years), stopped))
     walks.append(iter(sorted(dates)))
     last: datetime | None = None
     for moment in heapq.merge(*walks):

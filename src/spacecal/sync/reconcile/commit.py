@@ -21,7 +21,7 @@ same way: the next pull refuses it with the taken span in words.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -38,8 +38,10 @@ from spacecal.domain import CreateBooking, EventText, MoveBooking, Plan, repeat_
 from spacecal.providers.base import SyncWindow
 from spacecal.sync.reconcile.links import (
     NOT_REFUSED,
+    Shown,
     drop_links,
     forget,
+    mark_rows,
     refused_values,
     upsert_links,
 )
@@ -106,9 +108,11 @@ async def commit_plan(
     *,
     now: datetime,
     series_of: dict[str, str | None],
+    shown: Mapping[str, Shown] | None = None,
 ) -> CommitResult:
     """Apply `plan` in `conn`'s transaction. `series_of` maps event keys to their
-    provider series id (for RepeatSeriesUniqueId)."""
+    provider series id (for RepeatSeriesUniqueId); `shown` what the pull read of each
+    event (a refusal mark the event already shows is not written again)."""
     result = CommitResult()
     cid = target.connection_id
 
@@ -169,19 +173,7 @@ async def commit_plan(
     result.bookings_changed += [booking_id for _, booking_id in created]
 
     marks, backs = await with_offers(conn, target, plan.mark_refused, plan.put_back, now)
-    owed: list[tuple[str, dict[str, Any]]] = []
-    for mark in marks:
-        t = mark.refused_time
-        owed.append(
-            (
-                mark.event_key,
-                {
-                    "pending_write": {"kind": "mark", **_text(mark.text)},
-                    "pending_since": now,
-                    **refused_values(t.start, t.end, t.all_day, mark.refusal.message),
-                },
-            )
-        )
+    owed, already = mark_rows(marks, shown or {}, now)
     for back in backs:
         t = back.refused_time
         owed.append(
@@ -200,6 +192,7 @@ async def commit_plan(
             )
         )
     await upsert_links(conn, cid, now, owed)
+    await upsert_links(conn, cid, now, already)
     # A mark comes off only with the booking it gave way to: after a lost race the
     # event is decided again, and an unmark written now would make its next pull
     # look like our own echo (skipped), leaving it unmarked and unbooked.

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import TextClause, text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from spacecal.domain import EventText, MarkRefused
 
 _DROP_LINKS = text(
     "DELETE FROM event_links WHERE connection_id = :cid AND event_key = ANY(CAST(:keys AS text[]))"
@@ -36,6 +39,7 @@ _LINK_TYPES = {
     "refused_all_day": "boolean",
     "refused_reason": "text",
     "marker": "text",
+    "written_etag": "text",
 }
 
 
@@ -87,6 +91,41 @@ def refused_values(start: datetime, end: datetime, all_day: bool, message: str) 
         "refused_all_day": all_day,
         "refused_reason": message,
     }
+
+
+@dataclass(frozen=True)
+class Shown:
+    """An event's text as the pull read it, and the version (etag) it read."""
+
+    text: EventText
+    etag: str | None
+
+
+Row = tuple[str, dict[str, Any]]
+
+
+def mark_rows(
+    marks: Sequence[MarkRefused], shown: Mapping[str, Shown], now: datetime
+) -> tuple[list[Row], list[Row]]:
+    """The link rows of refusals: those owing their mark's write, and those whose
+    event shows that very mark already, in a version spacecal did not write last:
+    another instance's write changed the series' one resource (CalDAV), or a write's
+    answer was lost. Writing it again would change the resource once more and start
+    the next round, so their links adopt the version read instead."""
+    owed: list[Row] = []
+    already: list[Row] = []
+    for mark in marks:
+        t = mark.refused_time
+        refused = refused_values(t.start, t.end, t.all_day, mark.refusal.message)
+        seen = shown.get(mark.event_key)
+        if seen is not None and seen.etag and seen.text == mark.text:
+            values = {"pending_write": None, "pending_since": None, "written_etag": seen.etag}
+            already.append((mark.event_key, {**values, **refused}))
+            continue
+        text = {"title": mark.text.title, "description": mark.text.description}
+        owe = {"pending_write": {"kind": "mark", **text}, "pending_since": now}
+        owed.append((mark.event_key, {**owe, **refused}))
+    return owed, already
 
 
 NOT_REFUSED: dict[str, Any] = {

@@ -13,20 +13,20 @@ debt its reconcile would not pay:
 - an event written before markers, still carrying the booking id (sync/reconcile/scrub.py).
 
 A quiet poll: a polled connection (sync/polling.py) whose sync-collection came back
-empty with the same token. When it is healthy and owes nothing (not behind, no create
-left pending, no deferred series instance), nothing is left to decide or write, so
-the reconcile records the poll in one statement instead of its ~40 (docs/performance.md,
-"Polling CalDAV calendars").
+empty with the same token. When it is healthy and owes nothing (`nothing_owed`: not
+behind, no create left pending, no deferred series instance; read with the target in
+one statement, start.py), nothing is left to decide or write, so the reconcile records
+the poll in one statement instead of its ~40 (docs/performance.md, "CalDAV polls
+through the sync engine").
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import ColumnElement, and_, case, exists, func, or_, select
+from sqlalchemy.orm import aliased
 
-from spacecal.config import Settings
 from spacecal.db.conditions import Health
 from spacecal.db.models import (
     Booking,
@@ -40,8 +40,11 @@ from spacecal.db.models import (
 from spacecal.sync.reconcile import scrub
 from spacecal.sync.reconcile.writeback import PENDING
 
+#: "now" as a value, or as a bound parameter of a statement built once (start.py).
+Moment = datetime | ColumnElement[datetime]
 
-def behind(now: datetime, put_backs_per_hour: int = 3) -> ColumnElement[bool]:
+
+def behind(now: Moment, put_backs_per_hour: int | ColumnElement[int] = 3) -> ColumnElement[bool]:
     """A condition on `Connection`: its calendar copy is behind the booking store."""
     owed = exists().where(
         EventLink.connection_id == Connection.id,
@@ -91,7 +94,7 @@ def behind(now: datetime, put_backs_per_hour: int = 3) -> ColumnElement[bool]:
     )
 
 
-def _blocks_behind(now: datetime) -> ColumnElement[bool]:
+def _blocks_behind(now: Moment) -> ColumnElement[bool]:
     """Availability blocks missing, to be removed, or to be retitled (blocks.py)."""
     business = (
         select(Business)
@@ -124,64 +127,37 @@ def _blocks_behind(now: datetime) -> ColumnElement[bool]:
         days <= 0,
         exists().where(EventLink.connection_id == Connection.id, EventLink.kind == "block"),
     )
-    title = case((and_(names, Coworker.full_name.is_not(None)), Coworker.full_name), else_="Booked")
+    # An alias: the booking's member, never correlated with a `coworkers` of an
+    # enclosing query (start.py joins the connection's member).
+    booker = aliased(Coworker)
+    title = case((and_(names, booker.full_name.is_not(None)), booker.full_name), else_="Booked")
     retitled = exists().where(
         EventLink.connection_id == Connection.id,
         EventLink.kind == "block",
         EventLink.booking_id == Booking.id,
         Booking.cancelled_at.is_(None),
         Booking.to_time > now,
-        Coworker.id == Booking.coworker_id,
+        booker.id == Booking.coworker_id,
         EventLink.block_title.is_distinct_from(title),
     )
     return or_(missing, switched_off, retitled)
 
 
-async def owes_nothing(
-    engine: AsyncEngine, connection_id: int, now: datetime, put_backs_per_hour: int = 3
-) -> bool:
-    """Healthy, no failure to back off from, not behind, no pending create and no
-    deferred series instance: a poll that finds nothing has nothing else to do."""
+def nothing_owed(
+    now: Moment, put_backs_per_hour: int | ColumnElement[int] = 3
+) -> ColumnElement[bool]:
+    """A condition on `Connection`: healthy, no failure to back off from, not behind,
+    no pending create and no deferred series instance: a poll that finds nothing has
+    nothing else to do."""
     pending = exists().where(
         EventLink.connection_id == Connection.id, EventLink.event_key.startswith(PENDING)
     )
     deferred = exists().where(DeferredInstance.connection_id == Connection.id)
-    async with engine.connect() as conn:
-        found = await conn.scalar(
-            select(Connection.id).where(
-                Connection.id == connection_id,
-                Connection.health == Health.HEALTHY,
-                Connection.consecutive_failures == 0,
-                Connection.retry_at.is_(None),
-                ~pending,
-                ~deferred,
-                ~behind(now, put_backs_per_hour),
-            )
-        )
-    return found is not None
-
-
-async def record_quiet_poll(
-    engine: AsyncEngine, settings: Settings, connection_id: int, *, now: datetime
-) -> None:
-    """The one statement of a quiet poll: synced now, the interval doubled (capped:
-    `polling.next_interval` in SQL), the next poll with jitter. No `sync_runs` row:
-    the console shows the poll times."""
-    short = settings.caldav_poll_seconds
-    cap = max(settings.caldav_poll_max_seconds, short)
-    interval = func.least(
-        func.greatest(func.coalesce(Connection.poll_interval_seconds, 0) * 2.0, short), cap
+    return and_(
+        Connection.health == Health.HEALTHY,
+        Connection.consecutive_failures == 0,
+        Connection.retry_at.is_(None),
+        ~pending,
+        ~deferred,
+        ~behind(now, put_backs_per_hour),
     )
-    jitter = 1.0 + settings.caldav_poll_jitter * (2.0 * func.random() - 1.0)
-    async with engine.connect() as conn:  # one statement: `Database.reads` suffices
-        await conn.execute(
-            update(Connection)
-            .where(Connection.id == connection_id)
-            .values(
-                last_sync_at=now,
-                last_poll_at=now,
-                poll_interval_seconds=func.round(interval),
-                poll_next_at=now + func.make_interval(0, 0, 0, 0, 0, 0, interval * jitter),
-            )
-        )
-        await conn.commit()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, func, select
+from sqlalchemy import ColumnElement, Row, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from spacecal.db.columns import cursor_of
@@ -59,53 +59,54 @@ class SyncTarget:
     # Availability blocks (sync/reconcile/blocks.py): days ahead (0: off), names shown.
     availability_days: int = 0
     availability_names: bool = False
-    # The provider's read-only pause of the account (sync/limits.py), as read.
-    writes_paused_until: datetime | None = None
-
-    def paused_at(self, now: datetime) -> datetime | None:
-        """When the account's read-only pause ends, or None when it is not paused."""
-        until = self.writes_paused_until
-        return until if until is not None and until > now else None
 
     @property
     def time_zone(self) -> str:
         return self.business.time_zone
 
 
+def target_select(*extra: Any) -> Select[Any]:
+    """The target's columns (and `extra` ones), joined; the caller adds the WHERE.
+    The account is joined already, so its columns may be among `extra`."""
+    columns: list[Any] = [
+        Connection.id.label("connection_id"),
+        Connection.provider,
+        Connection.provider_account_id,
+        Connection.coworker_id,
+        Connection.calendar_id,
+        Connection.event_sync_token,
+        Connection.delta_link,
+        Connection.retry_at,
+        Connection.consecutive_failures,
+        Connection.marker_pending,
+        calendar_verified().label("calendar_verified"),
+        ProviderAccount.status.label("account_status"),
+        *RULE_COLUMNS,
+        Coworker.business_id.label("member_business_id"),
+        Business.availability_days_ahead,
+        Business.availability_shows_names,
+        *extra,
+    ]
+    return (
+        select(*columns)
+        .select_from(Connection)
+        .join(ResourceRow, ResourceRow.id == Connection.resource_id)
+        .join(Business, Business.id == ResourceRow.business_id)
+        .outerjoin(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
+        .outerjoin(Coworker, Coworker.id == Connection.coworker_id)
+    )
+
+
 async def load_target(conn: AsyncConnection, connection_id: int) -> SyncTarget | None:
-    row = (
-        await conn.execute(
-            select(
-                Connection.provider,
-                Connection.provider_account_id,
-                Connection.coworker_id,
-                Connection.calendar_id,
-                Connection.event_sync_token,
-                Connection.delta_link,
-                Connection.retry_at,
-                Connection.consecutive_failures,
-                Connection.marker_pending,
-                calendar_verified().label("calendar_verified"),
-                ProviderAccount.status.label("account_status"),
-                ProviderAccount.writes_paused_until,
-                *RULE_COLUMNS,
-                Coworker.business_id.label("member_business_id"),
-                Business.availability_days_ahead,
-                Business.availability_shows_names,
-            )
-            .select_from(Connection)
-            .join(ResourceRow, ResourceRow.id == Connection.resource_id)
-            .join(Business, Business.id == ResourceRow.business_id)
-            .outerjoin(ProviderAccount, ProviderAccount.id == Connection.provider_account_id)
-            .outerjoin(Coworker, Coworker.id == Connection.coworker_id)
-            .where(Connection.id == connection_id)
-        )
-    ).first()
-    if row is None:
-        return None
+    row = (await conn.execute(target_select().where(Connection.id == connection_id))).first()
+    return None if row is None else target_of(row)
+
+
+def target_of(row: Row[Any]) -> SyncTarget:
+    """The target from a row of `target_select`."""
     resource, business = rules_from_row(row)
     return SyncTarget(
-        connection_id=connection_id,
+        connection_id=row.connection_id,
         provider=row.provider,
         business_id=row.business_id,
         account_id=row.provider_account_id,
@@ -122,7 +123,6 @@ async def load_target(conn: AsyncConnection, connection_id: int) -> SyncTarget |
         marker_pending=row.marker_pending,
         availability_days=row.availability_days_ahead,
         availability_names=row.availability_shows_names,
-        writes_paused_until=row.writes_paused_until,
     )
 
 

@@ -39,7 +39,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from spacecal import clock, jobs, metrics
 from spacecal.db.conditions import AccountStatus, Health
 from spacecal.db.models import Connection
-from spacecal.domain import decide_changes
+from spacecal.domain import EventText, decide_changes
 from spacecal.failures import error_text
 from spacecal.jobs import names
 from spacecal.jobs.reconcile import blocks_queued, defer_reconcile
@@ -60,6 +60,7 @@ from spacecal.sync.reconcile.blocks import push_blocks
 from spacecal.sync.reconcile.commit import commit_plan, store_cursor
 from spacecal.sync.reconcile.deferred import due_now, load_deferred, settle_deferred
 from spacecal.sync.reconcile.fanout import write_blocks_together
+from spacecal.sync.reconcile.links import Shown
 from spacecal.sync.reconcile.outcome import (
     ReconcileOutcome,
     ReconcileStatus,
@@ -68,10 +69,10 @@ from spacecal.sync.reconcile.outcome import (
     record_paced,
     record_paused,
 )
-from spacecal.sync.reconcile.owed import owes_nothing, record_quiet_poll
 from spacecal.sync.reconcile.pull import changes_to_decide, pull_with_window
 from spacecal.sync.reconcile.scrub import push_scrubs
-from spacecal.sync.reconcile.target import SyncTarget, load_links, load_target, sync_state
+from spacecal.sync.reconcile.start import read_start
+from spacecal.sync.reconcile.target import SyncTarget, load_links, sync_state
 from spacecal.sync.reconcile.touched import record_touches, separate, split_links
 from spacecal.sync.reconcile.verify import CalendarUnverified, verify
 from spacecal.sync.reconcile.writeback import finish_pending_creates, push_bookings, push_pending
@@ -105,34 +106,30 @@ async def reconcile(
     the pull that follows recognises the blocks by their links and etags (echoes), and
     a create whose answer was lost stays a pending link, finished before any pull."""
     engine = rt.db.engine
-    async with engine.connect() as conn:
-        target = await load_target(conn, connection_id)
-    if target is None or target.calendar_id is None or target.account_id is None:
+    started = clock.now()
+    put_backs = rt.settings.block_put_backs_per_hour
+    # The target, the account's pause and tokens, and (polled only) whether it owes
+    # nothing: one statement (start.py).
+    start = await read_start(rt.db.reads, connection_id, started, put_backs)
+    if start is None:
+        return ReconcileOutcome(ReconcileStatus.SKIPPED)
+    target = start.target
+    if target.calendar_id is None or target.account_id is None:
         return ReconcileOutcome(ReconcileStatus.SKIPPED)
     if target.account_status != AccountStatus.ACTIVE:
         await record_health(rt, target, Health.NEEDS_RECONNECT)
         return ReconcileOutcome(ReconcileStatus.NEEDS_RECONNECT)
-    started = clock.now()
     provider = rt.provider_for(target.provider)
     tokens = rt.tokens(target.provider, target.account_id)
+    if start.account is not None:
+        tokens.preload(start.account)
     outcome = ReconcileOutcome(ReconcileStatus.OK)
     # The provider keeps the account read-only (sync/limits.py): pull and decide, but
     # leave every write to the sweep after the pause.
-    paused = target.paused_at(started)
+    paused = start.paused_until
     blocks_only = blocks_only and _blocks_step_will_do(target, paused)
     # A poll of a calendar that owes nothing may end after its pull (owed.py).
-    quiet = (
-        not blocks_only
-        and paused is None
-        and target.calendar_verified
-        and is_polled(target.provider)
-        and await owes_nothing(
-            rt.db.reads,
-            target.connection_id,
-            started,
-            rt.settings.block_put_backs_per_hour,
-        )
-    )
+    quiet = not blocks_only and paused is None and target.calendar_verified and start.owes_nothing
     try:
         if blocks_only:
             put_backs = rt.settings.block_put_backs_per_hour
@@ -171,7 +168,6 @@ async def reconcile(
                 calendar_id=target.calendar_id,
                 marker_pending=target.marker_pending,
             )
-        put_backs = rt.settings.block_put_backs_per_hour
         if paused is None and not quiet:
             outcome.writes += await finish_pending_creates(engine, target, provider, tokens)
             outcome.writes += await push_blocks(
@@ -187,7 +183,15 @@ async def reconcile(
         pull, window = await pull_with_window(provider, tokens, target, started, margin)
         outcome.pulled, outcome.full = len(pull.events), pull.full
         if quiet and not pull.full and not pull.events and pull.cursor == target.cursor:
-            await record_quiet_poll(rt.db.reads, rt.settings, target.connection_id, now=clock.now())
+            # No `sync_runs` row for it: the console shows the poll times.
+            await record_poll(
+                rt.db.reads,
+                rt.settings,
+                target.connection_id,
+                changed=False,
+                now=clock.now(),
+                synced=True,
+            )
             return outcome
         if not await _decide_and_commit(engine, target, pull, window):
             # The row names another calendar or account now: what was pulled is not
@@ -257,7 +261,7 @@ async def reconcile(
         # The next poll (sync/polling.py); a failure's backoff is `retry_at`'s.
         changed = outcome.pulled > 0 and not outcome.full
         await record_poll(
-            engine, rt.settings, target.connection_id, changed=changed, now=clock.now()
+            rt.db.reads, rt.settings, target.connection_id, changed=changed, now=clock.now()
         )
     return outcome
 
@@ -311,7 +315,12 @@ async def _decide_and_commit(
             member_allowed=target.member_allowed,
         )
         series_of = {e.key: e.series_id for e in (*pull.events, *due)}
-        result = await commit_plan(conn, target, plan, now=now, series_of=series_of)
+        shown = {
+            e.key: Shown(EventText(e.title, e.description), pull.etags.get(e.key))
+            for e in pull.events
+            if not e.cancelled
+        }
+        result = await commit_plan(conn, target, plan, now=now, series_of=series_of, shown=shown)
         await settle_deferred(
             conn, target.connection_id, events, plan, now, lost_races=bool(result.lost_races)
         )

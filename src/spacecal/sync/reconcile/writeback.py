@@ -300,7 +300,7 @@ async def finish_pending_creates(
     writes = 0
     for booking_id in pending:
         assert booking_id is not None
-        writes += await _create_for(engine, target, provider, tokens, booking_id)
+        writes += await _create_for(engine, target, provider, tokens, booking_id, repeat=True)
     return writes
 
 
@@ -310,7 +310,15 @@ async def _create_for(
     provider: CalendarProvider,
     tokens: AccountTokens,
     booking_id: int,
+    *,
+    repeat: bool = False,
 ) -> int:
+    """Create the booking's event (its intent is on a pending link). `repeat`: an
+    earlier run began this create; if it reached the provider, the answer now is the
+    event written from the booking as it was at the intent. So the link records the
+    intent's version, and write-back updates a booking changed since. (Its etag is
+    taken as ours: an edit the member made in between would otherwise reach the
+    domain as a move of the booking back to its old time; the booking wins.)"""
     assert target.calendar_id is not None
     calendar_id = target.calendar_id
     async with engine.connect() as conn:
@@ -321,20 +329,25 @@ async def _create_for(
                 ).where(Booking.id == booking_id)
             )
         ).one()
-        marker = await conn.scalar(
-            select(EventLink.marker).where(
-                EventLink.connection_id == target.connection_id,
-                EventLink.event_key == PENDING + str(booking_id),
+        intent = (
+            await conn.execute(
+                select(EventLink.marker, EventLink.booking_version).where(
+                    EventLink.connection_id == target.connection_id,
+                    EventLink.event_key == PENDING + str(booking_id),
+                )
             )
-        )
-    marker = marker or new_marker()
+        ).first()
+    marker = (intent.marker if intent else None) or new_marker()
     event = booking_event(
         target, calendar_id, booking_id, b.from_time, b.to_time, b.tentative, marker
     )
     written = await tokens.call(
         partial(provider.create_event, calendar_id=calendar_id, event=event)
     )
-    await _link_new_event(engine, target, calendar_id, booking_id, b.version, written, marker)
+    version = b.version
+    if repeat and intent is not None and intent.booking_version is not None:
+        version = intent.booking_version
+    await _link_new_event(engine, target, calendar_id, booking_id, version, written, marker)
     return 1
 
 
@@ -348,6 +361,7 @@ async def _link_new_event(
     marker: str,
 ) -> None:
     now = clock.now()
+    etag = written.etag
     booking_values: dict[str, Any] = {BOOKING_EVENT_ID_COLUMN[target.provider]: written.event_id}
     if calendar_column := BOOKING_CALENDAR_COLUMN.get(target.provider):
         booking_values[calendar_column] = calendar_id
@@ -362,7 +376,7 @@ async def _link_new_event(
             connection_id=target.connection_id,
             event_key=written.event_id,
             booking_id=booking_id,
-            written_etag=written.etag,
+            written_etag=etag,
             booking_version=version,
             marker=marker,
             updated_at=now,
@@ -373,7 +387,7 @@ async def _link_new_event(
                 set_={
                     "marker": marker,
                     "booking_id": booking_id,
-                    "written_etag": written.etag,
+                    "written_etag": etag,
                     "booking_version": version,
                     "updated_at": now,
                 },

@@ -6,7 +6,7 @@ holds; the leftovers job deletes them before it writes the calendar's note
 it rewrites nothing.
 
 Revision ID: 0029
-Revises: 0024
+Revises: 0027
 Create Date: 2026-12-07
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0029"
-down_revision = "0024"
+down_revision = "0027"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,86 @@
+"""What a reconcile reads before it talks to the provider, in one statement.
+
+The target (target.py), the account's read-only pause (sync/limits.py), the
+account's token row (handed to `AccountTokens.preload`, sync/tokens.py) and, for a
+polled connection only, whether it owes its calendar nothing (owed.py): a quiet
+CalDAV poll then costs this read, one REPORT and one UPDATE (docs/performance.md,
+"CalDAV polls through the sync engine"). Before, these were four reads on three
+pooled connections (each with its BEGIN and ROLLBACK), and the "owes nothing"
+condition was built afresh for every poll, which alone cost more CPU than the REPORT.
+
+The statement is built once per process with bound parameters (the SQL compiled
+once, then a prepared statement on each pooled connection). "Owes nothing" sits in
+a CASE on the provider, so PostgreSQL evaluates its sub-queries only for polled rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache
+from typing import Any
+
+from sqlalchemy import DateTime, Integer, Select, bindparam, case, false
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from spacecal.db.models import Connection, ProviderAccount
+from spacecal.sync.polling import poll_providers
+from spacecal.sync.reconcile.owed import nothing_owed
+from spacecal.sync.reconcile.target import SyncTarget, target_of, target_select
+from spacecal.sync.tokens import AccountRow
+
+
+@dataclass(frozen=True)
+class Start:
+    target: SyncTarget
+    #: The end of the account's read-only pause, when it is later than `now`.
+    paused_until: datetime | None
+    #: The account's row for `AccountTokens.preload`; None without an account.
+    account: AccountRow | None
+    #: A polled connection that owes its calendar nothing: a pull that finds nothing
+    #: ends the reconcile (owed.py).
+    owes_nothing: bool
+
+
+@cache
+def _statement() -> Select[Any]:
+    now = bindparam("now", type_=DateTime(timezone=True))
+    put_backs = bindparam("put_backs", type_=Integer)
+    owes_nothing = case(
+        (Connection.provider.in_(poll_providers()), nothing_owed(now, put_backs)),
+        else_=false(),
+    )
+    return target_select(
+        ProviderAccount.writes_paused_until,
+        ProviderAccount.refresh_token_enc,
+        ProviderAccount.access_token_enc,
+        ProviderAccount.access_token_expires_at,
+        owes_nothing.label("owes_nothing"),
+    ).where(Connection.id == bindparam("connection_id"))
+
+
+async def read_start(
+    engine: AsyncEngine, connection_id: int, now: datetime, put_backs_per_hour: int
+) -> Start | None:
+    """The reconcile's first read, or None when the connection is gone. `engine`: the
+    autocommit one (one round trip)."""
+    params = {"connection_id": connection_id, "now": now, "put_backs": put_backs_per_hour}
+    async with engine.connect() as conn:
+        row = (await conn.execute(_statement(), params)).first()
+    if row is None:
+        return None
+    paused = row.writes_paused_until
+    account = None
+    if row.provider_account_id is not None and row.account_status is not None:
+        account = AccountRow(
+            row.account_status,
+            row.refresh_token_enc,
+            row.access_token_enc,
+            row.access_token_expires_at,
+        )
+    return Start(
+        target=target_of(row),
+        paused_until=paused if paused is not None and paused > now else None,
+        account=account,
+        owes_nothing=bool(row.owes_nothing),
+    )
