@@ -13,7 +13,7 @@ from urllib.parse import urljoin, urlsplit
 
 import pytest
 from sqlalchemy import select
-from tests.support.caldav_env import CalDavEnv, caldav_env
+from tests.support.caldav_env import CalDavEnv, proxied_caldav_env
 from tests.support.caldav_proxy import FaultProxy
 from tests.support.caldav_servers import CalDavServer
 from tests.support.portal import find_form
@@ -40,18 +40,15 @@ async def locked(
     env_start: datetime,
     caldav_servers: dict[str, CalDavServer],
 ) -> AsyncIterator[tuple[CalDavEnv, FaultProxy]]:
-    server = caldav_servers["radicale"]
-    proxy = FaultProxy(server.url)
-    await proxy.start()
-    for method in ("MKCALENDAR", "MKCOL"):
-        proxy.add("refuse", times=1_000, method=method, status=403)
-    try:
-        async for env in caldav_env(
-            settings, database, member_password_hash, env_start, server, address=proxy.url
-        ):
-            yield env, proxy
-    finally:
-        await proxy.aclose()
+    async for pair in proxied_caldav_env(
+        settings,
+        database,
+        member_password_hash,
+        env_start,
+        caldav_servers["radicale"],
+        refuse=("MKCALENDAR", "MKCOL"),
+    ):
+        yield pair
 
 
 def make_own_calendar(cal: CalDavEnv, name: str) -> str:

@@ -18,6 +18,7 @@ from urllib.parse import urljoin, urlsplit
 import httpx2
 from sqlalchemy import select
 from tests.support.caldav_member import CalDavMember
+from tests.support.caldav_proxy import FaultProxy
 from tests.support.caldav_servers import CalDavServer
 from tests.support.environments import SyncEnv, make_env
 from tests.support.portal import Browser, forms
@@ -146,3 +147,27 @@ async def caldav_env(
                 # One user on a shared server: the next test must not adopt these.
                 for url in cal.made:
                     app.delete(urljoin(server.url, urlsplit(url).path))
+
+
+async def proxied_caldav_env(
+    settings: Settings,
+    database: Database,
+    password_hash: str,
+    start: datetime,
+    server: CalDavServer,
+    *,
+    refuse: tuple[str, ...] = (),
+) -> AsyncIterator[tuple[CalDavEnv, FaultProxy]]:
+    """`caldav_env` with spacecal reaching the server through a fault proxy; `refuse`:
+    methods the proxy answers 403 to (a server that will not make calendars)."""
+    proxy = FaultProxy(server.url)
+    await proxy.start()
+    for method in refuse:
+        proxy.add("refuse", times=1_000, method=method, status=403)
+    try:
+        async for env in caldav_env(
+            settings, database, password_hash, start, server, address=proxy.url
+        ):
+            yield env, proxy
+    finally:
+        await proxy.aclose()

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from tests.support.caldav_env import CalDavEnv, caldav_env
+from tests.support.caldav_env import CalDavEnv, proxied_caldav_env
 from tests.support.caldav_proxy import FaultProxy
 from tests.support.caldav_servers import CalDavServer
 
@@ -27,16 +27,10 @@ async def proxied(
     env_start: datetime,
     caldav_servers: dict[str, CalDavServer],
 ) -> AsyncIterator[tuple[CalDavEnv, FaultProxy]]:
-    server = caldav_servers["radicale"]
-    proxy = FaultProxy(server.url)
-    await proxy.start()
-    try:
-        async for env in caldav_env(
-            settings, database, member_password_hash, env_start, server, address=proxy.url
-        ):
-            yield env, proxy
-    finally:
-        await proxy.aclose()
+    async for pair in proxied_caldav_env(
+        settings, database, member_password_hash, env_start, caldav_servers["radicale"]
+    ):
+        yield pair
 
 
 async def test_a_block_moved_before_its_lost_answer_was_retried_is_put_back(
