@@ -6,6 +6,7 @@ safely when answers are lost."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -18,10 +19,11 @@ from tests.sync.test_blocks import _writes, blocks, book, move
 from spacecal import jobs
 from spacecal.db.models import Booking, BookingChange, EventLink
 from spacecal.jobs import names
-from spacecal.jobs.batch import claim, finish
+from spacecal.jobs.batch import RunningJob, claim, finish, running
 from spacecal.jobs.reconcile import BLOCKS_QUEUEING_PREFIX, account_lock, blocks_queueing_lock
 from spacecal.runner import run_worker
 from spacecal.sync.intake.dispatch import dispatch_once
+from spacecal.sync.reconcile.fanout import write_blocks_together
 from spacecal.sync.upkeep.sweep import sweep
 
 
@@ -152,6 +154,58 @@ async def test_claiming_respects_each_account_lock(sync_env: SyncEnv) -> None:
             conn, names.RECONCILE, BLOCKS_QUEUEING_PREFIX, limit=10, worker_id=worker
         )
     assert [c.args["connection_id"] for c in again] == [21]
+
+
+async def _blocks_statuses(sync_env: SyncEnv) -> dict[str, str]:
+    async with sync_env.engine.connect() as conn:
+        return dict(
+            (
+                await conn.execute(
+                    text(
+                        "SELECT queueing_lock, status::text FROM procrastinate_jobs"
+                        " WHERE queueing_lock LIKE 'blocks:%'"
+                    )
+                )
+            ).all()
+        )
+
+
+async def test_claimed_jobs_end_with_their_own_writes_even_when_one_fails(
+    sync_env: SyncEnv,
+) -> None:
+    """A claimed job holds its account's lock while `doing`, and a live worker's jobs
+    are never recovered as stalled: each ends as soon as its own write does (a
+    failure too), not when the whole batch is over."""
+    worker = await _worker(sync_env)
+    rows = [
+        jobs.JobRow(
+            account_lock(n, n * 10), blocks_queueing_lock(n * 10), {"connection_id": n * 10}
+        )
+        for n in (1, 2, 3)
+    ]
+    async with sync_env.engine.begin() as conn:
+        await jobs.defer_many(conn, names.RECONCILE, rows)
+        [head] = await claim(
+            conn, names.RECONCILE, BLOCKS_QUEUEING_PREFIX, limit=1, worker_id=worker
+        )
+
+    async def write(connection_id: int) -> None:
+        if connection_id == 20:
+            raise RuntimeError("the provider is down")
+        if connection_id == 10:  # the head's own write outlasts the others
+            for _ in range(200):
+                if (await _blocks_statuses(sync_env)).get("blocks:30") == "succeeded":
+                    return
+                await asyncio.sleep(0.01)
+            raise AssertionError("blocks:30 was not finished when its write ended")
+
+    with running(RunningJob(head.id, worker)):
+        await write_blocks_together(sync_env.rt, head.args["connection_id"], write)
+    assert await _blocks_statuses(sync_env) == {
+        "blocks:10": "doing",  # the head: procrastinate finishes it
+        "blocks:20": "failed",
+        "blocks:30": "succeeded",
+    }
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)

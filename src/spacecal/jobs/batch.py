@@ -7,7 +7,10 @@ the others still queued (`claim`), exactly as procrastinate's own fetch would ha
 them to a worker: status `doing` with this worker's id, only where no job with the
 same lock runs or waits ahead (`procrastinate_fetch_job_v2`'s rule), so each account's
 lock still means one sync per mailbox at a time: while a claimed job is `doing`, no
-other job of its account starts. `finish` ends them as procrastinate does. A worker
+other job of its account starts. `finish` ends them as procrastinate does, each as
+soon as its own write is over (sync/reconcile/fanout.py), even when the claiming job
+is cancelled: a live worker's jobs are never recovered as stalled, so a claimed job
+left `doing` would hold its account until the worker restarts. A worker
 that dies with claimed jobs leaves them `doing` under its id: the stalled-job
 recovery (jobs/periodic.py) finds them by the missing heartbeat, like its own job.
 """
@@ -20,8 +23,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+from spacecal.jobs import sql
 
 
 @dataclass(frozen=True)
@@ -56,33 +60,6 @@ def current_job() -> RunningJob | None:
     return _running.get()
 
 
-# procrastinate_fetch_job_v2's lock rule (frozen in db/alembic/sql), for many at once:
-# no job with the same lock running, none waiting ahead of it (higher priority, or the
-# same priority and queued first). Two claimed in one statement never share a lock:
-# the later one sees the earlier one waiting ahead.
-_CLAIM = text(
-    "WITH candidate AS ("
-    " SELECT jobs.id FROM procrastinate_jobs AS jobs"
-    " WHERE jobs.status = 'todo' AND jobs.task_name = :task"
-    " AND jobs.queueing_lock LIKE :prefix"
-    " AND (jobs.scheduled_at IS NULL OR jobs.scheduled_at <= now())"
-    " AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs AS other"
-    "  WHERE jobs.lock IS NOT NULL AND other.lock = jobs.lock"
-    "  AND (other.status = 'doing' OR (other.status = 'todo'"
-    "   AND (other.priority > jobs.priority"
-    "    OR (other.priority = jobs.priority AND other.id < jobs.id)))))"
-    " ORDER BY jobs.priority DESC, jobs.id LIMIT :n"
-    " FOR UPDATE OF jobs SKIP LOCKED)"
-    " UPDATE procrastinate_jobs AS j SET status = 'doing', worker_id = :worker"
-    " FROM candidate WHERE j.id = candidate.id"
-    " RETURNING j.id, j.args"
-)
-_FINISH = text(
-    "SELECT procrastinate_finish_job_v1(f.id, CAST(f.status AS procrastinate_job_status),"
-    " false) FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[])) AS f(id, status)"
-)
-
-
 async def claim(
     conn: AsyncConnection, task: str, queueing_prefix: str, *, limit: int, worker_id: int
 ) -> list[Claimed]:
@@ -91,7 +68,7 @@ async def claim(
     if limit <= 0:
         return []
     rows = await conn.execute(
-        _CLAIM,
+        sql.CLAIM_QUEUED,
         {
             "task": task,
             "prefix": queueing_prefix.replace("\\", "\\\\").replace("%", "\\%") + "%",
@@ -106,7 +83,7 @@ async def finish(conn: AsyncConnection, outcomes: Sequence[tuple[int, bool]]) ->
     """End claimed jobs: (job id, succeeded) each."""
     if outcomes:
         await conn.execute(
-            _FINISH,
+            sql.FINISH_CLAIMED,
             {
                 "ids": [job_id for job_id, _ in outcomes],
                 "statuses": ["succeeded" if ok else "failed" for _, ok in outcomes],

@@ -16,7 +16,10 @@ from __future__ import annotations
 from sqlalchemy import String, column, table, text
 
 #: Functions spacecal calls, with their argument signature (regprocedure syntax).
-FUNCTIONS = {"procrastinate_defer_jobs_v1": "procrastinate_job_to_defer_v1[]"}
+FUNCTIONS = {
+    "procrastinate_defer_jobs_v1": "procrastinate_job_to_defer_v1[]",
+    "procrastinate_finish_job_v1": "bigint, procrastinate_job_status, boolean",
+}
 #: Types spacecal names (casts, composite rows).
 TYPES = ("procrastinate_job_to_defer_v1", "procrastinate_job_status")
 #: Tables spacecal reads or writes directly.
@@ -117,4 +120,32 @@ JOBS = table(
     column("lock", String),
     column("queueing_lock", String),
     column("task_name", String),
+)
+
+
+# Claiming queued jobs into a running one (jobs/batch.py), by the lock rule of
+# procrastinate_fetch_job_v2 (frozen in db/alembic/sql), for many at once: no job with
+# the same lock running, none waiting ahead of it (higher priority, or the same
+# priority and queued first). Two claimed in one statement never share a lock: the
+# later one sees the earlier one waiting ahead.
+CLAIM_QUEUED = text(
+    "WITH candidate AS ("
+    " SELECT jobs.id FROM procrastinate_jobs AS jobs"
+    " WHERE jobs.status = 'todo' AND jobs.task_name = :task"
+    " AND jobs.queueing_lock LIKE :prefix"
+    " AND (jobs.scheduled_at IS NULL OR jobs.scheduled_at <= now())"
+    " AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs AS other"
+    "  WHERE jobs.lock IS NOT NULL AND other.lock = jobs.lock"
+    "  AND (other.status = 'doing' OR (other.status = 'todo'"
+    "   AND (other.priority > jobs.priority"
+    "    OR (other.priority = jobs.priority AND other.id < jobs.id)))))"
+    " ORDER BY jobs.priority DESC, jobs.id LIMIT :n"
+    " FOR UPDATE OF jobs SKIP LOCKED)"
+    " UPDATE procrastinate_jobs AS j SET status = 'doing', worker_id = :worker"
+    " FROM candidate WHERE j.id = candidate.id"
+    " RETURNING j.id, j.args"
+)
+FINISH_CLAIMED = text(
+    "SELECT procrastinate_finish_job_v1(f.id, CAST(f.status AS procrastinate_job_status),"
+    " false) FROM unnest(CAST(:ids AS bigint[]), CAST(:statuses AS text[])) AS f(id, status)"
 )

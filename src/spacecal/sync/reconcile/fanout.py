@@ -33,35 +33,57 @@ async def write_blocks_together(
     me = current_job()
     claimed: list[Claimed] = []
     if me is not None and me.worker_id is not None and settings.block_fanout_batch > 1:
-        async with rt.db.engine.begin() as conn:
-            claimed = await claim(
-                conn,
-                names.RECONCILE,
-                BLOCKS_QUEUEING_PREFIX,
-                limit=settings.block_fanout_batch - 1,
-                worker_id=me.worker_id,
-            )
+        try:
+            async with rt.db.engine.begin() as conn:
+                claimed = await claim(
+                    conn,
+                    names.RECONCILE,
+                    BLOCKS_QUEUEING_PREFIX,
+                    limit=settings.block_fanout_batch - 1,
+                    worker_id=me.worker_id,
+                )
+        except Exception:
+            # Nothing claimed (the transaction rolled back): this job's own calendar
+            # is still written; the others run as the worker fetches them.
+            log.exception("claiming queued blocks-only reconciles failed")
+            claimed = []
     gate = asyncio.Semaphore(settings.block_fanout_concurrency)
 
-    async def one(cid: object) -> None:
-        if not isinstance(cid, int) or isinstance(cid, bool):
-            raise ValueError("a blocks-only job without a connection id")
-        async with gate:
-            await write(cid)
+    async def one(cid: object, job_id: int | None) -> None:
+        ok = False
+        try:
+            if not isinstance(cid, int) or isinstance(cid, bool):
+                raise ValueError("a blocks-only job without a connection id")
+            async with gate:
+                await write(cid)
+            ok = True
+        finally:
+            # Each claimed job ends as soon as its own write does, even when this job
+            # is cancelled: while `doing` it holds its account's lock, and a live
+            # worker's jobs are never recovered as stalled.
+            if job_id is not None:
+                await asyncio.shield(_finish(rt, job_id, ok))
 
-    ids = [connection_id, *(c.args.get("connection_id") for c in claimed)]
-    done = await asyncio.gather(*(one(cid) for cid in ids), return_exceptions=True)
-    for cid, result in zip(ids[1:], done[1:], strict=True):
+    done = await asyncio.gather(
+        one(connection_id, None),
+        *(one(c.args.get("connection_id"), c.id) for c in claimed),
+        return_exceptions=True,
+    )
+    for c, result in zip(claimed, done[1:], strict=True):
         if isinstance(result, BaseException):
-            log.error("a claimed blocks-only reconcile failed (%s)", cid, exc_info=result)
-    if claimed:
-        async with rt.db.engine.begin() as conn:
-            await finish(
-                conn,
-                [
-                    (c.id, not isinstance(d, BaseException))
-                    for c, d in zip(claimed, done[1:], strict=True)
-                ],
-            )
+            log.error("a claimed blocks-only reconcile failed (job %s)", c.id, exc_info=result)
     if isinstance(done[0], BaseException):
         raise done[0]
+
+
+async def _finish(rt: SyncRuntime, job_id: int, ok: bool) -> None:
+    """End one claimed job; a second try after a failed one (a blip must not leave it
+    `doing`, holding its account's lock until the worker restarts)."""
+    for attempt in (1, 2):
+        try:
+            async with rt.db.engine.begin() as conn:
+                await finish(conn, [(job_id, ok)])
+            return
+        except Exception:
+            if attempt == 2:
+                log.exception("could not finish claimed job %s", job_id)
