@@ -5,32 +5,12 @@ so it must not count that version as its own write."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
-import pytest
-from tests.support.caldav_env import CalDavEnv, proxied_caldav_env
+from tests.support.caldav_env import CalDavEnv
 from tests.support.caldav_proxy import FaultProxy
-from tests.support.caldav_servers import CalDavServer
-
-from spacecal.config import Settings
-from spacecal.db.engine import Database
 
 DAY = datetime(2031, 1, 16, tzinfo=UTC)  # the day after the environments' START
-
-
-@pytest.fixture
-async def proxied(
-    settings: Settings,
-    database: Database,
-    member_password_hash: str,
-    env_start: datetime,
-    caldav_servers: dict[str, CalDavServer],
-) -> AsyncIterator[tuple[CalDavEnv, FaultProxy]]:
-    async for pair in proxied_caldav_env(
-        settings, database, member_password_hash, env_start, caldav_servers["radicale"]
-    ):
-        yield pair
 
 
 async def test_a_block_moved_before_its_lost_answer_was_retried_is_put_back(

@@ -124,6 +124,21 @@ async def reconcile(
     if start.account is not None:
         tokens.preload(start.account)
     outcome = ReconcileOutcome(ReconcileStatus.OK)
+
+    async def write_blocks(*, only_pending: bool = False) -> int:
+        """The availability blocks the calendar owes (`only_pending`: only the creates
+        an earlier pass began, finished before any pull)."""
+        return await push_blocks(
+            engine,
+            target,
+            provider,
+            tokens,
+            now=clock.now(),
+            put_backs_per_hour=put_backs,
+            only_pending=only_pending,
+            creates_at_once=rt.settings.block_create_concurrency,
+        )
+
     # The provider keeps the account read-only (sync/limits.py): pull and decide, but
     # leave every write to the sweep after the pause.
     paused = start.paused_until
@@ -132,28 +147,11 @@ async def reconcile(
     quiet = not blocks_only and paused is None and target.calendar_verified and start.owes_nothing
     try:
         if blocks_only:
-            put_backs = rt.settings.block_put_backs_per_hour
             # Creates an earlier pass left (a lost answer) are finished first, as before
             # a pull: the pass below may then remove them knowing they reached the
             # provider (one query that usually finds none).
-            outcome.writes += await push_blocks(
-                engine,
-                target,
-                provider,
-                tokens,
-                now=clock.now(),
-                put_backs_per_hour=put_backs,
-                only_pending=True,
-            )
-            outcome.writes += await push_blocks(
-                engine,
-                target,
-                provider,
-                tokens,
-                now=clock.now(),
-                put_backs_per_hour=put_backs,
-                creates_at_once=rt.settings.block_create_concurrency,
-            )
+            outcome.writes += await write_blocks(only_pending=True)
+            outcome.writes += await write_blocks()
             # No `sync_runs` row for a blocks-only pass that went well (a booking
             # change elsewhere would write one per calendar of the resource); a failure
             # is recorded below like any reconcile's.
@@ -170,15 +168,7 @@ async def reconcile(
             )
         if paused is None and not quiet:
             outcome.writes += await finish_pending_creates(engine, target, provider, tokens)
-            outcome.writes += await push_blocks(
-                engine,
-                target,
-                provider,
-                tokens,
-                now=clock.now(),
-                put_backs_per_hour=put_backs,
-                only_pending=True,
-            )
+            outcome.writes += await write_blocks(only_pending=True)
         margin = rt.settings.sync_window_margin_days
         pull, window = await pull_with_window(provider, tokens, target, started, margin)
         outcome.pulled, outcome.full = len(pull.events), pull.full
@@ -209,15 +199,7 @@ async def reconcile(
             async with engine.connect() as conn:
                 blocks_next = await blocks_queued(conn, target.connection_id)
             if not blocks_next:
-                outcome.writes += await push_blocks(
-                    engine,
-                    target,
-                    provider,
-                    tokens,
-                    now=clock.now(),
-                    put_backs_per_hour=put_backs,
-                    creates_at_once=rt.settings.block_create_concurrency,
-                )
+                outcome.writes += await write_blocks()
             await record_health(rt, target, Health.HEALTHY)
         else:
             await record_paused(rt, target, paused)
