@@ -511,6 +511,13 @@ def main() -> None:
     parser.add_argument("--moves", type=int, default=10)
     parser.add_argument("--idle", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=19)
+    parser.add_argument(
+        "--knob",
+        action="append",
+        default=[],
+        metavar="SPACECAL_NAME=VALUE",
+        help="a setting for every spacecal process (config.py), e.g. to compare values",
+    )
     args = parser.parse_args()
 
     from tests.support.procs import EmbeddedServer, fleet
@@ -530,10 +537,16 @@ def main() -> None:
         f"bench/availability.py on {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d}, "
         f"database: {'DATABASE_URL' if embedded is None else 'embedded'}; {args.apis} API + "
         f"{args.workers} worker processes (concurrency {args.concurrency}); "
-        f"{args.members} members (half Google, half Microsoft) on one room; quotas on",
+        f"{args.members} members (half Google, half Microsoft) on one room; quotas on"
+        + "".join(f"; {k}" for k in args.knob),
         flush=True,
     )
     knobs = {"SPACECAL_DB_POOL_SIZE": "10"}
+    for knob in args.knob:
+        name, sep, value = knob.partition("=")
+        if not sep or not name.startswith("SPACECAL_"):
+            parser.error(f"--knob {knob!r}: expected SPACECAL_NAME=VALUE")
+        knobs[name] = value
     try:
         with fleet(db_url, knobs=knobs, seed=args.seed) as f:
             _quotas(f)

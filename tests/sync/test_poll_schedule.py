@@ -220,8 +220,12 @@ async def test_the_first_read_says_what_a_quiet_poll_may_skip(
         # Bob's block carries Bob's name: a polled calendar owes nothing (the title is
         # judged by the booking's member, not by the connection's, Alice).
         assert caldav.owes_nothing
-        # Never read for a pushed provider.
-        assert not google.owes_nothing
+        # A pushed provider's too (an echo-only pull then ends the reconcile: echoes.py).
+        assert google.owes_nothing
+        # A blocks-only pass does not ask (it owes its blocks by definition).
+        unasked = await read_start(database.reads, seeded.caldav, now, 3, ask_owed=False)
+        assert unasked is not None and not unasked.owes_nothing
+        assert not caldav.pending_blocks
         # The account's token row comes with it, for AccountTokens.preload.
         assert caldav.account is not None and caldav.account.status == "active"
         assert database.cipher.decrypt(caldav.account.refresh_token_enc or b"") == "secret"

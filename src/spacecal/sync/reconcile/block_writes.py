@@ -11,8 +11,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
@@ -33,6 +32,20 @@ BLOCK_TITLE = "Booked"
 # A create owed (its intent recorded before the provider's answer): this key.
 BLOCK_PENDING = PENDING + "block:"
 _HOUR = timedelta(hours=1)
+# The intents of a pass's creates, skipping bookings another pass linked meanwhile: a
+# statement of its own after the connection's row lock, so it sees that pass's commit.
+_INSERT_INTENTS = text(
+    "INSERT INTO event_links (connection_id, event_key, booking_id, booking_version,"
+    " block_title, kind, marker, updated_at, refused_all_day, generation, put_backs)"
+    " SELECT :connection, v.key, v.booking_id, v.version, v.title, CAST(:kind AS varchar),"
+    " v.marker, :now, false, 0, 0"
+    " FROM unnest(CAST(:keys AS text[]), CAST(:ids AS bigint[]), CAST(:versions AS integer[]),"
+    " CAST(:titles AS text[]), CAST(:markers AS text[]))"
+    " AS v(key, booking_id, version, title, marker)"
+    " WHERE NOT EXISTS (SELECT 1 FROM event_links l WHERE l.connection_id = :connection"
+    " AND l.kind = CAST(:kind AS varchar) AND l.booking_id = v.booking_id)"
+    " ON CONFLICT DO NOTHING RETURNING id, booking_id"
+)
 
 
 # --- after the commit: writing the difference ---------------------------------------
@@ -106,6 +119,8 @@ class _Writer:
     ) -> None:
         assert target.calendar_id is not None
         self.engine, self.target, self.provider, self.tokens = engine, target, provider, tokens
+        # One statement each (a link's update or delete): autocommit, one round trip.
+        self.single = engine.execution_options(isolation_level="AUTOCOMMIT")
         self.calendar_id = target.calendar_id
         self.now, self.limit = now, put_backs_per_hour
         self.writes = 0
@@ -123,7 +138,7 @@ class _Writer:
         )
 
     async def _set(self, link_id: int, **values: Any) -> None:
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(
                 update(EventLink)
                 .where(EventLink.id == link_id)
@@ -164,7 +179,7 @@ class _Writer:
                     )
                 )
             self.writes += 1
-        async with self.engine.begin() as conn:
+        async with self.single.connect() as conn:
             await conn.execute(delete(EventLink).where(EventLink.id == link.id))
 
     async def create(
@@ -259,7 +274,6 @@ class _Writer:
         pass over this calendar linked since our snapshot (its link then holds the
         event id, so the pending key does not conflict): the connection's row lock
         orders that check with the insert."""
-        by_id = {b.id: b for b in bookings}
         markers = {b.id: new_marker() for b in bookings}
         async with self.engine.begin() as conn:
             await conn.execute(
@@ -267,36 +281,18 @@ class _Writer:
                 .where(Connection.id == self.target.connection_id)
                 .with_for_update()
             )
-            linked = set(
-                await conn.scalars(
-                    select(EventLink.booking_id).where(
-                        EventLink.connection_id == self.target.connection_id,
-                        EventLink.kind == BLOCK,
-                        EventLink.booking_id.in_(list(by_id)),
-                    )
-                )
-            )
-            rows = [
-                {
-                    "connection_id": self.target.connection_id,
-                    "event_key": f"{BLOCK_PENDING}{b.id}",
-                    "booking_id": b.id,
-                    "booking_version": b.version,
-                    "block_title": block_title(self.target, b.full_name),
-                    "kind": BLOCK,
-                    "marker": markers[b.id],
-                    "updated_at": clock.now(),
-                }
-                for b in bookings
-                if b.id not in linked
-            ]
-            if not rows:
-                return []
             made = await conn.execute(
-                insert(EventLink)
-                .values(rows)
-                .on_conflict_do_nothing()
-                .returning(EventLink.id, EventLink.booking_id)
+                _INSERT_INTENTS,
+                {
+                    "connection": self.target.connection_id,
+                    "kind": BLOCK,
+                    "now": clock.now(),
+                    "keys": [f"{BLOCK_PENDING}{b.id}" for b in bookings],
+                    "ids": [b.id for b in bookings],
+                    "versions": [b.version for b in bookings],
+                    "titles": [block_title(self.target, b.full_name) for b in bookings],
+                    "markers": [markers[b.id] for b in bookings],
+                },
             )
             found = {int(r.booking_id): int(r.id) for r in made}
         return [(found[b.id], b, markers[b.id]) for b in bookings if b.id in found]

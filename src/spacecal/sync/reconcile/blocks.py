@@ -128,7 +128,9 @@ async def push_blocks(
     `creates_at_once`: new blocks created concurrently (a new connection's fill)."""
     if target.coworker_id is None or target.calendar_id is None:
         return 0
-    async with engine.connect() as conn:
+    # Two reads; autocommit (no BEGIN and ROLLBACK around them): a booking changed
+    # between them is read as it is now, which the next pass would do anyway.
+    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
         links, shown, wanted = await _load(conn, target, now, only_pending=only_pending)
     w = _Writer(engine, target, provider, tokens, now, put_backs_per_hour)
     if only_pending:

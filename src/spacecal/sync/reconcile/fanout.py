@@ -81,7 +81,7 @@ async def _finish(rt: SyncRuntime, job_id: int, ok: bool) -> None:
     `doing`, holding its account's lock until the worker restarts)."""
     for attempt in (1, 2):
         try:
-            async with rt.db.engine.begin() as conn:
+            async with rt.db.reads.connect() as conn:  # one statement: autocommit
                 await finish(conn, [(job_id, ok)])
             return
         except Exception:

@@ -1,16 +1,18 @@
 """What a reconcile reads before it talks to the provider, in one statement.
 
 The target (target.py), the account's read-only pause (sync/limits.py), the
-account's token row (handed to `AccountTokens.preload`, sync/tokens.py) and, for a
-polled connection only, whether it owes its calendar nothing (owed.py): a quiet
-CalDAV poll then costs this read, one REPORT and one UPDATE (docs/performance.md,
-"CalDAV polls through the sync engine"). Before, these were four reads on three
+account's token row (handed to `AccountTokens.preload`, sync/tokens.py), whether a
+block create of an earlier pass is still pending, and, when asked, whether the
+connection owes its calendar nothing (owed.py): a quiet CalDAV poll then costs this
+read, one REPORT and one UPDATE, and the echo of spacecal's own write a read, the
+pull and one UPDATE (docs/performance.md). Before, these were four reads on three
 pooled connections (each with its BEGIN and ROLLBACK), and the "owes nothing"
 condition was built afresh for every poll, which alone cost more CPU than the REPORT.
 
 The statement is built once per process with bound parameters (the SQL compiled
 once, then a prepared statement on each pooled connection). "Owes nothing" sits in
-a CASE on the provider, so PostgreSQL evaluates its sub-queries only for polled rows.
+a CASE on a parameter, so PostgreSQL evaluates its sub-queries only when asked (a
+blocks-only pass owes its blocks by definition and does not ask).
 """
 
 from __future__ import annotations
@@ -20,11 +22,11 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, Select, bindparam, case, false
+from sqlalchemy import Boolean, DateTime, Integer, Select, bindparam, case, exists, false
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from spacecal.db.models import Connection, ProviderAccount
-from spacecal.sync.polling import poll_providers
+from spacecal.db.models import Connection, EventLink, ProviderAccount
+from spacecal.sync.reconcile.block_writes import BLOCK_PENDING
 from spacecal.sync.reconcile.owed import nothing_owed
 from spacecal.sync.reconcile.target import SyncTarget, target_of, target_select
 from spacecal.sync.tokens import AccountRow
@@ -37,9 +39,11 @@ class Start:
     paused_until: datetime | None
     #: The account's row for `AccountTokens.preload`; None without an account.
     account: AccountRow | None
-    #: A polled connection that owes its calendar nothing: a pull that finds nothing
-    #: ends the reconcile (owed.py).
+    #: Asked for and true: the connection owes its calendar nothing, so a pull that
+    #: finds nothing, or only echoes of spacecal's writes, ends the reconcile (owed.py).
     owes_nothing: bool
+    #: A block create an earlier pass began (its answer lost) waits to be finished.
+    pending_blocks: bool
 
 
 @cache
@@ -47,8 +51,12 @@ def _statement() -> Select[Any]:
     now = bindparam("now", type_=DateTime(timezone=True))
     put_backs = bindparam("put_backs", type_=Integer)
     owes_nothing = case(
-        (Connection.provider.in_(poll_providers()), nothing_owed(now, put_backs)),
+        (bindparam("ask_owed", type_=Boolean), nothing_owed(now, put_backs)),
         else_=false(),
+    )
+    pending_blocks = exists().where(
+        EventLink.connection_id == Connection.id,
+        EventLink.event_key.startswith(BLOCK_PENDING, autoescape=True),
     )
     return target_select(
         ProviderAccount.writes_paused_until,
@@ -56,15 +64,26 @@ def _statement() -> Select[Any]:
         ProviderAccount.access_token_enc,
         ProviderAccount.access_token_expires_at,
         owes_nothing.label("owes_nothing"),
+        pending_blocks.label("pending_blocks"),
     ).where(Connection.id == bindparam("connection_id"))
 
 
 async def read_start(
-    engine: AsyncEngine, connection_id: int, now: datetime, put_backs_per_hour: int
+    engine: AsyncEngine,
+    connection_id: int,
+    now: datetime,
+    put_backs_per_hour: int,
+    *,
+    ask_owed: bool = True,
 ) -> Start | None:
     """The reconcile's first read, or None when the connection is gone. `engine`: the
-    autocommit one (one round trip)."""
-    params = {"connection_id": connection_id, "now": now, "put_backs": put_backs_per_hour}
+    autocommit one (one round trip). `ask_owed`: read whether it owes nothing."""
+    params = {
+        "connection_id": connection_id,
+        "now": now,
+        "put_backs": put_backs_per_hour,
+        "ask_owed": ask_owed,
+    }
     async with engine.connect() as conn:
         row = (await conn.execute(_statement(), params)).first()
     if row is None:
@@ -83,4 +102,5 @@ async def read_start(
         paused_until=paused if paused is not None and paused > now else None,
         account=account,
         owes_nothing=bool(row.owes_nothing),
+        pending_blocks=bool(row.pending_blocks),
     )

@@ -59,6 +59,7 @@ from spacecal.sync.polling import is_polled, record_poll
 from spacecal.sync.reconcile.blocks import push_blocks
 from spacecal.sync.reconcile.commit import commit_plan, store_cursor
 from spacecal.sync.reconcile.deferred import due_now, load_deferred, settle_deferred
+from spacecal.sync.reconcile.echoes import store_if_only_echoes
 from spacecal.sync.reconcile.fanout import write_blocks_together
 from spacecal.sync.reconcile.links import Shown
 from spacecal.sync.reconcile.outcome import (
@@ -110,7 +111,9 @@ async def reconcile(
     put_backs = rt.settings.block_put_backs_per_hour
     # The target, the account's pause and tokens, and (polled only) whether it owes
     # nothing: one statement (start.py).
-    start = await read_start(rt.db.reads, connection_id, started, put_backs)
+    start = await read_start(
+        rt.db.reads, connection_id, started, put_backs, ask_owed=not blocks_only
+    )
     if start is None:
         return ReconcileOutcome(ReconcileStatus.SKIPPED)
     target = start.target
@@ -150,7 +153,8 @@ async def reconcile(
             # Creates an earlier pass left (a lost answer) are finished first, as before
             # a pull: the pass below may then remove them knowing they reached the
             # provider (one query that usually finds none).
-            outcome.writes += await write_blocks(only_pending=True)
+            if start.pending_blocks:
+                outcome.writes += await write_blocks(only_pending=True)
             outcome.writes += await write_blocks()
             # No `sync_runs` row for a blocks-only pass that went well (a booking
             # change elsewhere would write one per calendar of the resource); a failure
@@ -168,11 +172,13 @@ async def reconcile(
             )
         if paused is None and not quiet:
             outcome.writes += await finish_pending_creates(engine, target, provider, tokens)
-            outcome.writes += await write_blocks(only_pending=True)
+            if start.pending_blocks:
+                outcome.writes += await write_blocks(only_pending=True)
         margin = rt.settings.sync_window_margin_days
         pull, window = await pull_with_window(provider, tokens, target, started, margin)
         outcome.pulled, outcome.full = len(pull.events), pull.full
-        if quiet and not pull.full and not pull.events and pull.cursor == target.cursor:
+        polled = is_polled(target.provider)
+        if quiet and polled and not pull.full and not pull.events and pull.cursor == target.cursor:
             # No `sync_runs` row for it: the console shows the poll times.
             await record_poll(
                 rt.db.reads,
@@ -182,6 +188,19 @@ async def reconcile(
                 now=clock.now(),
                 synced=True,
             )
+            return outcome
+        if quiet and await store_if_only_echoes(rt.db.reads, target, pull, clock.now()):
+            # Only our own writes came back (echoes.py): a sync like any other in the
+            # history and the activity counts.
+            await record_history(engine, target, started, outcome)
+            if polled:
+                await record_poll(
+                    rt.db.reads,
+                    rt.settings,
+                    target.connection_id,
+                    changed=bool(pull.events),
+                    now=clock.now(),
+                )
             return outcome
         if not await _decide_and_commit(engine, target, pull, window):
             # The row names another calendar or account now: what was pulled is not
