@@ -54,6 +54,7 @@ _INSERT_INTENTS = text(
 @dataclass(frozen=True)
 class _Booking:
     id: int
+    resource_id: int
     from_time: datetime
     to_time: datetime
     version: int
@@ -79,6 +80,7 @@ class _Link:
 def _booking_columns() -> tuple[Any, ...]:
     return (
         Booking.id,
+        Booking.resource_id,
         Booking.from_time,
         Booking.to_time,
         Booking.version,
@@ -91,6 +93,7 @@ def _booking_columns() -> tuple[Any, ...]:
 def _as_booking(r: Any) -> _Booking:
     return _Booking(
         r.id,
+        r.resource_id,
         r.from_time,
         r.to_time,
         r.version,

@@ -21,6 +21,7 @@ idempotency key). Touching a block never makes, moves or cancels a booking.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
@@ -43,14 +44,37 @@ from spacecal.sync.reconcile.target import SyncTarget
 from spacecal.sync.reconcile.touched import BLOCK, GONE, PUT_BACK
 from spacecal.sync.tokens import AccountTokens
 
+#: One calendar's block links, the bookings they show, the bookings it should show.
+Loaded = tuple[list[_Link], dict[int, _Booking], dict[int, _Booking]]
 
-async def _load(
-    conn: AsyncConnection, target: SyncTarget, now: datetime, *, only_pending: bool = False
-) -> tuple[list[_Link], dict[int, _Booking], dict[int, _Booking]]:
-    """The block links, the bookings they show, and the bookings that should be shown:
-    two queries for the whole calendar. `only_pending`: only the links whose create
-    is owed (usually none, and then no booking query at all)."""
+
+def _wanted(target: SyncTarget, b: _Booking, now: datetime) -> bool:
+    """A booking the calendar should show as a block: another member's (or nobody's)
+    live booking of its resource, ending after now, starting within the horizon."""
+    return (
+        target.availability_days > 0
+        and b.resource_id == target.resource.resource_id
+        and not b.cancelled
+        and b.coworker_id != target.coworker_id
+        and b.to_time > now
+        and b.from_time < now + timedelta(days=target.availability_days)
+    )
+
+
+async def load_blocks(
+    conn: AsyncConnection,
+    targets: Sequence[SyncTarget],
+    now: datetime,
+    *,
+    only_pending: bool = False,
+) -> dict[int, Loaded]:
+    """Each target's block links, the bookings they show and the bookings it should
+    show (connection id → those): two queries for all of them (a claimed batch of
+    blocks-only passes reads once, sync/reconcile/fanout.py). `only_pending`: only the
+    links whose create is owed (usually none, and then no booking query at all)."""
+    ids = [t.connection_id for t in targets]
     query = select(
+        EventLink.connection_id,
         EventLink.id,
         EventLink.event_key,
         EventLink.booking_id,
@@ -61,53 +85,69 @@ async def _load(
         EventLink.pending_write,
         EventLink.put_backs,
         EventLink.put_backs_since,
-    ).where(EventLink.connection_id == target.connection_id, EventLink.kind == BLOCK)
+    ).where(EventLink.connection_id.in_(ids), EventLink.kind == BLOCK)
     if only_pending:
         query = query.where(EventLink.event_key.startswith(BLOCK_PENDING, autoescape=True))
-    links = [
-        _Link(
-            r.id,
-            r.event_key,
-            r.booking_id,
-            r.booking_version,
-            r.generation,
-            r.marker,
-            r.block_title,
-            (r.pending_write or {}).get("kind"),
-            r.put_backs,
-            r.put_backs_since,
+    links: dict[int, list[_Link]] = {i: [] for i in ids}
+    for r in await conn.execute(query.order_by(EventLink.id)):
+        links[r.connection_id].append(
+            _Link(
+                r.id,
+                r.event_key,
+                r.booking_id,
+                r.booking_version,
+                r.generation,
+                r.marker,
+                r.block_title,
+                (r.pending_write or {}).get("kind"),
+                r.put_backs,
+                r.put_backs_since,
+            )
         )
-        for r in await conn.execute(query.order_by(EventLink.id))
-    ]
-    shown_ids = [link.booking_id for link in links if link.booking_id is not None]
-    wanted_now = target.availability_days > 0 and not only_pending
-    if not shown_ids and not wanted_now:
-        return links, {}, {}
-    horizon = now + timedelta(days=max(target.availability_days, 0))
-    is_wanted = and_(
-        Booking.resource_id == target.resource.resource_id,
-        Booking.cancelled_at.is_(None),
-        Booking.coworker_id.is_distinct_from(target.coworker_id),
-        Booking.to_time > now,
-        Booking.from_time < horizon,
-    )
-    shown: dict[int, _Booking] = {}
-    wanted: dict[int, _Booking] = {}
-    shown_set = set(shown_ids)
-    for r in await conn.execute(
-        select(*_booking_columns(), is_wanted.label("wanted"))
-        .outerjoin(Coworker, Coworker.id == Booking.coworker_id)
-        .where(
-            or_(Booking.id.in_(shown_ids), is_wanted) if wanted_now else Booking.id.in_(shown_ids)
+    shown_ids = {link.booking_id for ls in links.values() for link in ls if link.booking_id}
+    wanting = [] if only_pending else [t for t in targets if t.availability_days > 0]
+    found: list[_Booking] = []
+    if shown_ids or wanting:
+        # What any of them shows, and every candidate any of them may want (`_wanted`
+        # decides per calendar below).
+        candidates = or_(
+            *(
+                and_(
+                    Booking.resource_id == resource_id,
+                    Booking.cancelled_at.is_(None),
+                    Booking.to_time > now,
+                    Booking.from_time < now + timedelta(days=days),
+                )
+                for resource_id, days in _horizons(wanting).items()
+            ),
+            Booking.id.in_(shown_ids),
         )
-        .order_by(Booking.from_time, Booking.id)
-    ):
-        b = _as_booking(r)
-        if r.id in shown_set:
-            shown[r.id] = b
-        if wanted_now and r.wanted:
-            wanted[r.id] = b
-    return links, shown, wanted
+        rows = await conn.execute(
+            select(*_booking_columns())
+            .outerjoin(Coworker, Coworker.id == Booking.coworker_id)
+            .where(candidates)
+            .order_by(Booking.from_time, Booking.id)
+        )
+        found = [_as_booking(r) for r in rows]
+    loaded: dict[int, Loaded] = {}
+    for t in targets:
+        mine = links[t.connection_id]
+        shows = {link.booking_id for link in mine}
+        loaded[t.connection_id] = (
+            mine,
+            {b.id: b for b in found if b.id in shows},
+            {} if only_pending else {b.id: b for b in found if _wanted(t, b, now)},
+        )
+    return loaded
+
+
+def _horizons(targets: Sequence[SyncTarget]) -> dict[int, int]:
+    """Resource id → the longest horizon (days) among `targets` of that resource."""
+    days: dict[int, int] = {}
+    for t in targets:
+        rid = t.resource.resource_id
+        days[rid] = max(days.get(rid, 0), t.availability_days)
+    return days
 
 
 async def push_blocks(
@@ -120,18 +160,23 @@ async def push_blocks(
     put_backs_per_hour: int,
     only_pending: bool = False,
     creates_at_once: int = 1,
+    loaded: Loaded | None = None,
 ) -> int:
     """Make the calendar hold exactly the blocks it should; returns the writes made.
 
     `only_pending`: only finish the creates a previous run began (before the pull, so
     the pull knows those events as blocks, never as the member's new events).
-    `creates_at_once`: new blocks created concurrently (a new connection's fill)."""
+    `creates_at_once`: new blocks created concurrently (a new connection's fill).
+    `loaded`: what `load_blocks` read for it already (a claimed batch's one read)."""
     if target.coworker_id is None or target.calendar_id is None:
         return 0
-    # Two reads; autocommit (no BEGIN and ROLLBACK around them): a booking changed
-    # between them is read as it is now, which the next pass would do anyway.
-    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
-        links, shown, wanted = await _load(conn, target, now, only_pending=only_pending)
+    if loaded is None or only_pending:
+        # Two reads; autocommit (no BEGIN and ROLLBACK around them): a booking changed
+        # between them is read as it is now, which the next pass would do anyway.
+        async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+            found = await load_blocks(conn, [target], now, only_pending=only_pending)
+        loaded = found[target.connection_id]
+    links, shown, wanted = loaded
     w = _Writer(engine, target, provider, tokens, now, put_backs_per_hour)
     if only_pending:
         for link in links:

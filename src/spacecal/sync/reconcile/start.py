@@ -22,7 +22,19 @@ from datetime import datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, Integer, Select, bindparam, case, exists, false
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Integer,
+    Select,
+    any_,
+    bindparam,
+    case,
+    exists,
+    false,
+)
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal.db.models import Connection, EventLink, ProviderAccount
@@ -47,7 +59,7 @@ class Start:
 
 
 @cache
-def _statement() -> Select[Any]:
+def _columns() -> Select[Any]:
     now = bindparam("now", type_=DateTime(timezone=True))
     put_backs = bindparam("put_backs", type_=Integer)
     owes_nothing = case(
@@ -65,7 +77,17 @@ def _statement() -> Select[Any]:
         ProviderAccount.access_token_expires_at,
         owes_nothing.label("owes_nothing"),
         pending_blocks.label("pending_blocks"),
-    ).where(Connection.id == bindparam("connection_id"))
+    )
+
+
+@cache
+def _statement() -> Select[Any]:
+    return _columns().where(Connection.id == bindparam("connection_id"))
+
+
+@cache
+def _batch_statement() -> Select[Any]:
+    return _columns().where(Connection.id == any_(bindparam("ids", type_=ARRAY(BigInteger))))
 
 
 async def read_start(
@@ -86,8 +108,23 @@ async def read_start(
     }
     async with engine.connect() as conn:
         row = (await conn.execute(_statement(), params)).first()
-    if row is None:
-        return None
+    return None if row is None else _start_of(row, now)
+
+
+async def read_starts(
+    engine: AsyncEngine, connection_ids: list[int], now: datetime, put_backs_per_hour: int
+) -> dict[int, Start]:
+    """`read_start` of many connections in one statement (a claimed batch of
+    blocks-only passes, sync/reconcile/fanout.py), without asking what they owe:
+    connection id → its start, for those still there."""
+    params = {"ids": connection_ids, "now": now, "put_backs": put_backs_per_hour, "ask_owed": False}
+    async with engine.connect() as conn:
+        rows = (await conn.execute(_batch_statement(), params)).all()
+    starts = (_start_of(row, now) for row in rows)
+    return {start.target.connection_id: start for start in starts}
+
+
+def _start_of(row: Any, now: datetime) -> Start:
     paused = row.writes_paused_until
     account = None
     if row.provider_account_id is not None and row.account_status is not None:
@@ -103,4 +140,19 @@ async def read_start(
         account=account,
         owes_nothing=bool(row.owes_nothing),
         pending_blocks=bool(row.pending_blocks),
+    )
+
+
+def skips_pull(start: Start) -> bool:
+    """A blocks-only reconcile skips the pull only for a calendar in good standing:
+    verified, synced before (a cursor), not paused, no failure to back off from, no
+    marker to write. Anything else takes the full reconcile, in the same job."""
+    target = start.target
+    return (
+        target.calendar_verified
+        and target.cursor is not None
+        and start.paused_until is None
+        and target.consecutive_failures == 0
+        and target.retry_at is None
+        and not target.marker_pending
     )

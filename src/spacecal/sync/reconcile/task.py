@@ -14,7 +14,7 @@
 
 A blocks-only reconcile (the dispatcher's, for a booking change of the resource by
 someone else) does step 4's blocks alone, without a pull, when the calendar is in good
-standing (`_blocks_step_will_do`); otherwise it is a full reconcile.
+standing (start.py `skips_pull`); otherwise it is a full reconcile.
 
 Safe to run twice: the cursor moves only with the commit, decisions are idempotent,
 writes are keyed. Failures are recorded in the sync's own condition on the connection
@@ -30,7 +30,7 @@ throttling, without counting as a failure (`paced` in the history).
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -56,11 +56,11 @@ from spacecal.providers.paths import UnsafeId
 from spacecal.providers.registry import capabilities
 from spacecal.sync import limits
 from spacecal.sync.polling import is_polled, record_poll
-from spacecal.sync.reconcile.blocks import push_blocks
+from spacecal.sync.reconcile.blocks import Loaded, push_blocks
 from spacecal.sync.reconcile.commit import commit_plan, store_cursor
 from spacecal.sync.reconcile.deferred import due_now, load_deferred, settle_deferred
 from spacecal.sync.reconcile.echoes import store_if_only_echoes
-from spacecal.sync.reconcile.fanout import write_blocks_together
+from spacecal.sync.reconcile.fanout import Prefetched, write_blocks_together
 from spacecal.sync.reconcile.links import Shown
 from spacecal.sync.reconcile.outcome import (
     ReconcileOutcome,
@@ -72,7 +72,7 @@ from spacecal.sync.reconcile.outcome import (
 )
 from spacecal.sync.reconcile.pull import changes_to_decide, pull_with_window
 from spacecal.sync.reconcile.scrub import push_scrubs
-from spacecal.sync.reconcile.start import read_start
+from spacecal.sync.reconcile.start import read_start, skips_pull
 from spacecal.sync.reconcile.target import SyncTarget, load_links, sync_state
 from spacecal.sync.reconcile.touched import record_touches, separate, split_links
 from spacecal.sync.reconcile.verify import CalendarUnverified, verify
@@ -83,37 +83,32 @@ from spacecal.sync.tokens import AccountUnavailable
 log = logging.getLogger("spacecal.sync")
 
 
-def _blocks_step_will_do(target: SyncTarget, paused: datetime | None) -> bool:
-    """A blocks-only reconcile skips the pull only for a calendar in good standing:
-    verified, synced before (a cursor), not paused, no failure to back off from, no
-    marker to write. Anything else takes the full reconcile, in the same job."""
-    return (
-        target.calendar_verified
-        and target.cursor is not None
-        and paused is None
-        and target.consecutive_failures == 0
-        and target.retry_at is None
-        and not target.marker_pending
-    )
-
-
 async def reconcile(
-    rt: SyncRuntime, connection_id: int, *, blocks_only: bool = False
+    rt: SyncRuntime,
+    connection_id: int,
+    *,
+    blocks_only: bool = False,
+    prefetched: Prefetched | None = None,
 ) -> ReconcileOutcome:
     """One reconcile of the connection. `blocks_only` (queued by the dispatcher for a
     booking change of the resource, jobs/reconcile.py `defer_block_writes`): write the
     availability blocks the calendar owes and nothing else, without a pull. Push and
     polls stay the truth for the member's edits (their marks queue full reconciles);
     the pull that follows recognises the blocks by their links and etags (echoes), and
-    a create whose answer was lost stays a pending link, finished before any pull."""
+    a create whose answer was lost stays a pending link, finished before any pull.
+    `prefetched`: its start and blocks, read with a claimed batch's (fanout.py)."""
     engine = rt.db.engine
     started = clock.now()
     put_backs = rt.settings.block_put_backs_per_hour
-    # The target, the account's pause and tokens, and (polled only) whether it owes
-    # nothing: one statement (start.py).
-    start = await read_start(
-        rt.db.reads, connection_id, started, put_backs, ask_owed=not blocks_only
-    )
+    # The target, the account's pause and tokens, and whether it owes nothing: one
+    # statement (start.py), or one for a whole claimed batch.
+    if prefetched is not None and blocks_only:
+        start, loaded = prefetched
+    else:
+        loaded = None
+        start = await read_start(
+            rt.db.reads, connection_id, started, put_backs, ask_owed=not blocks_only
+        )
     if start is None:
         return ReconcileOutcome(ReconcileStatus.SKIPPED)
     target = start.target
@@ -128,9 +123,9 @@ async def reconcile(
         tokens.preload(start.account)
     outcome = ReconcileOutcome(ReconcileStatus.OK)
 
-    async def write_blocks(*, only_pending: bool = False) -> int:
+    async def write_blocks(*, only_pending: bool = False, read: Loaded | None = None) -> int:
         """The availability blocks the calendar owes (`only_pending`: only the creates
-        an earlier pass began, finished before any pull)."""
+        an earlier pass began, finished before any pull; `read`: what the batch read)."""
         return await push_blocks(
             engine,
             target,
@@ -140,12 +135,13 @@ async def reconcile(
             put_backs_per_hour=put_backs,
             only_pending=only_pending,
             creates_at_once=rt.settings.block_create_concurrency,
+            loaded=read,
         )
 
     # The provider keeps the account read-only (sync/limits.py): pull and decide, but
     # leave every write to the sweep after the pause.
     paused = start.paused_until
-    blocks_only = blocks_only and _blocks_step_will_do(target, paused)
+    blocks_only = blocks_only and skips_pull(start)
     # A poll of a calendar that owes nothing may end after its pull (owed.py).
     quiet = not blocks_only and paused is None and target.calendar_verified and start.owes_nothing
     try:
@@ -155,7 +151,8 @@ async def reconcile(
             # provider (one query that usually finds none).
             if start.pending_blocks:
                 outcome.writes += await write_blocks(only_pending=True)
-            outcome.writes += await write_blocks()
+                loaded = None  # read again after those
+            outcome.writes += await write_blocks(read=loaded)
             # No `sync_runs` row for a blocks-only pass that went well (a booking
             # change elsewhere would write one per calendar of the resource); a failure
             # is recorded below like any reconcile's.
@@ -372,8 +369,8 @@ async def reconcile_task(
     with bind_trace(trace):
         if blocks_only:
 
-            async def one(cid: int) -> None:
-                outcome = await reconcile(rt, cid, blocks_only=True)
+            async def one(cid: int, prefetched: Prefetched | None) -> None:
+                outcome = await reconcile(rt, cid, blocks_only=True, prefetched=prefetched)
                 job_log.info(
                     "reconcile %s: %s (wrote %d, blocks only)",
                     cid,
