@@ -189,7 +189,7 @@ async def test_claimed_jobs_end_with_their_own_writes_even_when_one_fails(
             conn, names.RECONCILE, BLOCKS_QUEUEING_PREFIX, limit=1, worker_id=worker
         )
 
-    async def write(connection_id: int) -> None:
+    async def write(connection_id: int, _prefetched: object) -> None:
         if connection_id == 20:
             raise RuntimeError("the provider is down")
         if connection_id == 10:  # the head's own write outlasts the others
@@ -272,3 +272,45 @@ async def test_a_lost_block_answer_then_a_cancellation_leaves_nothing(
         )
         links = await conn.scalar(select(func.count()).where(EventLink.kind == "block"))
     assert (live, links) == (0, 0)
+
+
+async def test_a_batch_reads_each_calendars_blocks_as_it_would_alone(sync_env: SyncEnv) -> None:
+    """A claimed batch reads its calendars' blocks in one go (fanout.prefetch): each
+    calendar gets exactly what its own read would give, never the other's bookings
+    as its own or its own bookings as blocks."""
+    from spacecal import clock
+    from spacecal.db.models import Connection
+    from spacecal.sync.reconcile.blocks import load_blocks
+    from spacecal.sync.reconcile.fanout import prefetch
+    from spacecal.sync.reconcile.target import load_target
+
+    await sync_env.connect("google", "alice")
+    await sync_env.connect("microsoft", "bob")
+    await sync_env.settle()
+    space = sync_env.env.space
+    await book(sync_env, space.bob, tomorrow_at(9))
+    await book(sync_env, space.alice, tomorrow_at(11))
+    await book(sync_env, space.bob, tomorrow_at(14))
+    async with sync_env.engine.connect() as conn:
+        ids = list(await conn.scalars(select(Connection.id).order_by(Connection.id)))
+        targets = [t for i in ids if (t := await load_target(conn, i)) is not None]
+        now = clock.now()
+        together = await load_blocks(conn, targets, now)
+        alone = {
+            t.connection_id: (await load_blocks(conn, [t], now))[t.connection_id] for t in targets
+        }
+    assert len(targets) == 2
+    assert together == alone
+    wanted = {
+        cid: sorted(b.coworker_id or 0 for b in w.values()) for cid, (_, _, w) in together.items()
+    }
+    by_member = {t.coworker_id: wanted[t.connection_id] for t in targets}
+    assert by_member == {space.alice: [space.bob, space.bob], space.bob: [space.alice]}
+
+    fetched = await prefetch(sync_env.rt, [*ids, 10**9])
+    assert fetched[10**9] == (None, None)  # gone: the pass skips it
+    for cid in ids:
+        start, loaded = fetched[cid]
+        assert start is not None and start.target.connection_id == cid
+        # Settled calendars in good standing: their blocks come with the batch.
+        assert loaded is not None and loaded[2].keys() == alone[cid][2].keys()
