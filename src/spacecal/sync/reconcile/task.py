@@ -102,9 +102,10 @@ async def reconcile(
     put_backs = rt.settings.block_put_backs_per_hour
     # The target, the account's pause and tokens, and whether it owes nothing: one
     # statement (start.py), or one for a whole claimed batch.
-    if prefetched is not None and blocks_only:
-        start, loaded = prefetched
-    else:
+    start, loaded = prefetched if prefetched is not None and blocks_only else (None, None)
+    if start is None or not skips_pull(start):
+        # Not prefetched, gone, or taking the full path: read afresh (a batch's read
+        # may be seconds old by the time a full pass would use its calendar and cursor).
         loaded = None
         start = await read_start(
             rt.db.reads, connection_id, started, put_backs, ask_owed=not blocks_only
