@@ -69,7 +69,7 @@ async def process(rt: SyncRuntime, message_id: int) -> str | None:
     """Process one stored message; its outcome, or None when there was nothing to do
     (already processed or pruned) or it waits for DNS."""
     # One statement, read only: no transaction around it (two round trips fewer).
-    async with rt.db.engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+    async with rt.db.reads.connect() as conn:
         row = (await conn.execute(_LOAD, {"id": message_id})).first()
     if row is None:
         return None

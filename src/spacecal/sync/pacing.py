@@ -33,6 +33,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock, metrics
 from spacecal.config import Settings
+from spacecal.db.engine import autocommit
 from spacecal.providers.pacing import Paced
 
 _RESERVE = text(
@@ -129,7 +130,7 @@ async def reserve(
     scopes = [b.scope for b in wanted]
     steps = [b.step for b in wanted]
     # Autocommit: one round trip when the budget allows (the usual case).
-    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+    async with autocommit(engine).connect() as conn:
         # A pace far beyond any wait a budget allows comes from a clock that jumped
         # back: it starts afresh instead of stalling the account.
         stale = now + timedelta(seconds=max_wait + 120)

@@ -50,6 +50,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from spacecal import activity, clock, jobs
+from spacecal.db.engine import autocommit
 from spacecal.jobs.reconcile import ReconcileRequest, defer_block_writes, defer_reconciles
 
 log = logging.getLogger("spacecal.dispatch")
@@ -147,7 +148,7 @@ async def dispatch_once(
 ) -> Dispatched:
     """One pass: at most `batch` marks become jobs and counts, and at most `batch`
     outbox rows become jobs, in one transaction (none when a probe finds neither)."""
-    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as probe:
+    async with autocommit(engine).connect() as probe:
         marked, outboxed, changed = (await probe.execute(_ANY_WORK)).one()
     if not (marked or outboxed or changed):
         return Dispatched(0, 0, 0)

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import clock
+from spacecal.db.engine import autocommit
 from spacecal.db.models import Booking, Connection, Coworker, EventLink
 from spacecal.providers.base import (
     CalendarProvider,
@@ -123,7 +124,7 @@ class _Writer:
         assert target.calendar_id is not None
         self.engine, self.target, self.provider, self.tokens = engine, target, provider, tokens
         # One statement each (a link's update or delete): autocommit, one round trip.
-        self.single = engine.execution_options(isolation_level="AUTOCOMMIT")
+        self.single = autocommit(engine)
         self.calendar_id = target.calendar_id
         self.now, self.limit = now, put_backs_per_hour
         self.writes = 0

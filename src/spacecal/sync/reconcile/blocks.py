@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from spacecal.db.engine import autocommit
 from spacecal.db.models import Booking, Coworker, EventLink
 from spacecal.providers.base import (
     CalendarProvider,
@@ -173,7 +174,7 @@ async def push_blocks(
     if loaded is None or only_pending:
         # Two reads; autocommit (no BEGIN and ROLLBACK around them): a booking changed
         # between them is read as it is now, which the next pass would do anyway.
-        async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+        async with autocommit(engine).connect() as conn:
             found = await load_blocks(conn, [target], now, only_pending=only_pending)
         loaded = found[target.connection_id]
     links, shown, wanted = loaded

@@ -27,17 +27,12 @@ from spacecal.sync.reconcile.target import SyncTarget
 
 
 def only_echoes(pull: PullResult, written: dict[str, str | None]) -> bool:
-    """Every pulled event is live and holds the etag spacecal last wrote to it
-    (`written`: event key → the link's `written_etag`)."""
-    return (
-        not pull.full
-        and not pull.whole_series
-        and all(
-            not e.cancelled
-            and written.get(e.key) is not None
-            and pull.etags.get(e.key) == written[e.key]
-            for e in pull.events
-        )
+    """Every pulled event holds the etag spacecal last wrote to it (`written`: event
+    key → the link's `written_etag`); the caller has ruled out deletions and full
+    pulls."""
+    return all(
+        written.get(e.key) is not None and pull.etags.get(e.key) == written[e.key]
+        for e in pull.events
     )
 
 

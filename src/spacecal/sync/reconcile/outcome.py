@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from spacecal import activity, clock
 from spacecal.db.conditions import Health
+from spacecal.db.engine import autocommit
 from spacecal.db.models import Connection, SyncRun
 from spacecal.failures import Loop, backoff
 from spacecal.jobs.reconcile import defer_reconcile
@@ -112,7 +113,7 @@ async def record_history(
     # Autocommit: two round trips, not four, and the hour's shared count row is locked
     # only for its own statement (every reconcile of the business bumps that row). A
     # crash between the two loses one count, never a sync.
-    async with engine.execution_options(isolation_level="AUTOCOMMIT").connect() as conn:
+    async with autocommit(engine).connect() as conn:
         await conn.execute(
             insert(SyncRun).values(
                 connection_id=target.connection_id,
